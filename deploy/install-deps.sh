@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Alliance needs to build, test and benchmark.
+# Idempotent: when everything is present it only runs dpkg queries (well under a second).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config ccache git ca-certificates
+  libsodium-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  librocksdb-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libabsl-dev libcli11-dev libtomlplusplus-dev libspdlog-dev nlohmann-json3-dev
+  libcpp-httplib-dev
+  # Comparison benchmarks only.
+  libolm-dev libsignal-protocol-c-dev libssl-dev
+  # Process-level tests and the quick start.
+  procps python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+
+echo "alliance: installing ${#missing[@]} missing package(s): ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
