@@ -66,6 +66,7 @@ struct Ratchet::Header {
 
   static bool Parse(ByteSpan message, Header* h) {
     if (message.size() < kRatchetHeaderSize || message[0] != kRatchetVersion) return false;
+    if ((message[32] & 0x80) != 0) return false;  // Non-canonical X25519 key.
     std::memcpy(h->ratchet.data(), message.data() + 1, 32);
     h->prev_n = GetU32(message.data() + 33);
     h->n = GetU32(message.data() + 37);

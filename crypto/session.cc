@@ -28,7 +28,9 @@ absl::StatusOr<PreKeyMessage> ParsePreKeyMessage(ByteSpan bytes) {
   m.signed_prekey_id = GetU32(bytes.data() + 65);
   const uint8_t has_opk = bytes[69];
   const uint32_t opk_id = GetU32(bytes.data() + 70);
-  if (has_opk > 1 || (has_opk == 0 && opk_id != 0)) {
+  // X25519 ignores the top bit of a public key; accept only the canonical form so that no two
+  // encodings of one message decrypt alike.
+  if (has_opk > 1 || (has_opk == 0 && opk_id != 0) || (m.ephemeral_key[31] & 0x80) != 0) {
     return absl::InvalidArgumentError("malformed prekey message");
   }
   if (has_opk == 1) m.one_time_prekey_id = opk_id;

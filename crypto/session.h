@@ -3,8 +3,9 @@
 // Until the initiator has decrypted a reply, each of its messages is a *prekey message*:
 //   0x01 ‖ IK_A (32) ‖ EK_A (32) ‖ spk_id (u32 BE) ‖ has_opk (u8, 0|1) ‖ opk_id (u32 BE, 0 if
 //   none) ‖ ratchet message
-// so the responder can build the session from whichever of them arrives first. Every field is
-// bound by the ratchet message's AEAD: a changed key or id changes the shared secret.
+// so the responder can build the session from whichever of them arrives first. The keys are
+// bound by the ratchet message's AEAD (a changed key changes the shared secret); the ids only
+// select the responder's keys, so a changed id names a key that fails or does not exist.
 //
 //   // Alice
 //   ALLIANCE_ASSIGN_OR_RETURN(VerifiedBundle b, VerifyPreKeyBundle(bundle_from_relay, now));
