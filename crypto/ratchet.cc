@@ -117,9 +117,12 @@ Ratchet Ratchet::InitResponder(const WipedArray<32>& shared_key, const DhKeyPair
 }
 
 absl::Status Ratchet::Encrypt(ByteSpan plaintext, std::vector<uint8_t>* out) {
-  if (!state_.has_send) return absl::FailedPreconditionError("session cannot send yet");
   if (plaintext.size() > kMaxPlaintextSize) {
     return absl::InvalidArgumentError("message is too large");
+  }
+  if (!state_.has_send) {
+    if (!state_.has_remote) return absl::FailedPreconditionError("session cannot send yet");
+    ALLIANCE_RETURN_IF_ERROR(SendStep());
   }
   WipedArray<32> mk;
   ChainStep(state_.send_chain, &mk, &state_.send_chain);
@@ -204,8 +207,18 @@ absl::Status Ratchet::DhStep(State& st, const PublicKey& remote) const {
   if (!Dh(st.self.secret, st.remote, &dh_out).ok()) return DecryptError();
   RootStep(&st.root_key, dh_out, &st.recv_chain);
   st.has_recv = true;
-  st.self = DhKeyPair::Generate(*rng_);
-  if (!Dh(st.self.secret, st.remote, &dh_out).ok()) return DecryptError();
+  // The sending half of the step (a fresh key pair and a second DH) is deferred to the next
+  // Encrypt: the wire result is the same, and a side that only receives never pays for it.
+  st.has_send = false;
+  return absl::OkStatus();
+}
+
+absl::Status Ratchet::SendStep() {
+  State& st = state_;
+  DhKeyPair fresh = DhKeyPair::Generate(*rng_);
+  WipedArray<32> dh_out;
+  ALLIANCE_RETURN_IF_ERROR(Dh(fresh.secret, st.remote, &dh_out));
+  st.self = std::move(fresh);
   RootStep(&st.root_key, dh_out, &st.send_chain);
   st.has_send = true;
   return absl::OkStatus();

@@ -93,7 +93,8 @@ class Ratchet {
   // Drops skipped keys stored before `now_unix - options.skipped_key_max_age_seconds`.
   void ExpireSkippedKeys(int64_t now_unix);
 
-  bool can_send() const { return state_.has_send; }
+  // False only for a responder that has not received anything yet.
+  bool can_send() const { return state_.has_remote; }
   size_t skipped_key_count() const { return skipped_.size(); }
   const PublicKey& initiator_identity() const { return initiator_identity_; }
   const PublicKey& responder_identity() const { return responder_identity_; }
@@ -106,7 +107,7 @@ class Ratchet {
     PublicKey remote{};
     bool has_remote = false;
     WipedArray<32> send_chain;
-    bool has_send = false;
+    bool has_send = false;  // False with has_remote: the sending half of a DH step is due.
     WipedArray<32> recv_chain;
     bool has_recv = false;
     uint32_t send_n = 0;
@@ -127,8 +128,10 @@ class Ratchet {
   // Derives message keys up to (not including) `until` on the staged receiving chain.
   absl::Status SkipTo(State& st, uint32_t until, int64_t now,
                       std::vector<SkippedKey>* staged) const;
-  // Steps the staged state to the peer's new ratchet key.
+  // Steps the staged state to the peer's new ratchet key (receiving half).
   absl::Status DhStep(State& st, const PublicKey& remote) const;
+  // The sending half of a DH step: a fresh ratchet key pair and the new sending chain.
+  absl::Status SendStep();
   // AEAD open of `message` with message key `mk`.
   absl::Status Open(const WipedArray<32>& mk, ByteSpan message,
                     std::vector<uint8_t>* plaintext) const;
