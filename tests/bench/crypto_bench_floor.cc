@@ -19,12 +19,11 @@
 #include <cstdint>
 #include <cstring>
 
-#include "tests/bench/bench_check.h"
+#include "tests/bench/bench_common.h"
 
 namespace alliance::bench {
 namespace {
 
-constexpr size_t kMessageSize = 1024;
 constexpr size_t kHkdfOutputSize = 56;  // XChaCha20-Poly1305 key (32) + nonce (24).
 
 void InitSodiumOrDie(const char* bench_case) {
@@ -49,12 +48,12 @@ void BM_AeadSealOpen(benchmark::State& state) {
   for (auto _ : state) {
     unsigned long long sealed_len = 0;
     crypto_aead_xchacha20poly1305_ietf_encrypt(ciphertext.data(), &sealed_len, plaintext.data(),
-                                               plaintext.size(), nullptr, 0, nullptr,
-                                               nonce.data(), key.data());
+                                               plaintext.size(), nullptr, 0, nullptr, nonce.data(),
+                                               key.data());
     unsigned long long opened_len = 0;
-    const int rc = crypto_aead_xchacha20poly1305_ietf_decrypt(
-        opened.data(), &opened_len, nullptr, ciphertext.data(), sealed_len, nullptr, 0,
-        nonce.data(), key.data());
+    const int rc = crypto_aead_xchacha20poly1305_ietf_decrypt(opened.data(), &opened_len, nullptr,
+                                                              ciphertext.data(), sealed_len,
+                                                              nullptr, 0, nonce.data(), key.data());
     BenchCheck(rc == 0, kCase, "open failed");
     benchmark::DoNotOptimize(opened.data());
     benchmark::ClobberMemory();
@@ -67,7 +66,7 @@ void BM_HmacSha256(benchmark::State& state) {
   constexpr const char* kCase = "floor/hmac_sha256_32B";
   InitSodiumOrDie(kCase);
   const auto key = RandomArray<crypto_auth_hmacsha256_KEYBYTES>();
-  auto input = RandomArray<32>();
+  const auto input = RandomArray<32>();
   std::array<uint8_t, crypto_auth_hmacsha256_BYTES> mac;
   for (auto _ : state) {
     crypto_auth_hmacsha256(mac.data(), input.data(), input.size(), key.data());
@@ -121,8 +120,7 @@ void BM_HkdfSha256(benchmark::State& state) {
                                        0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b};
   const std::array<uint8_t, 13> salt = {0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
                                         0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c};
-  const std::array<uint8_t, 10> info = {0xf0, 0xf1, 0xf2, 0xf3, 0xf4,
-                                        0xf5, 0xf6, 0xf7, 0xf8, 0xf9};
+  const std::array<uint8_t, 10> info = {0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9};
   const std::array<uint8_t, 42> expected = {
       0x3c, 0xb2, 0x5f, 0x25, 0xfa, 0xac, 0xd5, 0x7a, 0x90, 0x43, 0x4f, 0x64, 0xd0, 0x36,
       0x2f, 0x2a, 0x2d, 0x2d, 0x0a, 0x90, 0xcf, 0x1a, 0x5a, 0x4c, 0x5d, 0xb0, 0x2d, 0x56,
@@ -154,8 +152,8 @@ void BM_X25519Dh(benchmark::State& state) {
   crypto_box_keypair(our_public.data(), our_secret.data());
   crypto_box_keypair(their_public.data(), their_secret.data());
   std::array<uint8_t, crypto_scalarmult_BYTES> shared, expected;
-  BenchCheck(crypto_scalarmult(expected.data(), their_secret.data(), our_public.data()) == 0,
-             kCase, "X25519 failed");
+  BenchCheck(crypto_scalarmult(expected.data(), their_secret.data(), our_public.data()) == 0, kCase,
+             "X25519 failed");
   for (auto _ : state) {
     const int rc = crypto_scalarmult(shared.data(), our_secret.data(), their_public.data());
     BenchCheck(rc == 0, kCase, "X25519 failed");

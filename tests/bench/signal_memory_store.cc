@@ -26,8 +26,7 @@ int LoadById(const std::map<uint32_t, std::vector<uint8_t>>& records, uint32_t i
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SignalMemoryStore>> SignalMemoryStore::Create(
-    signal_context* global_context, ratchet_identity_key_pair* identity,
-    uint32_t registration_id) {
+    signal_context* global_context, ratchet_identity_key_pair* identity, uint32_t registration_id) {
   std::unique_ptr<SignalMemoryStore> s(new SignalMemoryStore());
   SIGNAL_REF(identity);
   s->identity_ = identity;
@@ -44,16 +43,39 @@ absl::StatusOr<std::unique_ptr<SignalMemoryStore>> SignalMemoryStore::Create(
   void* self = s.get();
   // destroy_func stays null: this object owns the maps and outlives the store context.
   const signal_protocol_session_store sessions = {
-      &LoadSession,   &GetSubDeviceSessions, &StoreSession, &ContainsSession,
-      &DeleteSession, &DeleteAllSessions,    nullptr,       self};
-  const signal_protocol_pre_key_store pre_keys = {&LoadPreKey, &StorePreKey, &ContainsPreKey,
-                                                  &RemovePreKey, nullptr, self};
+      .load_session_func = &LoadSession,
+      .get_sub_device_sessions_func = &GetSubDeviceSessions,
+      .store_session_func = &StoreSession,
+      .contains_session_func = &ContainsSession,
+      .delete_session_func = &DeleteSession,
+      .delete_all_sessions_func = &DeleteAllSessions,
+      .destroy_func = nullptr,
+      .user_data = self,
+  };
+  const signal_protocol_pre_key_store pre_keys = {
+      .load_pre_key = &LoadPreKey,
+      .store_pre_key = &StorePreKey,
+      .contains_pre_key = &ContainsPreKey,
+      .remove_pre_key = &RemovePreKey,
+      .destroy_func = nullptr,
+      .user_data = self,
+  };
   const signal_protocol_signed_pre_key_store signed_pre_keys = {
-      &LoadSignedPreKey, &StoreSignedPreKey, &ContainsSignedPreKey, &RemoveSignedPreKey,
-      nullptr, self};
+      .load_signed_pre_key = &LoadSignedPreKey,
+      .store_signed_pre_key = &StoreSignedPreKey,
+      .contains_signed_pre_key = &ContainsSignedPreKey,
+      .remove_signed_pre_key = &RemoveSignedPreKey,
+      .destroy_func = nullptr,
+      .user_data = self,
+  };
   const signal_protocol_identity_key_store identities = {
-      &GetIdentityKeyPair, &GetLocalRegistrationId, &SaveIdentity, &IsTrustedIdentity,
-      nullptr, self};
+      .get_identity_key_pair = &GetIdentityKeyPair,
+      .get_local_registration_id = &GetLocalRegistrationId,
+      .save_identity = &SaveIdentity,
+      .is_trusted_identity = &IsTrustedIdentity,
+      .destroy_func = nullptr,
+      .user_data = self,
+  };
   if (signal_protocol_store_context_set_session_store(s->context_, &sessions) != SG_SUCCESS ||
       signal_protocol_store_context_set_pre_key_store(s->context_, &pre_keys) != SG_SUCCESS ||
       signal_protocol_store_context_set_signed_pre_key_store(s->context_, &signed_pre_keys) !=
@@ -109,8 +131,7 @@ int SignalMemoryStore::StoreSession(const signal_protocol_address* address, uint
   return SG_SUCCESS;
 }
 
-int SignalMemoryStore::ContainsSession(const signal_protocol_address* address,
-                                       void* user_data) {
+int SignalMemoryStore::ContainsSession(const signal_protocol_address* address, void* user_data) {
   return Self(user_data).sessions_.contains(ToKey(address)) ? 1 : 0;
 }
 
@@ -162,8 +183,8 @@ int SignalMemoryStore::RemoveSignedPreKey(uint32_t id, void* user_data) {
   return SG_SUCCESS;
 }
 
-int SignalMemoryStore::GetIdentityKeyPair(signal_buffer** public_data,
-                                          signal_buffer** private_data, void* user_data) {
+int SignalMemoryStore::GetIdentityKeyPair(signal_buffer** public_data, signal_buffer** private_data,
+                                          void* user_data) {
   const SignalMemoryStore& self = Self(user_data);
   *public_data = signal_buffer_copy(self.identity_public_);
   *private_data = signal_buffer_copy(self.identity_private_);
@@ -193,8 +214,8 @@ int SignalMemoryStore::SaveIdentity(const signal_protocol_address* address, uint
   return SG_SUCCESS;
 }
 
-int SignalMemoryStore::IsTrustedIdentity(const signal_protocol_address* address,
-                                         uint8_t* key_data, size_t key_len, void* user_data) {
+int SignalMemoryStore::IsTrustedIdentity(const signal_protocol_address* address, uint8_t* key_data,
+                                         size_t key_len, void* user_data) {
   const auto& identities = Self(user_data).identities_;
   auto it = identities.find(std::string(address->name, address->name_len));
   if (it == identities.end()) return 1;  // Trust on first use.

@@ -80,8 +80,8 @@ class SignalMemoryStore final {
   static int GetIdentityKeyPair(signal_buffer** public_data, signal_buffer** private_data,
                                 void* user_data);
   static int GetLocalRegistrationId(void* user_data, uint32_t* registration_id);
-  static int SaveIdentity(const signal_protocol_address* address, uint8_t* key_data,
-                          size_t key_len, void* user_data);
+  static int SaveIdentity(const signal_protocol_address* address, uint8_t* key_data, size_t key_len,
+                          void* user_data);
   static int IsTrustedIdentity(const signal_protocol_address* address, uint8_t* key_data,
                                size_t key_len, void* user_data);
 

@@ -93,15 +93,24 @@ signal_crypto_provider SignalOpensslProvider::Callbacks() const {
 const EVP_CIPHER* SignalOpensslProvider::Aes(int cipher, size_t key_len) const {
   int mode;
   switch (cipher) {
-    case SG_CIPHER_AES_CTR_NOPADDING: mode = 0; break;
-    case SG_CIPHER_AES_CBC_PKCS5: mode = 1; break;
-    default: return nullptr;
+    case SG_CIPHER_AES_CTR_NOPADDING:
+      mode = 0;
+      break;
+    case SG_CIPHER_AES_CBC_PKCS5:
+      mode = 1;
+      break;
+    default:
+      return nullptr;
   }
   switch (key_len) {
-    case 16: return aes_[mode][0];
-    case 24: return aes_[mode][1];
-    case 32: return aes_[mode][2];
-    default: return nullptr;
+    case 16:
+      return aes_[mode][0];
+    case 24:
+      return aes_[mode][1];
+    case 32:
+      return aes_[mode][2];
+    default:
+      return nullptr;
   }
 }
 
@@ -124,11 +133,9 @@ int SignalOpensslProvider::HmacInit(void** hmac_context, const uint8_t* key, siz
   return SG_SUCCESS;
 }
 
-int SignalOpensslProvider::HmacUpdate(void* hmac_context, const uint8_t* data, size_t len,
-                                      void*) {
-  return EVP_MAC_update(static_cast<EVP_MAC_CTX*>(hmac_context), data, len) == 1
-             ? SG_SUCCESS
-             : SG_ERR_UNKNOWN;
+int SignalOpensslProvider::HmacUpdate(void* hmac_context, const uint8_t* data, size_t len, void*) {
+  return EVP_MAC_update(static_cast<EVP_MAC_CTX*>(hmac_context), data, len) == 1 ? SG_SUCCESS
+                                                                                 : SG_ERR_UNKNOWN;
 }
 
 int SignalOpensslProvider::HmacFinal(void* hmac_context, signal_buffer** output, void*) {
@@ -174,8 +181,8 @@ int SignalOpensslProvider::Sha512Final(void* digest_context, signal_buffer** out
   if (out == nullptr) return SG_ERR_NOMEM;
   unsigned int written = 0;
   // The contract asks for the context to be ready for reuse after final.
-  if (EVP_DigestFinal_ex(ctx, signal_buffer_data(out), &written) != 1 ||
-      written != kSha512Size || EVP_DigestInit_ex2(ctx, Self(user_data).sha512_, nullptr) != 1) {
+  if (EVP_DigestFinal_ex(ctx, signal_buffer_data(out), &written) != 1 || written != kSha512Size ||
+      EVP_DigestInit_ex2(ctx, Self(user_data).sha512_, nullptr) != 1) {
     signal_buffer_free(out);
     return SG_ERR_UNKNOWN;
   }
@@ -232,11 +239,10 @@ int SignalOpensslProvider::Decrypt(signal_buffer** output, int cipher, const uin
   // (OpenSSL may write up to one block more than its input) and copy out the exact length.
   std::vector<uint8_t> scratch(ciphertext_len + kAesBlockSize);
   int n1 = 0, n2 = 0;
-  const bool ok =
-      EVP_DecryptInit_ex2(ctx.get(), aes, key, iv, nullptr) == 1 &&
-      EVP_DecryptUpdate(ctx.get(), scratch.data(), &n1, ciphertext,
-                        static_cast<int>(ciphertext_len)) == 1 &&
-      EVP_DecryptFinal_ex(ctx.get(), scratch.data() + n1, &n2) == 1;
+  const bool ok = EVP_DecryptInit_ex2(ctx.get(), aes, key, iv, nullptr) == 1 &&
+                  EVP_DecryptUpdate(ctx.get(), scratch.data(), &n1, ciphertext,
+                                    static_cast<int>(ciphertext_len)) == 1 &&
+                  EVP_DecryptFinal_ex(ctx.get(), scratch.data() + n1, &n2) == 1;
   signal_buffer* out =
       ok ? signal_buffer_create(scratch.data(), static_cast<size_t>(n1) + static_cast<size_t>(n2))
          : nullptr;
