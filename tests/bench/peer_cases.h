@@ -74,8 +74,9 @@ void RegisterPeerCases(const std::string& impl) {
       {"steady_1KiB/", &PeerSteady<Peer>},
       {"alternating_1KiB/", &PeerAlternating<Peer>},
   };
-  for (const auto& [prefix, function] : cases) {
-    const std::string name = prefix + impl;
+  for (const auto& entry : cases) {
+    const std::string name = entry.first + impl;
+    const CaseFunction function = entry.second;
     // The lambda (and the name it holds) lives as long as the registered benchmark.
     benchmark::RegisterBenchmark(name.c_str(), [name, function](benchmark::State& state) {
       function(state, name.c_str());
