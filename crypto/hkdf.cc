@@ -12,17 +12,30 @@ struct HmacState {
   ~HmacState() { sodium_memzero(&st, sizeof st); }
 };
 
+// HMAC keyed with the all-zero salt, computed once: the extract step of every message-key
+// expansion uses it, so keying it per message would be wasted work. (Public data, POD.)
+const crypto_auth_hmacsha256_state& ZeroSaltState() {
+  static const crypto_auth_hmacsha256_state state = [] {
+    static constexpr uint8_t kZeroSalt[32] = {};
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, kZeroSalt, sizeof kZeroSalt);
+    return st;
+  }();
+  return state;
+}
+
 }  // namespace
 
 void HkdfSha256(ByteSpan salt, ByteSpan ikm, ByteSpan info, MutableByteSpan out) {
-  static constexpr uint8_t kZeroSalt[32] = {};
-  if (salt.empty()) salt = ByteSpan(kZeroSalt, sizeof kZeroSalt);
-
-  // Extract: PRK = HMAC(salt, ikm).
+  // Extract: PRK = HMAC(salt, ikm). An empty salt means 32 zero bytes (RFC 5869).
   WipedArray<32> prk;
   {
     HmacState h;
-    crypto_auth_hmacsha256_init(&h.st, salt.data(), salt.size());
+    if (salt.empty()) {
+      h.st = ZeroSaltState();
+    } else {
+      crypto_auth_hmacsha256_init(&h.st, salt.data(), salt.size());
+    }
     crypto_auth_hmacsha256_update(&h.st, ikm.data(), ikm.size());
     crypto_auth_hmacsha256_final(&h.st, prk.data());
   }
