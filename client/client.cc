@@ -1,0 +1,478 @@
+// Client: profile lifecycle, registration, contacts, verification, prekeys, administration.
+// Messaging lives in client_messaging.cc.
+#include "client/client.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "client/store_names.h"
+#include "crypto/record_io.h"
+#include "crypto/safety_number.h"
+#include "crypto/status_macros.h"
+
+namespace alliance::client {
+namespace {
+
+constexpr char kRegisterDomain[] = "alliance/v1/register";
+constexpr uint32_t kOneTimeKeyTarget = 100;
+constexpr uint32_t kOneTimeKeyLow = 20;
+constexpr int64_t kSignedPreKeyRotation = 7 * 24 * 3600;
+constexpr int64_t kSignedPreKeyKeep = 30 * 24 * 3600;
+
+const char* RoleName(v1::Role r) {
+  switch (r) {
+    case v1::ROLE_ADMIN:
+      return "admin";
+    case v1::ROLE_THERAPIST:
+      return "therapist";
+    case v1::ROLE_CLIENT:
+      return "client";
+    default:
+      return "unknown";
+  }
+}
+
+}  // namespace
+
+std::string ToHex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
+
+absl::StatusOr<std::string> ParseInviteCode(const std::string& text) {
+  std::string hex;
+  for (char c : text) {
+    if (c == '-' || c == ' ') continue;
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) {
+      return absl::InvalidArgumentError("invite code must be 32 hex digits");
+    }
+    hex.push_back(absl::ascii_tolower(static_cast<unsigned char>(c)));
+  }
+  if (hex.size() != 32) return absl::InvalidArgumentError("invite code must be 32 hex digits");
+  return absl::HexStringToBytes(hex);
+}
+
+Client::Client(ClientOptions options, std::unique_ptr<LocalStore> store)
+    : options_(std::move(options)), store_(std::move(store)) {
+  if (!options_.clock) options_.clock = [] { return absl::Now(); };
+}
+
+Client::~Client() = default;
+
+absl::Time Client::Now() const { return options_.clock(); }
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Init(const ClientOptions& options,
+                                                     crypto::ByteSpan passphrase) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::unique_ptr<LocalStore> store,
+                            LocalStore::Create(options.profile_dir, passphrase, options.store));
+  auto client = std::unique_ptr<Client>(new Client(options, std::move(store)));
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::IdentityKeyPair id,
+                            crypto::IdentityKeyPair::Generate(client->rng_));
+  ALLIANCE_RETURN_IF_ERROR(client->store_->Run([&](LocalStore::Txn& txn) {
+    v1::IdentityRecord rec;
+    id.ToRecord(&rec);
+    ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes bytes, crypto::SerializeAndWipe(&rec));
+    return txn.PutBytes(names::Identity(), bytes.span());
+  }));
+  client->identity_.emplace(std::move(id));
+  return client;
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Open(const ClientOptions& options,
+                                                     crypto::ByteSpan passphrase) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::unique_ptr<LocalStore> store,
+                            LocalStore::Open(options.profile_dir, passphrase, options.store));
+  auto client = std::unique_ptr<Client>(new Client(options, std::move(store)));
+  ALLIANCE_RETURN_IF_ERROR(client->LoadIdentity());
+  return client;
+}
+
+absl::Status Client::LoadIdentity() {
+  std::optional<v1::AccountRecord> account;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> bytes,
+                              txn.GetBytes(names::Identity()));
+    if (!bytes.has_value()) return absl::DataLossError("profile has no identity key");
+    v1::IdentityRecord rec;
+    if (!crypto::ParseRecord(bytes->span(), &rec).ok()) {
+      return absl::DataLossError("local store record is damaged");
+    }
+    absl::StatusOr<crypto::IdentityKeyPair> id = crypto::IdentityKeyPair::FromRecord(rec);
+    crypto::WipeMessage(&rec);
+    if (!id.ok()) return absl::DataLossError("profile identity key is damaged");
+    identity_.emplace(*std::move(id));
+    ALLIANCE_ASSIGN_OR_RETURN(account, txn.Get<v1::AccountRecord>(names::Account()));
+    return absl::OkStatus();
+  }));
+  if (account.has_value()) {
+    ALLIANCE_ASSIGN_OR_RETURN(relay_, Connect(account->relay_address()));
+    relay_->SetLogin(&*identity_, account->account_id(), account->device_id());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<RelayConnection>> Client::Connect(const std::string& address) {
+  RelayOptions ro = options_.relay;
+  if (ro.address.empty()) ro.address = address;
+  if (ro.address.empty()) return absl::InvalidArgumentError("no relay address given (--relay)");
+  return RelayConnection::Create(ro);
+}
+
+absl::StatusOr<v1::AccountRecord> Client::RequireAccount() {
+  std::optional<v1::AccountRecord> account;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(account, txn.Get<v1::AccountRecord>(names::Account()));
+    return absl::OkStatus();
+  }));
+  if (!account.has_value() || relay_ == nullptr) {
+    return absl::FailedPreconditionError("profile is not registered (run `alliance register`)");
+  }
+  return *account;
+}
+
+absl::StatusOr<AccountView> Client::Account() {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord a, RequireAccount());
+  return AccountView{ToHex(a.account_id()), a.role(), relay_->address(), a.display_name(),
+                     a.read_receipts()};
+}
+
+absl::Status Client::Register(const std::string& invite_code, const std::string& display_name) {
+  if (invite_code.size() != 16) return absl::InvalidArgumentError("invite code must be 16 bytes");
+  if (display_name.size() > 200) return absl::InvalidArgumentError("display name is too long");
+  if (relay_ != nullptr) return absl::FailedPreconditionError("profile is already registered");
+  ALLIANCE_ASSIGN_OR_RETURN(std::unique_ptr<RelayConnection> relay, Connect(""));
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ChallengeResponse ch, relay->Challenge());
+  const crypto::PublicKey& ik = identity_->public_key();
+  std::string proof_msg = kRegisterDomain;
+  proof_msg += ch.relay_id();
+  proof_msg += invite_code;
+  proof_msg.append(reinterpret_cast<const char*>(ik.data()), ik.size());
+  crypto::Signature proof = identity_->Sign(crypto::AsBytes(proof_msg));
+  v1::RegisterRequest req;
+  req.set_invite_code(invite_code);
+  req.set_identity_key(reinterpret_cast<const char*>(ik.data()), ik.size());
+  req.set_proof(reinterpret_cast<const char*>(proof.data()), proof.size());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::RegisterResponse resp, relay->Register(req));
+
+  v1::AccountRecord account;
+  account.set_version(1);
+  account.set_account_id(resp.account_id());
+  account.set_device_id(resp.device_id());
+  account.set_role(resp.role());
+  account.set_relay_id(resp.relay_id());
+  account.set_relay_address(relay->address());
+  account.set_display_name(display_name);
+  account.set_next_one_time_prekey_id(1);
+  ALLIANCE_RETURN_IF_ERROR(store_->Run(
+      [&](LocalStore::Txn& txn) { return txn.Put(names::Account(), account); }));
+  relay->SetLogin(&*identity_, resp.account_id(), resp.device_id());
+  relay_ = std::move(relay);
+  return MaintainPreKeys();
+}
+
+absl::StatusOr<std::vector<uint32_t>> Client::PublishOneTimeKeys(uint32_t count) {
+  // Store the secrets first: a published key we could not use would lose a message.
+  v1::PublishPreKeysRequest req;
+  std::vector<uint32_t> ids;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AccountRecord> account,
+                              txn.Get<v1::AccountRecord>(names::Account()));
+    if (!account.has_value()) return absl::FailedPreconditionError("profile is not registered");
+    uint32_t next = std::max<uint32_t>(1, account->next_one_time_prekey_id());
+    for (uint32_t i = 0; i < count; ++i, ++next) {
+      crypto::OneTimePreKeyPair opk = crypto::OneTimePreKeyPair::Create(next, rng_);
+      *req.add_one_time_prekeys() = opk.ToPublic();
+      v1::PreKeyPairRecord rec;
+      opk.ToRecord(&rec);
+      ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes bytes, crypto::SerializeAndWipe(&rec));
+      ALLIANCE_RETURN_IF_ERROR(txn.PutBytes(names::OneTimePreKey(next), bytes.span()));
+      ids.push_back(next);
+    }
+    account->set_next_one_time_prekey_id(next);
+    return txn.Put(names::Account(), *account);
+  }));
+  ALLIANCE_RETURN_IF_ERROR(relay_->PublishPreKeys(req).status());
+  return ids;
+}
+
+absl::Status Client::MaintainPreKeys() {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::GetPreKeyStatusResponse status, relay_->GetPreKeyStatus());
+  const int64_t now = absl::ToUnixSeconds(Now());
+  const bool rotate =
+      !status.has_signed_prekey() ||
+      now - static_cast<int64_t>(status.signed_prekey_created_at()) >= kSignedPreKeyRotation;
+  if (rotate) {
+    const uint32_t id = account.current_signed_prekey_id() + 1;
+    crypto::SignedPreKeyPair spk =
+        crypto::SignedPreKeyPair::Create(*identity_, id, static_cast<uint64_t>(now), rng_);
+    ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+      v1::PreKeyPairRecord rec;
+      spk.ToRecord(&rec);
+      ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes bytes, crypto::SerializeAndWipe(&rec));
+      ALLIANCE_RETURN_IF_ERROR(txn.PutBytes(names::SignedPreKey(id), bytes.span()));
+      // Keep earlier signed prekeys for 30 days after they were replaced, for late messages.
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> ids,
+                                txn.Get<v1::IdList>(names::SignedPreKeyIds()));
+      v1::IdList kept;
+      for (const std::string& raw : ids.value_or(v1::IdList()).ids()) {
+        uint32_t old_id = 0;
+        std::memcpy(&old_id, raw.data(), std::min<size_t>(4, raw.size()));
+        ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> old,
+                                  txn.GetBytes(names::SignedPreKey(old_id)));
+        v1::PreKeyPairRecord old_rec;
+        if (old.has_value() && crypto::ParseRecord(old->span(), &old_rec).ok() &&
+            now - static_cast<int64_t>(old_rec.created_at()) <
+                kSignedPreKeyKeep + kSignedPreKeyRotation) {
+          *kept.add_ids() = raw;
+        } else {
+          txn.Delete(names::SignedPreKey(old_id));
+        }
+        crypto::WipeMessage(&old_rec);
+      }
+      kept.add_ids()->assign(reinterpret_cast<const char*>(&id), sizeof id);
+      ALLIANCE_RETURN_IF_ERROR(txn.Put(names::SignedPreKeyIds(), kept));
+      v1::AccountRecord updated = account;
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AccountRecord> current,
+                                txn.Get<v1::AccountRecord>(names::Account()));
+      if (current.has_value()) updated = *current;
+      updated.set_current_signed_prekey_id(id);
+      return txn.Put(names::Account(), updated);
+    }));
+    v1::PublishPreKeysRequest req;
+    *req.mutable_signed_prekey() = spk.ToPublic();
+    ALLIANCE_RETURN_IF_ERROR(relay_->PublishPreKeys(req).status());
+  }
+  if (status.one_time_prekey_count() < kOneTimeKeyLow) {
+    ALLIANCE_RETURN_IF_ERROR(
+        PublishOneTimeKeys(kOneTimeKeyTarget - status.one_time_prekey_count()).status());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Client::RefreshContacts() {
+  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ListContactsResponse resp, relay_->ListContacts());
+  return store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> index,
+                              txn.Get<v1::IdList>(names::ContactIndex()));
+    v1::IdList ids = index.value_or(v1::IdList());
+    for (const v1::Contact& c : resp.contacts()) {
+      if (c.account_id().size() != 16 || c.identity_key().size() != 32) continue;
+      const std::string hex = ToHex(c.account_id());
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> existing,
+                                txn.Get<v1::ContactRecord>(names::Contact(hex)));
+      v1::ContactRecord rec;
+      if (existing.has_value()) {
+        rec = *existing;
+        // Pinned on first use: a different key is recorded, never adopted silently.
+        if (rec.identity_key() != c.identity_key()) {
+          rec.set_pending_identity_key(c.identity_key());
+        } else {
+          rec.clear_pending_identity_key();
+        }
+      } else {
+        rec.set_version(1);
+        rec.set_account_id(c.account_id());
+        rec.set_identity_key(c.identity_key());
+        *ids.add_ids() = c.account_id();
+      }
+      rec.set_role(c.role());
+      ALLIANCE_RETURN_IF_ERROR(txn.Put(names::Contact(hex), rec));
+    }
+    return txn.Put(names::ContactIndex(), ids);
+  });
+}
+
+absl::StatusOr<std::vector<ContactView>> Client::Contacts(bool refresh) {
+  if (refresh) ALLIANCE_RETURN_IF_ERROR(RefreshContacts());
+  std::vector<ContactView> out;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> index,
+                              txn.Get<v1::IdList>(names::ContactIndex()));
+    for (const std::string& id : index.value_or(v1::IdList()).ids()) {
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
+                                txn.Get<v1::ContactRecord>(names::Contact(ToHex(id))));
+      if (!c.has_value()) continue;
+      ContactView v;
+      v.id = ToHex(id);
+      v.role = c->role();
+      v.display_name = c->display_name();
+      v.verified = c->verified();
+      v.identity_changed = !c->pending_identity_key().empty();
+      v.messages = c->history_count();
+      for (uint64_t i = 0; i < c->history_count(); ++i) {
+        ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e,
+                                  txn.Get<v1::HistoryEntry>(names::History(v.id, i)));
+        if (e.has_value() && e->direction() == v1::DIRECTION_INCOMING && !e->read()) ++v.unread;
+      }
+      out.push_back(std::move(v));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<v1::ContactRecord> Client::FindContact(const std::string& ref) {
+  if (ref.empty()) return absl::InvalidArgumentError("contact name is empty");
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    ALLIANCE_ASSIGN_OR_RETURN(std::vector<ContactView> all, Contacts(/*refresh=*/attempt == 1));
+    std::vector<const ContactView*> matches;
+    const std::string lower = absl::AsciiStrToLower(ref);
+    for (const ContactView& c : all) {
+      if ((lower.size() >= 4 && absl::StartsWith(c.id, lower)) ||
+          (!c.display_name.empty() && absl::AsciiStrToLower(c.display_name) == lower)) {
+        matches.push_back(&c);
+      }
+    }
+    if (matches.empty()) {
+      for (const ContactView& c : all) {
+        if (lower == RoleName(c.role)) matches.push_back(&c);
+      }
+    }
+    if (matches.size() > 1) {
+      return absl::InvalidArgumentError("contact '" + ref +
+                                        "' is ambiguous; use more digits of its id");
+    }
+    if (matches.size() == 1) {
+      std::optional<v1::ContactRecord> rec;
+      ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+        ALLIANCE_ASSIGN_OR_RETURN(rec, txn.Get<v1::ContactRecord>(names::Contact(matches[0]->id)));
+        return absl::OkStatus();
+      }));
+      if (rec.has_value()) return *rec;
+    }
+  }
+  return absl::NotFoundError("no contact matches '" + ref + "'");
+}
+
+absl::StatusOr<ContactView> Client::ResolveContact(const std::string& ref) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord c, FindContact(ref));
+  ContactView v;
+  v.id = ToHex(c.account_id());
+  v.role = c.role();
+  v.display_name = c.display_name();
+  v.verified = c.verified();
+  v.identity_changed = !c.pending_identity_key().empty();
+  v.messages = c.history_count();
+  return v;
+}
+
+absl::StatusOr<SafetyNumberView> Client::SafetyNumber(const std::string& ref) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord c, FindContact(ref));
+  // With a pending change, show the number for the new key: that is what the user must check.
+  const std::string& key =
+      c.pending_identity_key().empty() ? c.identity_key() : c.pending_identity_key();
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::PublicKey theirs, crypto::ParsePublicKey(crypto::AsBytes(key)));
+  SafetyNumberView v;
+  v.digits = crypto::SafetyNumber(identity_->public_key(), crypto::AsBytes(account.account_id()),
+                                  theirs, crypto::AsBytes(c.account_id()));
+  v.formatted = crypto::FormatSafetyNumber(v.digits);
+  v.qr_payload = crypto::SafetyNumberQrPayload(v.digits);
+  v.verified = c.verified() && c.pending_identity_key().empty();
+  return v;
+}
+
+absl::Status Client::Verify(const std::string& ref) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord c, FindContact(ref));
+  if (!c.pending_identity_key().empty()) {
+    return absl::FailedPreconditionError(
+        "identity key changed; run `alliance accept-key` after comparing safety numbers");
+  }
+  c.set_verified(true);
+  return store_->Run([&](LocalStore::Txn& txn) {
+    return txn.Put(names::Contact(ToHex(c.account_id())), c);
+  });
+}
+
+absl::Status Client::AcceptKey(const std::string& ref) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord c, FindContact(ref));
+  if (c.pending_identity_key().empty()) {
+    return absl::FailedPreconditionError("the contact's identity key has not changed");
+  }
+  c.set_identity_key(c.pending_identity_key());
+  c.clear_pending_identity_key();
+  c.set_verified(false);
+  c.set_profile_sent_at_ms(0);
+  return store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    const std::string hex = ToHex(c.account_id());
+    // Sessions with the old key are worthless now; the next message starts a new one.
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::SessionRecord> session,
+                              txn.Get<v1::SessionRecord>(names::Session(hex, 1)));
+    if (session.has_value() && session->responder_identity() != c.identity_key() &&
+        session->initiator_identity() != c.identity_key()) {
+      txn.Delete(names::Session(hex, 1));
+    }
+    return txn.Put(names::Contact(hex), c);
+  });
+}
+
+absl::Status Client::SetReadReceipts(bool enabled) {
+  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
+  std::vector<v1::ContactRecord> contacts;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AccountRecord> a,
+                              txn.Get<v1::AccountRecord>(names::Account()));
+    a->set_read_receipts(enabled);
+    ALLIANCE_RETURN_IF_ERROR(txn.Put(names::Account(), *a));
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> index,
+                              txn.Get<v1::IdList>(names::ContactIndex()));
+    for (const std::string& id : index.value_or(v1::IdList()).ids()) {
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
+                                txn.Get<v1::ContactRecord>(names::Contact(ToHex(id))));
+      if (!c.has_value()) continue;
+      c->set_profile_sent_at_ms(0);  // Re-share the profile with the new setting.
+      ALLIANCE_RETURN_IF_ERROR(txn.Put(names::Contact(ToHex(id)), *c));
+    }
+    return absl::OkStatus();
+  }));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<InviteView> Client::CreateInvite(v1::Role role) {
+  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
+  v1::CreateInviteRequest req;
+  req.set_role(role);
+  ALLIANCE_ASSIGN_OR_RETURN(v1::CreateInviteResponse resp, relay_->CreateInvite(req));
+  return InviteView{ToHex(resp.invite_code()), ToHex(resp.invite_id()), resp.role(),
+                    absl::FromUnixSeconds(static_cast<int64_t>(resp.expires_at()))};
+}
+
+absl::StatusOr<std::vector<v1::Member>> Client::Members() {
+  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
+  std::vector<v1::Member> out;
+  v1::ListMembersRequest req;
+  req.set_page_size(500);
+  for (int page = 0; page < 1000; ++page) {
+    ALLIANCE_ASSIGN_OR_RETURN(v1::ListMembersResponse resp, relay_->ListMembers(req));
+    for (const v1::Member& m : resp.members()) out.push_back(m);
+    if (resp.next_page_token().empty()) break;
+    req.set_page_token(resp.next_page_token());
+  }
+  return out;
+}
+
+absl::Status Client::Deactivate(const std::string& account_id_hex) {
+  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
+  if (account_id_hex.size() != 32 ||
+      !std::all_of(account_id_hex.begin(), account_id_hex.end(),
+                   [](char c) { return absl::ascii_isxdigit(static_cast<unsigned char>(c)); })) {
+    return absl::InvalidArgumentError("account id must be 32 hex digits");
+  }
+  const std::string bytes = absl::HexStringToBytes(account_id_hex);
+  v1::DeactivateAccountRequest req;
+  req.set_account_id(bytes);
+  return relay_->DeactivateAccount(req).status();
+}
+
+absl::StatusOr<std::vector<v1::AuditEntry>> Client::Audit(uint64_t after, uint32_t limit) {
+  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
+  v1::ReadAuditRequest req;
+  req.set_after_sequence(after);
+  req.set_limit(limit);
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ReadAuditResponse resp, relay_->ReadAudit(req));
+  return std::vector<v1::AuditEntry>(resp.entries().begin(), resp.entries().end());
+}
+
+}  // namespace alliance::client

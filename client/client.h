@@ -1,0 +1,228 @@
+// alliance::client::Client — the library a front end embeds (the `alliance` CLI is one).
+//
+// It owns everything secret: the identity key, prekeys, sessions, contacts and their
+// verification state, and the message history, all in a sealed local store (local_store.h).
+// The relay only ever sees ciphertext envelopes.
+//
+//   ClientOptions opts{.profile_dir = dir, .relay = {.address = "127.0.0.1:7443"}};
+//   ALLIANCE_ASSIGN_OR_RETURN(auto client, Client::Init(opts, passphrase));
+//   ALLIANCE_RETURN_IF_ERROR(client->Register(invite_code, "Sam"));
+//   ALLIANCE_ASSIGN_OR_RETURN(SendResult r, client->SendText("therapist", "Hello", {}));
+//   ALLIANCE_ASSIGN_OR_RETURN(std::vector<MessageView> got, client->Sync());
+//
+// Contacts are named by a unique prefix (≥ 4 hex digits) of their account id, by the display
+// name they shared end to end, or by their role when only one contact has it ("therapist").
+//
+// Guarantees:
+//  * A changed identity key of a contact is never silent: sending to it fails with
+//    FAILED_PRECONDITION until AcceptKey(); messages received under the new key are kept and
+//    flagged.
+//  * An envelope is acknowledged to the relay only after its plaintext and the new session state
+//    are durably stored; a redelivered envelope is recognized and not stored twice.
+//  * An outgoing message is stored (with the advanced ratchet state) before it is sent; if the
+//    relay cannot be reached it stays queued and is retried with identical bytes.
+//
+// Thread safety: all methods may be called from several threads; store access is serialized.
+#ifndef ALLIANCE_CLIENT_CLIENT_H_
+#define ALLIANCE_CLIENT_CLIENT_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "alliance/v1/client_records.pb.h"
+#include "alliance/v1/clinic_service.pb.h"
+#include "alliance/v1/content.pb.h"
+#include "client/local_store.h"
+#include "client/relay_connection.h"
+#include "crypto/keys.h"
+#include "crypto/random.h"
+
+namespace alliance::client {
+
+struct ClientOptions {
+  // Profile directory (created by Init).
+  std::string profile_dir;
+  // Relay to use. An empty address means the one the profile registered with.
+  RelayOptions relay;
+  LocalStoreOptions store;
+  // Clock; tests inject one. Default: absl::Now.
+  std::function<absl::Time()> clock;
+};
+
+struct ContactView {
+  std::string id;  // Account id, hex.
+  v1::Role role = v1::ROLE_UNSPECIFIED;
+  std::string display_name;  // As the contact shared it end to end; may be empty.
+  bool verified = false;
+  bool identity_changed = false;  // Sending is blocked until AcceptKey.
+  uint64_t messages = 0;
+  uint64_t unread = 0;
+};
+
+struct MessageView {
+  std::string contact_id;  // Hex.
+  std::string contact_name;
+  std::string id;  // Content id, hex.
+  uint64_t index = 0;
+  v1::Direction direction = v1::DIRECTION_UNSPECIFIED;
+  absl::Time sent_at;
+  absl::Time stored_at;
+  v1::DeliveryState state = v1::DELIVERY_STATE_UNSPECIFIED;
+  std::string body;
+  v1::Intent intent = v1::INTENT_NEEDS_REPLY;
+  bool urgent = false;
+  bool read = false;
+  bool identity_unverified = false;
+  bool undecryptable = false;
+};
+
+struct SendOptions {
+  v1::Intent intent = v1::INTENT_NEEDS_REPLY;
+  bool urgent = false;
+};
+
+struct SendResult {
+  std::string message_id;  // Hex.
+  // False when the relay could not be reached: the message is queued locally and will be sent
+  // by the next Sync, Listen or Send.
+  bool sent = false;
+  absl::Status relay_error;  // Why it is still queued.
+};
+
+struct SafetyNumberView {
+  std::string digits;     // 60 digits.
+  std::string formatted;  // Twelve groups of five.
+  std::string qr_payload;
+  bool verified = false;
+};
+
+struct InviteView {
+  std::string code;  // 32 hex digits, what the invitee types.
+  std::string id;    // Hex, for RevokeInvite.
+  v1::Role role = v1::ROLE_UNSPECIFIED;
+  absl::Time expires_at;
+};
+
+struct AccountView {
+  std::string id;  // Hex.
+  v1::Role role = v1::ROLE_UNSPECIFIED;
+  std::string relay_address;
+  std::string display_name;
+  bool read_receipts = false;
+};
+
+// Hex of bytes, and the bytes of an invite code typed by a person (hex; spaces and dashes
+// ignored). INVALID_ARGUMENT unless it is exactly 16 bytes.
+std::string ToHex(const std::string& bytes);
+[[nodiscard]] absl::StatusOr<std::string> ParseInviteCode(const std::string& text);
+
+class Client {
+ public:
+  // Creates a profile with a fresh identity. ALREADY_EXISTS if the directory has one;
+  // INVALID_ARGUMENT for an empty passphrase.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Client>> Init(const ClientOptions& options,
+                                                                    crypto::ByteSpan passphrase);
+  // Opens an existing profile. NOT_FOUND, PERMISSION_DENIED (wrong passphrase), DATA_LOSS.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Client>> Open(const ClientOptions& options,
+                                                                    crypto::ByteSpan passphrase);
+  ~Client();
+
+  // Redeems an invite (16 bytes), uploads prekeys and stores the account. `display_name` is
+  // shared end to end with contacts only. FAILED_PRECONDITION if already registered; relay
+  // errors as they come (NOT_FOUND unknown invite, FAILED_PRECONDITION used/expired...).
+  [[nodiscard]] absl::Status Register(const std::string& invite_code,
+                                      const std::string& display_name);
+  // FAILED_PRECONDITION ("profile is not registered") before Register.
+  [[nodiscard]] absl::StatusOr<AccountView> Account();
+
+  // Contacts, refreshed from the relay when `refresh` (identity keys pinned on first use).
+  [[nodiscard]] absl::StatusOr<std::vector<ContactView>> Contacts(bool refresh = true);
+  // NOT_FOUND (no match) or INVALID_ARGUMENT (ambiguous) for `ref`.
+  [[nodiscard]] absl::StatusOr<ContactView> ResolveContact(const std::string& ref);
+
+  [[nodiscard]] absl::StatusOr<SafetyNumberView> SafetyNumber(const std::string& ref);
+  // Marks the contact verified (after comparing safety numbers out of band).
+  [[nodiscard]] absl::Status Verify(const std::string& ref);
+  // Accepts a changed identity key: pins it, clears verification, starts a new session.
+  // FAILED_PRECONDITION if the key did not change.
+  [[nodiscard]] absl::Status AcceptKey(const std::string& ref);
+
+  // Encrypts and sends a text. INVALID_ARGUMENT (empty or > 60 000 bytes), FAILED_PRECONDITION
+  // (identity changed, or the contact has no prekeys), NOT_FOUND (contact). A relay that
+  // cannot be reached is not an error: SendResult.sent is false and the message is queued.
+  [[nodiscard]] absl::StatusOr<SendResult> SendText(const std::string& ref,
+                                                    const std::string& body,
+                                                    const SendOptions& options = {});
+
+  // Sends queued messages, pulls and stores everything waiting at the relay, acknowledges it,
+  // sends delivery receipts and keeps prekeys topped up. Returns the new incoming messages.
+  [[nodiscard]] absl::StatusOr<std::vector<MessageView>> Sync();
+
+  // Streams incoming messages until StopListening() or an error: calls `on_message` for each
+  // after it is stored. Returns OK when stopped; UNAVAILABLE when the relay goes away;
+  // ABORTED when another stream of this device replaced it.
+  [[nodiscard]] absl::Status Listen(const std::function<void(const MessageView&)>& on_message);
+  void StopListening();
+
+  // History with a contact, oldest first. With `mark_read`, incoming messages become read (and a
+  // read receipt is sent when both sides share them).
+  [[nodiscard]] absl::StatusOr<std::vector<MessageView>> History(const std::string& ref,
+                                                                 bool mark_read = false);
+  // Writes the decrypted history with a contact as JSON to `path` (created with mode 0600).
+  [[nodiscard]] absl::Status Export(const std::string& ref, const std::string& path);
+  // Shares read receipts (they flow only when both sides share them).
+  [[nodiscard]] absl::Status SetReadReceipts(bool enabled);
+
+  // Clinic administration (admins; therapists may invite clients).
+  [[nodiscard]] absl::StatusOr<InviteView> CreateInvite(v1::Role role);
+  [[nodiscard]] absl::StatusOr<std::vector<v1::Member>> Members();
+  [[nodiscard]] absl::Status Deactivate(const std::string& account_id_hex);
+  [[nodiscard]] absl::StatusOr<std::vector<v1::AuditEntry>> Audit(uint64_t after, uint32_t limit);
+
+  // Keeps at least 20 one-time prekeys at the relay (tops up to 100) and rotates the signed
+  // prekey every 7 days, keeping the previous ones 30 days.
+  [[nodiscard]] absl::Status MaintainPreKeys();
+
+ private:
+  struct Processed;
+
+  Client(ClientOptions options, std::unique_ptr<LocalStore> store);
+  absl::Time Now() const;
+  absl::Status LoadIdentity();
+  absl::StatusOr<std::unique_ptr<RelayConnection>> Connect(const std::string& address);
+  absl::StatusOr<v1::AccountRecord> RequireAccount();
+  absl::Status RefreshContacts();
+  absl::StatusOr<v1::ContactRecord> FindContact(const std::string& ref);
+
+  // Messaging internals (client_messaging.cc).
+  // Makes sure a session with the contact exists (fetching and checking its bundle).
+  absl::Status EnsureSession(v1::ContactRecord& contact);
+  absl::StatusOr<std::string> QueueContent(const v1::ContactRecord& contact, v1::Content content,
+                                           bool record_history);
+  absl::Status FlushOutbox(absl::Status* first_error);
+  absl::StatusOr<Processed> ProcessEnvelope(const v1::Envelope& envelope);
+  absl::Status SendReceipts(const std::string& contact_id, v1::ReceiptType type,
+                            const std::vector<std::string>& ids);
+  absl::Status AfterReceive(const std::vector<Processed>& batch);
+  absl::StatusOr<std::vector<uint32_t>> PublishOneTimeKeys(uint32_t count);
+
+  ClientOptions options_;
+  std::unique_ptr<LocalStore> store_;
+  crypto::SystemRandom rng_;
+  std::optional<crypto::IdentityKeyPair> identity_;
+  std::unique_ptr<RelayConnection> relay_;
+  std::mutex stream_mu_;
+  grpc::ClientContext* stream_context_ = nullptr;  // Guarded by stream_mu_.
+  bool stop_listening_ = false;                     // Guarded by stream_mu_.
+};
+
+}  // namespace alliance::client
+
+#endif  // ALLIANCE_CLIENT_CLIENT_H_

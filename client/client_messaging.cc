@@ -1,0 +1,653 @@
+// Client: sending (sessions, outbox), receiving (decrypt, store, then ack), receipts, history,
+// export.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "client/client.h"
+#include "client/store_names.h"
+#include "crypto/record_io.h"
+#include "crypto/safety_number.h"
+#include "crypto/session.h"
+#include "crypto/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace alliance::client {
+
+struct Client::Processed {
+  bool duplicate = false;
+  bool is_text = false;
+  uint64_t sequence = 0;
+  std::string contact_id;  // Hex.
+  std::string content_id;  // Raw bytes.
+  MessageView view;
+};
+
+namespace {
+
+constexpr size_t kMaxBodySize = 60000;
+constexpr size_t kMaxDisplayName = 200;
+constexpr uint32_t kDevice = 1;
+
+std::string RandomId() {
+  std::string id(16, '\0');
+  randombytes_buf(id.data(), id.size());
+  return id;
+}
+
+MessageView ToView(const v1::HistoryEntry& e, const v1::ContactRecord& c) {
+  MessageView v;
+  v.contact_id = ToHex(c.account_id());
+  v.contact_name = c.display_name();
+  v.id = ToHex(e.id());
+  v.index = e.index();
+  v.direction = e.direction();
+  v.sent_at = absl::FromUnixMillis(static_cast<int64_t>(e.sent_at_ms()));
+  v.stored_at = absl::FromUnixMillis(static_cast<int64_t>(e.stored_at_ms()));
+  v.state = e.state();
+  v.body = e.text().body();
+  v.intent = e.text().intent() == v1::INTENT_UNSPECIFIED ? v1::INTENT_NEEDS_REPLY
+                                                          : e.text().intent();
+  v.urgent = e.text().urgent();
+  v.read = e.read();
+  v.identity_unverified = e.identity_unverified();
+  v.undecryptable = e.undecryptable();
+  return v;
+}
+
+// Serializes a session into the transaction (wiping the intermediate copies).
+absl::Status PutSession(LocalStore::Txn& txn, const std::string& name,
+                        const crypto::Session& session) {
+  v1::SessionRecord rec;
+  session.ToRecord(&rec);
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes bytes, crypto::SerializeAndWipe(&rec));
+  return txn.PutBytes(name, bytes.span());
+}
+
+absl::StatusOr<std::optional<crypto::Session>> GetSession(LocalStore::Txn& txn,
+                                                          const std::string& name,
+                                                          crypto::Random& rng) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> bytes, txn.GetBytes(name));
+  if (!bytes.has_value()) return std::optional<crypto::Session>();
+  v1::SessionRecord rec;
+  if (!crypto::ParseRecord(bytes->span(), &rec).ok()) {
+    return absl::DataLossError("local store record is damaged");
+  }
+  absl::StatusOr<crypto::Session> s = crypto::Session::FromRecord(rec, rng);
+  crypto::WipeMessage(&rec);
+  if (!s.ok()) return absl::DataLossError("stored session is damaged");
+  return std::optional<crypto::Session>(*std::move(s));
+}
+
+absl::Status AddToIndex(LocalStore::Txn& txn, const std::string& index_name,
+                        const std::string& id) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> list, txn.Get<v1::IdList>(index_name));
+  v1::IdList l = list.value_or(v1::IdList());
+  *l.add_ids() = id;
+  return txn.Put(index_name, l);
+}
+
+absl::Status RemoveFromIndex(LocalStore::Txn& txn, const std::string& index_name,
+                             const std::string& id) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> list, txn.Get<v1::IdList>(index_name));
+  if (!list.has_value()) return absl::OkStatus();
+  v1::IdList kept;
+  for (const std::string& x : list->ids()) {
+    if (x != id) *kept.add_ids() = x;
+  }
+  return txn.Put(index_name, kept);
+}
+
+bool IsPermanent(const absl::Status& s) {
+  return absl::IsPermissionDenied(s) || absl::IsInvalidArgument(s) || absl::IsNotFound(s) ||
+         absl::IsFailedPrecondition(s);
+}
+
+std::string StateName(v1::DeliveryState s) {
+  switch (s) {
+    case v1::DELIVERY_STATE_QUEUED:
+      return "queued";
+    case v1::DELIVERY_STATE_SENT:
+      return "sent";
+    case v1::DELIVERY_STATE_DELIVERED:
+      return "delivered";
+    case v1::DELIVERY_STATE_READ:
+      return "read";
+    case v1::DELIVERY_STATE_RECEIVED:
+      return "received";
+    case v1::DELIVERY_STATE_FAILED:
+      return "failed";
+    default:
+      return "unknown";
+  }
+}
+
+}  // namespace
+
+absl::Status Client::EnsureSession(v1::ContactRecord& contact) {
+  const std::string hex = ToHex(contact.account_id());
+  bool exists = false;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> s,
+                              txn.GetBytes(names::Session(hex, kDevice)));
+    exists = s.has_value();
+    return absl::OkStatus();
+  }));
+  if (exists) return absl::OkStatus();
+
+  v1::FetchPreKeyBundleRequest req;
+  req.mutable_address()->set_account_id(contact.account_id());
+  req.mutable_address()->set_device_id(kDevice);
+  ALLIANCE_ASSIGN_OR_RETURN(v1::FetchPreKeyBundleResponse resp, relay_->FetchPreKeyBundle(req));
+  if (resp.bundle().identity_key() != contact.identity_key()) {
+    // The relay presents another key than the one pinned: never adopt it silently.
+    contact.set_pending_identity_key(resp.bundle().identity_key());
+    ALLIANCE_RETURN_IF_ERROR(
+        store_->Run([&](LocalStore::Txn& txn) { return txn.Put(names::Contact(hex), contact); }));
+    return absl::FailedPreconditionError(
+        "identity key of this contact changed; compare safety numbers, then run "
+        "`alliance accept-key`");
+  }
+  absl::StatusOr<crypto::VerifiedBundle> bundle =
+      crypto::VerifyPreKeyBundle(resp.bundle(), absl::ToUnixSeconds(Now()));
+  if (!bundle.ok()) {
+    return absl::FailedPreconditionError("the contact's published keys are invalid: " +
+                                         std::string(bundle.status().message()));
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::Session session,
+                            crypto::Session::Initiate(*identity_, *bundle, rng_));
+  return store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> s,
+                              txn.GetBytes(names::Session(hex, kDevice)));
+    if (s.has_value()) return absl::OkStatus();  // Another process made one meanwhile.
+    return PutSession(txn, names::Session(hex, kDevice), session);
+  });
+}
+
+absl::StatusOr<std::string> Client::QueueContent(const v1::ContactRecord& contact,
+                                                 v1::Content content, bool record_history) {
+  const std::string hex = ToHex(contact.account_id());
+  const std::string id = RandomId();
+  const int64_t now_ms = absl::ToUnixMillis(Now());
+  content.set_version(1);
+  content.set_id(id);
+  content.set_sent_at_ms(static_cast<uint64_t>(now_ms));
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::Session> session,
+                              GetSession(txn, names::Session(hex, kDevice), rng_));
+    if (!session.has_value()) return absl::FailedPreconditionError("no session with contact");
+    ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::SecretBytes::Allocate(
+                                                             content.ByteSizeLong()));
+    if (!content.SerializeToArray(plain.data(), static_cast<int>(plain.size()))) {
+      return absl::InternalError("cannot serialize message");
+    }
+    crypto::OutgoingMessage wire;
+    ALLIANCE_RETURN_IF_ERROR(session->Encrypt(plain.span(), &wire));
+    ALLIANCE_RETURN_IF_ERROR(PutSession(txn, names::Session(hex, kDevice), *session));
+
+    v1::OutboxRecord out;
+    out.set_version(1);
+    out.set_message_id(id);
+    out.mutable_recipient()->set_account_id(contact.account_id());
+    out.mutable_recipient()->set_device_id(kDevice);
+    out.set_type(wire.type == crypto::MessageType::kPreKey ? v1::ENVELOPE_TYPE_PREKEY_MESSAGE
+                                                           : v1::ENVELOPE_TYPE_MESSAGE);
+    out.set_payload(wire.bytes.data(), wire.bytes.size());
+    out.set_contact_id(contact.account_id());
+
+    if (record_history) {
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
+                                txn.Get<v1::ContactRecord>(names::Contact(hex)));
+      if (!c.has_value()) return absl::NotFoundError("contact disappeared");
+      v1::HistoryEntry e;
+      e.set_version(1);
+      e.set_id(id);
+      e.set_direction(v1::DIRECTION_OUTGOING);
+      e.set_sent_at_ms(static_cast<uint64_t>(now_ms));
+      e.set_stored_at_ms(static_cast<uint64_t>(now_ms));
+      e.set_state(v1::DELIVERY_STATE_QUEUED);
+      *e.mutable_text() = content.text();
+      e.set_index(c->history_count());
+      ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, e.index()), e));
+      v1::HistoryRef ref;
+      ref.set_contact_id(contact.account_id());
+      ref.set_index(e.index());
+      ALLIANCE_RETURN_IF_ERROR(txn.Put(names::MessageRef(ToHex(id)), ref));
+      out.set_has_history(true);
+      out.set_history_index(e.index());
+      c->set_history_count(c->history_count() + 1);
+      ALLIANCE_RETURN_IF_ERROR(txn.Put(names::Contact(hex), *c));
+    }
+    ALLIANCE_RETURN_IF_ERROR(txn.Put(names::Outbox(ToHex(id)), out));
+    return AddToIndex(txn, names::OutboxIndex(), id);
+  }));
+  return id;
+}
+
+absl::Status Client::FlushOutbox(absl::Status* first_error) {
+  std::vector<v1::OutboxRecord> pending;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> index,
+                              txn.Get<v1::IdList>(names::OutboxIndex()));
+    for (const std::string& id : index.value_or(v1::IdList()).ids()) {
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::OutboxRecord> r,
+                                txn.Get<v1::OutboxRecord>(names::Outbox(ToHex(id))));
+      if (r.has_value()) pending.push_back(*std::move(r));
+    }
+    return absl::OkStatus();
+  }));
+  for (const v1::OutboxRecord& r : pending) {
+    v1::SendRequest req;
+    req.set_version(1);
+    req.set_message_id(r.message_id());
+    *req.mutable_recipient() = r.recipient();
+    req.set_type(r.type());
+    req.set_payload(r.payload());
+    absl::StatusOr<v1::SendResponse> resp = relay_->Send(req);
+    const bool permanent = !resp.ok() && IsPermanent(resp.status());
+    if (!resp.ok() && !permanent) {
+      // Unreachable, rate limited or mailbox full: keep it (and the order) for a later retry.
+      if (first_error != nullptr && first_error->ok()) *first_error = resp.status();
+      break;
+    }
+    if (permanent && first_error != nullptr && first_error->ok()) *first_error = resp.status();
+    ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+      txn.Delete(names::Outbox(ToHex(r.message_id())));
+      ALLIANCE_RETURN_IF_ERROR(RemoveFromIndex(txn, names::OutboxIndex(), r.message_id()));
+      if (!r.has_history()) return absl::OkStatus();
+      const std::string name = names::History(ToHex(r.contact_id()), r.history_index());
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e, txn.Get<v1::HistoryEntry>(name));
+      if (!e.has_value() || e->state() != v1::DELIVERY_STATE_QUEUED) return absl::OkStatus();
+      e->set_state(permanent ? v1::DELIVERY_STATE_FAILED : v1::DELIVERY_STATE_SENT);
+      return txn.Put(name, *e);
+    }));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SendResult> Client::SendText(const std::string& ref, const std::string& body,
+                                            const SendOptions& options) {
+  if (body.empty()) return absl::InvalidArgumentError("message is empty");
+  if (body.size() > kMaxBodySize) {
+    return absl::InvalidArgumentError("message is longer than 60000 bytes");
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(ref));
+  if (!contact.pending_identity_key().empty()) {
+    return absl::FailedPreconditionError(
+        "identity key of this contact changed; compare safety numbers, then run "
+        "`alliance accept-key`");
+  }
+  ALLIANCE_RETURN_IF_ERROR(EnsureSession(contact));
+  if (contact.profile_sent_at_ms() == 0) {
+    v1::Content profile;
+    profile.mutable_profile()->set_display_name(account.display_name());
+    profile.mutable_profile()->set_read_receipts(account.read_receipts());
+    ALLIANCE_RETURN_IF_ERROR(QueueContent(contact, profile, /*record_history=*/false).status());
+    ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+      const std::string name = names::Contact(ToHex(contact.account_id()));
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
+                                txn.Get<v1::ContactRecord>(name));
+      if (!c.has_value()) return absl::OkStatus();
+      c->set_profile_sent_at_ms(static_cast<uint64_t>(absl::ToUnixMillis(Now())));
+      return txn.Put(name, *c);
+    }));
+  }
+  v1::Content content;
+  content.mutable_text()->set_body(body);
+  content.mutable_text()->set_intent(options.intent);
+  content.mutable_text()->set_urgent(options.urgent);
+  ALLIANCE_ASSIGN_OR_RETURN(std::string id, QueueContent(contact, content, true));
+  SendResult result;
+  result.message_id = ToHex(id);
+  absl::Status send_error;
+  ALLIANCE_RETURN_IF_ERROR(FlushOutbox(&send_error));
+  if (send_error.ok()) {
+    result.sent = true;
+  } else if (IsPermanent(send_error)) {
+    return send_error;
+  } else {
+    result.relay_error = send_error;
+  }
+  return result;
+}
+
+absl::StatusOr<Client::Processed> Client::ProcessEnvelope(const v1::Envelope& env) {
+  Processed p;
+  p.sequence = env.sequence();
+  if (env.version() != 1 || env.sender().account_id().size() != 16 ||
+      env.message_id().size() != 16 || env.payload().empty()) {
+    p.duplicate = true;  // Malformed: nothing to store; acknowledge so it does not jam.
+    return p;
+  }
+  const std::string hex = ToHex(env.sender().account_id());
+  p.contact_id = hex;
+  bool known = false;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
+                              txn.Get<v1::ContactRecord>(names::Contact(hex)));
+    known = c.has_value();
+    return absl::OkStatus();
+  }));
+  if (!known) ALLIANCE_RETURN_IF_ERROR(RefreshContacts());
+
+  const int64_t now_ms = absl::ToUnixMillis(Now());
+  const int64_t now_s = now_ms / 1000;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    const std::string seen = names::Seen(hex, ToHex(env.message_id()));
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> was_seen, txn.GetBytes(seen));
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> contact,
+                              txn.Get<v1::ContactRecord>(names::Contact(hex)));
+    if (was_seen.has_value() || !contact.has_value()) {
+      p.duplicate = true;  // Redelivery (or a sender the relay no longer links to us).
+      return absl::OkStatus();
+    }
+    ALLIANCE_RETURN_IF_ERROR(txn.PutBytes(seen, crypto::AsBytes("1")));
+
+    // Decrypt with the existing session, or build one from a prekey message.
+    const std::string session_name = names::Session(hex, env.sender().device_id());
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::Session> session,
+                              GetSession(txn, session_name, rng_));
+    const crypto::ByteSpan payload = crypto::AsBytes(env.payload());
+    std::vector<uint8_t> plain;
+    bool identity_unverified = false;
+    absl::Status decrypted = crypto::DecryptError();
+    if (env.type() == v1::ENVELOPE_TYPE_MESSAGE && session.has_value()) {
+      decrypted = session->Decrypt(crypto::MessageType::kMessage, payload, now_s, &plain);
+    } else if (env.type() == v1::ENVELOPE_TYPE_PREKEY_MESSAGE) {
+      absl::StatusOr<crypto::PreKeyMessage> pm = crypto::ParsePreKeyMessage(payload);
+      if (pm.ok() && session.has_value() && session->base_key() == pm->ephemeral_key) {
+        decrypted = session->Decrypt(crypto::MessageType::kPreKey, payload, now_s, &plain);
+      } else if (pm.ok()) {
+        ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> spk_bytes,
+                                  txn.GetBytes(names::SignedPreKey(pm->signed_prekey_id)));
+        std::optional<crypto::SecretBytes> opk_bytes;
+        if (pm->one_time_prekey_id.has_value()) {
+          ALLIANCE_ASSIGN_OR_RETURN(opk_bytes,
+                                    txn.GetBytes(names::OneTimePreKey(*pm->one_time_prekey_id)));
+        }
+        v1::PreKeyPairRecord spk_rec, opk_rec;
+        if (spk_bytes.has_value() && crypto::ParseRecord(spk_bytes->span(), &spk_rec).ok() &&
+            (!pm->one_time_prekey_id.has_value() ||
+             (opk_bytes.has_value() && crypto::ParseRecord(opk_bytes->span(), &opk_rec).ok()))) {
+          absl::StatusOr<crypto::SignedPreKeyPair> spk =
+              crypto::SignedPreKeyPair::FromRecord(spk_rec);
+          absl::StatusOr<crypto::OneTimePreKeyPair> opk =
+              crypto::OneTimePreKeyPair::FromRecord(opk_rec);
+          if (spk.ok() && (!pm->one_time_prekey_id.has_value() || opk.ok())) {
+            absl::StatusOr<crypto::Session> fresh = crypto::Session::Respond(
+                *identity_, spk->key, pm->one_time_prekey_id.has_value() ? &opk->key : nullptr,
+                *pm, now_s, &plain, rng_);
+            if (fresh.ok()) {
+              session.emplace(*std::move(fresh));
+              decrypted = absl::OkStatus();
+              if (pm->one_time_prekey_id.has_value()) {
+                txn.Delete(names::OneTimePreKey(*pm->one_time_prekey_id));
+              }
+            }
+          }
+        }
+        crypto::WipeMessage(&spk_rec);
+        crypto::WipeMessage(&opk_rec);
+      }
+    }
+    if (decrypted.ok()) {
+      const crypto::PublicKey& remote = session->remote_identity();
+      std::string remote_key(reinterpret_cast<const char*>(remote.data()), remote.size());
+      if (remote_key != contact->identity_key()) {
+        identity_unverified = true;
+        contact->set_pending_identity_key(remote_key);
+      }
+    }
+
+    v1::Content content;
+    const bool parsed = decrypted.ok() &&
+                        content.ParseFromArray(plain.data(), static_cast<int>(plain.size())) &&
+                        content.version() == 1 && content.id() == env.message_id();
+    sodium_memzero(plain.data(), plain.size());
+    if (decrypted.ok() && parsed) {
+      ALLIANCE_RETURN_IF_ERROR(PutSession(txn, session_name, *session));
+    }
+    if (!parsed || content.has_text()) {
+      v1::HistoryEntry e;
+      e.set_version(1);
+      e.set_id(env.message_id());
+      e.set_direction(v1::DIRECTION_INCOMING);
+      e.set_sent_at_ms(parsed ? content.sent_at_ms() : env.server_time_ms());
+      e.set_stored_at_ms(static_cast<uint64_t>(now_ms));
+      e.set_state(v1::DELIVERY_STATE_RECEIVED);
+      if (parsed) *e.mutable_text() = content.text();
+      e.set_undecryptable(!parsed);
+      e.set_identity_unverified(identity_unverified);
+      e.set_index(contact->history_count());
+      contact->set_history_count(contact->history_count() + 1);
+      ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, e.index()), e));
+      p.is_text = parsed;
+      p.content_id = env.message_id();
+      p.view = ToView(e, *contact);
+    } else if (content.has_receipt()) {
+      const v1::DeliveryState to = content.receipt().type() == v1::RECEIPT_TYPE_READ
+                                       ? v1::DELIVERY_STATE_READ
+                                       : v1::DELIVERY_STATE_DELIVERED;
+      for (const std::string& id : content.receipt().message_ids()) {
+        if (id.size() != 16) continue;
+        ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryRef> ref,
+                                  txn.Get<v1::HistoryRef>(names::MessageRef(ToHex(id))));
+        if (!ref.has_value() || ref->contact_id() != env.sender().account_id()) continue;
+        const std::string name = names::History(hex, ref->index());
+        ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e,
+                                  txn.Get<v1::HistoryEntry>(name));
+        if (!e.has_value() || e->state() >= to || e->state() == v1::DELIVERY_STATE_FAILED) continue;
+        e->set_state(to);
+        ALLIANCE_RETURN_IF_ERROR(txn.Put(name, *e));
+      }
+      p.duplicate = true;  // Nothing to show.
+    } else if (content.has_profile()) {
+      contact->set_display_name(content.profile().display_name().substr(0, kMaxDisplayName));
+      contact->set_read_receipts(content.profile().read_receipts());
+      p.duplicate = true;
+    } else {
+      p.duplicate = true;  // A content kind this version does not know: kept out of history.
+    }
+    return txn.Put(names::Contact(hex), *contact);
+  }));
+  return p;
+}
+
+absl::Status Client::SendReceipts(const std::string& contact_hex, v1::ReceiptType type,
+                                  const std::vector<std::string>& ids) {
+  if (ids.empty()) return absl::OkStatus();
+  std::optional<v1::ContactRecord> contact;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(contact, txn.Get<v1::ContactRecord>(names::Contact(contact_hex)));
+    return absl::OkStatus();
+  }));
+  if (!contact.has_value() || !contact->pending_identity_key().empty()) return absl::OkStatus();
+  v1::Content content;
+  content.mutable_receipt()->set_type(type);
+  for (const std::string& id : ids) *content.mutable_receipt()->add_message_ids() = id;
+  return QueueContent(*contact, content, /*record_history=*/false).status();
+}
+
+absl::Status Client::AfterReceive(const std::vector<Processed>& batch) {
+  std::map<std::string, std::vector<std::string>> delivered;
+  for (const Processed& p : batch) {
+    if (p.is_text) delivered[p.contact_id].push_back(p.content_id);
+  }
+  for (const auto& [contact, ids] : delivered) {
+    ALLIANCE_RETURN_IF_ERROR(SendReceipts(contact, v1::RECEIPT_TYPE_DELIVERED, ids));
+  }
+  absl::Status ignored;
+  return FlushOutbox(&ignored);
+}
+
+absl::StatusOr<std::vector<MessageView>> Client::Sync() {
+  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
+  absl::Status send_error;
+  ALLIANCE_RETURN_IF_ERROR(FlushOutbox(&send_error));
+  if (absl::IsUnavailable(send_error)) return send_error;
+
+  grpc::ClientContext ctx;
+  ALLIANCE_RETURN_IF_ERROR(relay_->PrepareStream(&ctx));
+  std::unique_ptr<grpc::ClientReader<v1::ReceiveResponse>> reader =
+      relay_->relay_stub()->Receive(&ctx, v1::ReceiveRequest());
+  std::vector<Processed> batch;
+  std::vector<uint64_t> acks;
+  v1::ReceiveResponse resp;
+  absl::Status process_error;
+  while (reader->Read(&resp)) {
+    if (resp.backlog_complete()) break;
+    absl::StatusOr<Processed> p = ProcessEnvelope(resp.envelope());
+    if (!p.ok()) {
+      process_error = p.status();  // Not stored, so not acked: the relay keeps it.
+      break;
+    }
+    acks.push_back(p->sequence);
+    batch.push_back(*std::move(p));
+  }
+  ctx.TryCancel();
+  grpc::Status finish = reader->Finish();
+  // Stored durably above; now the relay may forget them.
+  for (size_t i = 0; i < acks.size(); i += 1000) {
+    v1::AckRequest ack;
+    for (size_t j = i; j < std::min(acks.size(), i + 1000); ++j) ack.add_sequences(acks[j]);
+    ALLIANCE_RETURN_IF_ERROR(relay_->Ack(ack).status());
+  }
+  ALLIANCE_RETURN_IF_ERROR(process_error);
+  if (!finish.ok() && finish.error_code() != grpc::StatusCode::CANCELLED) {
+    return FromGrpc(finish, relay_->address());
+  }
+  ALLIANCE_RETURN_IF_ERROR(AfterReceive(batch));
+  ALLIANCE_RETURN_IF_ERROR(MaintainPreKeys());
+  std::vector<MessageView> out;
+  for (Processed& p : batch) {
+    if (!p.duplicate) out.push_back(std::move(p.view));
+  }
+  return out;
+}
+
+absl::Status Client::Listen(const std::function<void(const MessageView&)>& on_message) {
+  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
+  absl::Status send_error;
+  ALLIANCE_RETURN_IF_ERROR(FlushOutbox(&send_error));
+  if (absl::IsUnavailable(send_error)) return send_error;
+  ALLIANCE_RETURN_IF_ERROR(MaintainPreKeys());
+  grpc::ClientContext ctx;
+  ALLIANCE_RETURN_IF_ERROR(relay_->PrepareStream(&ctx));
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    if (stop_listening_) {
+      stop_listening_ = false;
+      return absl::OkStatus();
+    }
+    stream_context_ = &ctx;
+  }
+  std::unique_ptr<grpc::ClientReader<v1::ReceiveResponse>> reader =
+      relay_->relay_stub()->Receive(&ctx, v1::ReceiveRequest());
+  v1::ReceiveResponse resp;
+  absl::Status result;
+  while (reader->Read(&resp)) {
+    if (resp.backlog_complete()) continue;
+    absl::StatusOr<Processed> p = ProcessEnvelope(resp.envelope());
+    if (!p.ok()) {
+      result = p.status();
+      ctx.TryCancel();
+      break;
+    }
+    v1::AckRequest ack;
+    ack.add_sequences(p->sequence);
+    result = relay_->Ack(ack).status();
+    if (result.ok()) result = AfterReceive({*p});
+    if (!result.ok()) {
+      ctx.TryCancel();
+      break;
+    }
+    if (!p->duplicate) on_message(p->view);
+  }
+  grpc::Status finish = reader->Finish();
+  bool stopped;
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    stream_context_ = nullptr;
+    stopped = stop_listening_;
+    stop_listening_ = false;
+  }
+  if (!result.ok()) return result;
+  if (stopped) return absl::OkStatus();
+  return FromGrpc(finish, relay_->address());
+}
+
+void Client::StopListening() {
+  std::lock_guard<std::mutex> lock(stream_mu_);
+  stop_listening_ = true;
+  if (stream_context_ != nullptr) stream_context_->TryCancel();
+}
+
+absl::StatusOr<std::vector<MessageView>> Client::History(const std::string& ref, bool mark_read) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(ref));
+  const std::string hex = ToHex(contact.account_id());
+  std::vector<MessageView> out;
+  std::vector<std::string> newly_read;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    for (uint64_t i = 0; i < contact.history_count(); ++i) {
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e,
+                                txn.Get<v1::HistoryEntry>(names::History(hex, i)));
+      if (!e.has_value()) continue;  // Removed by retention.
+      if (mark_read && e->direction() == v1::DIRECTION_INCOMING && !e->read()) {
+        e->set_read(true);
+        ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, i), *e));
+        if (!e->undecryptable()) newly_read.push_back(e->id());
+      }
+      out.push_back(ToView(*e, contact));
+    }
+    return absl::OkStatus();
+  }));
+  if (account.read_receipts() && contact.read_receipts() && !newly_read.empty()) {
+    ALLIANCE_RETURN_IF_ERROR(SendReceipts(hex, v1::RECEIPT_TYPE_READ, newly_read));
+    absl::Status ignored;  // Queued if the relay is unreachable; sent later.
+    ALLIANCE_RETURN_IF_ERROR(FlushOutbox(&ignored));
+  }
+  return out;
+}
+
+absl::Status Client::Export(const std::string& ref, const std::string& path) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::vector<MessageView> history, History(ref, false));
+  ALLIANCE_ASSIGN_OR_RETURN(ContactView contact, ResolveContact(ref));
+  ALLIANCE_ASSIGN_OR_RETURN(SafetyNumberView sn, SafetyNumber(ref));
+  nlohmann::json doc;
+  doc["format"] = "alliance-export/1";
+  doc["exported_at"] = absl::FormatTime(absl::RFC3339_sec, Now(), absl::UTCTimeZone());
+  doc["contact"] = {{"id", contact.id},
+                    {"display_name", contact.display_name},
+                    {"verified", contact.verified},
+                    {"safety_number", sn.digits}};
+  nlohmann::json messages = nlohmann::json::array();
+  for (const MessageView& m : history) {
+    messages.push_back({{"id", m.id},
+                        {"direction", m.direction == v1::DIRECTION_OUTGOING ? "sent" : "received"},
+                        {"sent_at", absl::FormatTime(absl::RFC3339_sec, m.sent_at,
+                                                     absl::UTCTimeZone())},
+                        {"state", StateName(m.state)},
+                        {"urgent", m.urgent},
+                        {"intent", static_cast<int>(m.intent)},
+                        {"undecryptable", m.undecryptable},
+                        {"body", m.body}});
+  }
+  doc["messages"] = std::move(messages);
+  const std::string text = doc.dump(2) + "\n";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::UnavailableError("cannot write " + path);
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return absl::UnavailableError("cannot write " + path);
+  return absl::OkStatus();
+}
+
+}  // namespace alliance::client

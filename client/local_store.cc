@@ -1,0 +1,208 @@
+#include "client/local_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/utilities/write_batch_with_index.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "crypto/record_io.h"
+#include "crypto/status_macros.h"
+
+namespace alliance::client {
+namespace {
+
+namespace fs = std::filesystem;
+using crypto::ByteSpan;
+
+constexpr char kKeyFile[] = "key.pb";
+constexpr char kDbDir[] = "db";
+
+rocksdb::Slice AsSlice(ByteSpan b) {
+  return rocksdb::Slice(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+absl::Status WriteFileAtomically(const fs::path& path, const std::string& bytes) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) return absl::UnavailableError("cannot write the profile directory");
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return absl::UnavailableError("cannot write the profile directory");
+  return absl::OkStatus();
+}
+
+bool IsLockError(const rocksdb::Status& s) {
+  return s.IsIOError() && (s.ToString().find("lock") != std::string::npos ||
+                           s.ToString().find("Resource temporarily unavailable") !=
+                               std::string::npos);
+}
+
+}  // namespace
+
+LocalStore::LocalStore(std::string dir, crypto::StoreKey key, LocalStoreOptions options)
+    : dir_(std::move(dir)), key_(std::move(key)), options_(options) {}
+
+LocalStore::~LocalStore() { CloseDb(); }
+
+absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Create(const std::string& dir,
+                                                               ByteSpan passphrase,
+                                                               const LocalStoreOptions& options) {
+  std::error_code ec;
+  if (fs::exists(fs::path(dir) / kKeyFile, ec)) {
+    return absl::AlreadyExistsError("a profile already exists in " + dir);
+  }
+  fs::create_directories(dir, ec);
+  if (ec) return absl::UnavailableError("cannot create profile directory " + dir);
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::StoreKey::Created created,
+                            crypto::StoreKey::Create(passphrase, options.cost));
+  ALLIANCE_RETURN_IF_ERROR(
+      WriteFileAtomically(fs::path(dir) / kKeyFile, created.wrapped.SerializeAsString()));
+  auto store = std::unique_ptr<LocalStore>(new LocalStore(dir, std::move(created.key), options));
+  // Create the database now so a later Open finds a complete profile.
+  {
+    std::lock_guard<std::mutex> lock(store->mu_);
+    ALLIANCE_RETURN_IF_ERROR(store->OpenDb());
+    if (!options.hold_open) store->CloseDb();
+  }
+  return store;
+}
+
+absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& dir,
+                                                             ByteSpan passphrase,
+                                                             const LocalStoreOptions& options) {
+  const fs::path key_path = fs::path(dir) / kKeyFile;
+  std::error_code ec;
+  if (!fs::exists(key_path, ec)) {
+    return absl::NotFoundError("no profile in " + dir + " (run `alliance init` first)");
+  }
+  std::ifstream in(key_path, std::ios::binary);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  std::string bytes = buf.str();
+  if (bytes.size() > 4096) return absl::DataLossError("profile key file is damaged");
+  v1::WrappedStoreKey wrapped;
+  if (!wrapped.ParseFromString(bytes)) return absl::DataLossError("profile key file is damaged");
+  absl::StatusOr<crypto::StoreKey> key = crypto::StoreKey::Unwrap(passphrase, wrapped);
+  if (!key.ok()) {
+    if (key.status().code() == absl::StatusCode::kInvalidArgument) {
+      return absl::DataLossError("profile key file is damaged");
+    }
+    return key.status();
+  }
+  auto store = std::unique_ptr<LocalStore>(new LocalStore(dir, *std::move(key), options));
+  if (options.hold_open) {
+    std::lock_guard<std::mutex> lock(store->mu_);
+    ALLIANCE_RETURN_IF_ERROR(store->OpenDb());
+  }
+  return store;
+}
+
+absl::Status LocalStore::OpenDb() {
+  if (db_ != nullptr) return absl::OkStatus();
+  rocksdb::Options opts;
+  opts.create_if_missing = true;
+  opts.paranoid_checks = true;
+  opts.max_open_files = 64;
+  opts.keep_log_file_num = 2;
+  opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  const std::string path = (fs::path(dir_) / kDbDir).string();
+  const absl::Time deadline = absl::Now() + options_.lock_wait;
+  absl::Duration backoff = absl::Milliseconds(5);
+  while (true) {
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(opts, path, &raw);
+    if (s.ok()) {
+      db_.reset(raw);
+      return absl::OkStatus();
+    }
+    if (!IsLockError(s)) {
+      if (s.IsCorruption()) return absl::DataLossError("local store is damaged");
+      return absl::DataLossError("cannot open local store: " + std::string(s.getState()));
+    }
+    if (absl::Now() >= deadline) {
+      return absl::UnavailableError("profile is busy in another process");
+    }
+    std::this_thread::sleep_for(absl::ToChronoMilliseconds(backoff));
+    backoff = std::min(backoff * 2, absl::Milliseconds(100));
+  }
+}
+
+void LocalStore::CloseDb() {
+  if (db_ == nullptr) return;
+  db_->Close().PermitUncheckedError();
+  db_.reset();
+}
+
+absl::Status LocalStore::Run(const std::function<absl::Status(Txn&)>& fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ALLIANCE_RETURN_IF_ERROR(OpenDb());
+  rocksdb::WriteBatchWithIndex batch(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
+  Txn txn(db_.get(), &key_, &batch);
+  absl::Status s = fn(txn);
+  if (s.ok() && batch.GetWriteBatch()->Count() > 0) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    rocksdb::Status ws = db_->Write(wo, batch.GetWriteBatch());
+    if (!ws.ok()) s = absl::DataLossError("cannot write local store");
+  }
+  if (!options_.hold_open) CloseDb();
+  return s;
+}
+
+absl::StatusOr<std::optional<crypto::SecretBytes>> LocalStore::Txn::GetBytes(
+    const std::string& name) {
+  crypto::RecordName key = key_->Name(crypto::AsBytes(name));
+  std::string sealed;
+  rocksdb::Status s =
+      batch_->GetFromBatchAndDB(db_, rocksdb::ReadOptions(), AsSlice(key), &sealed);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return absl::DataLossError("cannot read local store");
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes value, key_->Open(key, crypto::AsBytes(sealed)));
+  sodium_memzero(sealed.data(), sealed.size());
+  return std::optional<crypto::SecretBytes>(std::move(value));
+}
+
+absl::StatusOr<bool> LocalStore::Txn::GetRecord(const std::string& name,
+                                                google::protobuf::Message* record) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> bytes, GetBytes(name));
+  if (!bytes.has_value()) return false;
+  if (!crypto::ParseRecord(bytes->span(), record).ok()) {
+    return absl::DataLossError("local store record is damaged");
+  }
+  return true;
+}
+
+absl::Status LocalStore::Txn::PutBytes(const std::string& name, ByteSpan value) {
+  crypto::RecordName key = key_->Name(crypto::AsBytes(name));
+  ALLIANCE_ASSIGN_OR_RETURN(std::vector<uint8_t> sealed, key_->Seal(key, value));
+  rocksdb::Status s = batch_->Put(AsSlice(key), AsSlice(sealed));
+  if (!s.ok()) return absl::InternalError("cannot stage local write");
+  return absl::OkStatus();
+}
+
+absl::Status LocalStore::Txn::Put(const std::string& name,
+                                  const google::protobuf::Message& record) {
+  const size_t size = record.ByteSizeLong();
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes bytes, crypto::SecretBytes::Allocate(size));
+  if (size > 0 && !record.SerializeToArray(bytes.data(), static_cast<int>(size))) {
+    return absl::InternalError("cannot serialize record");
+  }
+  return PutBytes(name, bytes.span());
+}
+
+void LocalStore::Txn::Delete(const std::string& name) {
+  crypto::RecordName key = key_->Name(crypto::AsBytes(name));
+  batch_->Delete(AsSlice(key)).PermitUncheckedError();
+}
+
+}  // namespace alliance::client

@@ -1,0 +1,227 @@
+#include "client/relay_connection.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "crypto/status_macros.h"
+
+namespace alliance::client {
+namespace {
+
+constexpr char kLoginDomain[] = "alliance/v1/login";
+
+absl::StatusCode ToAbslCode(grpc::StatusCode c) { return static_cast<absl::StatusCode>(c); }
+
+}  // namespace
+
+absl::Status FromGrpc(const grpc::Status& s, const std::string& address) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string& m = s.error_message();
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    std::string why = "unavailable";
+    if (absl::StrContains(m, "Connection refused")) {
+      why = "connection refused";
+    } else if (absl::StrContains(m, "DNS") || absl::StrContains(m, "resolve")) {
+      why = "cannot resolve host";
+    } else if (absl::StrContains(m, "handshake") || absl::StrContains(m, "SSL") ||
+               absl::StrContains(m, "ssl")) {
+      why = "TLS handshake failed";
+    } else if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      why = "timed out";
+    } else if (!m.empty() && m.size() < 120) {
+      why = absl::AsciiStrToLower(m);
+    }
+    return absl::UnavailableError(absl::StrCat("cannot reach relay ", address, ": ", why));
+  }
+  return absl::Status(ToAbslCode(s.error_code()), absl::StrCat("relay: ", m));
+}
+
+absl::StatusOr<std::unique_ptr<RelayConnection>> RelayConnection::Create(
+    const RelayOptions& options) {
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (options.ca_file.empty()) {
+    creds = grpc::InsecureChannelCredentials();
+  } else {
+    std::ifstream in(options.ca_file);
+    if (!in) return absl::InvalidArgumentError("cannot read CA file " + options.ca_file);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = pem.str();
+    creds = grpc::SslCredentials(ssl);
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(4 * 1024 * 1024);
+  auto channel = grpc::CreateCustomChannel(options.address, creds, args);
+  return std::unique_ptr<RelayConnection>(new RelayConnection(options, std::move(channel)));
+}
+
+RelayConnection::RelayConnection(const RelayOptions& options,
+                                 std::shared_ptr<grpc::Channel> channel)
+    : options_(options),
+      channel_(std::move(channel)),
+      accounts_(v1::Accounts::NewStub(channel_)),
+      keys_(v1::Keys::NewStub(channel_)),
+      relay_(v1::Relay::NewStub(channel_)),
+      clinic_(v1::Clinic::NewStub(channel_)) {}
+
+void RelayConnection::SetLogin(const crypto::IdentityKeyPair* identity,
+                               const std::string& account_id, uint32_t device_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  identity_ = identity;
+  account_id_ = account_id;
+  device_id_ = device_id;
+  token_hex_.clear();
+}
+
+void RelayConnection::SetDeadline(grpc::ClientContext* context) const {
+  context->set_deadline(absl::ToChronoTime(absl::Now() + options_.call_timeout));
+}
+
+std::optional<std::string> RelayConnection::Token() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (token_hex_.empty()) return std::nullopt;
+  return token_hex_;
+}
+
+absl::StatusOr<v1::ChallengeResponse> RelayConnection::Challenge() {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  v1::ChallengeResponse resp;
+  ALLIANCE_RETURN_IF_ERROR(
+      FromGrpc(accounts_->Challenge(&ctx, v1::ChallengeRequest(), &resp), options_.address));
+  if (resp.relay_id().size() != 16 || resp.nonce().size() != 32) {
+    return absl::DataLossError("relay sent a malformed challenge");
+  }
+  return resp;
+}
+
+absl::StatusOr<v1::RegisterResponse> RelayConnection::Register(const v1::RegisterRequest& req) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  v1::RegisterResponse resp;
+  ALLIANCE_RETURN_IF_ERROR(FromGrpc(accounts_->Register(&ctx, req, &resp), options_.address));
+  return resp;
+}
+
+absl::Status RelayConnection::Login() {
+  const crypto::IdentityKeyPair* identity;
+  v1::LoginRequest req;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (identity_ == nullptr) return absl::FailedPreconditionError("profile is not registered");
+    identity = identity_;
+    req.mutable_address()->set_account_id(account_id_);
+    req.mutable_address()->set_device_id(device_id_);
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ChallengeResponse ch, Challenge());
+  std::string message = kLoginDomain;
+  message += ch.relay_id();
+  message += ch.nonce();
+  for (int i = 7; i >= 0; --i) message.push_back(static_cast<char>(ch.expires_at() >> (8 * i)));
+  crypto::Signature sig = identity->Sign(crypto::AsBytes(message));
+  req.set_nonce(ch.nonce());
+  req.set_expires_at(ch.expires_at());
+  req.set_signature(reinterpret_cast<const char*>(sig.data()), sig.size());
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  v1::LoginResponse resp;
+  ALLIANCE_RETURN_IF_ERROR(FromGrpc(accounts_->Login(&ctx, req, &resp), options_.address));
+  std::lock_guard<std::mutex> lock(mu_);
+  token_hex_ = absl::BytesToHexString(resp.token());
+  return absl::OkStatus();
+}
+
+absl::Status RelayConnection::PrepareStream(grpc::ClientContext* context) {
+  std::optional<std::string> token = Token();
+  if (!token.has_value()) {
+    ALLIANCE_RETURN_IF_ERROR(Login());
+    token = Token();
+  }
+  context->AddMetadata("authorization", "Bearer " + *token);
+  return absl::OkStatus();
+}
+
+template <typename Response, typename Call>
+absl::StatusOr<Response> RelayConnection::Authed(Call call) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::optional<std::string> token = Token();
+    if (!token.has_value()) {
+      ALLIANCE_RETURN_IF_ERROR(Login());
+      token = Token();
+    }
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    ctx.AddMetadata("authorization", "Bearer " + *token);
+    Response resp;
+    grpc::Status s = call(&ctx, &resp);
+    if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED && attempt == 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      token_hex_.clear();  // Expired or revoked: log in again once.
+      continue;
+    }
+    ALLIANCE_RETURN_IF_ERROR(FromGrpc(s, options_.address));
+    return resp;
+  }
+  return absl::UnauthenticatedError("relay refused the login");
+}
+
+absl::StatusOr<v1::ListContactsResponse> RelayConnection::ListContacts() {
+  return Authed<v1::ListContactsResponse>([&](grpc::ClientContext* c, auto* r) {
+    return accounts_->ListContacts(c, v1::ListContactsRequest(), r);
+  });
+}
+absl::StatusOr<v1::PublishPreKeysResponse> RelayConnection::PublishPreKeys(
+    const v1::PublishPreKeysRequest& req) {
+  return Authed<v1::PublishPreKeysResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return keys_->PublishPreKeys(c, req, r); });
+}
+absl::StatusOr<v1::FetchPreKeyBundleResponse> RelayConnection::FetchPreKeyBundle(
+    const v1::FetchPreKeyBundleRequest& req) {
+  return Authed<v1::FetchPreKeyBundleResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return keys_->FetchPreKeyBundle(c, req, r); });
+}
+absl::StatusOr<v1::GetPreKeyStatusResponse> RelayConnection::GetPreKeyStatus() {
+  return Authed<v1::GetPreKeyStatusResponse>([&](grpc::ClientContext* c, auto* r) {
+    return keys_->GetPreKeyStatus(c, v1::GetPreKeyStatusRequest(), r);
+  });
+}
+absl::StatusOr<v1::SendResponse> RelayConnection::Send(const v1::SendRequest& req) {
+  return Authed<v1::SendResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return relay_->Send(c, req, r); });
+}
+absl::StatusOr<v1::AckResponse> RelayConnection::Ack(const v1::AckRequest& req) {
+  return Authed<v1::AckResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return relay_->Ack(c, req, r); });
+}
+absl::StatusOr<v1::CreateInviteResponse> RelayConnection::CreateInvite(
+    const v1::CreateInviteRequest& req) {
+  return Authed<v1::CreateInviteResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return clinic_->CreateInvite(c, req, r); });
+}
+absl::StatusOr<v1::ListMembersResponse> RelayConnection::ListMembers(
+    const v1::ListMembersRequest& req) {
+  return Authed<v1::ListMembersResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return clinic_->ListMembers(c, req, r); });
+}
+absl::StatusOr<v1::DeactivateAccountResponse> RelayConnection::DeactivateAccount(
+    const v1::DeactivateAccountRequest& req) {
+  return Authed<v1::DeactivateAccountResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return clinic_->DeactivateAccount(c, req, r); });
+}
+absl::StatusOr<v1::ReadAuditResponse> RelayConnection::ReadAudit(const v1::ReadAuditRequest& req) {
+  return Authed<v1::ReadAuditResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return clinic_->ReadAudit(c, req, r); });
+}
+absl::StatusOr<v1::DeleteAccountResponse> RelayConnection::DeleteAccount(
+    const v1::DeleteAccountRequest& req) {
+  return Authed<v1::DeleteAccountResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return accounts_->DeleteAccount(c, req, r); });
+}
+
+}  // namespace alliance::client

@@ -1,0 +1,111 @@
+// The client's one gRPC channel to its relay, with the session token attached to every call.
+//
+// Logs in by itself (Challenge + Login, signing with the identity key) when it has no token or
+// the relay answers UNAUTHENTICATED, once per call. gRPC failures become absl statuses with one
+// clear, non-identifying line, e.g. "cannot reach relay 127.0.0.1:7443: connection refused".
+//
+//   RelayConnection relay(options, &identity, address);
+//   ALLIANCE_ASSIGN_OR_RETURN(v1::SendResponse r, relay.Send(request));
+//
+// Thread safety: all methods may be called concurrently.
+#ifndef ALLIANCE_CLIENT_RELAY_CONNECTION_H_
+#define ALLIANCE_CLIENT_RELAY_CONNECTION_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "alliance/v1/accounts_service.grpc.pb.h"
+#include "alliance/v1/clinic_service.grpc.pb.h"
+#include "alliance/v1/keys_service.grpc.pb.h"
+#include "alliance/v1/relay_service.grpc.pb.h"
+#include "crypto/keys.h"
+
+namespace alliance::client {
+
+struct RelayOptions {
+  // host:port of the relay.
+  std::string address;
+  // PEM file of the CA that signed the relay's certificate; empty for plaintext (loopback only).
+  std::string ca_file;
+  // Deadline of each unary call. Default: 15 s.
+  absl::Duration call_timeout = absl::Seconds(15);
+};
+
+// Maps a gRPC status to an absl status whose message is one clear line for `address`.
+absl::Status FromGrpc(const grpc::Status& s, const std::string& address);
+
+class RelayConnection {
+ public:
+  // `identity` is borrowed and must outlive the connection. Returns INVALID_ARGUMENT when the
+  // CA file cannot be read.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayConnection>> Create(
+      const RelayOptions& options);
+
+  // Account used for Login (set after registration or when the profile is opened).
+  void SetLogin(const crypto::IdentityKeyPair* identity, const std::string& account_id,
+                uint32_t device_id);
+
+  // Unauthenticated calls.
+  [[nodiscard]] absl::StatusOr<v1::ChallengeResponse> Challenge();
+  [[nodiscard]] absl::StatusOr<v1::RegisterResponse> Register(const v1::RegisterRequest& req);
+
+  // Authenticated calls (log in first when needed).
+  [[nodiscard]] absl::StatusOr<v1::ListContactsResponse> ListContacts();
+  [[nodiscard]] absl::StatusOr<v1::PublishPreKeysResponse> PublishPreKeys(
+      const v1::PublishPreKeysRequest& req);
+  [[nodiscard]] absl::StatusOr<v1::FetchPreKeyBundleResponse> FetchPreKeyBundle(
+      const v1::FetchPreKeyBundleRequest& req);
+  [[nodiscard]] absl::StatusOr<v1::GetPreKeyStatusResponse> GetPreKeyStatus();
+  [[nodiscard]] absl::StatusOr<v1::SendResponse> Send(const v1::SendRequest& req);
+  [[nodiscard]] absl::StatusOr<v1::AckResponse> Ack(const v1::AckRequest& req);
+  [[nodiscard]] absl::StatusOr<v1::CreateInviteResponse> CreateInvite(
+      const v1::CreateInviteRequest& req);
+  [[nodiscard]] absl::StatusOr<v1::ListMembersResponse> ListMembers(
+      const v1::ListMembersRequest& req);
+  [[nodiscard]] absl::StatusOr<v1::DeactivateAccountResponse> DeactivateAccount(
+      const v1::DeactivateAccountRequest& req);
+  [[nodiscard]] absl::StatusOr<v1::ReadAuditResponse> ReadAudit(const v1::ReadAuditRequest& req);
+  [[nodiscard]] absl::StatusOr<v1::DeleteAccountResponse> DeleteAccount(
+      const v1::DeleteAccountRequest& req);
+
+  // Prepares a context for a Receive stream (token attached, no deadline).
+  [[nodiscard]] absl::Status PrepareStream(grpc::ClientContext* context);
+  v1::Relay::Stub* relay_stub() { return relay_.get(); }
+  const std::string& address() const { return options_.address; }
+
+  // Logs in now. UNAUTHENTICATED / RESOURCE_EXHAUSTED as the relay answers.
+  [[nodiscard]] absl::Status Login();
+
+ private:
+  explicit RelayConnection(const RelayOptions& options, std::shared_ptr<grpc::Channel> channel);
+  std::optional<std::string> Token();
+  void SetDeadline(grpc::ClientContext* context) const;
+
+  // Runs an authenticated unary call, logging in first if needed and retrying once on
+  // UNAUTHENTICATED.
+  template <typename Response, typename Call>
+  absl::StatusOr<Response> Authed(Call call);
+
+  RelayOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Accounts::Stub> accounts_;
+  std::unique_ptr<v1::Keys::Stub> keys_;
+  std::unique_ptr<v1::Relay::Stub> relay_;
+  std::unique_ptr<v1::Clinic::Stub> clinic_;
+
+  std::mutex mu_;
+  const crypto::IdentityKeyPair* identity_ = nullptr;  // Guarded by mu_.
+  std::string account_id_;                              // Guarded by mu_.
+  uint32_t device_id_ = 0;                              // Guarded by mu_.
+  std::string token_hex_;                               // Guarded by mu_.
+};
+
+}  // namespace alliance::client
+
+#endif  // ALLIANCE_CLIENT_RELAY_CONNECTION_H_
