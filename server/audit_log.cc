@@ -1,0 +1,113 @@
+#include "server/audit_log.h"
+
+#include "absl/strings/str_cat.h"
+#include "crypto/status_macros.h"
+#include "server/crypto_util.h"
+#include "server/encoding.h"
+
+namespace alliance::server {
+namespace {
+
+constexpr std::string_view kHeadKey = "audit_head";
+
+std::string EncodeHead(uint64_t sequence, const std::string& hash) {
+  std::string out;
+  AppendU64BE(&out, sequence);
+  out += hash;
+  return out;
+}
+
+std::string SequenceKey(uint64_t sequence) {
+  std::string key;
+  AppendU64BE(&key, sequence);
+  return key;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(RelayDb* db, const Clock* clock) {
+  auto log = std::unique_ptr<AuditLog>(new AuditLog(db, clock));
+  ALLIANCE_ASSIGN_OR_RETURN(auto head, db->Get(Cf::kMeta, kHeadKey));
+  absl::MutexLock lock(&log->mu_);
+  if (!head) {
+    log->head_hash_ = std::string(kHashSize, '\0');
+  } else if (head->size() == 8 + kHashSize) {
+    log->head_sequence_ = ReadU64BE(head->data());
+    log->head_hash_ = head->substr(8);
+  } else {
+    return absl::InternalError("audit head unreadable");
+  }
+  return log;
+}
+
+absl::Status AuditLog::Commit(rocksdb::WriteBatch* batch, const std::vector<Event>& events) {
+  absl::MutexLock lock(&mu_);
+  uint64_t sequence = head_sequence_;
+  std::string hash = head_hash_;
+  for (const Event& event : events) {
+    v1::AuditEntry entry;
+    entry.set_sequence(++sequence);
+    entry.set_time(clock_->NowUnixSeconds());
+    entry.set_event(event.event);
+    entry.set_actor_account_id(event.actor);
+    entry.set_subject_account_id(event.subject);
+    entry.set_invite_id(event.invite_id);
+    entry.set_role(event.role);
+    entry.set_count(event.count);
+    entry.set_prev_hash(hash);
+    std::string encoded;
+    if (!entry.SerializeToString(&encoded)) return absl::InternalError("audit encode");
+    hash = Blake2b256(encoded);
+    batch->Put(db_->cf(Cf::kAudit), SequenceKey(sequence), encoded);
+  }
+  batch->Put(db_->cf(Cf::kMeta), kHeadKey, EncodeHead(sequence, hash));
+  ALLIANCE_RETURN_IF_ERROR(db_->Write(batch, /*sync=*/true));
+  head_sequence_ = sequence;
+  head_hash_ = std::move(hash);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::AuditEntry>> AuditLog::Read(uint64_t after, uint32_t limit) {
+  std::vector<v1::AuditEntry> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kAudit)));
+  for (it->Seek(SequenceKey(after + 1)); it->Valid() && out.size() < limit; it->Next()) {
+    v1::AuditEntry entry;
+    if (!entry.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::InternalError("audit entry unreadable");
+    }
+    entry.set_hash(Blake2b256(std::string_view(it->value().data(), it->value().size())));
+    out.push_back(std::move(entry));
+  }
+  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  return out;
+}
+
+absl::StatusOr<uint64_t> AuditLog::Verify(RelayDb* db) {
+  std::string prev(kHashSize, '\0');
+  uint64_t expected = 1;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db->db()->NewIterator(rocksdb::ReadOptions(), db->cf(Cf::kAudit)));
+  for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {
+    if (it->key().size() != 8 || ReadU64BE(it->key().data()) != expected) {
+      return absl::DataLossError(absl::StrCat("audit gap before entry ", expected));
+    }
+    std::string_view value(it->value().data(), it->value().size());
+    v1::AuditEntry entry;
+    if (!entry.ParseFromArray(value.data(), static_cast<int>(value.size())) ||
+        entry.sequence() != expected || !entry.hash().empty() ||
+        !ConstantTimeEquals(entry.prev_hash(), prev)) {
+      return absl::DataLossError(absl::StrCat("audit chain broken at entry ", expected));
+    }
+    prev = Blake2b256(value);
+  }
+  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  uint64_t count = expected - 1;
+  ALLIANCE_ASSIGN_OR_RETURN(auto head, db->Get(Cf::kMeta, kHeadKey));
+  std::string want = EncodeHead(count, prev);
+  if (count == 0 && !head) return count;
+  if (!head || *head != want) return absl::DataLossError("audit head does not match the chain");
+  return count;
+}
+
+}  // namespace alliance::server

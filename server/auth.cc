@@ -1,0 +1,195 @@
+#include "server/auth.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "crypto/status_macros.h"
+#include "server/crypto_util.h"
+#include "server/encoding.h"
+#include "server/relay_records.pb.h"
+
+namespace alliance::server {
+namespace {
+
+constexpr char kLoginFailed[] = "login failed";
+constexpr std::string_view kBearer = "Bearer ";
+
+std::string SessionKey(std::string_view token_hash) { return Concat({"t", token_hash}); }
+std::string SessionIndexKey(std::string_view account, std::string_view token_hash) {
+  return Concat({"a", account, token_hash});
+}
+
+}  // namespace
+
+Authenticator::Authenticator(RelayDb* db, AuditLog* audit, const Clock* clock,
+                             const Limits& limits, Metrics* metrics)
+    : db_(db),
+      audit_(audit),
+      clock_(clock),
+      limits_(limits),
+      metrics_(metrics),
+      account_failures_(clock, limits.login_failures_per_minute / 60.0,
+                        limits.login_failures_burst),
+      // Bounds the audit entries that failed logins can cause across all claimed accounts.
+      global_failures_(clock, 100.0 / 60.0, 100) {}
+
+absl::StatusOr<v1::ChallengeResponse> Authenticator::Challenge() {
+  uint64_t now = clock_->NowUnixSeconds();
+  uint64_t expires_at =
+      now + static_cast<uint64_t>(absl::ToInt64Seconds(limits_.challenge_ttl));
+  std::string nonce = RandomBytes(kNonceSize);
+  {
+    absl::MutexLock lock(&mu_);
+    if (nonces_.size() >= limits_.max_pending_challenges) {
+      absl::erase_if(nonces_, [now](const auto& kv) { return kv.second < now; });
+      if (nonces_.size() >= limits_.max_pending_challenges) {
+        return absl::ResourceExhaustedError("too many pending challenges");
+      }
+    }
+    nonces_[nonce] = expires_at;
+  }
+  v1::ChallengeResponse response;
+  response.set_relay_id(db_->relay_id());
+  response.set_nonce(std::move(nonce));
+  response.set_expires_at(expires_at);
+  return response;
+}
+
+absl::Status Authenticator::RecordFailure(const std::string& claimed_account) {
+  metrics_->auth_failures.Increment();
+  (void)account_failures_.TryAcquire(claimed_account);
+  if (global_failures_.TryAcquire("")) {
+    rocksdb::WriteBatch batch;
+    AuditLog::Event e;
+    e.event = v1::AUDIT_EVENT_LOGIN_FAILED;
+    e.subject = claimed_account;
+    ALLIANCE_RETURN_IF_ERROR(audit_->Commit(&batch, e));
+  }
+  return absl::UnauthenticatedError(kLoginFailed);
+}
+
+absl::StatusOr<v1::LoginResponse> Authenticator::Login(const v1::LoginRequest& request) {
+  const std::string& account = request.address().account_id();
+  if (account.size() != kAccountIdSize || request.address().device_id() == 0 ||
+      request.nonce().size() != kNonceSize ||
+      request.signature().size() != kEd25519SignatureSize) {
+    return absl::InvalidArgumentError("malformed login");
+  }
+  if (!account_failures_.HasToken(account)) {
+    metrics_->auth_failures.Increment();
+    return absl::ResourceExhaustedError("too many failed logins; retry later");
+  }
+  uint64_t now = clock_->NowUnixSeconds();
+  bool nonce_ok = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = nonces_.find(request.nonce());
+    if (it != nonces_.end()) {
+      nonce_ok = it->second == request.expires_at() && now <= it->second;
+      nonces_.erase(it);  // single use, whatever happens next
+    }
+  }
+  if (!nonce_ok) return RecordFailure(account);
+
+  ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kAccounts, account));
+  AccountRecord record;
+  if (!raw || !record.ParseFromString(*raw) || record.state() != v1::ACCOUNT_STATE_ACTIVE ||
+      request.address().device_id() > record.device_count()) {
+    return RecordFailure(account);
+  }
+  std::string message = Concat({kLoginDomain, db_->relay_id(), request.nonce()});
+  AppendU64BE(&message, request.expires_at());
+  if (!VerifyEd25519(record.identity_key(), message, request.signature())) {
+    return RecordFailure(account);
+  }
+
+  std::string token = RandomBytes(kTokenSize);
+  std::string token_hash = Blake2b256(token);
+  SessionRecord session;
+  session.set_account_id(account);
+  session.set_device_id(request.address().device_id());
+  session.set_role(record.role());
+  session.set_expires_at(now + static_cast<uint64_t>(absl::ToInt64Seconds(limits_.token_ttl)));
+  rocksdb::WriteBatch batch;
+  batch.Put(db_->cf(Cf::kSessions), SessionKey(token_hash), session.SerializeAsString());
+  batch.Put(db_->cf(Cf::kSessions), SessionIndexKey(account, token_hash), "");
+  AuditLog::Event e;
+  e.event = v1::AUDIT_EVENT_LOGIN_OK;
+  e.actor = account;
+  ALLIANCE_RETURN_IF_ERROR(audit_->Commit(&batch, e));
+  metrics_->logins.Increment();
+
+  v1::LoginResponse response;
+  response.set_token(std::move(token));
+  response.set_expires_at(session.expires_at());
+  response.set_role(record.role());
+  return response;
+}
+
+absl::StatusOr<Caller> Authenticator::Authenticate(std::string_view authorization) {
+  auto fail = [this]() {
+    metrics_->auth_failures.Increment();
+    return absl::UnauthenticatedError("missing or invalid token");
+  };
+  if (!authorization.starts_with(kBearer)) return fail();
+  std::string_view hex = authorization.substr(kBearer.size());
+  if (hex.size() != 2 * kTokenSize) return fail();
+  std::optional<std::string> token = FromHex(hex);
+  if (!token) return fail();
+  Caller caller;
+  caller.token_hash = Blake2b256(*token);
+  ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kSessions, SessionKey(caller.token_hash)));
+  SessionRecord session;
+  if (!raw || !session.ParseFromString(*raw)) return fail();
+  if (clock_->NowUnixSeconds() >= session.expires_at()) return fail();
+  caller.account_id = session.account_id();
+  caller.device_id = session.device_id();
+  caller.role = session.role();
+  return caller;
+}
+
+absl::Status Authenticator::Logout(const Caller& caller) {
+  rocksdb::WriteBatch batch;
+  batch.Delete(db_->cf(Cf::kSessions), SessionKey(caller.token_hash));
+  batch.Delete(db_->cf(Cf::kSessions), SessionIndexKey(caller.account_id, caller.token_hash));
+  return db_->Write(&batch, /*sync=*/true);
+}
+
+absl::Status Authenticator::AddEraseSessions(std::string_view account_id,
+                                             rocksdb::WriteBatch* batch) {
+  std::string prefix = Concat({"a", account_id});
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kSessions)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    std::string_view hash(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+    batch->Delete(db_->cf(Cf::kSessions), SessionKey(hash));
+    batch->Delete(db_->cf(Cf::kSessions), it->key());
+  }
+  return FromRocks(it->status());
+}
+
+absl::Status Authenticator::SweepExpired() {
+  uint64_t now = clock_->NowUnixSeconds();
+  {
+    absl::MutexLock lock(&mu_);
+    absl::erase_if(nonces_, [now](const auto& kv) { return kv.second < now; });
+  }
+  account_failures_.Prune();
+  global_failures_.Prune();
+  rocksdb::WriteBatch batch;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kSessions)));
+  for (it->Seek("t"); it->Valid() && it->key().starts_with("t"); it->Next()) {
+    SessionRecord session;
+    if (!session.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) ||
+        now >= session.expires_at()) {
+      std::string_view hash(it->key().data() + 1, it->key().size() - 1);
+      batch.Delete(db_->cf(Cf::kSessions), it->key());
+      batch.Delete(db_->cf(Cf::kSessions), SessionIndexKey(session.account_id(), hash));
+    }
+  }
+  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  if (batch.Count() == 0) return absl::OkStatus();
+  return db_->Write(&batch, /*sync=*/false);
+}
+
+}  // namespace alliance::server

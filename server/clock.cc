@@ -1,0 +1,17 @@
+#include "server/clock.h"
+
+namespace alliance::server {
+
+absl::Time SystemClock::Now() const { return absl::Now(); }
+
+absl::Time ManualClock::Now() const {
+  absl::MutexLock lock(&mu_);
+  return now_;
+}
+
+void ManualClock::Advance(absl::Duration d) {
+  absl::MutexLock lock(&mu_);
+  now_ += d;
+}
+
+}  // namespace alliance::server

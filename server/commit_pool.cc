@@ -1,0 +1,52 @@
+#include "server/commit_pool.h"
+
+namespace alliance::server {
+
+CommitPool::CommitPool(RelayDb* db, int threads) : db_(db) {
+  threads_.reserve(threads);
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+}
+
+CommitPool::~CommitPool() { Shutdown(); }
+
+void CommitPool::Submit(rocksdb::WriteBatch batch, Done done) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      queue_.push_back(Job{std::move(batch), std::move(done)});
+      return;
+    }
+  }
+  done(absl::UnavailableError("relay shutting down"));
+}
+
+void CommitPool::Run() {
+  while (true) {
+    Job job;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !queue_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (queue_.empty()) return;  // stopping and drained
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    absl::Status s = db_->Write(&job.batch, /*sync=*/true);
+    job.done(s);
+  }
+}
+
+void CommitPool::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+}  // namespace alliance::server

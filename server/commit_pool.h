@@ -1,0 +1,57 @@
+// CommitPool: threads that perform synced RocksDB writes off the gRPC threads.
+//
+// Each logical operation stays one WriteBatch; many threads waiting in DB::Write at once let
+// RocksDB group-commit them behind a single fsync, which is where the relay's throughput comes
+// from. Completions run on the pool thread that wrote the batch.
+//
+//   pool.Submit(std::move(batch), [reactor](absl::Status s) { ... reactor->Finish(...); });
+//
+// Thread-safe. Shutdown() drains queued writes (running their completions) and joins.
+#ifndef ALLIANCE_SERVER_COMMIT_POOL_H_
+#define ALLIANCE_SERVER_COMMIT_POOL_H_
+
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "rocksdb/write_batch.h"
+#include "server/db.h"
+
+namespace alliance::server {
+
+class CommitPool {
+ public:
+  using Done = std::function<void(absl::Status)>;
+
+  // Starts `threads` writers on `db`, which must outlive the pool.
+  CommitPool(RelayDb* db, int threads);
+  ~CommitPool();
+
+  // Queues `batch` for a synced write; `done` gets the write status. After Shutdown(), `done`
+  // runs at once with UNAVAILABLE.
+  void Submit(rocksdb::WriteBatch batch, Done done);
+
+  // Writes what is queued, then stops the threads. Idempotent.
+  void Shutdown();
+
+ private:
+  struct Job {
+    rocksdb::WriteBatch batch;
+    Done done;
+  };
+  void Run();
+
+  RelayDb* const db_;
+  absl::Mutex mu_;
+  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace alliance::server
+
+#endif  // ALLIANCE_SERVER_COMMIT_POOL_H_

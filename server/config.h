@@ -1,0 +1,92 @@
+// Relay configuration: every limit and setting, with its default, plus the TOML loader.
+//
+//   RelayOptions options;                         // defaults
+//   ALLIANCE_RETURN_IF_ERROR(LoadConfigFile("/etc/alliance/relay.toml", &options));
+//   options.listen = "0.0.0.0:7443";              // command-line flags override the file
+//
+// TOML keys (all optional; see deploy/relay.toml):
+//   data, listen, tls_cert, tls_key, metrics_listen, insecure, log_file, log_level,
+//   sweep_interval_seconds, commit_threads, and in table [limits]: max_envelope_bytes,
+//   max_mailbox_envelopes, retention_days, send_rate_per_second, send_burst,
+//   max_one_time_prekeys_per_request, max_one_time_prekeys_per_device, token_ttl_hours,
+//   challenge_ttl_seconds, invite_ttl_days, login_failures_burst, login_failures_per_minute,
+//   max_pending_challenges.
+#ifndef ALLIANCE_SERVER_CONFIG_H_
+#define ALLIANCE_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace alliance::server {
+
+// Limits enforced on clients. Tests shrink them; operators rarely need to.
+struct Limits {
+  // Largest envelope payload accepted by Send. Default: 64 KiB.
+  uint32_t max_envelope_bytes = 64 * 1024;
+  // Pending envelopes per mailbox before Send returns RESOURCE_EXHAUSTED. Default: 10 000.
+  uint64_t max_mailbox_envelopes = 10'000;
+  // Undelivered envelopes older than this are removed by the sweep. Default: 30 days.
+  absl::Duration retention = absl::Hours(24 * 30);
+  // Sustained sends per second per account (token bucket). Default: 10.
+  double send_rate_per_second = 10;
+  // Send bucket capacity (burst). Default: 200.
+  double send_burst = 200;
+  // One-time prekeys per PublishPreKeys request. Default: 100.
+  uint32_t max_one_time_prekeys_per_request = 100;
+  // One-time prekeys stored per device. Default: 200.
+  uint32_t max_one_time_prekeys_per_device = 200;
+  // Session token lifetime. Default: 24 h.
+  absl::Duration token_ttl = absl::Hours(24);
+  // Login challenge lifetime. Default: 60 s.
+  absl::Duration challenge_ttl = absl::Seconds(60);
+  // Invite lifetime. Default: 7 days.
+  absl::Duration invite_ttl = absl::Hours(24 * 7);
+  // Failed logins allowed per account in a burst, then refilled at the rate below.
+  // Default: 5 and 5 per minute.
+  double login_failures_burst = 5;
+  double login_failures_per_minute = 5;
+  // Outstanding (unused, unexpired) login challenges. Default: 100 000.
+  uint64_t max_pending_challenges = 100'000;
+};
+
+struct RelayOptions {
+  // Database directory (created by `alliance-relay init`). Required.
+  std::string data_dir;
+  // gRPC listen address, host:port. Port 0 picks a free port. Default: 127.0.0.1:7443.
+  std::string listen = "127.0.0.1:7443";
+  // PEM certificate chain and private key. Both or neither. Default: none (plaintext).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Address of the Prometheus /metrics endpoint; empty disables it. Default: 127.0.0.1:0.
+  std::string metrics_listen = "127.0.0.1:0";
+  // Allow plaintext on a non-loopback address. Default: false.
+  bool insecure = false;
+  // JSON-lines log file; empty means stderr. Default: stderr.
+  std::string log_file;
+  // trace, debug, info, warn, error, critical, off. Default: info.
+  std::string log_level = "info";
+  // Period of the background retention/expiry sweep. Default: 10 minutes.
+  absl::Duration sweep_interval = absl::Minutes(10);
+  // Threads that perform synced writes (RocksDB group-commits their batches). Default: 32.
+  int commit_threads = 32;
+  Limits limits;
+};
+
+// Reads a TOML file into `options`, overwriting only the keys present.
+// Errors: NOT_FOUND (file missing), INVALID_ARGUMENT (syntax error, unknown key, wrong type or
+// out-of-range value).
+[[nodiscard]] absl::Status LoadConfigFile(const std::string& path, RelayOptions* options);
+
+// Checks cross-field constraints (TLS files in pairs, positive limits, data dir set).
+// Errors: INVALID_ARGUMENT.
+[[nodiscard]] absl::Status ValidateOptions(const RelayOptions& options);
+
+// True when `listen` (host:port) names a loopback host: 127.0.0.0/8, [::1] or localhost.
+bool IsLoopbackListenAddress(const std::string& listen);
+
+}  // namespace alliance::server
+
+#endif  // ALLIANCE_SERVER_CONFIG_H_

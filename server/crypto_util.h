@@ -1,0 +1,48 @@
+// The few primitives the relay needs, straight from libsodium: random bytes, BLAKE2b-256 and
+// Ed25519 signature verification. The relay never holds a private key and never links the
+// ratchet (DESIGN §3).
+//
+// REQUIRES: sodium_init() has succeeded (RelayServer::Create and main() check it).
+// All functions are thread-safe.
+#ifndef ALLIANCE_SERVER_CRYPTO_UTIL_H_
+#define ALLIANCE_SERVER_CRYPTO_UTIL_H_
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace alliance::server {
+
+inline constexpr size_t kAccountIdSize = 16;
+inline constexpr size_t kRelayIdSize = 16;
+inline constexpr size_t kMessageIdSize = 16;
+inline constexpr size_t kInviteCodeSize = 16;
+inline constexpr size_t kNonceSize = 32;
+inline constexpr size_t kTokenSize = 32;
+inline constexpr size_t kHashSize = 32;
+inline constexpr size_t kEd25519PublicKeySize = 32;
+inline constexpr size_t kEd25519SignatureSize = 64;
+inline constexpr size_t kX25519PublicKeySize = 32;
+
+// Domain tags of the signed strings (DESIGN appendix); ASCII, no terminator.
+inline constexpr std::string_view kLoginDomain = "alliance/v1/login";
+inline constexpr std::string_view kRegisterDomain = "alliance/v1/register";
+inline constexpr std::string_view kSignedPreKeyDomain = "alliance/v1/spk";
+
+// `n` bytes from libsodium's CSPRNG.
+std::string RandomBytes(size_t n);
+
+// BLAKE2b with a 32-byte output (unkeyed).
+std::string Blake2b256(std::string_view data);
+
+// True iff `signature` (64 bytes) is a valid Ed25519 signature of `message` by `public_key`
+// (32 bytes). Wrong sizes give false.
+bool VerifyEd25519(std::string_view public_key, std::string_view message,
+                   std::string_view signature);
+
+// Constant-time equality of two equal-length strings (false when lengths differ).
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+}  // namespace alliance::server
+
+#endif  // ALLIANCE_SERVER_CRYPTO_UTIL_H_

@@ -1,0 +1,182 @@
+#include "server/db.h"
+
+#include <filesystem>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "crypto/status_macros.h"
+#include "rocksdb/merge_operator.h"
+#include "rocksdb/table.h"
+#include "rocksdb/utilities/table_properties_collectors.h"
+#include "server/crypto_util.h"
+#include "server/encoding.h"
+
+namespace alliance::server {
+namespace {
+
+constexpr const char* kCfNames[] = {
+    "default", "meta", "accounts", "identity", "onetime",
+    "mailbox", "dedup", "sessions", "invites", "links", "audit"};
+static_assert(sizeof(kCfNames) / sizeof(kCfNames[0]) == static_cast<int>(Cf::kCount));
+
+constexpr std::string_view kSchemaKey = "schema_version";
+constexpr std::string_view kRelayIdKey = "relay_id";
+
+// (max, sum) over MailboxCounter encodings. Values that do not decode are treated as zero, so a
+// damaged counter can never make the relay crash; `check` reports it.
+class MailboxCounterMerge final : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice& /*key*/, const rocksdb::Slice* existing,
+             const rocksdb::Slice& value, std::string* new_value,
+             rocksdb::Logger* /*logger*/) const override {
+    MailboxCounter sum;
+    if (existing != nullptr) {
+      sum = MailboxCounter::Decode(std::string_view(existing->data(), existing->size()))
+                .value_or(MailboxCounter{});
+    }
+    MailboxCounter add =
+        MailboxCounter::Decode(std::string_view(value.data(), value.size())).value_or(
+            MailboxCounter{});
+    sum.max_sequence = std::max(sum.max_sequence, add.max_sequence);
+    sum.depth += add.depth;
+    *new_value = sum.Encode();
+    return true;
+  }
+  const char* Name() const override { return "alliance.MailboxCounterMerge"; }
+};
+
+rocksdb::ColumnFamilyOptions CfOptions(Cf which,
+                                       const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions o;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  if (which == Cf::kMailbox) o.merge_operator = std::make_shared<MailboxCounterMerge>();
+  if (which == Cf::kMailbox || which == Cf::kDedup || which == Cf::kOneTime) {
+    // Acks delete runs of keys; compact files that fill up with tombstones so that the start
+    // of a mailbox stays cheap to seek to.
+    o.table_properties_collector_factories.push_back(
+        rocksdb::NewCompactOnDeletionCollectorFactory(/*sliding_window_size=*/1024,
+                                                      /*deletion_trigger=*/512));
+  }
+  return o;
+}
+
+}  // namespace
+
+std::string MailboxCounter::Encode() const {
+  std::string out;
+  AppendU64BE(&out, max_sequence);
+  AppendU64BE(&out, static_cast<uint64_t>(depth));
+  return out;
+}
+
+std::optional<MailboxCounter> MailboxCounter::Decode(std::string_view bytes) {
+  if (bytes.size() != 16) return std::nullopt;
+  MailboxCounter c;
+  c.max_sequence = ReadU64BE(bytes.data());
+  c.depth = static_cast<int64_t>(ReadU64BE(bytes.data() + 8));
+  return c;
+}
+
+absl::Status FromRocks(const rocksdb::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  if (s.IsNotFound()) return absl::NotFoundError("not found");
+  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return absl::UnavailableError(s.ToString());
+  return absl::InternalError(absl::StrCat("storage: ", s.ToString()));
+}
+
+absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::Create(const std::string& dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec)) {
+    return absl::AlreadyExistsError("a database already exists there");
+  }
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  ALLIANCE_ASSIGN_OR_RETURN(auto db, OpenInternal(dir, /*create=*/true));
+  rocksdb::WriteBatch batch;
+  std::string version;
+  AppendU32BE(&version, kSchemaVersion);
+  db->relay_id_ = RandomBytes(kRelayIdSize);
+  batch.Put(db->cf(Cf::kMeta), kSchemaKey, version);
+  batch.Put(db->cf(Cf::kMeta), kRelayIdKey, db->relay_id_);
+  ALLIANCE_RETURN_IF_ERROR(db->Write(&batch, /*sync=*/true));
+  return db;
+}
+
+absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::Open(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec)) {
+    return absl::NotFoundError("no database there (run `alliance-relay init` first)");
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(auto db, OpenInternal(dir, /*create=*/false));
+  ALLIANCE_ASSIGN_OR_RETURN(auto version, db->Get(Cf::kMeta, kSchemaKey));
+  if (!version || version->size() != 4 || ReadU32BE(version->data()) != kSchemaVersion) {
+    return absl::FailedPreconditionError("unsupported schema version");
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(auto relay_id, db->Get(Cf::kMeta, kRelayIdKey));
+  if (!relay_id || relay_id->size() != kRelayIdSize) {
+    return absl::FailedPreconditionError("relay id missing");
+  }
+  db->relay_id_ = *relay_id;
+  return db;
+}
+
+absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenInternal(const std::string& dir,
+                                                               bool create) {
+  rocksdb::DBOptions options;
+  options.create_if_missing = create;
+  options.create_missing_column_families = create;
+  options.max_background_jobs = 2;
+  // Bounds WAL replay at startup: older WAL files force their memtables to flush.
+  options.max_total_wal_size = 256ull << 20;
+  options.keep_log_file_num = 4;
+  auto cache = rocksdb::NewLRUCache(64ull << 20);
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
+    descriptors.emplace_back(kCfNames[i], CfOptions(static_cast<Cf>(i), cache));
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir, descriptors, &handles, &raw);
+  if (!s.ok()) return absl::InternalError(absl::StrCat("cannot open database: ", s.ToString()));
+  auto db = std::unique_ptr<RelayDb>(new RelayDb());
+  db->db_.reset(raw);
+  for (size_t i = 0; i < handles.size(); ++i) db->handles_[i] = handles[i];
+  return db;
+}
+
+RelayDb::~RelayDb() { (void)Close(); }
+
+absl::Status RelayDb::Write(rocksdb::WriteBatch* batch, bool sync) {
+  rocksdb::WriteOptions options;
+  options.sync = sync;
+  return FromRocks(db_->Write(options, batch));
+}
+
+absl::StatusOr<std::optional<std::string>> RelayDb::Get(Cf which, std::string_view key) {
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(which), rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s);
+  return std::optional<std::string>(std::move(value));
+}
+
+absl::Status RelayDb::Close() {
+  if (db_ == nullptr) return absl::OkStatus();
+  absl::Status result = FromRocks(db_->FlushWAL(/*sync=*/true));
+  std::vector<rocksdb::ColumnFamilyHandle*> all(handles_.begin(), handles_.end());
+  rocksdb::FlushOptions flush;
+  if (result.ok()) result = FromRocks(db_->Flush(flush, all));
+  for (auto*& h : handles_) {
+    if (h != nullptr) (void)db_->DestroyColumnFamilyHandle(h);
+    h = nullptr;
+  }
+  rocksdb::Status close = db_->Close();
+  if (result.ok()) result = FromRocks(close);
+  db_.reset();
+  return result;
+}
+
+}  // namespace alliance::server

@@ -1,0 +1,110 @@
+// RelayDb: the relay's single RocksDB database and its column families (DESIGN §6).
+//
+//   ALLIANCE_ASSIGN_OR_RETURN(auto db, RelayDb::Create(dir));   // `alliance-relay init`
+//   ALLIANCE_ASSIGN_OR_RETURN(auto db, RelayDb::Open(dir));     // `serve`, `check`
+//   rocksdb::WriteBatch batch;
+//   batch.Put(db->cf(Cf::kLinks), key, value);
+//   ALLIANCE_RETURN_IF_ERROR(db->Write(&batch, /*sync=*/true));
+//
+// Column families and their keys (all integers big-endian):
+//   meta      "schema_version" -> u32; "relay_id" -> 16 bytes; "audit_head" -> seq u64 || hash 32
+//   accounts  account id (16) -> AccountRecord
+//   identity  'k' || identity key (32) -> account id; 's' || account || device u32 -> DeviceKeys
+//   onetime   account (16) || device u32 || prekey id u32 -> X25519 public key (32)
+//   mailbox   account || device u32 (20 bytes) -> MailboxCounter (merge operator, below);
+//             account || device u32 || sequence u64 (28 bytes) -> alliance.v1.Envelope
+//   dedup     sender account (16) || message id (16) -> DedupRecord
+//   sessions  't' || BLAKE2b(token) -> SessionRecord; 'a' || account || BLAKE2b(token) -> ""
+//   invites   BLAKE2b(code) -> InviteRecord
+//   links     account || account -> LinkRecord (both directions)
+//   audit     sequence u64 -> alliance.v1.AuditEntry encoding (hash unset)
+//
+// Opening reads a handful of meta keys and never scans data, so startup time does not grow with
+// the database. Thread-safe (RocksDB is); Close() must not race other calls.
+#ifndef ALLIANCE_SERVER_DB_H_
+#define ALLIANCE_SERVER_DB_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
+
+namespace alliance::server {
+
+enum class Cf : int {
+  kDefault = 0,
+  kMeta,
+  kAccounts,
+  kIdentity,
+  kOneTime,
+  kMailbox,
+  kDedup,
+  kSessions,
+  kInvites,
+  kLinks,
+  kAudit,
+  kCount,
+};
+
+inline constexpr uint32_t kSchemaVersion = 1;
+
+// Value of a mailbox counter key: highest sequence ever assigned (u64) || pending envelopes
+// (i64), both big-endian. Merge operands have the same layout and combine as (max, sum), so
+// concurrent sends and acks can update it in any commit order without a read.
+struct MailboxCounter {
+  uint64_t max_sequence = 0;
+  int64_t depth = 0;
+  std::string Encode() const;
+  // std::nullopt unless exactly 16 bytes.
+  static std::optional<MailboxCounter> Decode(std::string_view bytes);
+};
+
+// Converts a RocksDB status to absl (IsNotFound -> NOT_FOUND, others -> INTERNAL/UNAVAILABLE).
+absl::Status FromRocks(const rocksdb::Status& s);
+
+class RelayDb {
+ public:
+  // Creates a new database in `dir` (which must not hold one), with the schema version and a
+  // fresh random relay id. Errors: ALREADY_EXISTS, INTERNAL (I/O).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> Create(const std::string& dir);
+  // Opens an existing database. Errors: NOT_FOUND (no database), FAILED_PRECONDITION (schema
+  // version differs), INTERNAL (I/O or corruption).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> Open(const std::string& dir);
+
+  ~RelayDb();
+  RelayDb(const RelayDb&) = delete;
+  RelayDb& operator=(const RelayDb&) = delete;
+
+  rocksdb::DB* db() const { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* cf(Cf which) const { return handles_[static_cast<int>(which)]; }
+  // The relay id (16 bytes), fixed at creation.
+  const std::string& relay_id() const { return relay_id_; }
+
+  // Applies `batch` atomically; `sync` waits for the WAL to reach the disk.
+  [[nodiscard]] absl::Status Write(rocksdb::WriteBatch* batch, bool sync);
+  // Reads one key; std::nullopt when absent. Errors: INTERNAL.
+  [[nodiscard]] absl::StatusOr<std::optional<std::string>> Get(Cf which, std::string_view key);
+
+  // Syncs the WAL, flushes memtables (so the next start replays nothing), closes. Idempotent.
+  [[nodiscard]] absl::Status Close();
+
+ private:
+  RelayDb() = default;
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> OpenInternal(
+      const std::string& dir, bool create);
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
+  std::string relay_id_;
+};
+
+}  // namespace alliance::server
+
+#endif  // ALLIANCE_SERVER_DB_H_

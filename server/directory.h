@@ -1,0 +1,87 @@
+// Directory: accounts, invites and care links (DESIGN §5 Accounts/Clinic, issue 3).
+//
+//   Invites   128-bit single-use codes, stored as BLAKE2b-256(code) (= the public invite id),
+//             expiring after invite_ttl, bound to a role. Admins invite admins and therapists;
+//             therapists invite clients. Redeeming a therapist's client invite links client and
+//             therapist; an admin's therapist invite links therapist and admin.
+//   Register  redeems an invite, binds the identity key after checking a proof of possession:
+//             Ed25519(IK, "alliance/v1/register" || relay id || invite code || IK).
+//   Links     the only paths messages (and prekey fetches) may take.
+//
+// The relay stores no display names. Thread-safe; state transitions of invites and accounts are
+// serialized by one mutex (they are rare). Pointers passed in must outlive the object.
+#ifndef ALLIANCE_SERVER_DIRECTORY_H_
+#define ALLIANCE_SERVER_DIRECTORY_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "alliance/v1/accounts_service.pb.h"
+#include "alliance/v1/clinic_service.pb.h"
+#include "rocksdb/write_batch.h"
+#include "server/audit_log.h"
+#include "server/auth.h"
+#include "server/clock.h"
+#include "server/config.h"
+#include "server/db.h"
+#include "server/relay_records.pb.h"
+
+namespace alliance::server {
+
+class Directory {
+ public:
+  Directory(RelayDb* db, AuditLog* audit, const Clock* clock, const Limits& limits);
+
+  // Creates an invite. `creator` null means the relay itself (the bootstrap admin invite of
+  // `alliance-relay init`). Errors: INVALID_ARGUMENT (role unspecified), PERMISSION_DENIED
+  // (creator may not invite that role).
+  [[nodiscard]] absl::StatusOr<v1::CreateInviteResponse> CreateInvite(const Caller* creator,
+                                                                      v1::Role role);
+
+  // Revokes an unredeemed invite. Errors: INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED
+  // (not an admin and not the creator), FAILED_PRECONDITION (already used or revoked).
+  [[nodiscard]] absl::Status RevokeInvite(const Caller& caller, std::string_view invite_id);
+
+  // Redeems an invite. Errors as documented on Accounts.Register.
+  [[nodiscard]] absl::StatusOr<v1::RegisterResponse> Register(const v1::RegisterRequest& request);
+
+  // The account record. Errors: NOT_FOUND.
+  [[nodiscard]] absl::StatusOr<AccountRecord> GetAccount(std::string_view account_id);
+
+  // True when a and b are linked.
+  [[nodiscard]] absl::StatusOr<bool> Linked(std::string_view a, std::string_view b);
+
+  // Accounts linked to `account_id`, with identity keys and roles.
+  [[nodiscard]] absl::StatusOr<v1::ListContactsResponse> ListContacts(
+      std::string_view account_id);
+
+  // One page of all accounts (admin view). Errors: INVALID_ARGUMENT (bad page token).
+  [[nodiscard]] absl::StatusOr<v1::ListMembersResponse> ListMembers(
+      const v1::ListMembersRequest& request);
+
+  // Adds to `batch` the deletion of every link of `account_id` (both directions), and either
+  // the deletion of the account record and identity index (`deactivate` false) or its
+  // replacement by a DEACTIVATED record without identity key (`deactivate` true).
+  [[nodiscard]] absl::Status AddEraseAccount(const AccountRecord& account, bool deactivate,
+                                             rocksdb::WriteBatch* batch);
+
+  // Deletes invite records past their expiry.
+  [[nodiscard]] absl::Status SweepExpired();
+
+  // Serializes account state changes (registration, erasure). Exposed for AccountEraser.
+  absl::Mutex& mutex() { return mu_; }
+
+ private:
+  RelayDb* const db_;
+  AuditLog* const audit_;
+  const Clock* const clock_;
+  const Limits limits_;
+  absl::Mutex mu_;
+};
+
+}  // namespace alliance::server
+
+#endif  // ALLIANCE_SERVER_DIRECTORY_H_

@@ -1,0 +1,145 @@
+// Mailbox: durable per-device queues of envelopes, with live delivery (DESIGN §5 Relay, §6).
+//
+//   Send     assigns the next sequence of the recipient's mailbox and hands one WriteBatch
+//            (envelope + dedup record + counter merge) to the CommitPool for a synced write;
+//            `done` runs once it is durable. Idempotent on (sender, message id).
+//   Receive  Subscribe() then Read() up to Deliverable(): a sequence becomes deliverable once
+//            it and every lower sequence have committed, so streams never skip an envelope
+//            that commits late.
+//   Ack      deletes from the caller's own mailbox, unsynced (a lost ack only redelivers).
+//   Sweep    removes envelopes older than the retention period, mailbox by mailbox, starting
+//            from each mailbox's oldest entry (sequences grow with time), so it touches
+//            O(mailboxes + expired) keys.
+//
+// Per-mailbox sequence and depth live in a counter key updated by a commutative merge operator
+// (db.h), read lazily on first use: startup never scans, and sends never count.
+//
+// Thread-safe. Subscription callbacks are invoked without any Mailbox lock held.
+#ifndef ALLIANCE_SERVER_MAILBOX_H_
+#define ALLIANCE_SERVER_MAILBOX_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "alliance/v1/relay_service.pb.h"
+#include "rocksdb/write_batch.h"
+#include "server/auth.h"
+#include "server/clock.h"
+#include "server/commit_pool.h"
+#include "server/config.h"
+#include "server/db.h"
+#include "server/metrics.h"
+
+namespace alliance::server {
+
+class Mailbox {
+ public:
+  // The receiving end of one mailbox (a Receive stream). Methods must not block.
+  class Subscription {
+   public:
+    virtual ~Subscription() = default;
+    // New envelopes may have become deliverable.
+    virtual void OnAvailable() = 0;
+    // The subscription is over (replaced by a newer one, relay shutting down, account erased).
+    virtual void OnClosed(absl::Status why) = 0;
+  };
+
+  using SendDone = std::function<void(absl::StatusOr<v1::SendResponse>)>;
+
+  // Pointers must outlive the mailbox.
+  Mailbox(RelayDb* db, CommitPool* pool, const Clock* clock, const Limits& limits,
+          Metrics* metrics);
+
+  // Stores `request` (already validated: version, sizes, type, link) from `sender`.
+  // `done` runs exactly once, possibly on another thread, with the sequence and time or:
+  // RESOURCE_EXHAUSTED (mailbox full), NOT_FOUND (mailbox erased), ABORTED (same message id
+  // in flight), UNAVAILABLE (shutting down), INTERNAL (storage).
+  void Send(const Caller& sender, const v1::SendRequest& request, SendDone done);
+
+  // Deletes `sequences` from `mailbox`; returns how many were present.
+  [[nodiscard]] absl::StatusOr<uint32_t> Ack(const v1::Address& mailbox,
+                                             const google::protobuf::RepeatedField<uint64_t>& sequences);
+
+  // Makes `subscription` the only one of `mailbox` (the previous one gets OnClosed(ABORTED)).
+  // Returns the highest deliverable sequence now: the end of the backlog.
+  // Errors: NOT_FOUND (mailbox erased), UNAVAILABLE (shutting down).
+  [[nodiscard]] absl::StatusOr<uint64_t> Subscribe(const v1::Address& mailbox,
+                                                   std::shared_ptr<Subscription> subscription);
+  // Removes `subscription` if it is still the current one.
+  void Unsubscribe(const v1::Address& mailbox, const Subscription* subscription);
+
+  // Highest sequence s such that every envelope of `mailbox` up to s has committed or failed.
+  [[nodiscard]] absl::StatusOr<uint64_t> Deliverable(const v1::Address& mailbox);
+
+  // Envelopes with after < sequence <= upto, oldest first, at most max_count. Sets
+  // *scanned_upto to the sequence the next Read should continue after.
+  [[nodiscard]] absl::StatusOr<std::vector<v1::Envelope>> Read(const v1::Address& mailbox,
+                                                               uint64_t after, uint64_t upto,
+                                                               size_t max_count,
+                                                               uint64_t* scanned_upto);
+
+  // Removes envelopes older than the retention period. Returns how many.
+  [[nodiscard]] absl::StatusOr<uint64_t> SweepExpired();
+
+  // Ends the streams of devices 1..device_count of `account_id` with `why` and refuses further
+  // sends to them, then adds the deletion of their envelopes (and dedup records) to `batch`.
+  [[nodiscard]] absl::Status CloseAndErase(std::string_view account_id, uint32_t device_count,
+                                           absl::Status why, rocksdb::WriteBatch* batch);
+
+  // Ends every stream with `why` and refuses new subscriptions. For shutdown.
+  void CloseAll(absl::Status why);
+
+ private:
+  struct State {
+    absl::Mutex mu;
+    bool loaded ABSL_GUARDED_BY(mu) = false;
+    bool closed ABSL_GUARDED_BY(mu) = false;
+    uint64_t next_sequence ABSL_GUARDED_BY(mu) = 1;
+    int64_t depth ABSL_GUARDED_BY(mu) = 0;  // committed + reserved
+    std::set<uint64_t> pending ABSL_GUARDED_BY(mu);  // reserved, not yet committed
+    std::shared_ptr<Subscription> subscriber ABSL_GUARDED_BY(mu);
+  };
+  struct Shard {
+    absl::Mutex mu;
+    absl::flat_hash_map<std::string, std::shared_ptr<State>> states ABSL_GUARDED_BY(mu);
+  };
+
+  std::shared_ptr<State> GetState(const std::string& mailbox_key);
+  absl::Status EnsureLoaded(State* state, const std::string& mailbox_key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu);
+  static uint64_t DeliverableLocked(const State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.mu);
+  absl::StatusOr<uint64_t> ExpireMailbox(const std::string& mailbox_key, uint64_t cutoff_ms);
+  void FinishSend(const std::shared_ptr<State>& state, uint64_t sequence,
+                  const std::string& dedup_key, absl::Status status, v1::SendResponse response,
+                  const SendDone& done);
+
+  RelayDb* const db_;
+  CommitPool* const pool_;
+  const Clock* const clock_;
+  const Limits limits_;
+  Metrics* const metrics_;
+  std::array<Shard, 32> shards_;
+  absl::Mutex inflight_mu_;
+  absl::flat_hash_set<std::string> inflight_ ABSL_GUARDED_BY(inflight_mu_);
+  absl::Mutex closing_mu_;
+  bool closing_ ABSL_GUARDED_BY(closing_mu_) = false;
+};
+
+// account (16) || device u32: the mailbox key prefix (and its counter key).
+std::string MailboxKey(const v1::Address& address);
+
+}  // namespace alliance::server
+
+#endif  // ALLIANCE_SERVER_MAILBOX_H_

@@ -1,0 +1,65 @@
+// PreKeyStore: signed and one-time prekeys per device (DESIGN §4 "Prekeys", §5 Keys).
+//
+//   Publish  verifies the signed prekey against the owner's identity key:
+//            Ed25519(IK, "alliance/v1/spk" || id u32 BE || created_at u64 BE || pub 32);
+//            adds one-time prekeys within the per-request and per-device caps.
+//   Fetch    returns the bundle and removes one one-time prekey in the same synced batch.
+//            A per-device mutex makes "each one-time key handed out at most once" hold under
+//            concurrent fetches.
+//
+// Thread-safe. Pointers passed in must outlive the object.
+#ifndef ALLIANCE_SERVER_PREKEY_STORE_H_
+#define ALLIANCE_SERVER_PREKEY_STORE_H_
+
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "alliance/v1/keys_service.pb.h"
+#include "rocksdb/write_batch.h"
+#include "server/audit_log.h"
+#include "server/auth.h"
+#include "server/config.h"
+#include "server/db.h"
+#include "server/metrics.h"
+
+namespace alliance::server {
+
+class PreKeyStore {
+ public:
+  PreKeyStore(RelayDb* db, AuditLog* audit, const Limits& limits, Metrics* metrics);
+
+  // Stores the caller device's prekeys. `identity_key` is the caller's (from its account).
+  // Errors: INVALID_ARGUMENT (nothing to publish, sizes, duplicate ids, bad signature),
+  // RESOURCE_EXHAUSTED (per-request or per-device cap).
+  [[nodiscard]] absl::StatusOr<v1::PublishPreKeysResponse> Publish(
+      const Caller& caller, std::string_view identity_key,
+      const v1::PublishPreKeysRequest& request);
+
+  // Bundle of `address` (whose identity key is `identity_key`), consuming one one-time key.
+  // Errors: FAILED_PRECONDITION (no signed prekey yet).
+  [[nodiscard]] absl::StatusOr<v1::PreKeyBundle> Fetch(const v1::Address& address,
+                                                       std::string_view identity_key);
+
+  // What `address` has published.
+  [[nodiscard]] absl::StatusOr<v1::GetPreKeyStatusResponse> Status(const v1::Address& address);
+
+  // Adds to `batch` the deletion of all prekeys of devices 1..device_count of `account_id`.
+  void AddErase(std::string_view account_id, uint32_t device_count, rocksdb::WriteBatch* batch);
+
+ private:
+  absl::Mutex& DeviceMutex(std::string_view device_key);
+
+  RelayDb* const db_;
+  AuditLog* const audit_;
+  const Limits limits_;
+  Metrics* const metrics_;
+  std::array<absl::Mutex, 64> device_mu_;  // striped by device key
+};
+
+}  // namespace alliance::server
+
+#endif  // ALLIANCE_SERVER_PREKEY_STORE_H_

@@ -1,0 +1,206 @@
+#include "server/relay_server.h"
+
+#include <sodium.h>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "crypto/status_macros.h"
+#include "server/crypto_util.h"
+#include "server/encoding.h"
+#include "server/services/accounts_service.h"
+#include "server/services/clinic_service.h"
+#include "server/services/keys_service.h"
+#include "server/services/relay_service.h"
+
+namespace alliance::server {
+namespace {
+
+absl::Status InitSodium() {
+  if (sodium_init() < 0) return absl::InternalError("libsodium failed to initialize");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
+  std::fclose(f);
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const RelayOptions& o) {
+  if (o.tls_cert_file.empty()) {
+    if (!o.insecure && !IsLoopbackListenAddress(o.listen)) {
+      return absl::FailedPreconditionError(
+          "refusing to serve plaintext on a non-loopback address; give --tls-cert/--tls-key "
+          "or --insecure");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(std::string cert, ReadFile(o.tls_cert_file));
+  ALLIANCE_ASSIGN_OR_RETURN(std::string key, ReadFile(o.tls_key_file));
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({std::move(key), std::move(cert)});
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> RelayServer::Initialize(const std::string& data_dir,
+                                                    const Clock* clock) {
+  ALLIANCE_RETURN_IF_ERROR(InitSodium());
+  ALLIANCE_ASSIGN_OR_RETURN(auto db, RelayDb::Create(data_dir));
+  ALLIANCE_ASSIGN_OR_RETURN(auto audit, AuditLog::Open(db.get(), clock));
+  {
+    rocksdb::WriteBatch batch;
+    AuditLog::Event e;
+    e.event = v1::AUDIT_EVENT_RELAY_INITIALIZED;
+    ALLIANCE_RETURN_IF_ERROR(audit->Commit(&batch, e));
+  }
+  Directory directory(db.get(), audit.get(), clock, Limits());
+  ALLIANCE_ASSIGN_OR_RETURN(auto invite, directory.CreateInvite(nullptr, v1::ROLE_ADMIN));
+  ALLIANCE_RETURN_IF_ERROR(db->Close());
+  return invite.invite_code();
+}
+
+absl::StatusOr<std::string> RelayServer::Check(const std::string& data_dir) {
+  ALLIANCE_ASSIGN_OR_RETURN(auto db, RelayDb::Open(data_dir));
+  ALLIANCE_ASSIGN_OR_RETURN(uint64_t entries, AuditLog::Verify(db.get()));
+  std::string accounts;
+  db->db()->GetProperty(db->cf(Cf::kAccounts), "rocksdb.estimate-num-keys", &accounts);
+  ALLIANCE_RETURN_IF_ERROR(db->Close());
+  return absl::StrCat("ok: schema version ", kSchemaVersion, ", relay id ", ToHex(db->relay_id()),
+                      ", audit chain of ", entries, " entries verified, about ", accounts,
+                      " accounts");
+}
+
+absl::StatusOr<std::unique_ptr<RelayServer>> RelayServer::Start(const RelayOptions& options,
+                                                                const Clock* clock,
+                                                                Logger* logger) {
+  ALLIANCE_RETURN_IF_ERROR(InitSodium());
+  ALLIANCE_RETURN_IF_ERROR(ValidateOptions(options));
+  auto server = std::unique_ptr<RelayServer>(new RelayServer());
+  absl::Status s = server->Build(options, clock, logger);
+  if (!s.ok()) {
+    server->Shutdown();
+    return s;
+  }
+  return server;
+}
+
+absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
+                                Logger* logger) {
+  options_ = options;
+  logger_ = logger;
+  ALLIANCE_ASSIGN_OR_RETURN(auto credentials, Credentials(options));
+  metrics_ = std::make_unique<Metrics>();
+  ALLIANCE_ASSIGN_OR_RETURN(db_, RelayDb::Open(options.data_dir));
+  ALLIANCE_ASSIGN_OR_RETURN(audit_, AuditLog::Open(db_.get(), clock));
+  pool_ = std::make_unique<CommitPool>(db_.get(), options.commit_threads);
+  const Limits& limits = options_.limits;
+  auth_ = std::make_unique<Authenticator>(db_.get(), audit_.get(), clock, limits, metrics_.get());
+  directory_ = std::make_unique<Directory>(db_.get(), audit_.get(), clock, limits);
+  prekeys_ = std::make_unique<PreKeyStore>(db_.get(), audit_.get(), limits, metrics_.get());
+  mailbox_ = std::make_unique<Mailbox>(db_.get(), pool_.get(), clock, limits, metrics_.get());
+  send_rate_ = std::make_unique<RateLimiter>(clock, limits.send_rate_per_second,
+                                             limits.send_burst);
+  deps_ = ServiceDeps{&options_.limits, clock,          audit_.get(),     auth_.get(),
+                      directory_.get(), prekeys_.get(), mailbox_.get(),   send_rate_.get(),
+                      metrics_.get(),   logger};
+  RelayDb* db = db_.get();
+  metrics_->AddGaugeCallback("alliance_mailbox_envelopes_estimate",
+                             "Stored envelopes and mailbox counters (RocksDB estimate).", [db] {
+                               uint64_t n = 0;
+                               db->db()->GetIntProperty(db->cf(Cf::kMailbox),
+                                                        "rocksdb.estimate-num-keys", &n);
+                               return static_cast<double>(n);
+                             });
+  accounts_service_ = std::make_unique<AccountsService>(&deps_);
+  keys_service_ = std::make_unique<KeysService>(&deps_);
+  relay_service_ = std::make_unique<RelayService>(&deps_);
+  clinic_service_ = std::make_unique<ClinicService>(&deps_);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, credentials, &port_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(limits.max_envelope_bytes) + 16 * 1024);
+  builder.RegisterService(accounts_service_.get());
+  builder.RegisterService(keys_service_.get());
+  builder.RegisterService(relay_service_.get());
+  builder.RegisterService(clinic_service_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
+  }
+  if (!options.metrics_listen.empty()) {
+    ALLIANCE_ASSIGN_OR_RETURN(http_, MetricsHttpServer::Start(options.metrics_listen,
+                                                              metrics_.get()));
+  }
+  sweeper_ = std::thread([this, interval = options.sweep_interval] { SweepLoop(interval); });
+  logger_->Info("relay_started", {{"port", port_},
+                                  {"metrics_port", metrics_port()},
+                                  {"tls", !options.tls_cert_file.empty()},
+                                  {"relay_id", ToHex(db_->relay_id())}});
+  return absl::OkStatus();
+}
+
+RelayServer::~RelayServer() { Shutdown(); }
+
+absl::StatusOr<uint64_t> RelayServer::SweepNow() {
+  ALLIANCE_ASSIGN_OR_RETURN(uint64_t expired, mailbox_->SweepExpired());
+  ALLIANCE_RETURN_IF_ERROR(auth_->SweepExpired());
+  ALLIANCE_RETURN_IF_ERROR(directory_->SweepExpired());
+  if (expired > 0) logger_->Info("retention_sweep", {{"expired", expired}});
+  return expired;
+}
+
+void RelayServer::SweepLoop(absl::Duration interval) {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+    if (mu_.AwaitWithTimeout(absl::Condition(&stop), interval)) break;
+    mu_.Unlock();
+    absl::StatusOr<uint64_t> swept = SweepNow();
+    if (!swept.ok()) logger_->Error("sweep_failed", {{"detail", swept.status().ToString()}});
+    mu_.Lock();
+  }
+}
+
+void RelayServer::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    stopping_ = true;
+  }
+  if (server_ != nullptr) {
+    if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
+  }
+  if (mailbox_ != nullptr) mailbox_->CloseAll(absl::UnavailableError("relay shutting down"));
+  if (server_ != nullptr) {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    server_->Wait();
+  }
+  if (sweeper_.joinable()) sweeper_.join();
+  if (pool_ != nullptr) pool_->Shutdown();
+  if (http_ != nullptr) http_->Stop();
+  if (db_ != nullptr) {
+    absl::Status closed = db_->Close();
+    if (logger_ != nullptr) {
+      if (closed.ok()) {
+        logger_->Info("relay_stopped");
+      } else {
+        logger_->Error("close_failed", {{"detail", closed.ToString()}});
+      }
+    }
+  }
+  if (logger_ != nullptr) logger_->Flush();
+}
+
+}  // namespace alliance::server

@@ -1,0 +1,115 @@
+// RelayServer: the assembled relay — RocksDB, services, gRPC server (callback API, health and
+// reflection on), /metrics endpoint and the background sweep. main() and the in-process tests
+// both use it.
+//
+//   SystemClock clock;
+//   ALLIANCE_ASSIGN_OR_RETURN(std::string invite, RelayServer::Initialize(dir, &clock));
+//   RelayOptions options;  options.data_dir = dir;  options.listen = "127.0.0.1:0";
+//   ALLIANCE_ASSIGN_OR_RETURN(auto relay, RelayServer::Start(options, &clock, logger.get()));
+//   ... relay->port() ...
+//   relay->Shutdown();     // also done by the destructor
+//
+// Thread-safe. The clock and logger must outlive the server.
+#ifndef ALLIANCE_SERVER_RELAY_SERVER_H_
+#define ALLIANCE_SERVER_RELAY_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/audit_log.h"
+#include "server/auth.h"
+#include "server/clock.h"
+#include "server/commit_pool.h"
+#include "server/config.h"
+#include "server/db.h"
+#include "server/directory.h"
+#include "server/logging.h"
+#include "server/mailbox.h"
+#include "server/metrics.h"
+#include "server/metrics_http.h"
+#include "server/prekey_store.h"
+#include "server/rate_limiter.h"
+#include "server/services/service_util.h"
+
+namespace alliance::server {
+
+class AccountsService;
+class ClinicService;
+class KeysService;
+class RelayService;
+
+class RelayServer {
+ public:
+  // Creates the database in `data_dir` and a bootstrap ROLE_ADMIN invite; returns its code
+  // (16 bytes; show it once). Errors: ALREADY_EXISTS (database present), INTERNAL.
+  [[nodiscard]] static absl::StatusOr<std::string> Initialize(const std::string& data_dir,
+                                                              const Clock* clock);
+
+  // Offline consistency check: schema version and the audit hash chain. Returns a one-line
+  // summary. Errors: NOT_FOUND, FAILED_PRECONDITION (schema), DATA_LOSS (chain), INTERNAL.
+  [[nodiscard]] static absl::StatusOr<std::string> Check(const std::string& data_dir);
+
+  // Opens the database and starts serving. Errors: INVALID_ARGUMENT (options),
+  // FAILED_PRECONDITION (non-loopback plaintext without `insecure`), NOT_FOUND (no database),
+  // UNAVAILABLE (cannot bind), INTERNAL.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayServer>> Start(
+      const RelayOptions& options, const Clock* clock, Logger* logger);
+
+  ~RelayServer();
+  RelayServer(const RelayServer&) = delete;
+  RelayServer& operator=(const RelayServer&) = delete;
+
+  // Bound gRPC and metrics ports (metrics: 0 when disabled).
+  int port() const { return port_; }
+  int metrics_port() const { return http_ != nullptr ? http_->port() : 0; }
+  const std::string& relay_id() const { return db_->relay_id(); }
+  const Metrics& metrics() const { return *metrics_; }
+
+  // Runs the expiry sweep now (retention, sessions, nonces, invites). Returns envelopes removed.
+  [[nodiscard]] absl::StatusOr<uint64_t> SweepNow();
+
+  // Stops accepting, ends streams (UNAVAILABLE), waits for calls in flight (at most 5 s),
+  // drains synced writes, flushes and closes the database. Idempotent.
+  void Shutdown();
+
+ private:
+  RelayServer() = default;
+  [[nodiscard]] absl::Status Build(const RelayOptions& options, const Clock* clock,
+                                   Logger* logger);
+  void SweepLoop(absl::Duration interval);
+
+  RelayOptions options_;
+  Logger* logger_ = nullptr;
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<RelayDb> db_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<CommitPool> pool_;
+  std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<Directory> directory_;
+  std::unique_ptr<PreKeyStore> prekeys_;
+  std::unique_ptr<Mailbox> mailbox_;
+  std::unique_ptr<RateLimiter> send_rate_;
+  ServiceDeps deps_;
+  std::unique_ptr<AccountsService> accounts_service_;
+  std::unique_ptr<KeysService> keys_service_;
+  std::unique_ptr<RelayService> relay_service_;
+  std::unique_ptr<ClinicService> clinic_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MetricsHttpServer> http_;
+  int port_ = 0;
+  std::thread sweeper_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace alliance::server
+
+#endif  // ALLIANCE_SERVER_RELAY_SERVER_H_

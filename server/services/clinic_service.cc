@@ -1,0 +1,85 @@
+#include "server/services/clinic_service.h"
+
+#include "server/crypto_util.h"
+#include "server/encoding.h"
+
+namespace alliance::server {
+namespace {
+absl::Status RequireAdmin(const Caller& caller) {
+  if (caller.role != v1::ROLE_ADMIN) return absl::PermissionDeniedError("admins only");
+  return absl::OkStatus();
+}
+}  // namespace
+
+grpc::ServerUnaryReactor* ClinicService::CreateInvite(grpc::CallbackServerContext* ctx,
+                                                      const v1::CreateInviteRequest* request,
+                                                      v1::CreateInviteResponse* response) {
+  UnaryCall call(deps_, ctx, "CreateInvite");
+  absl::StatusOr<Caller> caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  absl::StatusOr<v1::CreateInviteResponse> result =
+      deps_->directory->CreateInvite(&*caller, request->role());
+  if (!result.ok()) return call.Finish(result.status());
+  *response = std::move(*result);
+  deps_->logger->Info("invite_created", {{"by", ToHex(caller->account_id)},
+                                         {"role", v1::Role_Name(response->role())}});
+  return call.Finish(absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* ClinicService::RevokeInvite(grpc::CallbackServerContext* ctx,
+                                                      const v1::RevokeInviteRequest* request,
+                                                      v1::RevokeInviteResponse* /*response*/) {
+  UnaryCall call(deps_, ctx, "RevokeInvite");
+  absl::StatusOr<Caller> caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  return call.Finish(deps_->directory->RevokeInvite(*caller, request->invite_id()));
+}
+
+grpc::ServerUnaryReactor* ClinicService::ListMembers(grpc::CallbackServerContext* ctx,
+                                                     const v1::ListMembersRequest* request,
+                                                     v1::ListMembersResponse* response) {
+  UnaryCall call(deps_, ctx, "ListMembers");
+  absl::StatusOr<Caller> caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (absl::Status s = RequireAdmin(*caller); !s.ok()) return call.Finish(s);
+  absl::StatusOr<v1::ListMembersResponse> result = deps_->directory->ListMembers(*request);
+  if (result.ok()) *response = std::move(*result);
+  return call.Finish(result.status());
+}
+
+grpc::ServerUnaryReactor* ClinicService::DeactivateAccount(
+    grpc::CallbackServerContext* ctx, const v1::DeactivateAccountRequest* request,
+    v1::DeactivateAccountResponse* /*response*/) {
+  UnaryCall call(deps_, ctx, "DeactivateAccount");
+  absl::StatusOr<Caller> caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (!IsAccountId(request->account_id())) {
+    return call.Finish(absl::InvalidArgumentError("malformed account id"));
+  }
+  if (absl::Status s = RequireAdmin(*caller); !s.ok()) return call.Finish(s);
+  if (request->account_id() == caller->account_id) {
+    return call.Finish(absl::InvalidArgumentError("use DeleteAccount for your own account"));
+  }
+  absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(request->account_id());
+  if (!account.ok()) return call.Finish(account.status());
+  if (account->state() == v1::ACCOUNT_STATE_DEACTIVATED) return call.Finish(absl::OkStatus());
+  return call.Finish(EraseAccount(*deps_, *account, caller->account_id, /*deactivate=*/true));
+}
+
+grpc::ServerUnaryReactor* ClinicService::ReadAudit(grpc::CallbackServerContext* ctx,
+                                                   const v1::ReadAuditRequest* request,
+                                                   v1::ReadAuditResponse* response) {
+  UnaryCall call(deps_, ctx, "ReadAudit");
+  absl::StatusOr<Caller> caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (absl::Status s = RequireAdmin(*caller); !s.ok()) return call.Finish(s);
+  uint32_t limit = request->limit() == 0 ? 100 : request->limit();
+  if (limit > 1000) return call.Finish(absl::InvalidArgumentError("limit over 1000"));
+  absl::StatusOr<std::vector<v1::AuditEntry>> entries =
+      deps_->audit->Read(request->after_sequence(), limit);
+  if (!entries.ok()) return call.Finish(entries.status());
+  for (auto& e : *entries) *response->add_entries() = std::move(e);
+  return call.Finish(absl::OkStatus());
+}
+
+}  // namespace alliance::server

@@ -1,0 +1,53 @@
+#include "server/services/keys_service.h"
+
+namespace alliance::server {
+
+grpc::ServerUnaryReactor* KeysService::PublishPreKeys(grpc::CallbackServerContext* ctx,
+                                                      const v1::PublishPreKeysRequest* request,
+                                                      v1::PublishPreKeysResponse* response) {
+  UnaryCall call(deps_, ctx, "PublishPreKeys");
+  absl::StatusOr<Caller> caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(caller->account_id);
+  if (!account.ok()) return call.Finish(absl::UnauthenticatedError("account closed"));
+  absl::StatusOr<v1::PublishPreKeysResponse> result =
+      deps_->prekeys->Publish(*caller, account->identity_key(), *request);
+  if (result.ok()) *response = std::move(*result);
+  return call.Finish(result.status());
+}
+
+grpc::ServerUnaryReactor* KeysService::FetchPreKeyBundle(
+    grpc::CallbackServerContext* ctx, const v1::FetchPreKeyBundleRequest* request,
+    v1::FetchPreKeyBundleResponse* response) {
+  UnaryCall call(deps_, ctx, "FetchPreKeyBundle");
+  absl::StatusOr<Caller> caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  const v1::Address& target = request->address();
+  if (!IsAddress(target)) return call.Finish(absl::InvalidArgumentError("malformed address"));
+  absl::StatusOr<bool> linked = deps_->directory->Linked(caller->account_id, target.account_id());
+  if (!linked.ok()) return call.Finish(linked.status());
+  if (!*linked) return call.Finish(absl::PermissionDeniedError("not linked"));
+  absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(target.account_id());
+  if (!account.ok()) return call.Finish(account.status());
+  if (target.device_id() > account->device_count()) {
+    return call.Finish(absl::NotFoundError("no such device"));
+  }
+  absl::StatusOr<v1::PreKeyBundle> bundle =
+      deps_->prekeys->Fetch(target, account->identity_key());
+  if (bundle.ok()) *response->mutable_bundle() = std::move(*bundle);
+  return call.Finish(bundle.status());
+}
+
+grpc::ServerUnaryReactor* KeysService::GetPreKeyStatus(grpc::CallbackServerContext* ctx,
+                                                       const v1::GetPreKeyStatusRequest* /*req*/,
+                                                       v1::GetPreKeyStatusResponse* response) {
+  UnaryCall call(deps_, ctx, "GetPreKeyStatus");
+  absl::StatusOr<Caller> caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  absl::StatusOr<v1::GetPreKeyStatusResponse> result =
+      deps_->prekeys->Status(caller->address());
+  if (result.ok()) *response = std::move(*result);
+  return call.Finish(result.status());
+}
+
+}  // namespace alliance::server

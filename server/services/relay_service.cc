@@ -1,0 +1,266 @@
+#include "server/services/relay_service.h"
+
+#include <deque>
+#include <memory>
+#include <optional>
+
+#include "server/crypto_util.h"
+
+namespace alliance::server {
+namespace {
+
+constexpr uint32_t kEnvelopeVersion = 1;
+constexpr int kMaxAckBatch = 1000;
+constexpr size_t kReadBatch = 64;
+
+class ReceiveReactor;
+
+// The mailbox's handle on a stream. Outlives the reactor when needed: the reactor detaches
+// itself in OnDone, after which callbacks from the mailbox do nothing.
+class StreamLink final : public Mailbox::Subscription {
+ public:
+  explicit StreamLink(ReceiveReactor* reactor) : reactor_(reactor) {}
+  void OnAvailable() override;
+  void OnClosed(absl::Status why) override;
+  void Detach() {
+    absl::MutexLock lock(&mu_);
+    reactor_ = nullptr;
+  }
+
+ private:
+  absl::Mutex mu_;
+  ReceiveReactor* reactor_ ABSL_GUARDED_BY(mu_);
+};
+
+class ReceiveReactor final : public grpc::ServerWriteReactor<v1::ReceiveResponse> {
+ public:
+  ReceiveReactor(const ServiceDeps* deps, Caller caller)
+      : deps_(deps), caller_(std::move(caller)), timer_("Receive") {
+    deps_->metrics->receive_streams.Add(1);
+  }
+
+  // Subscribes and starts writing, or finishes with the subscription error.
+  void Start() {
+    link_ = std::make_shared<StreamLink>(this);
+    absl::StatusOr<uint64_t> backlog_end = deps_->mailbox->Subscribe(caller_.address(), link_);
+    absl::MutexLock lock(&mu_);
+    if (!backlog_end.ok()) {
+      FinishLocked(backlog_end.status());
+      return;
+    }
+    backlog_end_ = *backlog_end;
+    started_ = true;
+    PumpLocked();
+  }
+
+  // New envelopes may be deliverable.
+  void Wake() {
+    absl::MutexLock lock(&mu_);
+    PumpLocked();
+  }
+
+  // Ends the stream with `why` (after the write in flight, if any).
+  void Close(const absl::Status& why) {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(why);
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (ok && queue_.front().has_envelope()) deps_->metrics->deliveries.Increment();
+    queue_.pop_front();
+    if (finish_after_write_) {
+      Finish(*finish_after_write_);
+      return;
+    }
+    if (!ok) {
+      FinishLocked(absl::CancelledError("stream closed"));
+      return;
+    }
+    PumpLocked();
+  }
+
+  void OnCancel() override { Close(absl::CancelledError("stream cancelled")); }
+
+  void OnDone() override {
+    if (link_ != nullptr) {
+      link_->Detach();
+      deps_->mailbox->Unsubscribe(caller_.address(), link_.get());
+    }
+    deps_->metrics->receive_streams.Add(-1);
+    timer_.Record(deps_->metrics);
+    delete this;
+  }
+
+ private:
+  void FinishLocked(const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    grpc::Status status = ToGrpcStatus(why, deps_->logger);
+    if (writing_) {
+      finish_after_write_ = status;
+    } else {
+      Finish(status);
+    }
+  }
+
+  // Refills the queue from the mailbox when empty and starts the next write.
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!started_ || writing_ || finished_) return;
+    if (queue_.empty()) {
+      absl::Status s = RefillLocked();
+      if (!s.ok()) {
+        FinishLocked(s);
+        return;
+      }
+    }
+    if (queue_.empty()) return;
+    writing_ = true;
+    StartWrite(&queue_.front());
+  }
+
+  absl::Status RefillLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    uint64_t upto = backlog_end_;
+    if (marker_sent_) {
+      absl::StatusOr<uint64_t> deliverable = deps_->mailbox->Deliverable(caller_.address());
+      if (!deliverable.ok()) return deliverable.status();
+      upto = *deliverable;
+    }
+    if (upto > cursor_) {
+      uint64_t scanned = cursor_;
+      absl::StatusOr<std::vector<v1::Envelope>> envelopes =
+          deps_->mailbox->Read(caller_.address(), cursor_, upto, kReadBatch, &scanned);
+      if (!envelopes.ok()) return envelopes.status();
+      cursor_ = scanned;
+      for (v1::Envelope& e : *envelopes) {
+        *queue_.emplace_back().mutable_envelope() = std::move(e);
+      }
+    }
+    if (queue_.empty() && !marker_sent_ && cursor_ >= backlog_end_) {
+      queue_.emplace_back().set_backlog_complete(true);
+      marker_sent_ = true;
+    }
+    return absl::OkStatus();
+  }
+
+  const ServiceDeps* const deps_;
+  const Caller caller_;
+  RpcTimer timer_;
+  std::shared_ptr<StreamLink> link_;
+  absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool marker_sent_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> finish_after_write_ ABSL_GUARDED_BY(mu_);
+  uint64_t cursor_ ABSL_GUARDED_BY(mu_) = 0;       // last sequence read from the mailbox
+  uint64_t backlog_end_ ABSL_GUARDED_BY(mu_) = 0;  // deliverable when the stream started
+  std::deque<v1::ReceiveResponse> queue_ ABSL_GUARDED_BY(mu_);  // front is being written
+};
+
+void StreamLink::OnAvailable() {
+  absl::MutexLock lock(&mu_);
+  if (reactor_ != nullptr) reactor_->Wake();
+}
+
+void StreamLink::OnClosed(absl::Status why) {
+  absl::MutexLock lock(&mu_);
+  if (reactor_ != nullptr) reactor_->Close(why);
+}
+
+// Finishes a stream that never started (authentication or guard failure).
+class FailedStream final : public grpc::ServerWriteReactor<v1::ReceiveResponse> {
+ public:
+  explicit FailedStream(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+absl::Status RelayService::ValidateSend(const Caller& caller, const v1::SendRequest& request) {
+  if (request.version() != kEnvelopeVersion) {
+    return absl::InvalidArgumentError("unsupported envelope version");
+  }
+  if (request.message_id().size() != kMessageIdSize || !IsAddress(request.recipient()) ||
+      (request.type() != v1::ENVELOPE_TYPE_PREKEY_MESSAGE &&
+       request.type() != v1::ENVELOPE_TYPE_MESSAGE) ||
+      request.payload().empty()) {
+    return absl::InvalidArgumentError("malformed envelope");
+  }
+  if (request.payload().size() > deps_->limits->max_envelope_bytes) {
+    return absl::ResourceExhaustedError("envelope too large");
+  }
+  if (!deps_->send_rate->TryAcquire(caller.account_id)) {
+    return absl::ResourceExhaustedError("send rate exceeded; retry later");
+  }
+  const std::string& recipient = request.recipient().account_id();
+  absl::StatusOr<bool> linked = deps_->directory->Linked(caller.account_id, recipient);
+  if (!linked.ok()) return linked.status();
+  if (!*linked) return absl::PermissionDeniedError("recipient not linked");
+  absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(recipient);
+  if (!account.ok()) return account.status();
+  if (request.recipient().device_id() > account->device_count()) {
+    return absl::NotFoundError("no such device");
+  }
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* RelayService::Send(grpc::CallbackServerContext* ctx,
+                                             const v1::SendRequest* request,
+                                             v1::SendResponse* response) {
+  absl::StatusOr<Caller> caller = AuthenticateCall(*deps_, ctx);
+  if (caller.ok()) {
+    absl::Status valid = ValidateSend(*caller, *request);
+    if (!valid.ok()) {
+      deps_->metrics->send_rejected.Increment();
+      caller = valid;
+    }
+  }
+  if (!caller.ok()) {
+    UnaryCall call(deps_, ctx, "Send");
+    return call.Finish(caller.status());
+  }
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  deps_->mailbox->Send(
+      *caller, *request,
+      [deps = deps_, reactor, response,
+       timer = RpcTimer("Send")](absl::StatusOr<v1::SendResponse> result) {
+        if (result.ok()) *response = std::move(*result);
+        timer.Record(deps->metrics);
+        reactor->Finish(ToGrpcStatus(result.status(), deps->logger));
+      });
+  return reactor;
+}
+
+grpc::ServerWriteReactor<v1::ReceiveResponse>* RelayService::Receive(
+    grpc::CallbackServerContext* ctx, const v1::ReceiveRequest* request) {
+  absl::StatusOr<Caller> caller = AuthenticateCall(*deps_, ctx);
+  if (!caller.ok()) return new FailedStream(ToGrpcStatus(caller.status(), deps_->logger));
+  if (request->has_mailbox() && !IsOwnAddress(*caller, request->mailbox())) {
+    return new FailedStream(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not your mailbox"));
+  }
+  auto* reactor = new ReceiveReactor(deps_, *std::move(caller));
+  reactor->Start();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* RelayService::Ack(grpc::CallbackServerContext* ctx,
+                                            const v1::AckRequest* request,
+                                            v1::AckResponse* response) {
+  UnaryCall call(deps_, ctx, "Ack");
+  absl::StatusOr<Caller> caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (request->sequences_size() == 0 || request->sequences_size() > kMaxAckBatch) {
+    return call.Finish(absl::InvalidArgumentError("between 1 and 1000 sequences"));
+  }
+  if (request->has_mailbox() && !IsOwnAddress(*caller, request->mailbox())) {
+    return call.Finish(absl::PermissionDeniedError("not your mailbox"));
+  }
+  absl::StatusOr<uint32_t> deleted =
+      deps_->mailbox->Ack(caller->address(), request->sequences());
+  if (deleted.ok()) response->set_deleted(*deleted);
+  return call.Finish(deleted.status());
+}
+
+}  // namespace alliance::server

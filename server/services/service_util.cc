@@ -1,0 +1,78 @@
+#include "server/services/service_util.h"
+
+#include "crypto/status_macros.h"
+#include "server/crypto_util.h"
+#include "server/encoding.h"
+
+namespace alliance::server {
+
+grpc::Status ToGrpcStatus(const absl::Status& status, Logger* logger) {
+  if (status.ok()) return grpc::Status::OK;
+  switch (status.code()) {
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kDataLoss:
+      if (logger != nullptr) logger->Error("internal_error", {{"detail", status.ToString()}});
+      return grpc::Status(static_cast<grpc::StatusCode>(status.code()), "internal error");
+    default:
+      // absl and gRPC share the canonical code numbering.
+      return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                          std::string(status.message()));
+  }
+}
+
+absl::StatusOr<Caller> AuthenticateCall(const ServiceDeps& deps,
+                                        grpc::CallbackServerContext* ctx) {
+  const auto& metadata = ctx->client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) {
+    deps.metrics->auth_failures.Increment();
+    return absl::UnauthenticatedError("missing or invalid token");
+  }
+  return deps.auth->Authenticate(std::string_view(it->second.data(), it->second.size()));
+}
+
+void RpcTimer::Record(Metrics* metrics) const {
+  std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
+  metrics->RpcLatency(method_).Observe(elapsed.count());
+}
+
+grpc::ServerUnaryReactor* UnaryCall::Finish(const absl::Status& status) {
+  timer_.Record(deps_->metrics);
+  grpc::ServerUnaryReactor* reactor = ctx_->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status, deps_->logger));
+  return reactor;
+}
+
+absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& account,
+                          const std::string& actor, bool deactivate) {
+  absl::MutexLock lock(&deps.directory->mutex());
+  const std::string& id = account.account_id();
+  rocksdb::WriteBatch batch;
+  ALLIANCE_RETURN_IF_ERROR(deps.directory->AddEraseAccount(account, deactivate, &batch));
+  deps.prekeys->AddErase(id, account.device_count(), &batch);
+  ALLIANCE_RETURN_IF_ERROR(deps.auth->AddEraseSessions(id, &batch));
+  ALLIANCE_RETURN_IF_ERROR(deps.mailbox->CloseAndErase(
+      id, account.device_count(), absl::UnauthenticatedError("account closed"), &batch));
+  AuditLog::Event e;
+  e.event = deactivate ? v1::AUDIT_EVENT_ACCOUNT_DEACTIVATED : v1::AUDIT_EVENT_ACCOUNT_DELETED;
+  e.actor = actor;
+  e.subject = id;
+  e.role = account.role();
+  ALLIANCE_RETURN_IF_ERROR(deps.audit->Commit(&batch, e));
+  deps.logger->Info(deactivate ? "account_deactivated" : "account_deleted",
+                    {{"account", ToHex(id)}});
+  return absl::OkStatus();
+}
+
+bool IsAccountId(const std::string& bytes) { return bytes.size() == kAccountIdSize; }
+
+bool IsAddress(const v1::Address& address) {
+  return IsAccountId(address.account_id()) && address.device_id() != 0;
+}
+
+bool IsOwnAddress(const Caller& caller, const v1::Address& address) {
+  return address.account_id() == caller.account_id && address.device_id() == caller.device_id;
+}
+
+}  // namespace alliance::server

@@ -1,0 +1,96 @@
+// Shared plumbing of the four gRPC services: their dependencies, authentication from call
+// metadata, absl -> gRPC status conversion (the only place it happens), latency recording and
+// account erasure (used by Accounts.DeleteAccount and Clinic.DeactivateAccount).
+//
+//   grpc::ServerUnaryReactor* Foo(grpc::CallbackServerContext* ctx, const Req* req, Resp* resp) {
+//     UnaryCall call(deps_, ctx, "Foo");
+//     ALLIANCE_... auto caller = call.Authenticate();
+//     if (!caller.ok()) return call.Finish(caller.status());
+//     ...
+//     return call.Finish(absl::OkStatus());
+//   }
+#ifndef ALLIANCE_SERVER_SERVICES_SERVICE_UTIL_H_
+#define ALLIANCE_SERVER_SERVICES_SERVICE_UTIL_H_
+
+#include <chrono>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "server/audit_log.h"
+#include "server/auth.h"
+#include "server/config.h"
+#include "server/directory.h"
+#include "server/logging.h"
+#include "server/mailbox.h"
+#include "server/metrics.h"
+#include "server/prekey_store.h"
+#include "server/rate_limiter.h"
+
+namespace alliance::server {
+
+// Everything the services use; owned by RelayServer, which outlives the services.
+struct ServiceDeps {
+  const Limits* limits = nullptr;
+  const Clock* clock = nullptr;
+  AuditLog* audit = nullptr;
+  Authenticator* auth = nullptr;
+  Directory* directory = nullptr;
+  PreKeyStore* prekeys = nullptr;
+  Mailbox* mailbox = nullptr;
+  RateLimiter* send_rate = nullptr;
+  Metrics* metrics = nullptr;
+  Logger* logger = nullptr;
+};
+
+// Converts at the service edge. Internal details (INTERNAL, UNKNOWN, DATA_LOSS) are logged and
+// replaced by a fixed message; other codes keep their short, non-identifying message.
+grpc::Status ToGrpcStatus(const absl::Status& status, Logger* logger);
+
+// Authenticates `ctx` from its "authorization" metadata. Errors: UNAUTHENTICATED.
+[[nodiscard]] absl::StatusOr<Caller> AuthenticateCall(const ServiceDeps& deps,
+                                                      grpc::CallbackServerContext* ctx);
+
+// Monotonic start time of an RPC, for the latency histograms.
+class RpcTimer {
+ public:
+  explicit RpcTimer(std::string method)
+      : method_(std::move(method)), start_(std::chrono::steady_clock::now()) {}
+  void Record(Metrics* metrics) const;
+  const std::string& method() const { return method_; }
+
+ private:
+  std::string method_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// One unary call: authenticates, finishes on the default reactor, records latency.
+class UnaryCall {
+ public:
+  UnaryCall(const ServiceDeps* deps, grpc::CallbackServerContext* ctx, std::string method)
+      : deps_(deps), ctx_(ctx), timer_(std::move(method)) {}
+  [[nodiscard]] absl::StatusOr<Caller> Authenticate() { return AuthenticateCall(*deps_, ctx_); }
+  grpc::ServerUnaryReactor* Finish(const absl::Status& status);
+
+ private:
+  const ServiceDeps* deps_;
+  grpc::CallbackServerContext* ctx_;
+  RpcTimer timer_;
+};
+
+// Erases keys, mailbox, sessions and links of `account` (DESIGN §5). `deactivate` keeps a
+// DEACTIVATED account record (admin action); otherwise the record goes too (self-deletion).
+// `actor` is recorded in the audit log.
+[[nodiscard]] absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& account,
+                                        const std::string& actor, bool deactivate);
+
+// Validation helpers.
+bool IsAccountId(const std::string& bytes);
+bool IsAddress(const v1::Address& address);
+bool IsOwnAddress(const Caller& caller, const v1::Address& address);
+
+}  // namespace alliance::server
+
+#endif  // ALLIANCE_SERVER_SERVICES_SERVICE_UTIL_H_
