@@ -1,0 +1,567 @@
+// `alliance`: the command-line client. Every command prints one clear line on stderr and exits
+// non-zero on error; commands that print data accept --json.
+//
+//   alliance init
+//   alliance register <invite> --name "Sam"
+//   alliance send therapist "Can we talk about Tuesday?"
+//   alliance watch
+#include <sodium.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <iterator>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "client/cli/passphrase.h"
+#include "client/client.h"
+#include "crypto/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace alliance::cli {
+namespace {
+
+using client::Client;
+using client::ClientOptions;
+using client::ContactView;
+using client::MessageView;
+using nlohmann::json;
+
+struct Globals {
+  std::string profile;
+  std::string relay;
+  std::string ca_file;
+  std::string passphrase_file;
+  bool json_output = false;
+};
+
+std::string DefaultProfile() {
+  const char* xdg = std::getenv("XDG_DATA_HOME");
+  if (xdg != nullptr && *xdg != '\0') return std::string(xdg) + "/alliance";
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr ? home : ".") + "/.local/share/alliance";
+}
+
+const char* RoleName(v1::Role r) {
+  switch (r) {
+    case v1::ROLE_ADMIN:
+      return "admin";
+    case v1::ROLE_THERAPIST:
+      return "therapist";
+    case v1::ROLE_CLIENT:
+      return "client";
+    default:
+      return "unknown";
+  }
+}
+
+absl::StatusOr<v1::Role> ParseRole(const std::string& s) {
+  if (s == "admin") return v1::ROLE_ADMIN;
+  if (s == "therapist") return v1::ROLE_THERAPIST;
+  if (s == "client") return v1::ROLE_CLIENT;
+  return absl::InvalidArgumentError("role must be admin, therapist or client");
+}
+
+const char* StateName(v1::DeliveryState s) {
+  switch (s) {
+    case v1::DELIVERY_STATE_QUEUED:
+      return "queued";
+    case v1::DELIVERY_STATE_SENT:
+      return "sent";
+    case v1::DELIVERY_STATE_DELIVERED:
+      return "delivered";
+    case v1::DELIVERY_STATE_READ:
+      return "read";
+    case v1::DELIVERY_STATE_RECEIVED:
+      return "received";
+    case v1::DELIVERY_STATE_FAILED:
+      return "failed";
+    default:
+      return "unknown";
+  }
+}
+
+const char* IntentName(v1::Intent i) {
+  switch (i) {
+    case v1::INTENT_FOR_NEXT_SESSION:
+      return "next-session";
+    case v1::INTENT_JUST_LETTING_YOU_KNOW:
+      return "fyi";
+    default:
+      return "needs-reply";
+  }
+}
+
+std::string LocalTime(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M", t, absl::LocalTimeZone());
+}
+
+std::string Name(const ContactView& c) {
+  std::string n = c.display_name.empty() ? c.id.substr(0, 8) : c.display_name;
+  return absl::StrCat(n, " (", RoleName(c.role), ")");
+}
+
+json ToJson(const MessageView& m) {
+  return {{"contact", m.contact_id},
+          {"contact_name", m.contact_name},
+          {"id", m.id},
+          {"index", m.index},
+          {"direction", m.direction == v1::DIRECTION_OUTGOING ? "sent" : "received"},
+          {"sent_at", absl::FormatTime(absl::RFC3339_sec, m.sent_at, absl::UTCTimeZone())},
+          {"state", StateName(m.state)},
+          {"intent", IntentName(m.intent)},
+          {"urgent", m.urgent},
+          {"read", m.read},
+          {"identity_unverified", m.identity_unverified},
+          {"undecryptable", m.undecryptable},
+          {"body", m.body}};
+}
+
+json ToJson(const ContactView& c) {
+  return {{"id", c.id},
+          {"role", RoleName(c.role)},
+          {"display_name", c.display_name},
+          {"verified", c.verified},
+          {"identity_changed", c.identity_changed},
+          {"messages", c.messages},
+          {"unread", c.unread}};
+}
+
+void PrintMessage(const MessageView& m) {
+  const std::string who = m.direction == v1::DIRECTION_OUTGOING
+                              ? "you"
+                              : (m.contact_name.empty() ? m.contact_id.substr(0, 8)
+                                                        : m.contact_name);
+  std::string flags;
+  if (m.urgent) flags += " [urgent]";
+  if (m.intent == v1::INTENT_FOR_NEXT_SESSION) flags += " [for next session]";
+  if (m.intent == v1::INTENT_JUST_LETTING_YOU_KNOW) flags += " [fyi]";
+  if (m.identity_unverified) flags += " [IDENTITY CHANGED]";
+  if (m.direction == v1::DIRECTION_OUTGOING) flags += absl::StrCat(" (", StateName(m.state), ")");
+  if (m.undecryptable) {
+    std::printf("%s  %s: <a message that could not be decrypted>%s\n", LocalTime(m.sent_at).c_str(),
+                who.c_str(), flags.c_str());
+    return;
+  }
+  std::printf("%s  %s: %s%s\n", LocalTime(m.sent_at).c_str(), who.c_str(), m.body.c_str(),
+              flags.c_str());
+}
+
+// Keeps the one error line format: "alliance: <message>".
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "alliance: %s\n", std::string(s.message()).c_str());
+  return 1;
+}
+
+absl::StatusOr<std::unique_ptr<Client>> OpenClient(const Globals& g) {
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes pass, ReadPassphrase(g.passphrase_file, false));
+  ClientOptions o;
+  o.profile_dir = g.profile;
+  o.relay.address = g.relay;
+  o.relay.ca_file = g.ca_file;
+  o.store.hold_open = false;  // Let `watch` and other commands share the profile.
+  return Client::Open(o, pass.span());
+}
+
+std::atomic<Client*> g_watching{nullptr};
+
+void StopWatching(int) {
+  Client* c = g_watching.load();
+  if (c != nullptr) c->StopListening();
+}
+
+}  // namespace
+
+int Run(int argc, char** argv) {
+  CLI::App app{"alliance — end-to-end encrypted messaging between clients and therapists"};
+  app.require_subcommand(1);
+  Globals g;
+  g.profile = DefaultProfile();
+  app.add_option("--profile", g.profile, "Profile directory")->capture_default_str();
+  app.add_option("--relay", g.relay, "Relay address host:port (default: the registered one)");
+  app.add_option("--ca-file", g.ca_file, "PEM CA certificate of the relay (TLS)");
+  app.add_option("--passphrase-file", g.passphrase_file,
+                 "File holding the profile passphrase (or ALLIANCE_PASSPHRASE_FILE)");
+  app.add_flag("--json", g.json_output, "Print data as JSON");
+
+  int rc = 0;
+  auto run = [&](const std::function<absl::Status()>& fn) {
+    return [&rc, fn] {
+      absl::Status s = fn();
+      if (!s.ok()) rc = Fail(s);
+    };
+  };
+
+  // init
+  app.add_subcommand("init", "Create a profile (identity key) protected by a passphrase")
+      ->callback(run([&]() -> absl::Status {
+        ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes pass, ReadPassphrase(g.passphrase_file, true));
+        ClientOptions o;
+        o.profile_dir = g.profile;
+        o.relay.address = g.relay;
+        o.store.hold_open = false;
+        ALLIANCE_RETURN_IF_ERROR(Client::Init(o, pass.span()).status());
+        if (g.json_output) {
+          std::cout << json{{"profile", g.profile}}.dump() << "\n";
+        } else {
+          std::printf("Created profile %s. Next: alliance register <invite> --relay HOST:PORT\n",
+                      g.profile.c_str());
+        }
+        return absl::OkStatus();
+      }));
+
+  // register
+  std::string invite_text, display_name;
+  auto* reg = app.add_subcommand("register", "Join a clinic with an invite code");
+  reg->add_option("invite", invite_text, "Invite code (32 hex digits)")->required();
+  reg->add_option("--name", display_name, "Your name as your contacts see it (end to end only)");
+  reg->callback(run([&]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::string code, client::ParseInviteCode(invite_text));
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    ALLIANCE_RETURN_IF_ERROR(c->Register(code, display_name));
+    ALLIANCE_ASSIGN_OR_RETURN(client::AccountView a, c->Account());
+    if (g.json_output) {
+      std::cout << json{{"account", a.id}, {"role", RoleName(a.role)}}.dump() << "\n";
+    } else {
+      std::printf("Registered as %s %s on %s\n", RoleName(a.role), a.id.c_str(),
+                  a.relay_address.c_str());
+    }
+    return absl::OkStatus();
+  }));
+
+  // whoami
+  app.add_subcommand("whoami", "Show this profile's account")->callback(run([&]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    ALLIANCE_ASSIGN_OR_RETURN(client::AccountView a, c->Account());
+    if (g.json_output) {
+      std::cout << json{{"account", a.id},
+                        {"role", RoleName(a.role)},
+                        {"relay", a.relay_address},
+                        {"display_name", a.display_name},
+                        {"read_receipts", a.read_receipts}}
+                       .dump()
+                << "\n";
+    } else {
+      std::printf("%s %s on %s\n", RoleName(a.role), a.id.c_str(), a.relay_address.c_str());
+    }
+    return absl::OkStatus();
+  }));
+
+  // contacts
+  app.add_subcommand("contacts", "List the people you can message")
+      ->callback(run([&]() -> absl::Status {
+        ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+        ALLIANCE_ASSIGN_OR_RETURN(std::vector<ContactView> all, c->Contacts(true));
+        if (g.json_output) {
+          json arr = json::array();
+          for (const ContactView& x : all) arr.push_back(ToJson(x));
+          std::cout << arr.dump() << "\n";
+          return absl::OkStatus();
+        }
+        if (all.empty()) std::printf("No contacts yet.\n");
+        for (const ContactView& x : all) {
+          std::printf("%s  %-10s %-24s %s%s\n", x.id.substr(0, 8).c_str(), RoleName(x.role),
+                      x.display_name.empty() ? "-" : x.display_name.c_str(),
+                      x.verified ? "verified" : "not verified",
+                      x.identity_changed ? "  IDENTITY KEY CHANGED (see accept-key)" : "");
+        }
+        return absl::OkStatus();
+      }));
+
+  // safety-number / verify / accept-key
+  std::string contact_ref;
+  bool confirm = false;
+  auto show_safety = [&](Client& c) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(client::SafetyNumberView sn, c.SafetyNumber(contact_ref));
+    if (g.json_output) {
+      std::cout << json{{"safety_number", sn.digits},
+                        {"qr_payload", sn.qr_payload},
+                        {"verified", sn.verified}}
+                       .dump()
+                << "\n";
+    } else {
+      std::printf("Safety number: %s\n", sn.formatted.c_str());
+    }
+    return absl::OkStatus();
+  };
+  auto* sn_cmd = app.add_subcommand("safety-number", "Show the safety number with a contact");
+  sn_cmd->add_option("contact", contact_ref)->required();
+  sn_cmd->callback(run([&]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    return show_safety(*c);
+  }));
+  auto* verify = app.add_subcommand(
+      "verify", "Mark a contact verified after comparing safety numbers out of band");
+  verify->add_option("contact", contact_ref)->required();
+  verify->add_flag("--confirm", confirm, "The numbers match (required)");
+  verify->callback(run([&]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    ALLIANCE_RETURN_IF_ERROR(show_safety(*c));
+    if (!confirm) {
+      return absl::FailedPreconditionError(
+          "compare this number with your contact, then run again with --confirm");
+    }
+    ALLIANCE_RETURN_IF_ERROR(c->Verify(contact_ref));
+    if (!g.json_output) std::printf("Marked verified.\n");
+    return absl::OkStatus();
+  }));
+  auto* accept = app.add_subcommand("accept-key", "Accept a contact's changed identity key");
+  accept->add_option("contact", contact_ref)->required();
+  accept->add_flag("--confirm", confirm, "You checked the new safety number (required)");
+  accept->callback(run([&]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    ALLIANCE_RETURN_IF_ERROR(show_safety(*c));
+    if (!confirm) {
+      return absl::FailedPreconditionError(
+          "check the new safety number with your contact, then run again with --confirm");
+    }
+    ALLIANCE_RETURN_IF_ERROR(c->AcceptKey(contact_ref));
+    if (!g.json_output) std::printf("New identity key accepted (not verified).\n");
+    return absl::OkStatus();
+  }));
+
+  // send
+  std::string text, intent_name = "needs-reply";
+  bool urgent = false;
+  auto* send = app.add_subcommand("send", "Send a message (text argument or stdin)");
+  send->add_option("contact", contact_ref)->required();
+  send->add_option("text", text, "Message text; read from stdin when absent");
+  send->add_option("--intent", intent_name, "needs-reply | next-session | fyi")
+      ->check(CLI::IsMember({"needs-reply", "next-session", "fyi"}));
+  send->add_flag("--urgent", urgent, "Mark urgent");
+  send->callback(run([&]() -> absl::Status {
+    if (text.empty()) {
+      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+      while (!text.empty() && text.back() == '\n') text.pop_back();
+    }
+    client::SendOptions so;
+    so.urgent = urgent;
+    so.intent = intent_name == "next-session" ? v1::INTENT_FOR_NEXT_SESSION
+                : intent_name == "fyi"        ? v1::INTENT_JUST_LETTING_YOU_KNOW
+                                              : v1::INTENT_NEEDS_REPLY;
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    ALLIANCE_ASSIGN_OR_RETURN(client::SendResult r, c->SendText(contact_ref, text, so));
+    if (g.json_output) {
+      std::cout << json{{"id", r.message_id}, {"sent", r.sent}}.dump() << "\n";
+    } else if (r.sent) {
+      std::printf("Sent.\n");
+    }
+    if (!r.sent) {
+      return absl::UnavailableError(absl::StrCat(
+          r.relay_error.message(), " (message queued; it is sent by the next send, sync or watch)"));
+    }
+    return absl::OkStatus();
+  }));
+
+  // sync / inbox / history
+  app.add_subcommand("sync", "Fetch new messages")->callback(run([&]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    ALLIANCE_ASSIGN_OR_RETURN(std::vector<MessageView> got, c->Sync());
+    if (g.json_output) {
+      json arr = json::array();
+      for (const MessageView& m : got) arr.push_back(ToJson(m));
+      std::cout << arr.dump() << "\n";
+    } else {
+      for (const MessageView& m : got) PrintMessage(m);
+      if (got.empty()) std::printf("No new messages.\n");
+    }
+    return absl::OkStatus();
+  }));
+  app.add_subcommand("inbox", "Fetch new messages and list conversations")
+      ->callback(run([&]() -> absl::Status {
+        ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+        ALLIANCE_RETURN_IF_ERROR(c->Sync().status());
+        ALLIANCE_ASSIGN_OR_RETURN(std::vector<ContactView> all, c->Contacts(false));
+        if (g.json_output) {
+          json arr = json::array();
+          for (const ContactView& x : all) arr.push_back(ToJson(x));
+          std::cout << arr.dump() << "\n";
+          return absl::OkStatus();
+        }
+        for (const ContactView& x : all) {
+          std::printf("%-40s %llu message(s), %llu unread%s\n", Name(x).c_str(),
+                      static_cast<unsigned long long>(x.messages),
+                      static_cast<unsigned long long>(x.unread),
+                      x.identity_changed ? "  IDENTITY KEY CHANGED" : "");
+        }
+        return absl::OkStatus();
+      }));
+  auto* history = app.add_subcommand("history", "Show the conversation with a contact");
+  history->add_option("contact", contact_ref)->required();
+  history->callback(run([&]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    absl::StatusOr<std::vector<MessageView>> synced = c->Sync();
+    if (!synced.ok() && !absl::IsUnavailable(synced.status())) return synced.status();
+    ALLIANCE_ASSIGN_OR_RETURN(std::vector<MessageView> all, c->History(contact_ref, true));
+    if (g.json_output) {
+      json arr = json::array();
+      for (const MessageView& m : all) arr.push_back(ToJson(m));
+      std::cout << arr.dump() << "\n";
+    } else {
+      for (const MessageView& m : all) PrintMessage(m);
+      if (all.empty()) std::printf("No messages yet.\n");
+    }
+    return absl::OkStatus();
+  }));
+
+  // watch
+  app.add_subcommand("watch", "Stay connected and print messages as they arrive")
+      ->callback(run([&]() -> absl::Status {
+        ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+        g_watching.store(c.get());
+        std::signal(SIGINT, StopWatching);
+        std::signal(SIGTERM, StopWatching);
+        if (!g.json_output) {
+          std::printf("Watching for messages (Ctrl-C to stop)...\n");
+          std::fflush(stdout);
+        }
+        absl::Duration backoff = absl::Seconds(1);
+        while (true) {
+          absl::Status s = c->Listen([&](const MessageView& m) {
+            if (g.json_output) {
+              std::cout << ToJson(m).dump() << std::endl;
+            } else {
+              PrintMessage(m);
+              std::fflush(stdout);
+            }
+          });
+          if (s.ok()) break;  // Stopped by a signal.
+          if (!absl::IsUnavailable(s) && !absl::IsAborted(s)) {
+            g_watching.store(nullptr);
+            return s;
+          }
+          // Relay restarting, or a `sync` elsewhere took the stream: reconnect.
+          std::this_thread::sleep_for(absl::ToChronoMilliseconds(backoff));
+          backoff = std::min(backoff * 2, absl::Seconds(10));
+        }
+        g_watching.store(nullptr);
+        return absl::OkStatus();
+      }));
+
+  // export
+  std::string export_path;
+  auto* exp = app.add_subcommand("export", "Write the conversation with a contact as JSON");
+  exp->add_option("contact", contact_ref)->required();
+  exp->add_option("path", export_path, "Output file (created with mode 0600)")->required();
+  exp->callback(run([&]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    ALLIANCE_RETURN_IF_ERROR(c->Export(contact_ref, export_path));
+    if (!g.json_output) std::printf("Exported to %s\n", export_path.c_str());
+    return absl::OkStatus();
+  }));
+
+  // receipts
+  std::string receipts_mode;
+  auto* receipts = app.add_subcommand("receipts", "Share read receipts (on|off)");
+  receipts->add_option("mode", receipts_mode)->required()->check(CLI::IsMember({"on", "off"}));
+  receipts->callback(run([&]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    return c->SetReadReceipts(receipts_mode == "on");
+  }));
+
+  // admin
+  auto* admin = app.add_subcommand("admin", "Clinic administration");
+  admin->require_subcommand(1);
+  std::string role_name = "therapist";
+  auto* invite = admin->add_subcommand(
+      "invite", "Create an invite (admins: therapist/admin; therapists: client)");
+  invite->add_option("--role", role_name, "admin | therapist | client")->capture_default_str();
+  invite->callback(run([&]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(v1::Role role, ParseRole(role_name));
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    ALLIANCE_ASSIGN_OR_RETURN(client::InviteView inv, c->CreateInvite(role));
+    if (g.json_output) {
+      std::cout << json{{"code", inv.code},
+                        {"id", inv.id},
+                        {"role", RoleName(inv.role)},
+                        {"expires_at", absl::FormatTime(absl::RFC3339_sec, inv.expires_at,
+                                                        absl::UTCTimeZone())}}
+                       .dump()
+                << "\n";
+    } else {
+      std::printf("%s invite: %s (single use, expires %s)\n", RoleName(inv.role), inv.code.c_str(),
+                  LocalTime(inv.expires_at).c_str());
+    }
+    return absl::OkStatus();
+  }));
+  admin->add_subcommand("members", "List the clinic's accounts")->callback(run([&]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    ALLIANCE_ASSIGN_OR_RETURN(std::vector<v1::Member> members, c->Members());
+    json arr = json::array();
+    for (const v1::Member& m : members) {
+      const std::string id = client::ToHex(m.account_id());
+      const char* state = m.state() == v1::ACCOUNT_STATE_ACTIVE ? "active" : "deactivated";
+      if (g.json_output) {
+        arr.push_back({{"id", id}, {"role", RoleName(m.role())}, {"state", state}});
+      } else {
+        std::printf("%s  %-10s %s\n", id.c_str(), RoleName(m.role()), state);
+      }
+    }
+    if (g.json_output) std::cout << arr.dump() << "\n";
+    return absl::OkStatus();
+  }));
+  std::string account_hex;
+  auto* deactivate = admin->add_subcommand("deactivate", "Deactivate an account (erases its keys)");
+  deactivate->add_option("account", account_hex, "Account id (32 hex digits)")->required();
+  deactivate->callback(run([&]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    ALLIANCE_RETURN_IF_ERROR(c->Deactivate(account_hex));
+    if (!g.json_output) std::printf("Deactivated %s\n", account_hex.c_str());
+    return absl::OkStatus();
+  }));
+  uint64_t audit_after = 0;
+  uint32_t audit_limit = 100;
+  auto* audit = admin->add_subcommand("audit", "Read the security audit trail (never content)");
+  audit->add_option("--after", audit_after, "Show entries after this sequence");
+  audit->add_option("--limit", audit_limit, "At most this many entries")->capture_default_str();
+  audit->callback(run([&]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    ALLIANCE_ASSIGN_OR_RETURN(std::vector<v1::AuditEntry> entries, c->Audit(audit_after, audit_limit));
+    json arr = json::array();
+    for (const v1::AuditEntry& e : entries) {
+      const std::string event = v1::AuditEvent_Name(e.event());
+      const std::string when = LocalTime(absl::FromUnixSeconds(static_cast<int64_t>(e.time())));
+      if (g.json_output) {
+        arr.push_back({{"sequence", e.sequence()},
+                       {"time", e.time()},
+                       {"event", event},
+                       {"actor", client::ToHex(e.actor_account_id())},
+                       {"subject", client::ToHex(e.subject_account_id())},
+                       {"hash", client::ToHex(e.hash())}});
+      } else {
+        std::printf("%6llu  %s  %-32s actor=%s subject=%s\n",
+                    static_cast<unsigned long long>(e.sequence()), when.c_str(), event.c_str(),
+                    client::ToHex(e.actor_account_id()).substr(0, 8).c_str(),
+                    client::ToHex(e.subject_account_id()).substr(0, 8).c_str());
+      }
+    }
+    if (g.json_output) std::cout << arr.dump() << "\n";
+    return absl::OkStatus();
+  }));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 reports usage errors by exception; turn them into our one-line format.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "alliance: %s (see alliance --help)\n", e.what());
+    return 2;
+  }
+  return rc;
+}
+
+}  // namespace alliance::cli
+
+int main(int argc, char** argv) {
+  if (sodium_init() < 0) {
+    std::fprintf(stderr, "alliance: libsodium failed to initialise\n");
+    return 1;
+  }
+  return alliance::cli::Run(argc, argv);
+}
