@@ -1,0 +1,228 @@
+#include "tests/server/relay_harness.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "gtest/gtest.h"
+#include "server/encoding.h"
+
+namespace alliance::server::testing {
+
+TestAccount NewIdentity() {
+  TestAccount a;
+  a.public_key.resize(crypto_sign_PUBLICKEYBYTES);
+  a.secret_key.resize(crypto_sign_SECRETKEYBYTES);
+  crypto_sign_keypair(reinterpret_cast<unsigned char*>(a.public_key.data()),
+                      reinterpret_cast<unsigned char*>(a.secret_key.data()));
+  return a;
+}
+
+std::string Sign(const TestAccount& account, const std::string& message) {
+  std::string sig(crypto_sign_BYTES, '\0');
+  crypto_sign_detached(reinterpret_cast<unsigned char*>(sig.data()), nullptr,
+                       reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                       reinterpret_cast<const unsigned char*>(account.secret_key.data()));
+  return sig;
+}
+
+v1::SignedPreKey MakeSignedPreKey(const TestAccount& account, uint32_t id) {
+  v1::SignedPreKey spk;
+  spk.set_id(id);
+  spk.set_created_at(1'700'000'000);
+  std::string pub(32, '\0');
+  randombytes_buf(pub.data(), pub.size());
+  spk.set_public_key(pub);
+  std::string message = "alliance/v1/spk";
+  AppendU32BE(&message, id);
+  AppendU64BE(&message, spk.created_at());
+  message += pub;
+  spk.set_signature(Sign(account, message));
+  return spk;
+}
+
+std::string NewMessageId() {
+  std::string id(16, '\0');
+  randombytes_buf(id.data(), id.size());
+  return id;
+}
+
+RelayHarness::RelayHarness(Limits limits) : clock_(absl::FromUnixSeconds(1'700'000'000)) {
+  EXPECT_GE(sodium_init(), 0);
+  std::string tmpl = (std::filesystem::temp_directory_path() / "alliance-relay-XXXXXX").string();
+  root_dir_ = mkdtemp(tmpl.data());
+  data_dir_ = root_dir_ + "/db";
+  log_file_ = root_dir_ + "/relay.log";
+  absl::StatusOr<std::string> code = RelayServer::Initialize(data_dir_, &clock_);
+  EXPECT_TRUE(code.ok()) << code.status();
+  if (code.ok()) bootstrap_code_ = *code;
+  options_.data_dir = data_dir_;
+  options_.listen = "127.0.0.1:0";
+  options_.metrics_listen = "127.0.0.1:0";
+  options_.log_file = log_file_;
+  options_.log_level = "debug";
+  options_.commit_threads = 8;
+  options_.limits = limits;
+  Start();
+}
+
+RelayHarness::~RelayHarness() {
+  Stop();
+  std::error_code ec;
+  std::filesystem::remove_all(root_dir_, ec);
+}
+
+void RelayHarness::Start() {
+  absl::StatusOr<std::unique_ptr<Logger>> logger =
+      Logger::Create(options_.log_file, options_.log_level);
+  ASSERT_TRUE(logger.ok()) << logger.status();
+  logger_ = std::move(*logger);
+  absl::StatusOr<std::unique_ptr<RelayServer>> relay =
+      RelayServer::Start(options_, &clock_, logger_.get());
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  relay_ = std::move(*relay);
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  channel_ = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(relay_->port()),
+                                       grpc::InsecureChannelCredentials(), args);
+  accounts_ = v1::Accounts::NewStub(channel_);
+  keys_ = v1::Keys::NewStub(channel_);
+  relay_stub_ = v1::Relay::NewStub(channel_);
+  clinic_ = v1::Clinic::NewStub(channel_);
+}
+
+void RelayHarness::Stop() {
+  accounts_.reset();
+  keys_.reset();
+  relay_stub_.reset();
+  clinic_.reset();
+  channel_.reset();
+  if (relay_ != nullptr) relay_->Shutdown();
+  relay_.reset();
+  logger_.reset();
+}
+
+void RelayHarness::Restart() {
+  Stop();
+  Start();
+}
+
+std::string RelayHarness::relay_id() { return relay_->relay_id(); }
+
+std::unique_ptr<grpc::ClientContext> RelayHarness::Ctx(const TestAccount& account) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (!account.token.empty()) {
+    ctx->AddMetadata("authorization", "Bearer " + ToHex(account.token));
+  }
+  return ctx;
+}
+
+grpc::Status RelayHarness::Register(const std::string& code, TestAccount* account) {
+  v1::RegisterRequest request;
+  request.set_invite_code(code);
+  request.set_identity_key(account->public_key);
+  request.set_proof(
+      Sign(*account, "alliance/v1/register" + relay_id() + code + account->public_key));
+  v1::RegisterResponse response;
+  grpc::ClientContext ctx;
+  grpc::Status s = accounts_->Register(&ctx, request, &response);
+  if (s.ok()) {
+    account->account_id = response.account_id();
+    account->role = response.role();
+  }
+  return s;
+}
+
+grpc::Status RelayHarness::Login(TestAccount* account) {
+  v1::ChallengeResponse challenge;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = accounts_->Challenge(&ctx, v1::ChallengeRequest(), &challenge);
+    if (!s.ok()) return s;
+  }
+  std::string message = "alliance/v1/login" + challenge.relay_id() + challenge.nonce();
+  AppendU64BE(&message, challenge.expires_at());
+  v1::LoginRequest request;
+  *request.mutable_address() = account->address();
+  request.set_nonce(challenge.nonce());
+  request.set_expires_at(challenge.expires_at());
+  request.set_signature(Sign(*account, message));
+  v1::LoginResponse response;
+  grpc::ClientContext ctx;
+  grpc::Status s = accounts_->Login(&ctx, request, &response);
+  if (s.ok()) account->token = response.token();
+  return s;
+}
+
+grpc::Status RelayHarness::CreateInvite(const TestAccount& inviter, v1::Role role,
+                                        std::string* code, std::string* invite_id) {
+  v1::CreateInviteRequest request;
+  request.set_role(role);
+  v1::CreateInviteResponse response;
+  grpc::Status s = clinic_->CreateInvite(Ctx(inviter).get(), request, &response);
+  if (s.ok()) {
+    *code = response.invite_code();
+    if (invite_id != nullptr) *invite_id = response.invite_id();
+  }
+  return s;
+}
+
+TestAccount RelayHarness::NewAdmin() {
+  TestAccount admin = NewIdentity();
+  EXPECT_TRUE(Register(bootstrap_code_, &admin).ok());
+  EXPECT_TRUE(Login(&admin).ok());
+  return admin;
+}
+
+TestAccount RelayHarness::Invite(const TestAccount& inviter, v1::Role role) {
+  std::string code;
+  grpc::Status s = CreateInvite(inviter, role, &code);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  TestAccount account = NewIdentity();
+  s = Register(code, &account);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  s = Login(&account);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return account;
+}
+
+grpc::Status RelayHarness::Send(const TestAccount& from, const TestAccount& to,
+                                const std::string& payload, v1::SendResponse* response,
+                                std::string message_id) {
+  v1::SendRequest request;
+  request.set_version(1);
+  request.set_message_id(message_id.empty() ? NewMessageId() : message_id);
+  *request.mutable_recipient() = to.address();
+  request.set_type(v1::ENVELOPE_TYPE_MESSAGE);
+  request.set_payload(payload);
+  v1::SendResponse ignored;
+  return relay_stub_->Send(Ctx(from).get(), request, response != nullptr ? response : &ignored);
+}
+
+std::vector<v1::Envelope> RelayHarness::ReadBacklog(const TestAccount& account) {
+  std::vector<v1::Envelope> out;
+  auto ctx = Ctx(account);
+  auto reader = relay_stub_->Receive(ctx.get(), v1::ReceiveRequest());
+  v1::ReceiveResponse response;
+  while (reader->Read(&response)) {
+    if (response.backlog_complete()) break;
+    out.push_back(response.envelope());
+  }
+  ctx->TryCancel();
+  (void)reader->Finish();
+  return out;
+}
+
+grpc::Status RelayHarness::Ack(const TestAccount& account, const std::vector<uint64_t>& sequences,
+                               uint32_t* deleted) {
+  v1::AckRequest request;
+  for (uint64_t s : sequences) request.add_sequences(s);
+  v1::AckResponse response;
+  grpc::Status s = relay_stub_->Ack(Ctx(account).get(), request, &response);
+  if (deleted != nullptr) *deleted = response.deleted();
+  return s;
+}
+
+}  // namespace alliance::server::testing

@@ -1,0 +1,119 @@
+// RelayHarness: an in-process relay on 127.0.0.1 port 0 with a temporary database, a manual
+// clock and generated stubs, plus helpers that act as well-behaved clients (register, login,
+// publish keys, send). Used by every tests/server test.
+//
+//   RelayHarness h;                       // initialized and started
+//   TestAccount admin = h.NewAdmin();     // redeems the bootstrap invite and logs in
+//   TestAccount therapist = h.Invite(admin, v1::ROLE_THERAPIST);
+//   auto ctx = h.Ctx(therapist);          // carries "authorization: Bearer <hex>"
+#ifndef ALLIANCE_TESTS_SERVER_RELAY_HARNESS_H_
+#define ALLIANCE_TESTS_SERVER_RELAY_HARNESS_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "alliance/v1/accounts_service.grpc.pb.h"
+#include "alliance/v1/clinic_service.grpc.pb.h"
+#include "alliance/v1/keys_service.grpc.pb.h"
+#include "alliance/v1/relay_service.grpc.pb.h"
+#include "server/clock.h"
+#include "server/config.h"
+#include "server/logging.h"
+#include "server/relay_server.h"
+
+namespace alliance::server::testing {
+
+struct TestAccount {
+  std::string public_key;  // Ed25519, 32
+  std::string secret_key;  // Ed25519, 64 (libsodium form)
+  std::string account_id;
+  v1::Role role = v1::ROLE_UNSPECIFIED;
+  std::string token;  // raw 32 bytes
+
+  v1::Address address() const {
+    v1::Address a;
+    a.set_account_id(account_id);
+    a.set_device_id(1);
+    return a;
+  }
+};
+
+// Fresh Ed25519 key pair (no account yet).
+TestAccount NewIdentity();
+// Ed25519 signature by `account`'s identity key.
+std::string Sign(const TestAccount& account, const std::string& message);
+// A signed prekey for `account` with the given id, signed correctly.
+v1::SignedPreKey MakeSignedPreKey(const TestAccount& account, uint32_t id);
+// 16 random bytes.
+std::string NewMessageId();
+
+class RelayHarness {
+ public:
+  // Starts at Unix time 1 700 000 000 on a manual clock. `limits` apply to the relay.
+  explicit RelayHarness(Limits limits = Limits());
+  ~RelayHarness();
+
+  // Restarts the relay on the same database (e.g. after changing options()).
+  void Restart();
+  void Stop();
+  void Start();
+
+  RelayOptions& options() { return options_; }
+  ManualClock& clock() { return clock_; }
+  RelayServer& relay() { return *relay_; }
+  const std::string& data_dir() const { return data_dir_; }
+  const std::string& log_file() const { return log_file_; }
+  const std::string& bootstrap_code() const { return bootstrap_code_; }
+  std::string relay_id();
+
+  v1::Accounts::Stub& accounts() { return *accounts_; }
+  v1::Keys::Stub& keys() { return *keys_; }
+  v1::Relay::Stub& relay_stub() { return *relay_stub_; }
+  v1::Clinic::Stub& clinic() { return *clinic_; }
+
+  // A client context authenticated as `account` (no token when account.token is empty).
+  std::unique_ptr<grpc::ClientContext> Ctx(const TestAccount& account);
+
+  // Redeems `code` for `account` (which has keys) with a valid proof.
+  grpc::Status Register(const std::string& code, TestAccount* account);
+  // Challenge + Login with a correct signature; stores the token.
+  grpc::Status Login(TestAccount* account);
+  // Creates an invite as `inviter`.
+  grpc::Status CreateInvite(const TestAccount& inviter, v1::Role role, std::string* code,
+                            std::string* invite_id = nullptr);
+
+  // Registered and logged in; ASSERTs on failure.
+  TestAccount NewAdmin();
+  TestAccount Invite(const TestAccount& inviter, v1::Role role);
+
+  // Sends `payload` from `from` to `to`.
+  grpc::Status Send(const TestAccount& from, const TestAccount& to, const std::string& payload,
+                    v1::SendResponse* response = nullptr, std::string message_id = "");
+  // Opens Receive as `account`, reads the backlog up to the backlog_complete marker, cancels.
+  std::vector<v1::Envelope> ReadBacklog(const TestAccount& account);
+  // Acks `sequences` as `account`.
+  grpc::Status Ack(const TestAccount& account, const std::vector<uint64_t>& sequences,
+                   uint32_t* deleted = nullptr);
+
+ private:
+  ManualClock clock_;
+  std::string root_dir_;
+  std::string data_dir_;
+  std::string log_file_;
+  std::string bootstrap_code_;
+  RelayOptions options_;
+  std::unique_ptr<Logger> logger_;
+  std::unique_ptr<RelayServer> relay_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Accounts::Stub> accounts_;
+  std::unique_ptr<v1::Keys::Stub> keys_;
+  std::unique_ptr<v1::Relay::Stub> relay_stub_;
+  std::unique_ptr<v1::Clinic::Stub> clinic_;
+};
+
+}  // namespace alliance::server::testing
+
+#endif  // ALLIANCE_TESTS_SERVER_RELAY_HARNESS_H_
