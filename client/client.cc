@@ -215,7 +215,8 @@ absl::Status Client::MaintainPreKeys() {
       ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> ids,
                                 txn.Get<v1::IdList>(names::SignedPreKeyIds()));
       v1::IdList kept;
-      for (const std::string& raw : ids.value_or(v1::IdList()).ids()) {
+      const v1::IdList ids_list = ids.value_or(v1::IdList());
+    for (const std::string& raw : ids_list.ids()) {
         uint32_t old_id = 0;
         std::memcpy(&old_id, raw.data(), std::min<size_t>(4, raw.size()));
         ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> old,
@@ -290,7 +291,8 @@ absl::StatusOr<std::vector<ContactView>> Client::Contacts(bool refresh) {
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> index,
                               txn.Get<v1::IdList>(names::ContactIndex()));
-    for (const std::string& id : index.value_or(v1::IdList()).ids()) {
+    const v1::IdList index_list = index.value_or(v1::IdList());
+    for (const std::string& id : index_list.ids()) {
       ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
                                 txn.Get<v1::ContactRecord>(names::Contact(ToHex(id))));
       if (!c.has_value()) continue;
@@ -418,7 +420,8 @@ absl::Status Client::SetReadReceipts(bool enabled) {
     ALLIANCE_RETURN_IF_ERROR(txn.Put(names::Account(), *a));
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> index,
                               txn.Get<v1::IdList>(names::ContactIndex()));
-    for (const std::string& id : index.value_or(v1::IdList()).ids()) {
+    const v1::IdList index_list = index.value_or(v1::IdList());
+    for (const std::string& id : index_list.ids()) {
       ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
                                 txn.Get<v1::ContactRecord>(names::Contact(ToHex(id))));
       if (!c.has_value()) continue;

@@ -54,6 +54,9 @@ struct ClientOptions {
   LocalStoreOptions store;
   // Clock; tests inject one. Default: absl::Now.
   std::function<absl::Time()> clock;
+  // Fault injection for tests: called after received envelopes are durably stored and before
+  // they are acknowledged to the relay (a test makes it simulate a crash). Default: none.
+  std::function<void()> before_ack;
 };
 
 struct ContactView {

@@ -234,7 +234,8 @@ absl::Status Client::FlushOutbox(absl::Status* first_error) {
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> index,
                               txn.Get<v1::IdList>(names::OutboxIndex()));
-    for (const std::string& id : index.value_or(v1::IdList()).ids()) {
+    const v1::IdList index_list = index.value_or(v1::IdList());
+    for (const std::string& id : index_list.ids()) {
       ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::OutboxRecord> r,
                                 txn.Get<v1::OutboxRecord>(names::Outbox(ToHex(id))));
       if (r.has_value()) pending.push_back(*std::move(r));
@@ -512,6 +513,7 @@ absl::StatusOr<std::vector<MessageView>> Client::Sync() {
   }
   ctx.TryCancel();
   grpc::Status finish = reader->Finish();
+  if (options_.before_ack && !acks.empty()) options_.before_ack();
   // Stored durably above; now the relay may forget them.
   for (size_t i = 0; i < acks.size(); i += 1000) {
     v1::AckRequest ack;
@@ -559,6 +561,7 @@ absl::Status Client::Listen(const std::function<void(const MessageView&)>& on_me
       ctx.TryCancel();
       break;
     }
+    if (options_.before_ack) options_.before_ack();
     v1::AckRequest ack;
     ack.add_sequences(p->sequence);
     result = relay_->Ack(ack).status();

@@ -13,6 +13,7 @@ namespace alliance::client {
 namespace {
 
 constexpr char kLoginDomain[] = "alliance/v1/login";
+constexpr absl::Duration kReconnectWait = absl::Seconds(2);
 
 absl::StatusCode ToAbslCode(grpc::StatusCode c) { return static_cast<absl::StatusCode>(c); }
 
@@ -57,6 +58,10 @@ absl::StatusOr<std::unique_ptr<RelayConnection>> RelayConnection::Create(
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(4 * 1024 * 1024);
+  // Reconnect quickly after a relay restart instead of gRPC's default multi-second backoff.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   auto channel = grpc::CreateCustomChannel(options.address, creds, args);
   return std::unique_ptr<RelayConnection>(new RelayConnection(options, std::move(channel)));
 }
@@ -90,11 +95,29 @@ std::optional<std::string> RelayConnection::Token() {
 }
 
 absl::StatusOr<v1::ChallengeResponse> RelayConnection::Challenge() {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx);
   v1::ChallengeResponse resp;
-  ALLIANCE_RETURN_IF_ERROR(
-      FromGrpc(accounts_->Challenge(&ctx, v1::ChallengeRequest(), &resp), options_.address));
+  grpc::Status s;
+  grpc::Status first_unavailable;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    if (attempt == 1) {
+      // After UNAVAILABLE: give a reconnecting channel (relay restart) a moment.
+      ctx.set_wait_for_ready(true);
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + kReconnectWait));
+    }
+    s = accounts_->Challenge(&ctx, v1::ChallengeRequest(), &resp);
+    if (s.error_code() != grpc::StatusCode::UNAVAILABLE &&
+        !(attempt == 1 && s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)) {
+      break;
+    }
+    if (attempt == 0) {
+      first_unavailable = s;
+    } else {
+      s = first_unavailable;  // Still down: report why the first attempt failed.
+    }
+  }
+  ALLIANCE_RETURN_IF_ERROR(FromGrpc(s, options_.address));
   if (resp.relay_id().size() != 16 || resp.nonce().size() != 32) {
     return absl::DataLossError("relay sent a malformed challenge");
   }
@@ -149,7 +172,10 @@ absl::Status RelayConnection::PrepareStream(grpc::ClientContext* context) {
 
 template <typename Response, typename Call>
 absl::StatusOr<Response> RelayConnection::Authed(Call call) {
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  bool relogged = false;
+  bool waited = false;
+  grpc::Status first_unavailable;
+  while (true) {
     std::optional<std::string> token = Token();
     if (!token.has_value()) {
       ALLIANCE_RETURN_IF_ERROR(Login());
@@ -157,18 +183,32 @@ absl::StatusOr<Response> RelayConnection::Authed(Call call) {
     }
     grpc::ClientContext ctx;
     SetDeadline(&ctx);
+    if (waited) {
+      // Second attempt after UNAVAILABLE: give a reconnecting channel a moment.
+      ctx.set_wait_for_ready(true);
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + kReconnectWait));
+    }
     ctx.AddMetadata("authorization", "Bearer " + *token);
     Response resp;
     grpc::Status s = call(&ctx, &resp);
-    if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED && attempt == 0) {
+    if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED && !relogged) {
+      relogged = true;
       std::lock_guard<std::mutex> lock(mu_);
-      token_hex_.clear();  // Expired or revoked: log in again once.
+      token_hex_.clear();  // Expired or revoked (e.g. relay restarted): log in again once.
       continue;
+    }
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE && !waited) {
+      waited = true;
+      first_unavailable = s;
+      continue;
+    }
+    if (waited && (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                   s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)) {
+      s = first_unavailable;  // Still down: report why the first attempt failed.
     }
     ALLIANCE_RETURN_IF_ERROR(FromGrpc(s, options_.address));
     return resp;
   }
-  return absl::UnauthenticatedError("relay refused the login");
 }
 
 absl::StatusOr<v1::ListContactsResponse> RelayConnection::ListContacts() {

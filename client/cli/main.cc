@@ -166,6 +166,10 @@ absl::StatusOr<std::unique_ptr<Client>> OpenClient(const Globals& g) {
   o.relay.address = g.relay;
   o.relay.ca_file = g.ca_file;
   o.store.hold_open = false;  // Let `watch` and other commands share the profile.
+  if (std::getenv("ALLIANCE_TEST_CRASH_BEFORE_ACK") != nullptr) {
+    // Test-only fault injection: die like `kill -9` after storing, before acknowledging.
+    o.before_ack = [] { ::_exit(137); };
+  }
   return Client::Open(o, pass.span());
 }
 
