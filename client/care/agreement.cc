@@ -12,9 +12,9 @@
 namespace alliance::care {
 namespace {
 
-constexpr std::string_view kBadSignature = "agreement signature invalid";
+constexpr char kBadSignature[] = "agreement signature invalid";
 
-absl::Status Invalid(std::string_view what) {
+absl::Status Invalid(const char* what) {
   return absl::InvalidArgumentError(absl::StrCat("care agreement: ", what));
 }
 
@@ -24,10 +24,6 @@ crypto::ByteSpan Bytes(const std::string& s) {
 
 bool KeyEquals(const std::string& bytes, const crypto::PublicKey& key) {
   return bytes.size() == key.size() && std::equal(key.begin(), key.end(), bytes.begin());
-}
-
-std::string KeyString(const crypto::PublicKey& key) {
-  return std::string(reinterpret_cast<const char*>(key.data()), key.size());
 }
 
 absl::Status ValidateWindows(const v1::CareAgreement& a) {
@@ -103,11 +99,10 @@ absl::Status ValidateAgreement(const v1::CareAgreement& a) {
 }
 
 std::vector<uint8_t> AgreementSignedMessage(std::string_view document) {
-  std::vector<uint8_t> message;
-  message.reserve(kAgreementSignatureDomain.size() + document.size());
-  message.insert(message.end(), kAgreementSignatureDomain.begin(),
-                 kAgreementSignatureDomain.end());
-  message.insert(message.end(), document.begin(), document.end());
+  std::vector<uint8_t> message(kAgreementSignatureDomain.size() + document.size());
+  std::copy(kAgreementSignatureDomain.begin(), kAgreementSignatureDomain.end(), message.begin());
+  std::copy(document.begin(), document.end(),
+            message.begin() + static_cast<std::ptrdiff_t>(kAgreementSignatureDomain.size()));
   return message;
 }
 

@@ -10,8 +10,8 @@
 namespace alliance::care {
 namespace {
 
-absl::Status Invalid(std::string_view what) {
-  return absl::InvalidArgumentError(std::string("goal event: ") + std::string(what));
+absl::Status Invalid(const char* what) {
+  return absl::InvalidArgumentError(std::string("goal event: ") + what);
 }
 
 // Applies one well-formed event to an existing goal; false when it does not fit.

@@ -8,9 +8,9 @@
 namespace alliance::care {
 namespace {
 
-constexpr std::string_view kOutsideHours = "outside agreed hours";
-constexpr std::string_view kAway = "the therapist is out of office";
-constexpr std::string_view kNoReplyTime = "no reply time can be given";
+constexpr char kOutsideHours[] = "outside agreed hours";
+constexpr char kAway[] = "the therapist is out of office";
+constexpr char kNoReplyTime[] = "no reply time can be given";
 
 bool NeedsReply(v1::Intent intent) {
   return intent == v1::INTENT_NEEDS_REPLY || intent == v1::INTENT_UNSPECIFIED;
