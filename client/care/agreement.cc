@@ -2,6 +2,7 @@
 #include "client/care/agreement.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -23,7 +24,7 @@ crypto::ByteSpan Bytes(const std::string& s) {
 }
 
 bool KeyEquals(const std::string& bytes, const crypto::PublicKey& key) {
-  return bytes.size() == key.size() && std::equal(key.begin(), key.end(), bytes.begin());
+  return bytes.size() == key.size() && std::memcmp(bytes.data(), key.data(), key.size()) == 0;
 }
 
 absl::Status ValidateWindows(const v1::CareAgreement& a) {
@@ -144,6 +145,8 @@ absl::StatusOr<VerifiedAgreement> VerifyAgreement(const v1::SignedAgreement& sig
   }
   VerifiedAgreement out;
   if (!out.agreement.ParseFromString(document)) return Invalid("document does not parse");
+  // Canonical: no unknown fields (at any depth) and the deterministic encoding.
+  out.agreement.DiscardUnknownFields();
   if (care_internal::DeterministicBytes(out.agreement) != document) {
     return Invalid("document not canonical");
   }
