@@ -303,11 +303,7 @@ absl::StatusOr<std::vector<ContactView>> Client::Contacts(bool refresh) {
       v.verified = c->verified();
       v.identity_changed = !c->pending_identity_key().empty();
       v.messages = c->history_count();
-      for (uint64_t i = 0; i < c->history_count(); ++i) {
-        ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e,
-                                  txn.Get<v1::HistoryEntry>(names::History(v.id, i)));
-        if (e.has_value() && e->direction() == v1::DIRECTION_INCOMING && !e->read()) ++v.unread;
-      }
+      v.unread = c->unread_count();
       out.push_back(std::move(v));
     }
     return absl::OkStatus();

@@ -266,7 +266,7 @@ absl::Status Client::FlushOutbox(absl::Status* first_error) {
       if (!e.has_value() || e->state() != v1::DELIVERY_STATE_QUEUED) return absl::OkStatus();
       e->set_state(permanent ? v1::DELIVERY_STATE_FAILED : v1::DELIVERY_STATE_SENT);
       return txn.Put(name, *e);
-    }));
+    }, /*sync=*/false));  // If lost in a crash, the resend is deduplicated by the relay.
   }
   return absl::OkStatus();
 }
@@ -427,6 +427,7 @@ absl::StatusOr<Client::Processed> Client::ProcessEnvelope(const v1::Envelope& en
       e.set_identity_unverified(identity_unverified);
       e.set_index(contact->history_count());
       contact->set_history_count(contact->history_count() + 1);
+      contact->set_unread_count(contact->unread_count() + 1);
       ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, e.index()), e));
       p.is_text = parsed;
       p.content_id = env.message_id();
@@ -561,6 +562,8 @@ absl::Status Client::Listen(const std::function<void(const MessageView&)>& on_me
       ctx.TryCancel();
       break;
     }
+    // Stored durably: show it now, then let the relay forget it and send the receipt.
+    if (!p->duplicate) on_message(p->view);
     if (options_.before_ack) options_.before_ack();
     v1::AckRequest ack;
     ack.add_sequences(p->sequence);
@@ -570,7 +573,6 @@ absl::Status Client::Listen(const std::function<void(const MessageView&)>& on_me
       ctx.TryCancel();
       break;
     }
-    if (!p->duplicate) on_message(p->view);
   }
   grpc::Status finish = reader->Finish();
   bool stopped;
@@ -598,6 +600,14 @@ absl::StatusOr<std::vector<MessageView>> Client::History(const std::string& ref,
   std::vector<MessageView> out;
   std::vector<std::string> newly_read;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    if (mark_read) {
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
+                                txn.Get<v1::ContactRecord>(names::Contact(hex)));
+      if (c.has_value() && c->unread_count() > 0) {
+        c->set_unread_count(0);
+        ALLIANCE_RETURN_IF_ERROR(txn.Put(names::Contact(hex), *c));
+      }
+    }
     for (uint64_t i = 0; i < contact.history_count(); ++i) {
       ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e,
                                 txn.Get<v1::HistoryEntry>(names::History(hex, i)));

@@ -143,7 +143,7 @@ void LocalStore::CloseDb() {
   db_.reset();
 }
 
-absl::Status LocalStore::Run(const std::function<absl::Status(Txn&)>& fn) {
+absl::Status LocalStore::Run(const std::function<absl::Status(Txn&)>& fn, bool sync) {
   std::lock_guard<std::mutex> lock(mu_);
   ALLIANCE_RETURN_IF_ERROR(OpenDb());
   rocksdb::WriteBatchWithIndex batch(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
@@ -151,7 +151,7 @@ absl::Status LocalStore::Run(const std::function<absl::Status(Txn&)>& fn) {
   absl::Status s = fn(txn);
   if (s.ok() && batch.GetWriteBatch()->Count() > 0) {
     rocksdb::WriteOptions wo;
-    wo.sync = true;
+    wo.sync = sync;
     rocksdb::Status ws = db_->Write(wo, batch.GetWriteBatch());
     if (!ws.ok()) s = absl::DataLossError("cannot write local store");
   }

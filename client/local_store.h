@@ -66,9 +66,11 @@ class LocalStore {
   ~LocalStore();
 
   // Runs `fn` as one transaction: reads see the database, writes are buffered and committed
-  // atomically with a synced write if `fn` returns OK, discarded otherwise. Returns fn's status,
-  // UNAVAILABLE if another process holds the database longer than lock_wait, or DATA_LOSS.
-  [[nodiscard]] absl::Status Run(const std::function<absl::Status(Txn&)>& fn);
+  // atomically if `fn` returns OK, discarded otherwise. Returns fn's status, UNAVAILABLE if
+  // another process holds the database longer than lock_wait, or DATA_LOSS.
+  // With `sync` (the default) the commit reaches the disk before Run returns; pass false only
+  // for writes whose loss after a crash is harmless (e.g. bookkeeping that is redone).
+  [[nodiscard]] absl::Status Run(const std::function<absl::Status(Txn&)>& fn, bool sync = true);
 
   const std::string& dir() const { return dir_; }
 
