@@ -134,8 +134,7 @@ absl::StatusOr<VerifiedAgreement> VerifyAgreement(const v1::SignedAgreement& sig
     return Invalid("signature size");
   }
   const std::vector<uint8_t> message = AgreementSignedMessage(document);
-  if (!crypto::VerifySignature(therapist, message,
-                               Bytes(signed_agreement.therapist_signature()))) {
+  if (!crypto::VerifySignature(therapist, message, Bytes(signed_agreement.therapist_signature()))) {
     return absl::PermissionDeniedError(kBadSignature);
   }
   const bool countersigned = !signed_agreement.client_signature().empty();

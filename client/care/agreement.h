@@ -55,16 +55,16 @@ inline constexpr uint32_t kMaxDeviceRetentionDays = 3650;
 inline constexpr int64_t kMaxOutOfOfficeSeconds = 366LL * 24 * 3600;
 
 // Checks that `agreement` is a usable version-1 document. Returns INVALID_ARGUMENT, with the
-// offending field in the message, when: format_version is not 1; version is
-// outside 1..kMaxAgreementVersion; an identity key
-// is not 32 bytes or both keys are equal; the time zone is empty, too long or does not load
-// (absl::LoadTimeZone over the system tz database); there is no response window (a zero-window
-// agreement promises nothing and is rejected) or more than kMaxResponseWindows; a window has no
-// day, a start minute ≥ 1440 or a duration outside 1..1440; the reply commitment is outside
-// 1..kMaxReplyWithinWorkingHours; an out-of-office period is empty, reversed or longer than
-// 366 days, or there are too many; the emergency notice is empty; a notice is longer than
-// kMaxNoticeBytes; device retention exceeds kMaxDeviceRetentionDays; a crisis phrase is unusable
-// (crisis.h) or there are more than kMaxCrisisPhrases.
+// offending field in the message, when: format_version is not 1; version is outside
+// 1..kMaxAgreementVersion; an identity key is not 32 bytes or both keys are equal; the time
+// zone is empty, too long or does not load (absl::LoadTimeZone over the system tz database);
+// there is no response window (a zero-window agreement promises nothing and is rejected) or
+// more than kMaxResponseWindows; a window has no day, a start minute >= 1440 or a duration
+// outside 1..1440; the reply commitment is outside 1..kMaxReplyWithinWorkingHours; an
+// out-of-office period is empty, reversed or longer than 366 days, or there are too many; the
+// emergency notice is empty; a notice is longer than kMaxNoticeBytes; device retention exceeds
+// kMaxDeviceRetentionDays; a crisis phrase is unusable (crisis.h) or there are more than
+// kMaxCrisisPhrases.
 [[nodiscard]] absl::Status ValidateAgreement(const v1::CareAgreement& agreement);
 
 // The exact bytes each signature covers: kAgreementSignatureDomain ‖ document.

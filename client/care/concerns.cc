@@ -28,9 +28,9 @@ bool Apply(const v1::ConcernEvent& e, Concern* concern) {
       next = ConcernState::kDeferred;
       break;
     case v1::CONCERN_ACTION_ADDRESS:
-      if (!responder || (concern->state != ConcernState::kOpen &&
-                         concern->state != ConcernState::kAcknowledged &&
-                         concern->state != ConcernState::kDeferred)) {
+      if (!responder ||
+          (concern->state != ConcernState::kOpen && concern->state != ConcernState::kAcknowledged &&
+           concern->state != ConcernState::kDeferred)) {
         return false;
       }
       next = ConcernState::kAddressed;
@@ -54,11 +54,16 @@ bool Apply(const v1::ConcernEvent& e, Concern* concern) {
 
 std::string_view ConcernStateName(ConcernState state) {
   switch (state) {
-    case ConcernState::kOpen: return "open";
-    case ConcernState::kAcknowledged: return "acknowledged";
-    case ConcernState::kDeferred: return "deferred";
-    case ConcernState::kAddressed: return "addressed";
-    case ConcernState::kClosed: return "closed";
+    case ConcernState::kOpen:
+      return "open";
+    case ConcernState::kAcknowledged:
+      return "acknowledged";
+    case ConcernState::kDeferred:
+      return "deferred";
+    case ConcernState::kAddressed:
+      return "addressed";
+    case ConcernState::kClosed:
+      return "closed";
   }
   return "unknown";
 }
@@ -114,13 +119,12 @@ ConcernList DeriveConcerns(std::span<const v1::ConcernEvent> events) {
   }
   // Opens are applied in canonical order, so the list is already ordered by
   // (opened_lamport, opened_by, event_id); make the documented order exact.
-  std::stable_sort(list.concerns.begin(), list.concerns.end(),
-                   [](const Concern& a, const Concern& b) {
-                     return std::forward_as_tuple(a.opened_lamport, static_cast<int>(a.opened_by),
-                                                  a.concern_id) <
-                            std::forward_as_tuple(b.opened_lamport, static_cast<int>(b.opened_by),
-                                                  b.concern_id);
-                   });
+  std::stable_sort(
+      list.concerns.begin(), list.concerns.end(), [](const Concern& a, const Concern& b) {
+        return std::forward_as_tuple(a.opened_lamport, static_cast<int>(a.opened_by),
+                                     a.concern_id) <
+               std::forward_as_tuple(b.opened_lamport, static_cast<int>(b.opened_by), b.concern_id);
+      });
   list.ignored_events = events.size() - applied;
   return list;
 }

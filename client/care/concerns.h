@@ -83,9 +83,7 @@ struct ConcernList {
 uint64_t NextConcernLamport(std::span<const v1::ConcernEvent> events);
 
 // True while a concern still waits on the party that did not open it (state open).
-inline bool AwaitsResponse(const Concern& concern) {
-  return concern.state == ConcernState::kOpen;
-}
+inline bool AwaitsResponse(const Concern& concern) { return concern.state == ConcernState::kOpen; }
 
 }  // namespace alliance::care
 

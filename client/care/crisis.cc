@@ -9,11 +9,12 @@ namespace {
 
 // Deliberately small and specific: multi-word phrases avoid matching everyday speech.
 constexpr std::array<std::string_view, 18> kBuiltIn = {
-    "kill myself",       "killing myself",      "end my life",       "ending my life",
-    "take my own life",  "want to die",         "wanna die",         "better off dead",
-    "suicide",           "suicidal",            "hurt myself",       "hurting myself",
-    "self harm",         "harm myself",         "no reason to live", "end it all",
-    "don't want to live", "do not want to live",
+    "kill myself",    "killing myself",     "end my life",
+    "ending my life", "take my own life",   "want to die",
+    "wanna die",      "better off dead",    "suicide",
+    "suicidal",       "hurt myself",        "hurting myself",
+    "self harm",      "harm myself",        "no reason to live",
+    "end it all",     "don't want to live", "do not want to live",
 };
 
 bool IsAsciiWordByte(unsigned char c) {

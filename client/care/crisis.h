@@ -56,8 +56,7 @@ std::vector<std::string> CrisisWords(std::string_view text);
 
 // As above with the extra phrases of `agreement` (nullptr: built-in phrases only). `agreement`
 // is only read during the call.
-[[nodiscard]] CrisisCheck CheckForCrisis(std::string_view text,
-                                         const v1::CareAgreement* agreement);
+[[nodiscard]] CrisisCheck CheckForCrisis(std::string_view text, const v1::CareAgreement* agreement);
 
 }  // namespace alliance::care
 

@@ -39,8 +39,8 @@ DueList BuildDueList(std::span<const ClientMessageState> messages,
     if (m.answered || !NeedsReply(m.intent)) continue;
     auto [it, inserted] = by_contact.try_emplace(m.contact_id);
     DueItem& item = it->second;
-    if (inserted || std::tie(m.arrived_at, m.message_id) <
-                        std::tie(item.arrived_at, item.message_id)) {
+    if (inserted ||
+        std::tie(m.arrived_at, m.message_id) < std::tie(item.arrived_at, item.message_id)) {
       item.contact_id = m.contact_id;
       item.message_id = m.message_id;
       item.arrived_at = m.arrived_at;

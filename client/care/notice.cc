@@ -43,9 +43,8 @@ absl::StatusOr<SendNotice> NoticeForSend(absl::Time sent_at, const v1::CareAgree
   }
 
   if (notice.out_of_office.has_value()) {
-    notice.lines.push_back(notice.out_of_office->notice().empty()
-                               ? std::string(kAway)
-                               : notice.out_of_office->notice());
+    notice.lines.push_back(notice.out_of_office->notice().empty() ? std::string(kAway)
+                                                                  : notice.out_of_office->notice());
     if (!expect.empty()) notice.lines.push_back(expect);
   } else if (!notice.within_windows) {
     notice.lines.push_back(expect.empty() ? std::string(kOutsideHours)

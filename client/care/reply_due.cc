@@ -49,13 +49,20 @@ absl::Time EndInstant(const absl::TimeZone& zone, absl::CivilMinute cm) {
 // Index 0..6 (Monday..Sunday) of a civil day.
 int WeekdayIndex(absl::CivilDay day) {
   switch (absl::GetWeekday(day)) {
-    case absl::Weekday::monday: return 0;
-    case absl::Weekday::tuesday: return 1;
-    case absl::Weekday::wednesday: return 2;
-    case absl::Weekday::thursday: return 3;
-    case absl::Weekday::friday: return 4;
-    case absl::Weekday::saturday: return 5;
-    case absl::Weekday::sunday: return 6;
+    case absl::Weekday::monday:
+      return 0;
+    case absl::Weekday::tuesday:
+      return 1;
+    case absl::Weekday::wednesday:
+      return 2;
+    case absl::Weekday::thursday:
+      return 3;
+    case absl::Weekday::friday:
+      return 4;
+    case absl::Weekday::saturday:
+      return 5;
+    case absl::Weekday::sunday:
+      return 6;
   }
   return 0;
 }
@@ -74,12 +81,14 @@ class Schedule {
       s.windows_[static_cast<int>(w.day()) - 1].push_back(w);
     }
     for (auto& day : s.windows_) {
-      std::sort(day.begin(), day.end(), [](const v1::ResponseWindow& a, const v1::ResponseWindow& b) {
-        return a.start_minute() < b.start_minute();
-      });
+      std::sort(day.begin(), day.end(),
+                [](const v1::ResponseWindow& a, const v1::ResponseWindow& b) {
+                  return a.start_minute() < b.start_minute();
+                });
     }
     for (const v1::OutOfOffice& p : agreement.out_of_office()) {
-      s.away_.push_back({absl::FromUnixSeconds(p.start_unix()), absl::FromUnixSeconds(p.end_unix())});
+      s.away_.push_back(
+          {absl::FromUnixSeconds(p.start_unix()), absl::FromUnixSeconds(p.end_unix())});
     }
     std::sort(s.away_.begin(), s.away_.end(),
               [](const Interval& a, const Interval& b) { return a.start < b.start; });
@@ -174,8 +183,7 @@ absl::StatusOr<absl::Time> NextWorkingTime(absl::Time t, const v1::CareAgreement
   return schedule.Advance(t, absl::ZeroDuration());
 }
 
-std::optional<v1::OutOfOffice> ActiveOutOfOffice(absl::Time t,
-                                                 const v1::CareAgreement& agreement) {
+std::optional<v1::OutOfOffice> ActiveOutOfOffice(absl::Time t, const v1::CareAgreement& agreement) {
   const v1::OutOfOffice* active = nullptr;
   for (const v1::OutOfOffice& p : agreement.out_of_office()) {
     if (absl::FromUnixSeconds(p.start_unix()) <= t && t < absl::FromUnixSeconds(p.end_unix()) &&

@@ -57,8 +57,7 @@ inline constexpr int kWorkingTimeHorizonDays = 3 * 366;
 // The out-of-office period active at `t` (start_unix <= t < end_unix), or nullopt. When
 // periods overlap, the one that started last wins (the earliest listed among equal starts).
 // Needs no validation and never fails.
-std::optional<v1::OutOfOffice> ActiveOutOfOffice(absl::Time t,
-                                                 const v1::CareAgreement& agreement);
+std::optional<v1::OutOfOffice> ActiveOutOfOffice(absl::Time t, const v1::CareAgreement& agreement);
 
 }  // namespace alliance::care
 

@@ -85,7 +85,8 @@ TEST(AgreementValidationTest, RejectsEachMalformedField) {
       {"no emergency notice", [](v1::CareAgreement* a) { a->set_emergency_notice(""); }},
       {"long emergency notice",
        [](v1::CareAgreement* a) { a->set_emergency_notice(std::string(2001, 'x')); }},
-      {"retention over ten years", [](v1::CareAgreement* a) { a->set_device_retention_days(3651); }},
+      {"retention over ten years",
+       [](v1::CareAgreement* a) { a->set_device_retention_days(3651); }},
       {"wordless crisis phrase", [](v1::CareAgreement* a) { a->add_crisis_phrases("?!"); }},
   };
   for (const auto& [name, mutate] : cases) {
@@ -114,8 +115,7 @@ TEST_F(AgreementTest, ProposeRejectsDocumentNamingAnotherTherapist) {
 TEST_F(AgreementTest, ProposeRejectsZeroWindowAgreement) {
   v1::CareAgreement a = BoundAgreement(p_);
   a.clear_windows();
-  EXPECT_EQ(ProposeAgreement(a, p_.therapist).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ProposeAgreement(a, p_.therapist).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(AgreementTest, AcceptedAgreementVerifiesWithBothSignatures) {
@@ -161,10 +161,9 @@ TEST_F(AgreementTest, AcceptRejectsAgreementMeantForAnotherClient) {
 }
 
 TEST_F(AgreementTest, AcceptRejectsAlreadyCountersignedAgreement) {
-  EXPECT_EQ(AcceptAgreement(ProposeAndAccept(1), p_.therapist.public_key(), p_.client)
-                .status()
-                .code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      AcceptAgreement(ProposeAndAccept(1), p_.therapist.public_key(), p_.client).status().code(),
+      absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(AgreementTest, VerifyRejectsTamperedDocumentWithBothSignatures) {

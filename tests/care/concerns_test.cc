@@ -40,8 +40,9 @@ std::string Describe(const ConcernList& list) {
   std::string out = absl::StrCat("ignored=", list.ignored_events, "\n");
   for (const Concern& c : list.concerns) {
     absl::StrAppend(&out, c.concern_id, "|", c.title, "|", static_cast<int>(c.opened_by), "|",
-                    std::string(ConcernStateName(c.state)), "|", c.opened_lamport, "|", c.updated_lamport, "|",
-                    static_cast<int>(c.updated_by), "|", c.reply_message_id, "|", c.note, "\n");
+                    std::string(ConcernStateName(c.state)), "|", c.opened_lamport, "|",
+                    c.updated_lamport, "|", static_cast<int>(c.updated_by), "|", c.reply_message_id,
+                    "|", c.note, "\n");
   }
   return out;
 }
@@ -158,7 +159,7 @@ std::vector<v1::ConcernEvent> MixedLog() {
       Event("e3", "c2", v1::CONCERN_ACTION_OPEN, 2, kC),
       Event("e4", "c2", v1::CONCERN_ACTION_DEFER, 3, kT),
       address,
-      Event("e6", "c1", v1::CONCERN_ACTION_CLOSE, 3, kC),  // Concurrent with the address.
+      Event("e6", "c1", v1::CONCERN_ACTION_CLOSE, 3, kC),        // Concurrent with the address.
       Event("e2", "c1", v1::CONCERN_ACTION_ACKNOWLEDGE, 2, kT),  // Redelivered.
   };
 }

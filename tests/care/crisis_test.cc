@@ -75,11 +75,11 @@ TEST(CrisisTest, CheckHasNoSideEffects) {
 }
 
 TEST(CrisisTest, WordsAreLowerCasedAndSplitOnNonWordBytes) {
-  EXPECT_EQ(CrisisWords("Don't  STOP-now!"),
-            (std::vector<std::string>{"don", "t", "stop", "now"}));
+  EXPECT_EQ(CrisisWords("Don't  STOP-now!"), (std::vector<std::string>{"don", "t", "stop", "now"}));
   EXPECT_EQ(CrisisWords("Selbstmord\xC2\xA0gedanken"),
             (std::vector<std::string>{"selbstmord", "gedanken"}));
-  EXPECT_EQ(CrisisWords("Übermorgen"), (std::vector<std::string>{"\xC3\x9C" "bermorgen"}));
+  EXPECT_EQ(CrisisWords("Übermorgen"), (std::vector<std::string>{"\xC3\x9C"
+                                                                 "bermorgen"}));
   EXPECT_TRUE(CrisisWords(" ,.;! ").empty());
 }
 

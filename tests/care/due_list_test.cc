@@ -18,7 +18,10 @@ constexpr char kBerlin[] = "Europe/Berlin";
 
 ClientMessageState Msg(const std::string& contact, const std::string& id, absl::Time at,
                        v1::Intent intent = v1::INTENT_NEEDS_REPLY, bool answered = false) {
-  return {.contact_id = contact, .message_id = id, .arrived_at = at, .intent = intent,
+  return {.contact_id = contact,
+          .message_id = id,
+          .arrived_at = at,
+          .intent = intent,
           .answered = answered};
 }
 
@@ -63,8 +66,8 @@ TEST_F(DueListTest, OrdersByDueTimeAndMarksOverdue) {
 }
 
 TEST_F(DueListTest, ExactlyAtDueTimeIsNotOverdue) {
-  DueList list = Build({Msg("ben", "b1", Local(kBerlin, 2024, 6, 12, 9))},
-                       Local(kBerlin, 2024, 6, 12, 13));
+  DueList list =
+      Build({Msg("ben", "b1", Local(kBerlin, 2024, 6, 12, 9))}, Local(kBerlin, 2024, 6, 12, 13));
   ASSERT_EQ(list.due.size(), 1u);
   EXPECT_FALSE(list.due[0].overdue);
 }

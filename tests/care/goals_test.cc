@@ -68,8 +68,8 @@ std::string Describe(const GoalList& list) {
   std::string out = absl::StrCat("ignored=", list.ignored_events, "\n");
   for (const Goal& g : list.goals) {
     absl::StrAppend(&out, g.goal_id, "|", g.title, "|", g.description, "|",
-                    static_cast<int>(g.added_by), "|", g.added_lamport, "|", g.updated_lamport,
-                    "|", static_cast<int>(g.updated_by), "|",
+                    static_cast<int>(g.added_by), "|", g.added_lamport, "|", g.updated_lamport, "|",
+                    static_cast<int>(g.updated_by), "|",
                     g.percent.has_value() ? absl::StrCat(*g.percent) : "-", "|", g.completed, "|",
                     static_cast<int>(g.completed_by), "|", g.completion_note, "\n");
     for (const GoalProgress& p : g.progress) {
@@ -128,10 +128,10 @@ TEST(GoalsTest, IgnoresChangesToUnknownOrCompletedGoals) {
       Add("e1", "g1", 1, kC, "Journal"),
       Complete("e2", "g1", 2, kC),
       Edit("e3", "g1", 3, kT, "Journal daily", ""),   // After completion.
-      Progress("e4", "g1", 3, kC, "More", 10),         // After completion.
-      Complete("e5", "g1", 4, kT),                     // Already completed.
-      Edit("e6", "g9", 2, kT, "Unknown", ""),          // No such goal.
-      Add("e7", "g1", 5, kT, "Second add, same id"),   // Already added.
+      Progress("e4", "g1", 3, kC, "More", 10),        // After completion.
+      Complete("e5", "g1", 4, kT),                    // Already completed.
+      Edit("e6", "g9", 2, kT, "Unknown", ""),         // No such goal.
+      Add("e7", "g1", 5, kT, "Second add, same id"),  // Already added.
   };
   GoalList list = DeriveGoals(log);
   ASSERT_EQ(list.goals.size(), 1u);
@@ -145,13 +145,13 @@ TEST(GoalsTest, ValidatesEventForm) {
   EXPECT_TRUE(ValidateGoalEvent(Add("e1", "g1", 1, kT, "ok")).ok());
   EXPECT_TRUE(ValidateGoalEvent(Progress("e1", "g1", 2, kT, "", 100)).ok());
   std::vector<v1::GoalEvent> bad = {
-      Add("e1", "g1", 1, kT, ""),                               // ADD without title.
-      Edit("e1", "g1", 2, kT, "", ""),                          // EDIT changes nothing.
-      Progress("e1", "g1", 2, kT, ""),                          // Empty progress.
-      Progress("e1", "g1", 2, kT, "x", 101),                    // Over 100 %.
-      Add("e1", "g1", 0, kT, "zero clock"),                     // Lamport 0.
-      Add("e1", "g1", kMaxLamport + 1, kT, "huge clock"),       // Lamport too high.
-      Add("e1", "g1", 1, v1::PARTY_UNSPECIFIED, "no author"),   // Author.
+      Add("e1", "g1", 1, kT, ""),                              // ADD without title.
+      Edit("e1", "g1", 2, kT, "", ""),                         // EDIT changes nothing.
+      Progress("e1", "g1", 2, kT, ""),                         // Empty progress.
+      Progress("e1", "g1", 2, kT, "x", 101),                   // Over 100 %.
+      Add("e1", "g1", 0, kT, "zero clock"),                    // Lamport 0.
+      Add("e1", "g1", kMaxLamport + 1, kT, "huge clock"),      // Lamport too high.
+      Add("e1", "g1", 1, v1::PARTY_UNSPECIFIED, "no author"),  // Author.
       Add("e1", "g1", 1, kT, std::string(kMaxTitleBytes + 1, 't')),
   };
   v1::GoalEvent wrong_ids = Add("e1", "g1", 1, kT, "x");

@@ -108,8 +108,7 @@ TEST(ReplyDueTest, OverlappingWindowsAreCountedOnce) {
 TEST(ReplyDueTest, KeepsWallClockAcrossSpringForwardInNewYork) {
   // DST starts Sunday 2024-03-10 02:00 EST → 03:00 EDT. Friday 16:00 EST (21:00 UTC) plus two
   // working hours is Monday 10:00 EDT (14:00 UTC), not 15:00 UTC.
-  EXPECT_EQ(Due(Local(kNewYork, 2024, 3, 8, 16), OfficeHours(kNewYork, 2)),
-            Utc(2024, 3, 11, 14));
+  EXPECT_EQ(Due(Local(kNewYork, 2024, 3, 8, 16), OfficeHours(kNewYork, 2)), Utc(2024, 3, 11, 14));
 }
 
 TEST(ReplyDueTest, WindowSpanningSpringForwardInNewYorkIsOneHourShorter) {
@@ -123,8 +122,7 @@ TEST(ReplyDueTest, WindowSpanningSpringForwardInNewYorkIsOneHourShorter) {
 TEST(ReplyDueTest, KeepsWallClockAcrossFallBackInNewYork) {
   // DST ends Sunday 2024-11-03 02:00 EDT → 01:00 EST. Friday 16:00 EDT (20:00 UTC) plus two
   // working hours is Monday 10:00 EST (15:00 UTC).
-  EXPECT_EQ(Due(Local(kNewYork, 2024, 11, 1, 16), OfficeHours(kNewYork, 2)),
-            Utc(2024, 11, 4, 15));
+  EXPECT_EQ(Due(Local(kNewYork, 2024, 11, 1, 16), OfficeHours(kNewYork, 2)), Utc(2024, 11, 4, 15));
 }
 
 TEST(ReplyDueTest, WindowSpanningFallBackInNewYorkIsOneHourLonger) {
@@ -162,8 +160,7 @@ TEST(ReplyDueTest, WindowStartingInSkippedHourStartsAtTheChange) {
 TEST(ReplyDueTest, KeepsWallClockAcrossFallBackInBerlin) {
   // DST ends Sunday 2024-10-27 03:00 CEST → 02:00 CET. Friday 16:00 CEST (14:00 UTC) plus two
   // working hours is Monday 10:00 CET (09:00 UTC).
-  EXPECT_EQ(Due(Local(kBerlin, 2024, 10, 25, 16), OfficeHours(kBerlin, 2)),
-            Utc(2024, 10, 28, 9));
+  EXPECT_EQ(Due(Local(kBerlin, 2024, 10, 25, 16), OfficeHours(kBerlin, 2)), Utc(2024, 10, 28, 9));
 }
 
 TEST(ReplyDueTest, WindowInRepeatedHourInBerlinCoversBothOccurrences) {
@@ -227,8 +224,7 @@ TEST(ReplyDueTest, RejectsZeroWindowAgreement) {
 
 TEST(ReplyDueTest, RejectsUnknownTimeZone) {
   v1::CareAgreement a = OfficeHours("Atlantis/Capital");
-  EXPECT_EQ(ReplyDue(Utc(2024, 6, 12, 10), a).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReplyDue(Utc(2024, 6, 12, 10), a).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ReplyDueTest, OutOfRangeWhenOutOfOfficeCoversTheHorizon) {
