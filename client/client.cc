@@ -163,8 +163,8 @@ absl::Status Client::Register(const std::string& invite_code, const std::string&
   account.set_relay_address(relay->address());
   account.set_display_name(display_name);
   account.set_next_one_time_prekey_id(1);
-  ALLIANCE_RETURN_IF_ERROR(store_->Run(
-      [&](LocalStore::Txn& txn) { return txn.Put(names::Account(), account); }));
+  ALLIANCE_RETURN_IF_ERROR(
+      store_->Run([&](LocalStore::Txn& txn) { return txn.Put(names::Account(), account); }));
   relay->SetLogin(&*identity_, resp.account_id(), resp.device_id());
   relay_ = std::move(relay);
   return MaintainPreKeys();
@@ -216,7 +216,7 @@ absl::Status Client::MaintainPreKeys() {
                                 txn.Get<v1::IdList>(names::SignedPreKeyIds()));
       v1::IdList kept;
       const v1::IdList ids_list = ids.value_or(v1::IdList());
-    for (const std::string& raw : ids_list.ids()) {
+      for (const std::string& raw : ids_list.ids()) {
         uint32_t old_id = 0;
         std::memcpy(&old_id, raw.data(), std::min<size_t>(4, raw.size()));
         ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> old,
@@ -379,9 +379,8 @@ absl::Status Client::Verify(const std::string& ref) {
         "identity key changed; run `alliance accept-key` after comparing safety numbers");
   }
   c.set_verified(true);
-  return store_->Run([&](LocalStore::Txn& txn) {
-    return txn.Put(names::Contact(ToHex(c.account_id())), c);
-  });
+  return store_->Run(
+      [&](LocalStore::Txn& txn) { return txn.Put(names::Contact(ToHex(c.account_id())), c); });
 }
 
 absl::Status Client::AcceptKey(const std::string& ref) {

@@ -160,8 +160,7 @@ class Client {
   // Encrypts and sends a text. INVALID_ARGUMENT (empty or > 60 000 bytes), FAILED_PRECONDITION
   // (identity changed, or the contact has no prekeys), NOT_FOUND (contact). A relay that
   // cannot be reached is not an error: SendResult.sent is false and the message is queued.
-  [[nodiscard]] absl::StatusOr<SendResult> SendText(const std::string& ref,
-                                                    const std::string& body,
+  [[nodiscard]] absl::StatusOr<SendResult> SendText(const std::string& ref, const std::string& body,
                                                     const SendOptions& options = {});
 
   // Sends queued messages, pulls and stores everything waiting at the relay, acknowledges it,
@@ -223,7 +222,7 @@ class Client {
   std::unique_ptr<RelayConnection> relay_;
   std::mutex stream_mu_;
   grpc::ClientContext* stream_context_ = nullptr;  // Guarded by stream_mu_.
-  bool stop_listening_ = false;                     // Guarded by stream_mu_.
+  bool stop_listening_ = false;                    // Guarded by stream_mu_.
 };
 
 }  // namespace alliance::client

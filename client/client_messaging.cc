@@ -51,8 +51,8 @@ MessageView ToView(const v1::HistoryEntry& e, const v1::ContactRecord& c) {
   v.stored_at = absl::FromUnixMillis(static_cast<int64_t>(e.stored_at_ms()));
   v.state = e.state();
   v.body = e.text().body();
-  v.intent = e.text().intent() == v1::INTENT_UNSPECIFIED ? v1::INTENT_NEEDS_REPLY
-                                                          : e.text().intent();
+  v.intent =
+      e.text().intent() == v1::INTENT_UNSPECIFIED ? v1::INTENT_NEEDS_REPLY : e.text().intent();
   v.urgent = e.text().urgent();
   v.read = e.read();
   v.identity_unverified = e.identity_unverified();
@@ -181,8 +181,8 @@ absl::StatusOr<std::string> Client::QueueContent(const v1::ContactRecord& contac
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::Session> session,
                               GetSession(txn, names::Session(hex, kDevice), rng_));
     if (!session.has_value()) return absl::FailedPreconditionError("no session with contact");
-    ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::SecretBytes::Allocate(
-                                                             content.ByteSizeLong()));
+    ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes plain,
+                              crypto::SecretBytes::Allocate(content.ByteSizeLong()));
     if (!content.SerializeToArray(plain.data(), static_cast<int>(plain.size()))) {
       return absl::InternalError("cannot serialize message");
     }
@@ -257,16 +257,19 @@ absl::Status Client::FlushOutbox(absl::Status* first_error) {
       break;
     }
     if (permanent && first_error != nullptr && first_error->ok()) *first_error = resp.status();
-    ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-      txn.Delete(names::Outbox(ToHex(r.message_id())));
-      ALLIANCE_RETURN_IF_ERROR(RemoveFromIndex(txn, names::OutboxIndex(), r.message_id()));
-      if (!r.has_history()) return absl::OkStatus();
-      const std::string name = names::History(ToHex(r.contact_id()), r.history_index());
-      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e, txn.Get<v1::HistoryEntry>(name));
-      if (!e.has_value() || e->state() != v1::DELIVERY_STATE_QUEUED) return absl::OkStatus();
-      e->set_state(permanent ? v1::DELIVERY_STATE_FAILED : v1::DELIVERY_STATE_SENT);
-      return txn.Put(name, *e);
-    }, /*sync=*/false));  // If lost in a crash, the resend is deduplicated by the relay.
+    ALLIANCE_RETURN_IF_ERROR(store_->Run(
+        [&](LocalStore::Txn& txn) -> absl::Status {
+          txn.Delete(names::Outbox(ToHex(r.message_id())));
+          ALLIANCE_RETURN_IF_ERROR(RemoveFromIndex(txn, names::OutboxIndex(), r.message_id()));
+          if (!r.has_history()) return absl::OkStatus();
+          const std::string name = names::History(ToHex(r.contact_id()), r.history_index());
+          ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e,
+                                    txn.Get<v1::HistoryEntry>(name));
+          if (!e.has_value() || e->state() != v1::DELIVERY_STATE_QUEUED) return absl::OkStatus();
+          e->set_state(permanent ? v1::DELIVERY_STATE_FAILED : v1::DELIVERY_STATE_SENT);
+          return txn.Put(name, *e);
+        },
+        /*sync=*/false));  // If lost in a crash, the resend is deduplicated by the relay.
   }
   return absl::OkStatus();
 }
@@ -382,8 +385,8 @@ absl::StatusOr<Client::Processed> Client::ProcessEnvelope(const v1::Envelope& en
               crypto::OneTimePreKeyPair::FromRecord(opk_rec);
           if (spk.ok() && (!pm->one_time_prekey_id.has_value() || opk.ok())) {
             absl::StatusOr<crypto::Session> fresh = crypto::Session::Respond(
-                *identity_, spk->key, pm->one_time_prekey_id.has_value() ? &opk->key : nullptr,
-                *pm, now_s, &plain, rng_);
+                *identity_, spk->key, pm->one_time_prekey_id.has_value() ? &opk->key : nullptr, *pm,
+                now_s, &plain, rng_);
             if (fresh.ok()) {
               session.emplace(*std::move(fresh));
               decrypted = absl::OkStatus();
@@ -642,15 +645,15 @@ absl::Status Client::Export(const std::string& ref, const std::string& path) {
                     {"safety_number", sn.digits}};
   nlohmann::json messages = nlohmann::json::array();
   for (const MessageView& m : history) {
-    messages.push_back({{"id", m.id},
-                        {"direction", m.direction == v1::DIRECTION_OUTGOING ? "sent" : "received"},
-                        {"sent_at", absl::FormatTime(absl::RFC3339_sec, m.sent_at,
-                                                     absl::UTCTimeZone())},
-                        {"state", StateName(m.state)},
-                        {"urgent", m.urgent},
-                        {"intent", static_cast<int>(m.intent)},
-                        {"undecryptable", m.undecryptable},
-                        {"body", m.body}});
+    messages.push_back(
+        {{"id", m.id},
+         {"direction", m.direction == v1::DIRECTION_OUTGOING ? "sent" : "received"},
+         {"sent_at", absl::FormatTime(absl::RFC3339_sec, m.sent_at, absl::UTCTimeZone())},
+         {"state", StateName(m.state)},
+         {"urgent", m.urgent},
+         {"intent", static_cast<int>(m.intent)},
+         {"undecryptable", m.undecryptable},
+         {"body", m.body}});
   }
   doc["messages"] = std::move(messages);
   const std::string text = doc.dump(2) + "\n";

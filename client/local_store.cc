@@ -41,9 +41,9 @@ absl::Status WriteFileAtomically(const fs::path& path, const std::string& bytes)
 }
 
 bool IsLockError(const rocksdb::Status& s) {
-  return s.IsIOError() && (s.ToString().find("lock") != std::string::npos ||
-                           s.ToString().find("Resource temporarily unavailable") !=
-                               std::string::npos);
+  return s.IsIOError() &&
+         (s.ToString().find("lock") != std::string::npos ||
+          s.ToString().find("Resource temporarily unavailable") != std::string::npos);
 }
 
 }  // namespace
@@ -163,8 +163,7 @@ absl::StatusOr<std::optional<crypto::SecretBytes>> LocalStore::Txn::GetBytes(
     const std::string& name) {
   crypto::RecordName key = key_->Name(crypto::AsBytes(name));
   std::string sealed;
-  rocksdb::Status s =
-      batch_->GetFromBatchAndDB(db_, rocksdb::ReadOptions(), AsSlice(key), &sealed);
+  rocksdb::Status s = batch_->GetFromBatchAndDB(db_, rocksdb::ReadOptions(), AsSlice(key), &sealed);
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) return absl::DataLossError("cannot read local store");
   ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes value, key_->Open(key, crypto::AsBytes(sealed)));

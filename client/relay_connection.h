@@ -101,9 +101,9 @@ class RelayConnection {
 
   std::mutex mu_;
   const crypto::IdentityKeyPair* identity_ = nullptr;  // Guarded by mu_.
-  std::string account_id_;                              // Guarded by mu_.
-  uint32_t device_id_ = 0;                              // Guarded by mu_.
-  std::string token_hex_;                               // Guarded by mu_.
+  std::string account_id_;                             // Guarded by mu_.
+  uint32_t device_id_ = 0;                             // Guarded by mu_.
+  std::string token_hex_;                              // Guarded by mu_.
 };
 
 }  // namespace alliance::client

@@ -96,8 +96,9 @@ absl::StatusOr<IdentityKeyPair> IdentityKeyPair::FromRecord(const v1::IdentityRe
     return absl::InvalidArgumentError("malformed identity record");
   }
   // The secret key embeds the seed; rebuild from it and check the stored public key matches.
-  ALLIANCE_ASSIGN_OR_RETURN(IdentityKeyPair pair,
-                            FromSeed(StringBytes(record.secret_key()).first(crypto_sign_SEEDBYTES)));
+  ALLIANCE_ASSIGN_OR_RETURN(
+      IdentityKeyPair pair,
+      FromSeed(StringBytes(record.secret_key()).first(crypto_sign_SEEDBYTES)));
   if (std::memcmp(pair.public_key_.data(), record.public_key().data(), kKeySize) != 0) {
     return absl::InvalidArgumentError("malformed identity record");
   }
@@ -201,8 +202,8 @@ absl::StatusOr<OneTimePreKeyPair> OneTimePreKeyPair::FromRecord(
   return opk;
 }
 
-absl::StatusOr<VerifiedBundle> VerifyPreKeyBundle(const v1::PreKeyBundle& bundle,
-                                                  int64_t now_unix, const BundlePolicy& policy) {
+absl::StatusOr<VerifiedBundle> VerifyPreKeyBundle(const v1::PreKeyBundle& bundle, int64_t now_unix,
+                                                  const BundlePolicy& policy) {
   // Sizes first, then the signature, then freshness.
   const v1::SignedPreKey& spk = bundle.signed_prekey();
   if (bundle.identity_key().size() != kKeySize || spk.public_key().size() != kKeySize ||
@@ -216,8 +217,8 @@ absl::StatusOr<VerifiedBundle> VerifyPreKeyBundle(const v1::PreKeyBundle& bundle
   VerifiedBundle out;
   ALLIANCE_ASSIGN_OR_RETURN(out.identity, ParsePublicKey(StringBytes(bundle.identity_key())));
   ALLIANCE_ASSIGN_OR_RETURN(out.signed_prekey, ParsePublicKey(StringBytes(spk.public_key())));
-  if (!VerifySignature(out.identity, SignedPreKeyMessage(spk.id(), spk.created_at(),
-                                                         out.signed_prekey),
+  if (!VerifySignature(out.identity,
+                       SignedPreKeyMessage(spk.id(), spk.created_at(), out.signed_prekey),
                        StringBytes(spk.signature()))) {
     return absl::PermissionDeniedError("prekey bundle signature is invalid");
   }

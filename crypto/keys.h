@@ -62,8 +62,7 @@ class IdentityKeyPair {
   // Deterministic identity from a 32-byte seed (known-answer tests). INVALID_ARGUMENT on size.
   [[nodiscard]] static absl::StatusOr<IdentityKeyPair> FromSeed(ByteSpan seed);
   // Restores from a record. INVALID_ARGUMENT if the record is malformed or inconsistent.
-  [[nodiscard]] static absl::StatusOr<IdentityKeyPair> FromRecord(
-      const v1::IdentityRecord& record);
+  [[nodiscard]] static absl::StatusOr<IdentityKeyPair> FromRecord(const v1::IdentityRecord& record);
 
   IdentityKeyPair(IdentityKeyPair&&) = default;
   IdentityKeyPair& operator=(IdentityKeyPair&&) = default;
@@ -96,8 +95,8 @@ struct SignedPreKeyPair {
   DhKeyPair key;
   Signature signature{};
 
-  static SignedPreKeyPair Create(const IdentityKeyPair& identity, uint32_t id,
-                                 uint64_t created_at, Random& rng);
+  static SignedPreKeyPair Create(const IdentityKeyPair& identity, uint32_t id, uint64_t created_at,
+                                 Random& rng);
   // The public part, as published to the relay.
   v1::SignedPreKey ToPublic() const;
   void ToRecord(v1::PreKeyPairRecord* record) const;
@@ -123,8 +122,8 @@ std::array<uint8_t, 15 + 4 + 8 + 32> SignedPreKeyMessage(uint32_t id, uint64_t c
 
 // A prekey bundle whose signature and freshness have been checked.
 struct VerifiedBundle {
-  PublicKey identity{};      // Ed25519.
-  PublicKey identity_dh{};   // X25519 form of `identity`.
+  PublicKey identity{};     // Ed25519.
+  PublicKey identity_dh{};  // X25519 form of `identity`.
   uint32_t signed_prekey_id = 0;
   PublicKey signed_prekey{};
   std::optional<uint32_t> one_time_prekey_id;
@@ -143,8 +142,9 @@ struct BundlePolicy {
 // Verifies a bundle received from the relay: sizes first, then the signed-prekey signature by
 // the bundle's identity key, then freshness against `now_unix`. Returns INVALID_ARGUMENT for a
 // malformed bundle, PERMISSION_DENIED for a bad signature, FAILED_PRECONDITION for a stale key.
-[[nodiscard]] absl::StatusOr<VerifiedBundle> VerifyPreKeyBundle(
-    const v1::PreKeyBundle& bundle, int64_t now_unix, const BundlePolicy& policy = {});
+[[nodiscard]] absl::StatusOr<VerifiedBundle> VerifyPreKeyBundle(const v1::PreKeyBundle& bundle,
+                                                                int64_t now_unix,
+                                                                const BundlePolicy& policy = {});
 
 }  // namespace alliance::crypto
 

@@ -165,10 +165,9 @@ absl::Status Ratchet::Open(const WipedArray<32>& mk, ByteSpan message,
 
   const ByteSpan sealed = message.subspan(kRatchetHeaderSize);
   plaintext->resize(sealed.size() - kAeadTagSize);
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(plaintext->data(), nullptr, nullptr,
-                                                 sealed.data(), sealed.size(), ad, sizeof ad,
-                                                 key_nonce.data() + kAeadKeySize,
-                                                 key_nonce.data()) != 0) {
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          plaintext->data(), nullptr, nullptr, sealed.data(), sealed.size(), ad, sizeof ad,
+          key_nonce.data() + kAeadKeySize, key_nonce.data()) != 0) {
     plaintext->clear();
     return DecryptError();
   }
@@ -224,8 +223,7 @@ absl::Status Ratchet::SendStep() {
   return absl::OkStatus();
 }
 
-absl::Status Ratchet::Decrypt(ByteSpan message, int64_t now_unix,
-                              std::vector<uint8_t>* plaintext) {
+absl::Status Ratchet::Decrypt(ByteSpan message, int64_t now_unix, std::vector<uint8_t>* plaintext) {
   // Bounds and canonical form before any work.
   Header h;
   if (message.size() > kRatchetHeaderSize + PaddedSize(kMaxPlaintextSize) + kAeadTagSize ||

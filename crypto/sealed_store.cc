@@ -55,10 +55,9 @@ absl::StatusOr<v1::WrappedStoreKey> StoreKey::Wrap(ByteSpan passphrase,
   std::string sealed(kSealOverhead + key_.size(), '\0');
   uint8_t* out = reinterpret_cast<uint8_t*>(sealed.data());
   randombytes_buf(out, kSealNonceSize);
-  crypto_aead_xchacha20poly1305_ietf_encrypt(
-      out + kSealNonceSize, nullptr, key_.data(), key_.size(),
-      reinterpret_cast<const uint8_t*>(kWrapAd), sizeof(kWrapAd) - 1, nullptr, out,
-      wrap_key.data());
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out + kSealNonceSize, nullptr, key_.data(),
+                                             key_.size(), reinterpret_cast<const uint8_t*>(kWrapAd),
+                                             sizeof(kWrapAd) - 1, nullptr, out, wrap_key.data());
   v1::WrappedStoreKey w;
   w.set_version(1);
   w.set_ops_limit(cost.ops_limit);
@@ -117,10 +116,10 @@ absl::StatusOr<SecretBytes> StoreKey::Open(ByteSpan name, ByteSpan sealed) const
     return absl::DataLossError("stored value is damaged");
   }
   ALLIANCE_ASSIGN_OR_RETURN(SecretBytes out, SecretBytes::Allocate(sealed.size() - kSealOverhead));
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-          out.data(), nullptr, nullptr, sealed.data() + kSealNonceSize,
-          sealed.size() - kSealNonceSize, name.data(), name.size(), sealed.data(),
-          key_.data()) != 0) {
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(out.data(), nullptr, nullptr,
+                                                 sealed.data() + kSealNonceSize,
+                                                 sealed.size() - kSealNonceSize, name.data(),
+                                                 name.size(), sealed.data(), key_.data()) != 0) {
     return absl::DataLossError("stored value is damaged");
   }
   return out;

@@ -38,8 +38,8 @@ absl::StatusOr<PreKeyMessage> ParsePreKeyMessage(ByteSpan bytes) {
   return m;
 }
 
-absl::StatusOr<Session> Session::Initiate(const IdentityKeyPair& ours,
-                                          const VerifiedBundle& bundle, Random& rng) {
+absl::StatusOr<Session> Session::Initiate(const IdentityKeyPair& ours, const VerifiedBundle& bundle,
+                                          Random& rng) {
   DhKeyPair ephemeral = DhKeyPair::Generate(rng);
   return InitiateWithKeys(ours, bundle, ephemeral, DhKeyPair::Generate(rng), rng);
 }
@@ -48,7 +48,8 @@ absl::StatusOr<Session> Session::InitiateWithKeys(const IdentityKeyPair& ours,
                                                   const VerifiedBundle& bundle,
                                                   const DhKeyPair& ephemeral,
                                                   DhKeyPair first_ratchet, Random& rng) {
-  ALLIANCE_ASSIGN_OR_RETURN(X3dhInitiation x3dh, X3dhInitiateWithEphemeral(ours, bundle, ephemeral));
+  ALLIANCE_ASSIGN_OR_RETURN(X3dhInitiation x3dh,
+                            X3dhInitiateWithEphemeral(ours, bundle, ephemeral));
   ALLIANCE_ASSIGN_OR_RETURN(
       Ratchet ratchet,
       Ratchet::InitInitiatorWithKey(x3dh.shared_key, bundle.signed_prekey, ours.public_key(),

@@ -59,8 +59,7 @@ class Session {
   // Starts a session with the owner of `bundle` (already verified). `rng` is borrowed and must
   // outlive the session. INVALID_ARGUMENT for a bundle key of small order.
   [[nodiscard]] static absl::StatusOr<Session> Initiate(const IdentityKeyPair& ours,
-                                                        const VerifiedBundle& bundle,
-                                                        Random& rng);
+                                                        const VerifiedBundle& bundle, Random& rng);
   // Same, with caller-chosen ephemeral and first ratchet keys (known-answer tests).
   [[nodiscard]] static absl::StatusOr<Session> InitiateWithKeys(const IdentityKeyPair& ours,
                                                                 const VerifiedBundle& bundle,
@@ -72,13 +71,9 @@ class Session {
   // `one_time_prekey` must be the key named by `message.one_time_prekey_id` (null if none);
   // the caller deletes that key once the result is stored. Returns DecryptError() on any
   // cryptographic failure.
-  [[nodiscard]] static absl::StatusOr<Session> Respond(const IdentityKeyPair& ours,
-                                                       const DhKeyPair& signed_prekey,
-                                                       const DhKeyPair* one_time_prekey,
-                                                       const PreKeyMessage& message,
-                                                       int64_t now_unix,
-                                                       std::vector<uint8_t>* plaintext,
-                                                       Random& rng);
+  [[nodiscard]] static absl::StatusOr<Session> Respond(
+      const IdentityKeyPair& ours, const DhKeyPair& signed_prekey, const DhKeyPair* one_time_prekey,
+      const PreKeyMessage& message, int64_t now_unix, std::vector<uint8_t>* plaintext, Random& rng);
 
   [[nodiscard]] static absl::StatusOr<Session> FromRecord(const v1::SessionRecord& record,
                                                           Random& rng);

@@ -14,9 +14,9 @@
 #define ALLIANCE_STATUS_CONCAT_(a, b) ALLIANCE_STATUS_CONCAT_INNER_(a, b)
 
 // Evaluates `expr` (an absl::Status) and returns it from the enclosing function if not OK.
-#define ALLIANCE_RETURN_IF_ERROR(expr)                  \
-  do {                                                  \
-    ::absl::Status alliance_status_ = (expr);           \
+#define ALLIANCE_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    ::absl::Status alliance_status_ = (expr);            \
     if (!alliance_status_.ok()) return alliance_status_; \
   } while (false)
 

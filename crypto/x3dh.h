@@ -24,7 +24,7 @@ namespace alliance::crypto {
 using SharedKey = WipedArray<32>;
 
 struct X3dhInitiation {
-  SharedKey shared_key;    // SK: the initial root key.
+  SharedKey shared_key;       // SK: the initial root key.
   PublicKey ephemeral_key{};  // EK_A public, sent in the prekey message.
 };
 
@@ -35,8 +35,9 @@ struct X3dhInitiation {
                                                           Random& rng);
 
 // Same with a caller-chosen ephemeral key pair (known-answer tests).
-[[nodiscard]] absl::StatusOr<X3dhInitiation> X3dhInitiateWithEphemeral(
-    const IdentityKeyPair& ours, const VerifiedBundle& bundle, const DhKeyPair& ephemeral);
+[[nodiscard]] absl::StatusOr<X3dhInitiation> X3dhInitiateWithEphemeral(const IdentityKeyPair& ours,
+                                                                       const VerifiedBundle& bundle,
+                                                                       const DhKeyPair& ephemeral);
 
 // Responder side. `one_time_prekey` is null when the initiator used none. `their_identity` is
 // the initiator's Ed25519 identity key. INVALID_ARGUMENT if a received key is invalid.

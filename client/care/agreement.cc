@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "client/care/crisis.h"
-#include "client/care/internal/event_order.h"
+#include "client/care/internal/canonical_bytes.h"
 #include "crypto/status_macros.h"
 
 namespace alliance::care {

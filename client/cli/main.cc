@@ -134,10 +134,10 @@ json ToJson(const ContactView& c) {
 }
 
 void PrintMessage(const MessageView& m) {
-  const std::string who = m.direction == v1::DIRECTION_OUTGOING
-                              ? "you"
-                              : (m.contact_name.empty() ? m.contact_id.substr(0, 8)
-                                                        : m.contact_name);
+  const std::string who =
+      m.direction == v1::DIRECTION_OUTGOING
+          ? "you"
+          : (m.contact_name.empty() ? m.contact_id.substr(0, 8) : m.contact_name);
   std::string flags;
   if (m.urgent) flags += " [urgent]";
   if (m.intent == v1::INTENT_FOR_NEXT_SESSION) flags += " [for next session]";
@@ -205,7 +205,8 @@ int Run(int argc, char** argv) {
   // init
   app.add_subcommand("init", "Create a profile (identity key) protected by a passphrase")
       ->callback(run([&]() -> absl::Status {
-        ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes pass, ReadPassphrase(g.passphrase_file, true));
+        ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes pass,
+                                  ReadPassphrase(g.passphrase_file, true));
         ClientOptions o;
         o.profile_dir = g.profile;
         o.relay.address = g.relay;
@@ -357,8 +358,9 @@ int Run(int argc, char** argv) {
       std::printf("Sent.\n");
     }
     if (!r.sent) {
-      return absl::UnavailableError(absl::StrCat(
-          r.relay_error.message(), " (message queued; it is sent by the next send, sync or watch)"));
+      return absl::UnavailableError(
+          absl::StrCat(r.relay_error.message(),
+                       " (message queued; it is sent by the next send, sync or watch)"));
     }
     return absl::OkStatus();
   }));
@@ -484,8 +486,8 @@ int Run(int argc, char** argv) {
       std::cout << json{{"code", inv.code},
                         {"id", inv.id},
                         {"role", RoleName(inv.role)},
-                        {"expires_at", absl::FormatTime(absl::RFC3339_sec, inv.expires_at,
-                                                        absl::UTCTimeZone())}}
+                        {"expires_at",
+                         absl::FormatTime(absl::RFC3339_sec, inv.expires_at, absl::UTCTimeZone())}}
                        .dump()
                 << "\n";
     } else {
@@ -494,22 +496,23 @@ int Run(int argc, char** argv) {
     }
     return absl::OkStatus();
   }));
-  admin->add_subcommand("members", "List the clinic's accounts")->callback(run([&]() -> absl::Status {
-    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
-    ALLIANCE_ASSIGN_OR_RETURN(std::vector<v1::Member> members, c->Members());
-    json arr = json::array();
-    for (const v1::Member& m : members) {
-      const std::string id = client::ToHex(m.account_id());
-      const char* state = m.state() == v1::ACCOUNT_STATE_ACTIVE ? "active" : "deactivated";
-      if (g.json_output) {
-        arr.push_back({{"id", id}, {"role", RoleName(m.role())}, {"state", state}});
-      } else {
-        std::printf("%s  %-10s %s\n", id.c_str(), RoleName(m.role()), state);
-      }
-    }
-    if (g.json_output) std::cout << arr.dump() << "\n";
-    return absl::OkStatus();
-  }));
+  admin->add_subcommand("members", "List the clinic's accounts")
+      ->callback(run([&]() -> absl::Status {
+        ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+        ALLIANCE_ASSIGN_OR_RETURN(std::vector<v1::Member> members, c->Members());
+        json arr = json::array();
+        for (const v1::Member& m : members) {
+          const std::string id = client::ToHex(m.account_id());
+          const char* state = m.state() == v1::ACCOUNT_STATE_ACTIVE ? "active" : "deactivated";
+          if (g.json_output) {
+            arr.push_back({{"id", id}, {"role", RoleName(m.role())}, {"state", state}});
+          } else {
+            std::printf("%s  %-10s %s\n", id.c_str(), RoleName(m.role()), state);
+          }
+        }
+        if (g.json_output) std::cout << arr.dump() << "\n";
+        return absl::OkStatus();
+      }));
   std::string account_hex;
   auto* deactivate = admin->add_subcommand("deactivate", "Deactivate an account (erases its keys)");
   deactivate->add_option("account", account_hex, "Account id (32 hex digits)")->required();
@@ -526,7 +529,8 @@ int Run(int argc, char** argv) {
   audit->add_option("--limit", audit_limit, "At most this many entries")->capture_default_str();
   audit->callback(run([&]() -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
-    ALLIANCE_ASSIGN_OR_RETURN(std::vector<v1::AuditEntry> entries, c->Audit(audit_after, audit_limit));
+    ALLIANCE_ASSIGN_OR_RETURN(std::vector<v1::AuditEntry> entries,
+                              c->Audit(audit_after, audit_limit));
     json arr = json::array();
     for (const v1::AuditEntry& e : entries) {
       const std::string event = v1::AuditEvent_Name(e.event());

@@ -237,8 +237,8 @@ int main(int argc, char** argv) {
     if (std::string(argv[i]) == "--messages") (void)absl::SimpleAtoi(argv[i + 1], &messages);
   }
   namespace fs = std::filesystem;
-  const fs::path root = fs::temp_directory_path() / ("alliance-client-bench-" +
-                                                     std::to_string(::getpid()));
+  const fs::path root =
+      fs::temp_directory_path() / ("alliance-client-bench-" + std::to_string(::getpid()));
   fs::remove_all(root);
   fs::create_directories(root / "a");
   fs::create_directories(root / "b");

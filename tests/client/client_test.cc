@@ -117,13 +117,17 @@ TEST_F(ClientTest, OutOfOrderDeliveryIsReassembled) {
   {
     auto store = LocalStore::Open(Options("Sam").profile_dir, Pass("pw-Sam"));
     ASSERT_TRUE(store.ok()) << store.status();
-    ASSERT_TRUE((*store)->Run([](LocalStore::Txn& txn) -> absl::Status {
-      auto index = txn.Get<v1::IdList>(names::OutboxIndex());
-      if (!index.ok() || !index->has_value()) return absl::InternalError("no outbox");
-      v1::IdList reversed;
-      for (int i = (*index)->ids_size() - 1; i >= 0; --i) *reversed.add_ids() = (*index)->ids(i);
-      return txn.Put(names::OutboxIndex(), reversed);
-    }).ok());
+    ASSERT_TRUE((*store)
+                    ->Run([](LocalStore::Txn& txn) -> absl::Status {
+                      auto index = txn.Get<v1::IdList>(names::OutboxIndex());
+                      if (!index.ok() || !index->has_value())
+                        return absl::InternalError("no outbox");
+                      v1::IdList reversed;
+                      for (int i = (*index)->ids_size() - 1; i >= 0; --i)
+                        *reversed.add_ids() = (*index)->ids(i);
+                      return txn.Put(names::OutboxIndex(), reversed);
+                    })
+                    .ok());
   }
   RestartRelay();
   auto flushed = (*sam)->Sync();  // Flushes the outbox.
@@ -168,15 +172,17 @@ TEST_F(ClientTest, ChangedIdentityKeyBlocksSendingUntilAccepted) {
   {
     auto store = LocalStore::Open(Options("Sam").profile_dir, Pass("pw-Sam"));
     ASSERT_TRUE(store.ok());
-    ASSERT_TRUE((*store)->Run([&](LocalStore::Txn& txn) -> absl::Status {
-      auto c = txn.Get<v1::ContactRecord>(names::Contact(therapist_id));
-      if (!c.ok() || !c->has_value()) return absl::InternalError("no contact");
-      std::string key = (*c)->identity_key();
-      key[0] ^= 1;
-      (*c)->set_identity_key(key);
-      (*c)->set_verified(true);
-      return txn.Put(names::Contact(therapist_id), **c);
-    }).ok());
+    ASSERT_TRUE((*store)
+                    ->Run([&](LocalStore::Txn& txn) -> absl::Status {
+                      auto c = txn.Get<v1::ContactRecord>(names::Contact(therapist_id));
+                      if (!c.ok() || !c->has_value()) return absl::InternalError("no contact");
+                      std::string key = (*c)->identity_key();
+                      key[0] ^= 1;
+                      (*c)->set_identity_key(key);
+                      (*c)->set_verified(true);
+                      return txn.Put(names::Contact(therapist_id), **c);
+                    })
+                    .ok());
   }
   auto contacts = (*sam)->Contacts(true);
   ASSERT_TRUE(contacts.ok());
@@ -298,8 +304,7 @@ TEST_F(ClientTest, ClientCannotMessageTheAdmin) {
   BuildClinic();
   auto r = client_->SendText("admin", "hello admin");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(client_->SendText("therapist", "").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_->SendText("therapist", "").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(client_->SendText("therapist", std::string(60001, 'x')).status().code(),
             absl::StatusCode::kInvalidArgument);
 }

@@ -37,9 +37,10 @@ TEST_P(HkdfRfc5869Test, MatchesPublishedOutput) {
 INSTANTIATE_TEST_SUITE_P(
     Rfc5869, HkdfRfc5869Test,
     ::testing::Values(
-        HkdfCase{"case1", "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "000102030405060708090a0b0c",
-                 "f0f1f2f3f4f5f6f7f8f9", 42,
-                 "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"},
+        HkdfCase{
+            "case1", "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "000102030405060708090a0b0c",
+            "f0f1f2f3f4f5f6f7f8f9", 42,
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"},
         HkdfCase{"case2",
                  "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
                  "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
@@ -55,7 +56,8 @@ INSTANTIATE_TEST_SUITE_P(
                  "59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71"
                  "cc30c58179ec3e87c14c01d5c1f3434f1d87"},
         HkdfCase{"case3", "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "", "", 42,
-                 "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"}),
+                 "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a9"
+                 "6c8"}),
     [](const ::testing::TestParamInfo<HkdfCase>& info) { return std::string(info.param.name); });
 
 }  // namespace

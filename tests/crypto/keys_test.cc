@@ -51,12 +51,12 @@ TEST(PreKeyBundleTest, RejectsStaleAndFutureKeys) {
   Parties p;
   const int64_t created = kNow - 3600;
   BundlePolicy policy;
-  EXPECT_EQ(VerifyPreKeyBundle(p.Bundle(true), created + policy.max_age_seconds + 1).status().code(),
-            absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(VerifyPreKeyBundle(p.Bundle(true), created - policy.max_future_seconds - 1)
-                .status()
-                .code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      VerifyPreKeyBundle(p.Bundle(true), created + policy.max_age_seconds + 1).status().code(),
+      absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      VerifyPreKeyBundle(p.Bundle(true), created - policy.max_future_seconds - 1).status().code(),
+      absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(PreKeyBundleTest, RejectsMalformedSizes) {

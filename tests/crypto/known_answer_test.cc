@@ -46,8 +46,8 @@ std::map<std::string, std::string> Compute() {
   VerifiedBundle vb = *VerifyPreKeyBundle(bundle, kCreatedAt);
 
   X3dhInitiation x3dh = *X3dhInitiateWithEphemeral(alice, vb, ephemeral);
-  Session session = *Session::InitiateWithKeys(alice, vb, ephemeral, std::move(first_ratchet),
-                                               unused);
+  Session session =
+      *Session::InitiateWithKeys(alice, vb, ephemeral, std::move(first_ratchet), unused);
   OutgoingMessage m;
   if (!session.Encrypt(Bytes("alliance known answer"), &m).ok()) std::abort();
   OutgoingMessage second;
@@ -84,7 +84,8 @@ TEST(KnownAnswerTest, ProtocolOutputsMatchCheckedInVectors) {
     out << "# Alliance protocol v1 known answers. Keys: identity seeds 0x11 (alice), 0x22 (bob);\n"
            "# X25519 secrets 0x33 (spk id 1), 0x44 (opk id 2), 0x55 (ephemeral), 0x66 (first\n"
            "# ratchet key), each byte repeated 32 times; spk created_at 1780000000; account ids\n"
-           "# 16 x 0xAA (alice), 16 x 0xBB (bob). Messages: \"alliance known answer\", then \"\".\n";
+           "# 16 x 0xAA (alice), 16 x 0xBB (bob). Messages: \"alliance known answer\", then "
+           "\"\".\n";
     for (const auto& [k, v] : computed) out << k << " = " << v << "\n";
     GTEST_SKIP() << "vectors written to " << kVectorFile;
   }

@@ -32,7 +32,7 @@ TEST(PaddingTest, RejectsNonCanonicalPadding) {
   EXPECT_FALSE(UnpaddedSize(buf).ok());  // No marker.
   buf[10] = 0x80;
   buf[200] = 0x01;
-  EXPECT_FALSE(UnpaddedSize(buf).ok());  // Garbage after the marker.
+  EXPECT_FALSE(UnpaddedSize(buf).ok());                              // Garbage after the marker.
   EXPECT_FALSE(UnpaddedSize(std::vector<uint8_t>(255, 0x80)).ok());  // Not a block multiple.
   EXPECT_FALSE(UnpaddedSize({}).ok());
   std::vector<uint8_t> two(512, 0);

@@ -36,13 +36,14 @@ TEST(X25519Test, MatchesRfc7748ScalarMultVectors) {
 }
 
 TEST(X25519Test, MatchesRfc7748DiffieHellmanVector) {
-  DhKeyPair alice =
-      *DhKeyPair::FromSecret(Hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
-  DhKeyPair bob =
-      *DhKeyPair::FromSecret(Hex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"));
+  DhKeyPair alice = *DhKeyPair::FromSecret(
+      Hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
+  DhKeyPair bob = *DhKeyPair::FromSecret(
+      Hex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"));
   EXPECT_EQ(ToHex(alice.public_key),
             "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
-  EXPECT_EQ(ToHex(bob.public_key), "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+  EXPECT_EQ(ToHex(bob.public_key),
+            "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
   WipedArray<32> ab, ba;
   ASSERT_TRUE(Dh(alice.secret, bob.public_key, &ab).ok());
   ASSERT_TRUE(Dh(bob.secret, alice.public_key, &ba).ok());

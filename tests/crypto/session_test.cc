@@ -56,8 +56,7 @@ TEST_P(SessionSizeTest, RoundTripsEverySizeBothWays) {
   EXPECT_EQ((m.bytes.size() - kRatchetHeaderSize - kAeadTagSize) % 256, 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sizes, SessionSizeTest,
-                         ::testing::Values(0, 1, 255, 256, 257, 64 * 1024));
+INSTANTIATE_TEST_SUITE_P(Sizes, SessionSizeTest, ::testing::Values(0, 1, 255, 256, 257, 64 * 1024));
 
 TEST(SessionTest, RejectsPlaintextLargerThanLimit) {
   EstablishedPair pair;
@@ -196,8 +195,7 @@ TEST(SessionTest, RejectsTruncatedAndMalformedMessagesWithOneStatus) {
     EXPECT_EQ(pair.alice->Decrypt(MessageType::kMessage, cut, kNow, &out), DecryptError());
   }
   std::vector<uint8_t> out;
-  EXPECT_EQ(pair.alice->Decrypt(static_cast<MessageType>(9), m.bytes, kNow, &out),
-            DecryptError());
+  EXPECT_EQ(pair.alice->Decrypt(static_cast<MessageType>(9), m.bytes, kNow, &out), DecryptError());
   EXPECT_EQ(pair.alice->Decrypt(MessageType::kPreKey, m.bytes, kNow, &out), DecryptError());
   EXPECT_EQ(Serialized(*pair.alice), before);
 }
@@ -225,8 +223,8 @@ TEST(SessionTest, SkippedKeysAreBoundedOldestEvicted) {
     ASSERT_TRUE(Receive(*pair.bob, Send(*pair.alice, Text(1))).ok());  // Turn the ratchet.
   }
   EXPECT_EQ(pair.alice->ratchet().skipped_key_count(), kMaxSkippedKeys);
-  EXPECT_EQ(Receive(*pair.alice, first_chain[0]).status(), DecryptError());   // Evicted.
-  EXPECT_TRUE(Receive(*pair.alice, first_chain[899]).ok());                    // Still kept.
+  EXPECT_EQ(Receive(*pair.alice, first_chain[0]).status(), DecryptError());  // Evicted.
+  EXPECT_TRUE(Receive(*pair.alice, first_chain[899]).ok());                  // Still kept.
 }
 
 TEST(SessionTest, SkippedKeysExpireAfterRetention) {

@@ -60,8 +60,8 @@ struct EstablishedPair {
     if (!alice->Encrypt(Bytes("hello"), &m).ok()) std::abort();
     PreKeyMessage pm = *ParsePreKeyMessage(m.bytes);
     std::vector<uint8_t> out;
-    bob.emplace(*Session::Respond(p.bob, p.spk.key, with_opk ? &p.opk.key : nullptr, pm, kNow,
-                                  &out, p.rng));
+    bob.emplace(*Session::Respond(p.bob, p.spk.key, with_opk ? &p.opk.key : nullptr, pm, kNow, &out,
+                                  p.rng));
   }
 };
 

@@ -15,8 +15,8 @@ TEST(X3dhTest, BothSidesAgreeWithOneTimePreKey) {
   Parties p;
   VerifiedBundle b = *VerifyPreKeyBundle(p.Bundle(true), kNow);
   X3dhInitiation init = *X3dhInitiate(p.alice, b, p.rng);
-  SharedKey bob = *X3dhRespond(p.bob, p.spk.key, &p.opk.key, p.alice.public_key(),
-                               init.ephemeral_key);
+  SharedKey bob =
+      *X3dhRespond(p.bob, p.spk.key, &p.opk.key, p.alice.public_key(), init.ephemeral_key);
   EXPECT_TRUE(init.shared_key.Equals(bob));
 }
 
@@ -24,8 +24,7 @@ TEST(X3dhTest, BothSidesAgreeWithoutOneTimePreKey) {
   Parties p;
   VerifiedBundle b = *VerifyPreKeyBundle(p.Bundle(false), kNow);
   X3dhInitiation init = *X3dhInitiate(p.alice, b, p.rng);
-  SharedKey bob =
-      *X3dhRespond(p.bob, p.spk.key, nullptr, p.alice.public_key(), init.ephemeral_key);
+  SharedKey bob = *X3dhRespond(p.bob, p.spk.key, nullptr, p.alice.public_key(), init.ephemeral_key);
   EXPECT_TRUE(init.shared_key.Equals(bob));
 }
 
@@ -33,8 +32,7 @@ TEST(X3dhTest, OneTimePreKeyChangesTheSecret) {
   Parties p;
   VerifiedBundle b = *VerifyPreKeyBundle(p.Bundle(true), kNow);
   X3dhInitiation init = *X3dhInitiate(p.alice, b, p.rng);
-  SharedKey bob =
-      *X3dhRespond(p.bob, p.spk.key, nullptr, p.alice.public_key(), init.ephemeral_key);
+  SharedKey bob = *X3dhRespond(p.bob, p.spk.key, nullptr, p.alice.public_key(), init.ephemeral_key);
   EXPECT_FALSE(init.shared_key.Equals(bob));
 }
 

@@ -61,9 +61,8 @@ class CliE2eTest : public ::testing::Test {
 
   void StartRelay() {
     relay_ = std::make_unique<Background>(
-        std::vector<std::string>{kRelay, "serve", "--data", (dir_ / "relay").string(),
-                                 "--listen", Address(), "--log-file",
-                                 (dir_ / "relay.log").string()},
+        std::vector<std::string>{kRelay, "serve", "--data", (dir_ / "relay").string(), "--listen",
+                                 Address(), "--log-file", (dir_ / "relay.log").string()},
         (dir_ / "relay.out").string());
     ASSERT_TRUE(WaitForPort(port_, 10)) << ReadFile((dir_ / "relay.out").string());
   }
@@ -71,8 +70,8 @@ class CliE2eTest : public ::testing::Test {
   std::string Address() const { return "127.0.0.1:" + std::to_string(port_); }
 
   std::vector<std::string> As(const std::string& who, std::vector<std::string> args) {
-    std::vector<std::string> argv = {kCli, "--profile", (dir_ / who).string(),
-                                     "--passphrase-file", (dir_ / (who + ".pass")).string()};
+    std::vector<std::string> argv = {kCli, "--profile", (dir_ / who).string(), "--passphrase-file",
+                                     (dir_ / (who + ".pass")).string()};
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
   }
@@ -135,7 +134,8 @@ TEST_F(CliE2eTest, ConversationBothWaysWithMatchingSafetyNumbers) {
 
 TEST_F(CliE2eTest, RecipientOfflineThenOnlineGetsEverythingInOrder) {
   BuildClinic();
-  for (int i = 0; i < 12; ++i) MustRun("client", {"send", "therapist", "note " + std::to_string(i)});
+  for (int i = 0; i < 12; ++i)
+    MustRun("client", {"send", "therapist", "note " + std::to_string(i)});
   json got = json::parse(MustRun("therapist", {"--json", "sync"}).out);
   ASSERT_EQ(got.size(), 12u);
   for (int i = 0; i < 12; ++i) EXPECT_EQ(got[i]["body"], "note " + std::to_string(i));

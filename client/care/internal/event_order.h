@@ -19,23 +19,9 @@
 #include <utility>
 #include <vector>
 
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "client/care/internal/canonical_bytes.h"
 
 namespace alliance::care_internal {
-
-// Deterministic serialization (stable field order), used only as the last tie-breaker.
-template <typename Event>
-std::string DeterministicBytes(const Event& event) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    event.SerializeToCodedStream(&coded);
-  }
-  return out;
-}
 
 // Returns pointers into `events` (which must outlive the result) for which `keep(event)` is
 // true, in canonical order, with events whose event_id was already seen earlier in that order
