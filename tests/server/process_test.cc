@@ -23,7 +23,7 @@ namespace {
 const std::string kBinary = std::string(ALLIANCE_BINARY_DIR) + "/server/alliance-relay";
 
 // Runs a command, returns (exit code, stdout).
-std::pair<int, std::string> Run(const std::string& command) {
+std::pair<int, std::string> RunCommand(const std::string& command) {
   std::string out;
   FILE* p = popen(command.c_str(), "r");
   if (p == nullptr) return {-1, ""};
@@ -92,7 +92,7 @@ class ProcessTest : public ::testing::Test {
 
 TEST_F(ProcessTest, InitServeHealthMetricsSigtermCheck) {
   const std::string data = root_ + "/db";
-  auto [init_code, init_out] = Run(kBinary + " init --data " + data);
+  auto [init_code, init_out] = RunCommand(kBinary + " init --data " + data);
   ASSERT_EQ(init_code, 0) << init_out;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(init_out, m, std::regex("\n([0-9a-f]{32})\n"))) << init_out;
@@ -109,7 +109,8 @@ TEST_F(ProcessTest, InitServeHealthMetricsSigtermCheck) {
   // grpc.health.v1.Health/Check with an empty request; SERVING encodes as 08 01.
   grpc::GenericStub generic(channel);
   grpc::ClientContext ctx;
-  grpc::ByteBuffer request, response;
+  grpc::Slice empty("", 0);  // HealthCheckRequest{service: ""} encodes as zero bytes
+  grpc::ByteBuffer request(&empty, 1), response;
   std::promise<grpc::Status> done;
   generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
                     &response, [&done](grpc::Status s) { done.set_value(s); });
@@ -140,15 +141,15 @@ TEST_F(ProcessTest, InitServeHealthMetricsSigtermCheck) {
   ASSERT_EQ(kill(pid_, SIGTERM), 0);
   EXPECT_EQ(WaitExit(), 0);
 
-  auto [check_code, check_out] = Run(kBinary + " check --data " + data);
+  auto [check_code, check_out] = RunCommand(kBinary + " check --data " + data);
   EXPECT_EQ(check_code, 0) << check_out;
   EXPECT_NE(check_out.find("audit chain of 2 entries verified"), std::string::npos) << check_out;
 }
 
 TEST_F(ProcessTest, RefusesPlaintextOnNonLoopback) {
   const std::string data = root_ + "/db";
-  ASSERT_EQ(Run(kBinary + " init --data " + data + " >/dev/null").first, 0);
-  auto [code, out] = Run(kBinary + " serve --data " + data +
+  ASSERT_EQ(RunCommand(kBinary + " init --data " + data + " >/dev/null").first, 0);
+  auto [code, out] = RunCommand(kBinary + " serve --data " + data +
                          " --listen 0.0.0.0:0 --log-file " + root_ + "/relay.log 2>&1");
   EXPECT_EQ(code, 1);
   EXPECT_NE(out.find("refusing to serve plaintext"), std::string::npos) << out;
@@ -156,7 +157,7 @@ TEST_F(ProcessTest, RefusesPlaintextOnNonLoopback) {
 
 TEST_F(ProcessTest, ConfigFileProvidesTheSettings) {
   const std::string data = root_ + "/db";
-  ASSERT_EQ(Run(kBinary + " init --data " + data + " >/dev/null").first, 0);
+  ASSERT_EQ(RunCommand(kBinary + " init --data " + data + " >/dev/null").first, 0);
   const std::string config = root_ + "/relay.toml";
   FILE* f = fopen(config.c_str(), "w");
   ASSERT_NE(f, nullptr);
