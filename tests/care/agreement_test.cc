@@ -4,7 +4,7 @@
 #include <functional>
 #include <string>
 
-#include "client/care/internal/event_order.h"
+#include "client/care/internal/canonical_bytes.h"
 #include "gtest/gtest.h"
 #include "tests/care/care_test_util.h"
 
