@@ -5,7 +5,9 @@
 #include <map>
 #include <tuple>
 
+#include "client/care/internal/canonical_bytes.h"
 #include "client/care/internal/event_order.h"
+#include "crypto/status_macros.h"
 
 namespace alliance::care {
 namespace {
@@ -117,6 +119,47 @@ GoalList DeriveGoals(std::span<const v1::GoalEvent> events) {
 
 uint64_t NextGoalLamport(std::span<const v1::GoalEvent> events) {
   return care_internal::NextLamport(events);
+}
+
+namespace {
+
+std::vector<uint8_t> GoalSignedMessage(const std::string& event) {
+  std::vector<uint8_t> message(kGoalSignatureDomain.size() + event.size());
+  std::copy(kGoalSignatureDomain.begin(), kGoalSignatureDomain.end(), message.begin());
+  std::copy(event.begin(), event.end(),
+            message.begin() + static_cast<std::ptrdiff_t>(kGoalSignatureDomain.size()));
+  return message;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::SignedGoalEvent> SignGoalEvent(const v1::GoalEvent& event,
+                                                  const crypto::IdentityKeyPair& author) {
+  ALLIANCE_RETURN_IF_ERROR(ValidateGoalEvent(event));
+  v1::SignedGoalEvent out;
+  out.set_event(care_internal::DeterministicBytes(event));
+  if (out.event().size() > kMaxSignedGoalEventBytes) return Invalid("too large");
+  const crypto::Signature sig = author.Sign(GoalSignedMessage(out.event()));
+  out.set_signature(reinterpret_cast<const char*>(sig.data()), sig.size());
+  return out;
+}
+
+absl::StatusOr<v1::GoalEvent> VerifyGoalEvent(const v1::SignedGoalEvent& signed_event,
+                                              const crypto::PublicKey& author_key) {
+  const std::string& bytes = signed_event.event();
+  if (bytes.empty() || bytes.size() > kMaxSignedGoalEventBytes) return Invalid("size");
+  if (signed_event.signature().size() != crypto::kSignatureSize) return Invalid("signature size");
+  const crypto::ByteSpan sig(reinterpret_cast<const uint8_t*>(signed_event.signature().data()),
+                             signed_event.signature().size());
+  if (!crypto::VerifySignature(author_key, GoalSignedMessage(bytes), sig)) {
+    return absl::PermissionDeniedError("goal signature invalid");
+  }
+  v1::GoalEvent event;
+  if (!event.ParseFromString(bytes)) return Invalid("does not parse");
+  event.DiscardUnknownFields();
+  if (care_internal::DeterministicBytes(event) != bytes) return Invalid("not canonical");
+  ALLIANCE_RETURN_IF_ERROR(ValidateGoalEvent(event));
+  return event;
 }
 
 }  // namespace alliance::care

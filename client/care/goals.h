@@ -7,6 +7,9 @@
 // Events that do not fit — an edit of an unknown or completed goal, a second ADD of the same
 // goal id, a malformed event — are ignored.
 //
+// Goal events are signed documents (DESIGN appendix): SignGoalEvent / VerifyGoalEvent sign and
+// check the exact event bytes under "alliance/v1/doc/goal" with the author's identity key.
+//
 //   std::vector<v1::GoalEvent> log = ...;  // every goal event seen, both directions
 //   GoalList list = DeriveGoals(log);
 //   v1::GoalEvent progress;  // ... progress.set_lamport(NextGoalLamport(log)); ...
@@ -22,8 +25,10 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "alliance/v1/care.pb.h"
 #include "client/care/concerns.h"  // kCareIdBytes, kMaxTitleBytes, kMaxNoteBytes, kMaxLamport
+#include "crypto/keys.h"
 
 namespace alliance::care {
 
@@ -72,6 +77,24 @@ struct GoalList {
 
 // The clock for a party's next event: one more than the highest clock in `events` (1 if none).
 uint64_t NextGoalLamport(std::span<const v1::GoalEvent> events);
+
+// The domain string of goal-event signatures (DESIGN appendix).
+inline constexpr std::string_view kGoalSignatureDomain = "alliance/v1/doc/goal";
+inline constexpr size_t kMaxSignedGoalEventBytes = 8 * 1024;
+
+// Serializes `event` canonically and signs it with the author's identity key.
+// INVALID_ARGUMENT when ValidateGoalEvent fails.
+[[nodiscard]] absl::StatusOr<v1::SignedGoalEvent> SignGoalEvent(
+    const v1::GoalEvent& event, const crypto::IdentityKeyPair& author);
+
+// Verifies a signed goal event against the identity key of the party it claims as author
+// (the caller maps event.author to that party's pinned key after parsing, or tries the
+// sender's key). Checks, in order: INVALID_ARGUMENT for an empty or oversized event or a
+// signature that is not 64 bytes; PERMISSION_DENIED ("goal signature invalid") when the
+// signature does not verify under `author_key`; INVALID_ARGUMENT when the event does not parse,
+// is not canonical or fails ValidateGoalEvent.
+[[nodiscard]] absl::StatusOr<v1::GoalEvent> VerifyGoalEvent(const v1::SignedGoalEvent& signed_event,
+                                                            const crypto::PublicKey& author_key);
 
 }  // namespace alliance::care
 

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/care/care_test_util.h"
 
 namespace alliance::care {
 namespace {
@@ -238,6 +239,29 @@ TEST(GoalsTest, SeededShufflesWithDuplicatesConverge) {
 TEST(GoalsTest, NextLamportIsOneAboveTheHighestSeen) {
   EXPECT_EQ(NextGoalLamport({}), 1u);
   EXPECT_EQ(NextGoalLamport(MixedLog()), 4u);
+}
+
+TEST(GoalsTest, SignedGoalEventVerifiesUnderAuthorKeyOnly) {
+  testing::Parties p;
+  const v1::GoalEvent event = Add("e1", "g1", 1, kC, "Walk daily");
+  absl::StatusOr<v1::SignedGoalEvent> s = SignGoalEvent(event, p.client);
+  ASSERT_TRUE(s.ok()) << s.status();
+  const std::string message = std::string("alliance/v1/doc/goal") + s->event();
+  EXPECT_TRUE(crypto::VerifySignature(p.client.public_key(), crypto::AsBytes(message),
+                                      crypto::AsBytes(s->signature())));
+  absl::StatusOr<v1::GoalEvent> back = VerifyGoalEvent(*s, p.client.public_key());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->title(), "Walk daily");
+  EXPECT_EQ(VerifyGoalEvent(*s, p.therapist.public_key()).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::SignedGoalEvent tampered = *s;
+  std::string bytes = tampered.event();
+  bytes.back() ^= 0x01;
+  tampered.set_event(bytes);
+  EXPECT_EQ(VerifyGoalEvent(tampered, p.client.public_key()).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(SignGoalEvent(Add("e1", "g1", 1, kC, ""), p.client).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
