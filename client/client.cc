@@ -251,6 +251,11 @@ absl::Status Client::MaintainPreKeys() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<v1::GetPreKeyStatusResponse> Client::PreKeyStatus() {
+  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
+  return relay_->GetPreKeyStatus();
+}
+
 absl::Status Client::RefreshContacts() {
   ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ListContactsResponse resp, relay_->ListContacts());

@@ -191,6 +191,8 @@ class Client {
   // Keeps at least 20 one-time prekeys at the relay (tops up to 100) and rotates the signed
   // prekey every 7 days, keeping the previous ones 30 days.
   [[nodiscard]] absl::Status MaintainPreKeys();
+  // What the relay holds for this device: signed prekey id and age, one-time prekeys left.
+  [[nodiscard]] absl::StatusOr<v1::GetPreKeyStatusResponse> PreKeyStatus();
 
  private:
   struct Processed;

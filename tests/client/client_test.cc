@@ -376,3 +376,35 @@ TEST(InviteCodeTest, ParsesHexWithSeparatorsAndRejectsOthers) {
 
 }  // namespace
 }  // namespace alliance::client::testing
+
+namespace alliance::client::testing {
+namespace {
+
+TEST_F(ClientFixture, RotatesSignedPreKeyWeeklyAndStillOpensLateMessages) {
+  BuildClinic();
+  // The therapist starts a session from Sam's current signed prekey; the message waits.
+  ASSERT_TRUE(therapist_->SendText("client", "sent before the rotation").ok());
+  // Eight days later Sam's device rotates its signed prekey...
+  client_.reset();
+  ClientOptions later = Options("Sam");
+  later.clock = [] { return absl::Now() + absl::Hours(24 * 8); };
+  auto sam = Client::Open(later, Pass("pw-Sam"));
+  ASSERT_TRUE(sam.ok()) << sam.status();
+  auto before = (*sam)->PreKeyStatus();
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before->signed_prekey_id(), 1u);
+  EXPECT_EQ(before->one_time_prekey_count(), 99u);  // 100 uploaded, one used by the therapist.
+  ASSERT_TRUE((*sam)->MaintainPreKeys().ok());
+  auto after = (*sam)->PreKeyStatus();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->signed_prekey_id(), 2u);
+  // ...and still opens the message made for the previous one (kept 30 days).
+  auto got = (*sam)->Sync();
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].body, "sent before the rotation");
+  EXPECT_FALSE((*got)[0].undecryptable);
+}
+
+}  // namespace
+}  // namespace alliance::client::testing
