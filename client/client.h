@@ -89,15 +89,65 @@ struct MessageView {
 struct SendOptions {
   v1::Intent intent = v1::INTENT_NEEDS_REPLY;
   bool urgent = false;
+  // The sender saw the emergency notice after the on-device crisis check matched and chose to
+  // send anyway. Default: false (a match returns crisis_prompt without sending).
+  bool crisis_acknowledged = false;
 };
 
 struct SendResult {
-  std::string message_id;  // Hex.
+  std::string message_id;  // Hex; empty when nothing was sent (crisis_prompt).
   // False when the relay could not be reached: the message is queued locally and will be sent
   // by the next Sync, Listen or Send.
   bool sent = false;
   absl::Status relay_error;  // Why it is still queued.
+  // The on-device crisis check matched and crisis_acknowledged was false: nothing was sent;
+  // show `notice` (the emergency notice) and ask whether to send anyway.
+  bool crisis_prompt = false;
+  // What the sender should see under the agreement in force, e.g. "outside agreed hours —
+  // expect a reply by Tue 10:00" and the emergency notice. Empty without an agreement.
+  std::vector<std::string> notice;
+  std::optional<absl::Time> reply_due;
 };
+
+// The care agreement with one contact.
+struct AgreementView {
+  std::optional<v1::CareAgreement> in_force;  // Both signatures valid, highest version.
+  std::optional<v1::CareAgreement> pending;   // A newer proposal awaiting the client.
+  size_t versions = 0;
+  std::vector<v1::OutOfOffice> out_of_office;  // The therapist's announced periods.
+};
+
+// One thread awaiting the therapist's reply (inbox --due), or a digest item.
+struct DueView {
+  std::string contact_id;
+  std::string contact_name;
+  std::string message_id;
+  std::string body;
+  absl::Time arrived_at;
+  std::optional<absl::Time> due_at;
+  bool overdue = false;
+  bool urgent = false;
+  size_t waiting = 0;
+};
+
+struct ConcernView {
+  std::string id;  // Hex.
+  std::string title;
+  std::string state;  // open, acknowledged, deferred, addressed, closed.
+  std::string note;
+};
+
+struct GoalView {
+  std::string id;  // Hex.
+  std::string title;
+  std::string description;
+  bool completed = false;
+  std::optional<uint32_t> percent;  // Latest progress percentage, if any.
+  std::vector<std::string> progress_notes;
+};
+
+enum class ConcernStep { kAcknowledge, kDefer, kAddress, kClose };
+enum class GoalStep { kEdit, kProgress, kComplete };
 
 struct SafetyNumberView {
   std::string digits;     // 60 digits.
@@ -182,6 +232,42 @@ class Client {
   // Shares read receipts (they flow only when both sides share them).
   [[nodiscard]] absl::Status SetReadReceipts(bool enabled);
 
+  // Care agreement (client_care.cc). Therapist: proposes a new version to a client (version,
+  // keys and time are filled in). INVALID_ARGUMENT for an invalid draft, PERMISSION_DENIED
+  // unless a therapist proposes to a client.
+  [[nodiscard]] absl::Status ProposeAgreement(const std::string& ref, v1::CareAgreement draft);
+  // Client: countersigns the pending proposal. FAILED_PRECONDITION when none is pending.
+  [[nodiscard]] absl::Status AcceptAgreement(const std::string& ref);
+  [[nodiscard]] absl::StatusOr<AgreementView> Agreement(const std::string& ref);
+  // Therapist: announces out-of-office periods to every client (replacing earlier ones).
+  [[nodiscard]] absl::Status SetOutOfOffice(std::vector<v1::OutOfOffice> periods);
+  // Therapist: threads awaiting a reply, ordered by due time (overdue flagged).
+  [[nodiscard]] absl::StatusOr<std::vector<DueView>> DueList();
+  // "For our next session" messages and deferred concerns of one client.
+  [[nodiscard]] absl::StatusOr<std::vector<DueView>> Digest(const std::string& ref);
+  // When the contact's agreement says we (the therapist) are outside our windows now: the next
+  // working time. nullopt inside the windows or without an agreement.
+  [[nodiscard]] absl::StatusOr<std::optional<absl::Time>> HeldUntil(const std::string& ref);
+
+  // Concerns and goals, derived from the message log on both sides.
+  [[nodiscard]] absl::StatusOr<std::string> OpenConcern(const std::string& ref,
+                                                        const std::string& title,
+                                                        const std::string& note);
+  [[nodiscard]] absl::Status StepConcern(const std::string& ref, const std::string& concern_id,
+                                         ConcernStep step, const std::string& note);
+  [[nodiscard]] absl::StatusOr<std::vector<ConcernView>> Concerns(const std::string& ref);
+  [[nodiscard]] absl::StatusOr<std::string> AddGoal(const std::string& ref,
+                                                    const std::string& title,
+                                                    const std::string& description);
+  [[nodiscard]] absl::Status StepGoal(const std::string& ref, const std::string& goal_id,
+                                      GoalStep step, const std::string& text,
+                                      std::optional<uint32_t> percent);
+  [[nodiscard]] absl::StatusOr<std::vector<GoalView>> Goals(const std::string& ref);
+
+  // Deletes history older than the device-retention period of each contact's agreement in
+  // force. Returns how many entries were removed. Sync runs it.
+  [[nodiscard]] absl::StatusOr<size_t> ApplyRetention();
+
   // Clinic administration (admins; therapists may invite clients).
   [[nodiscard]] absl::StatusOr<InviteView> CreateInvite(v1::Role role);
   [[nodiscard]] absl::StatusOr<std::vector<v1::Member>> Members();
@@ -216,6 +302,16 @@ class Client {
                             const std::vector<std::string>& ids);
   absl::Status AfterReceive(const std::vector<Processed>& batch);
   absl::StatusOr<std::vector<uint32_t>> PublishOneTimeKeys(uint32_t count);
+  // Sends any content to a contact (session, profile, outbox); shared by text and care events.
+  absl::StatusOr<SendResult> SendContent(const v1::ContactRecord& contact, v1::Content content,
+                                         bool record_history);
+  // Applies a received (or our own sent) care event to the contact's logs inside `txn`.
+  absl::Status ApplyCare(LocalStore::Txn& txn, v1::ContactRecord& contact, bool from_contact,
+                         const v1::Content& content);
+  // The agreement in force with a contact (OOO periods merged in), or nullopt.
+  absl::StatusOr<std::optional<v1::CareAgreement>> AgreementInForce(LocalStore::Txn& txn,
+                                                                    const v1::ContactRecord& c);
+  absl::StatusOr<v1::ContactRecord> CareContact(const std::string& ref);
 
   ClientOptions options_;
   std::unique_ptr<LocalStore> store_;

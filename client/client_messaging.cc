@@ -9,6 +9,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "client/care/crisis.h"
+#include "client/care/notice.h"
 #include "client/client.h"
 #include "client/store_names.h"
 #include "crypto/record_io.h"
@@ -31,6 +33,9 @@ struct Client::Processed {
 namespace {
 
 constexpr size_t kMaxBodySize = 60000;
+constexpr char kDefaultEmergencyNotice[] =
+    "This channel is not monitored for emergencies. If you are in danger or might harm "
+    "yourself, call your local emergency number (112 or 911) now.";
 constexpr size_t kMaxDisplayName = 200;
 constexpr uint32_t kDevice = 1;
 
@@ -274,19 +279,15 @@ absl::Status Client::FlushOutbox(absl::Status* first_error) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<SendResult> Client::SendText(const std::string& ref, const std::string& body,
-                                            const SendOptions& options) {
-  if (body.empty()) return absl::InvalidArgumentError("message is empty");
-  if (body.size() > kMaxBodySize) {
-    return absl::InvalidArgumentError("message is longer than 60000 bytes");
-  }
-  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
-  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(ref));
+absl::StatusOr<SendResult> Client::SendContent(const v1::ContactRecord& contact_in,
+                                               v1::Content content, bool record_history) {
+  v1::ContactRecord contact = contact_in;
   if (!contact.pending_identity_key().empty()) {
     return absl::FailedPreconditionError(
         "identity key of this contact changed; compare safety numbers, then run "
         "`alliance accept-key`");
   }
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_RETURN_IF_ERROR(EnsureSession(contact));
   if (contact.profile_sent_at_ms() == 0) {
     v1::Content profile;
@@ -302,11 +303,8 @@ absl::StatusOr<SendResult> Client::SendText(const std::string& ref, const std::s
       return txn.Put(name, *c);
     }));
   }
-  v1::Content content;
-  content.mutable_text()->set_body(body);
-  content.mutable_text()->set_intent(options.intent);
-  content.mutable_text()->set_urgent(options.urgent);
-  ALLIANCE_ASSIGN_OR_RETURN(std::string id, QueueContent(contact, content, true));
+  ALLIANCE_ASSIGN_OR_RETURN(std::string id,
+                            QueueContent(contact, std::move(content), record_history));
   SendResult result;
   result.message_id = ToHex(id);
   absl::Status send_error;
@@ -317,6 +315,56 @@ absl::StatusOr<SendResult> Client::SendText(const std::string& ref, const std::s
     return send_error;
   } else {
     result.relay_error = send_error;
+  }
+  return result;
+}
+
+absl::StatusOr<SendResult> Client::SendText(const std::string& ref, const std::string& body,
+                                            const SendOptions& options) {
+  if (body.empty()) return absl::InvalidArgumentError("message is empty");
+  if (body.size() > kMaxBodySize) {
+    return absl::InvalidArgumentError("message is longer than 60000 bytes");
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(ref));
+  std::optional<v1::CareAgreement> agreement;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(agreement, AgreementInForce(txn, contact));
+    return absl::OkStatus();
+  }));
+  const bool client_side = account.role() == v1::ROLE_CLIENT;
+  // The crisis check runs on this device only: nothing about it is sent or stored.
+  const care::CrisisCheck crisis =
+      client_side ? care::CheckForCrisis(body, agreement ? &*agreement : nullptr)
+                  : care::CrisisCheck{};
+  SendResult result;
+  if (crisis.matched && !options.crisis_acknowledged) {
+    result.crisis_prompt = true;
+    result.notice.push_back(agreement && !agreement->emergency_notice().empty()
+                                ? agreement->emergency_notice()
+                                : std::string(kDefaultEmergencyNotice));
+    return result;
+  }
+  v1::Content content;
+  content.mutable_text()->set_body(body);
+  content.mutable_text()->set_intent(options.intent);
+  content.mutable_text()->set_urgent(options.urgent);
+  ALLIANCE_ASSIGN_OR_RETURN(result, SendContent(contact, std::move(content), true));
+  if (client_side) {
+    if (agreement.has_value()) {
+      care::SendNoticeOptions no;
+      no.intent = options.intent;
+      no.urgent = options.urgent;
+      no.crisis_matched = crisis.matched;
+      absl::StatusOr<care::SendNotice> notice =
+          care::NoticeForSend(Now(), *agreement, no, absl::LocalTimeZone());
+      if (notice.ok()) {
+        result.notice = notice->lines;
+        result.reply_due = notice->reply_due;
+      }
+    } else if (options.urgent || crisis.matched) {
+      result.notice.push_back(kDefaultEmergencyNotice);
+    }
   }
   return result;
 }
@@ -456,6 +504,13 @@ absl::StatusOr<Client::Processed> Client::ProcessEnvelope(const v1::Envelope& en
       contact->set_display_name(content.profile().display_name().substr(0, kMaxDisplayName));
       contact->set_read_receipts(content.profile().read_receipts());
       p.duplicate = true;
+    } else if (content.has_agreement() || content.has_concern() || content.has_goal() ||
+               content.has_out_of_office()) {
+      // Care documents count only from a sender whose identity key is the pinned one.
+      if (!identity_unverified) {
+        ALLIANCE_RETURN_IF_ERROR(ApplyCare(txn, *contact, /*from_contact=*/true, content));
+      }
+      p.duplicate = true;
     } else {
       p.duplicate = true;  // A content kind this version does not know: kept out of history.
     }
@@ -530,6 +585,7 @@ absl::StatusOr<std::vector<MessageView>> Client::Sync() {
   }
   ALLIANCE_RETURN_IF_ERROR(AfterReceive(batch));
   ALLIANCE_RETURN_IF_ERROR(MaintainPreKeys());
+  ALLIANCE_RETURN_IF_ERROR(ApplyRetention().status());
   std::vector<MessageView> out;
   for (Processed& p : batch) {
     if (!p.duplicate) out.push_back(std::move(p.view));
@@ -611,7 +667,7 @@ absl::StatusOr<std::vector<MessageView>> Client::History(const std::string& ref,
         ALLIANCE_RETURN_IF_ERROR(txn.Put(names::Contact(hex), *c));
       }
     }
-    for (uint64_t i = 0; i < contact.history_count(); ++i) {
+    for (uint64_t i = contact.history_start(); i < contact.history_count(); ++i) {
       ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e,
                                 txn.Get<v1::HistoryEntry>(names::History(hex, i)));
       if (!e.has_value()) continue;  // Removed by retention.

@@ -19,13 +19,14 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "client/cli/care_commands.h"
+#include "client/cli/cli_common.h"
 #include "client/cli/passphrase.h"
 #include "client/client.h"
 #include "crypto/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace alliance::cli {
-namespace {
 
 using client::Client;
 using client::ClientOptions;
@@ -33,145 +34,7 @@ using client::ContactView;
 using client::MessageView;
 using nlohmann::json;
 
-struct Globals {
-  std::string profile;
-  std::string relay;
-  std::string ca_file;
-  std::string passphrase_file;
-  bool json_output = false;
-};
-
-std::string DefaultProfile() {
-  const char* xdg = std::getenv("XDG_DATA_HOME");
-  if (xdg != nullptr && *xdg != '\0') return std::string(xdg) + "/alliance";
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : ".") + "/.local/share/alliance";
-}
-
-const char* RoleName(v1::Role r) {
-  switch (r) {
-    case v1::ROLE_ADMIN:
-      return "admin";
-    case v1::ROLE_THERAPIST:
-      return "therapist";
-    case v1::ROLE_CLIENT:
-      return "client";
-    default:
-      return "unknown";
-  }
-}
-
-absl::StatusOr<v1::Role> ParseRole(const std::string& s) {
-  if (s == "admin") return v1::ROLE_ADMIN;
-  if (s == "therapist") return v1::ROLE_THERAPIST;
-  if (s == "client") return v1::ROLE_CLIENT;
-  return absl::InvalidArgumentError("role must be admin, therapist or client");
-}
-
-const char* StateName(v1::DeliveryState s) {
-  switch (s) {
-    case v1::DELIVERY_STATE_QUEUED:
-      return "queued";
-    case v1::DELIVERY_STATE_SENT:
-      return "sent";
-    case v1::DELIVERY_STATE_DELIVERED:
-      return "delivered";
-    case v1::DELIVERY_STATE_READ:
-      return "read";
-    case v1::DELIVERY_STATE_RECEIVED:
-      return "received";
-    case v1::DELIVERY_STATE_FAILED:
-      return "failed";
-    default:
-      return "unknown";
-  }
-}
-
-const char* IntentName(v1::Intent i) {
-  switch (i) {
-    case v1::INTENT_FOR_NEXT_SESSION:
-      return "next-session";
-    case v1::INTENT_JUST_LETTING_YOU_KNOW:
-      return "fyi";
-    default:
-      return "needs-reply";
-  }
-}
-
-std::string LocalTime(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%d %H:%M", t, absl::LocalTimeZone());
-}
-
-std::string Name(const ContactView& c) {
-  std::string n = c.display_name.empty() ? c.id.substr(0, 8) : c.display_name;
-  return absl::StrCat(n, " (", RoleName(c.role), ")");
-}
-
-json ToJson(const MessageView& m) {
-  return {{"contact", m.contact_id},
-          {"contact_name", m.contact_name},
-          {"id", m.id},
-          {"index", m.index},
-          {"direction", m.direction == v1::DIRECTION_OUTGOING ? "sent" : "received"},
-          {"sent_at", absl::FormatTime(absl::RFC3339_sec, m.sent_at, absl::UTCTimeZone())},
-          {"state", StateName(m.state)},
-          {"intent", IntentName(m.intent)},
-          {"urgent", m.urgent},
-          {"read", m.read},
-          {"identity_unverified", m.identity_unverified},
-          {"undecryptable", m.undecryptable},
-          {"body", m.body}};
-}
-
-json ToJson(const ContactView& c) {
-  return {{"id", c.id},
-          {"role", RoleName(c.role)},
-          {"display_name", c.display_name},
-          {"verified", c.verified},
-          {"identity_changed", c.identity_changed},
-          {"messages", c.messages},
-          {"unread", c.unread}};
-}
-
-void PrintMessage(const MessageView& m) {
-  const std::string who =
-      m.direction == v1::DIRECTION_OUTGOING
-          ? "you"
-          : (m.contact_name.empty() ? m.contact_id.substr(0, 8) : m.contact_name);
-  std::string flags;
-  if (m.urgent) flags += " [urgent]";
-  if (m.intent == v1::INTENT_FOR_NEXT_SESSION) flags += " [for next session]";
-  if (m.intent == v1::INTENT_JUST_LETTING_YOU_KNOW) flags += " [fyi]";
-  if (m.identity_unverified) flags += " [IDENTITY CHANGED]";
-  if (m.direction == v1::DIRECTION_OUTGOING) flags += absl::StrCat(" (", StateName(m.state), ")");
-  if (m.undecryptable) {
-    std::printf("%s  %s: <a message that could not be decrypted>%s\n", LocalTime(m.sent_at).c_str(),
-                who.c_str(), flags.c_str());
-    return;
-  }
-  std::printf("%s  %s: %s%s\n", LocalTime(m.sent_at).c_str(), who.c_str(), m.body.c_str(),
-              flags.c_str());
-}
-
-// Keeps the one error line format: "alliance: <message>".
-int Fail(const absl::Status& s) {
-  std::fprintf(stderr, "alliance: %s\n", std::string(s.message()).c_str());
-  return 1;
-}
-
-absl::StatusOr<std::unique_ptr<Client>> OpenClient(const Globals& g) {
-  ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes pass, ReadPassphrase(g.passphrase_file, false));
-  ClientOptions o;
-  o.profile_dir = g.profile;
-  o.relay.address = g.relay;
-  o.relay.ca_file = g.ca_file;
-  o.store.hold_open = false;  // Let `watch` and other commands share the profile.
-  if (std::getenv("ALLIANCE_TEST_CRASH_BEFORE_ACK") != nullptr) {
-    // Test-only fault injection: die like `kill -9` after storing, before acknowledging.
-    o.before_ack = [] { ::_exit(137); };
-  }
-  return Client::Open(o, pass.span());
-}
+namespace {
 
 std::atomic<Client*> g_watching{nullptr};
 
@@ -340,6 +203,7 @@ int Run(int argc, char** argv) {
   send->add_option("--intent", intent_name, "needs-reply | next-session | fyi")
       ->check(CLI::IsMember({"needs-reply", "next-session", "fyi"}));
   send->add_flag("--urgent", urgent, "Mark urgent");
+  send->add_flag("--confirm", confirm, "Send even if the on-device crisis check matches");
   send->callback(run([&]() -> absl::Status {
     if (text.empty()) {
       text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -350,12 +214,36 @@ int Run(int argc, char** argv) {
     so.intent = intent_name == "next-session" ? v1::INTENT_FOR_NEXT_SESSION
                 : intent_name == "fyi"        ? v1::INTENT_JUST_LETTING_YOU_KNOW
                                               : v1::INTENT_NEEDS_REPLY;
+    so.crisis_acknowledged = confirm;
     ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
     ALLIANCE_ASSIGN_OR_RETURN(client::SendResult r, c->SendText(contact_ref, text, so));
+    if (r.crisis_prompt) {
+      // The on-device check matched: show the emergency notice and ask; never block.
+      for (const std::string& line : r.notice) std::fprintf(stderr, "%s\n", line.c_str());
+      bool send_anyway = true;
+      if (::isatty(STDIN_FILENO) && ::isatty(STDERR_FILENO)) {
+        std::fprintf(stderr, "Send the message anyway? [y/N] ");
+        std::string answer;
+        std::getline(std::cin, answer);
+        send_anyway = !answer.empty() && (answer[0] == 'y' || answer[0] == 'Y');
+      }
+      if (!send_anyway) return absl::CancelledError("not sent");
+      so.crisis_acknowledged = true;
+      ALLIANCE_ASSIGN_OR_RETURN(r, c->SendText(contact_ref, text, so));
+    }
     if (g.json_output) {
-      std::cout << json{{"id", r.message_id}, {"sent", r.sent}}.dump() << "\n";
-    } else if (r.sent) {
-      std::printf("Sent.\n");
+      json due = r.reply_due
+                     ? json(absl::FormatTime(absl::RFC3339_sec, *r.reply_due, absl::UTCTimeZone()))
+                     : json();
+      std::cout << json{{"id", r.message_id},
+                        {"sent", r.sent},
+                        {"notice", r.notice},
+                        {"reply_due", due}}
+                       .dump()
+                << "\n";
+    } else {
+      if (r.sent) std::printf("Sent.\n");
+      for (const std::string& line : r.notice) std::printf("%s\n", line.c_str());
     }
     if (!r.sent) {
       return absl::UnavailableError(
@@ -379,25 +267,32 @@ int Run(int argc, char** argv) {
     }
     return absl::OkStatus();
   }));
-  app.add_subcommand("inbox", "Fetch new messages and list conversations")
-      ->callback(run([&]() -> absl::Status {
-        ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
-        ALLIANCE_RETURN_IF_ERROR(c->Sync().status());
-        ALLIANCE_ASSIGN_OR_RETURN(std::vector<ContactView> all, c->Contacts(false));
-        if (g.json_output) {
-          json arr = json::array();
-          for (const ContactView& x : all) arr.push_back(ToJson(x));
-          std::cout << arr.dump() << "\n";
-          return absl::OkStatus();
-        }
-        for (const ContactView& x : all) {
-          std::printf("%-40s %llu message(s), %llu unread%s\n", Name(x).c_str(),
-                      static_cast<unsigned long long>(x.messages),
-                      static_cast<unsigned long long>(x.unread),
-                      x.identity_changed ? "  IDENTITY KEY CHANGED" : "");
-        }
-        return absl::OkStatus();
-      }));
+  bool due_only = false;
+  auto* inbox = app.add_subcommand("inbox", "Fetch new messages and list conversations");
+  inbox->add_flag("--due", due_only, "Therapist: threads awaiting a reply, by due time");
+  inbox->callback(run([&]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    ALLIANCE_RETURN_IF_ERROR(c->Sync().status());
+    if (due_only) {
+      ALLIANCE_ASSIGN_OR_RETURN(std::vector<client::DueView> due, c->DueList());
+      PrintDue(due, g.json_output);
+      return absl::OkStatus();
+    }
+    ALLIANCE_ASSIGN_OR_RETURN(std::vector<ContactView> all, c->Contacts(false));
+    if (g.json_output) {
+      json arr = json::array();
+      for (const ContactView& x : all) arr.push_back(ToJson(x));
+      std::cout << arr.dump() << "\n";
+      return absl::OkStatus();
+    }
+    for (const ContactView& x : all) {
+      std::printf("%-40s %llu message(s), %llu unread%s\n", Name(x).c_str(),
+                  static_cast<unsigned long long>(x.messages),
+                  static_cast<unsigned long long>(x.unread),
+                  x.identity_changed ? "  IDENTITY KEY CHANGED" : "");
+    }
+    return absl::OkStatus();
+  }));
   auto* history = app.add_subcommand("history", "Show the conversation with a contact");
   history->add_option("contact", contact_ref)->required();
   history->callback(run([&]() -> absl::Status {
@@ -428,8 +323,28 @@ int Run(int argc, char** argv) {
           std::fflush(stdout);
         }
         absl::Duration backoff = absl::Seconds(1);
+        int held_count = 0;
         while (true) {
           absl::Status s = c->Listen([&](const MessageView& m) {
+            // Outside the therapist's agreed hours, notifications wait instead of interrupting.
+            absl::StatusOr<std::optional<absl::Time>> held = c->HeldUntil(m.contact_id);
+            if (held.ok() && held->has_value()) {
+              ++held_count;
+              if (g.json_output) {
+                std::cout << json{{"held", held_count},
+                                  {"until", absl::FormatTime(absl::RFC3339_sec, **held,
+                                                             absl::UTCTimeZone())}}
+                                 .dump()
+                          << std::endl;
+              } else {
+                std::printf(
+                    "%d message(s) held until %s (outside your agreed hours); "
+                    "`alliance inbox --due` shows them\n",
+                    held_count, LocalTime(**held).c_str());
+                std::fflush(stdout);
+              }
+              return;
+            }
             if (g.json_output) {
               std::cout << ToJson(m).dump() << std::endl;
             } else {
@@ -552,6 +467,9 @@ int Run(int argc, char** argv) {
     if (g.json_output) std::cout << arr.dump() << "\n";
     return absl::OkStatus();
   }));
+
+  CareFlags care_flags;
+  AddCareCommands(app, g, care_flags, rc);
 
   try {
     app.parse(argc, argv);

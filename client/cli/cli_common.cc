@@ -1,0 +1,146 @@
+#include "client/cli/cli_common.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "client/cli/passphrase.h"
+#include "crypto/status_macros.h"
+
+namespace alliance::cli {
+
+std::string DefaultProfile() {
+  const char* xdg = std::getenv("XDG_DATA_HOME");
+  if (xdg != nullptr && *xdg != '\0') return std::string(xdg) + "/alliance";
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr ? home : ".") + "/.local/share/alliance";
+}
+
+const char* RoleName(v1::Role r) {
+  switch (r) {
+    case v1::ROLE_ADMIN:
+      return "admin";
+    case v1::ROLE_THERAPIST:
+      return "therapist";
+    case v1::ROLE_CLIENT:
+      return "client";
+    default:
+      return "unknown";
+  }
+}
+
+absl::StatusOr<v1::Role> ParseRole(const std::string& s) {
+  if (s == "admin") return v1::ROLE_ADMIN;
+  if (s == "therapist") return v1::ROLE_THERAPIST;
+  if (s == "client") return v1::ROLE_CLIENT;
+  return absl::InvalidArgumentError("role must be admin, therapist or client");
+}
+
+const char* StateName(v1::DeliveryState s) {
+  switch (s) {
+    case v1::DELIVERY_STATE_QUEUED:
+      return "queued";
+    case v1::DELIVERY_STATE_SENT:
+      return "sent";
+    case v1::DELIVERY_STATE_DELIVERED:
+      return "delivered";
+    case v1::DELIVERY_STATE_READ:
+      return "read";
+    case v1::DELIVERY_STATE_RECEIVED:
+      return "received";
+    case v1::DELIVERY_STATE_FAILED:
+      return "failed";
+    default:
+      return "unknown";
+  }
+}
+
+const char* IntentName(v1::Intent i) {
+  switch (i) {
+    case v1::INTENT_FOR_NEXT_SESSION:
+      return "next-session";
+    case v1::INTENT_JUST_LETTING_YOU_KNOW:
+      return "fyi";
+    default:
+      return "needs-reply";
+  }
+}
+
+std::string LocalTime(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M", t, absl::LocalTimeZone());
+}
+
+std::string Name(const ContactView& c) {
+  std::string n = c.display_name.empty() ? c.id.substr(0, 8) : c.display_name;
+  return absl::StrCat(n, " (", RoleName(c.role), ")");
+}
+
+json ToJson(const MessageView& m) {
+  return {{"contact", m.contact_id},
+          {"contact_name", m.contact_name},
+          {"id", m.id},
+          {"index", m.index},
+          {"direction", m.direction == v1::DIRECTION_OUTGOING ? "sent" : "received"},
+          {"sent_at", absl::FormatTime(absl::RFC3339_sec, m.sent_at, absl::UTCTimeZone())},
+          {"state", StateName(m.state)},
+          {"intent", IntentName(m.intent)},
+          {"urgent", m.urgent},
+          {"read", m.read},
+          {"identity_unverified", m.identity_unverified},
+          {"undecryptable", m.undecryptable},
+          {"body", m.body}};
+}
+
+json ToJson(const ContactView& c) {
+  return {{"id", c.id},
+          {"role", RoleName(c.role)},
+          {"display_name", c.display_name},
+          {"verified", c.verified},
+          {"identity_changed", c.identity_changed},
+          {"messages", c.messages},
+          {"unread", c.unread}};
+}
+
+void PrintMessage(const MessageView& m) {
+  const std::string who =
+      m.direction == v1::DIRECTION_OUTGOING
+          ? "you"
+          : (m.contact_name.empty() ? m.contact_id.substr(0, 8) : m.contact_name);
+  std::string flags;
+  if (m.urgent) flags += " [urgent]";
+  if (m.intent == v1::INTENT_FOR_NEXT_SESSION) flags += " [for next session]";
+  if (m.intent == v1::INTENT_JUST_LETTING_YOU_KNOW) flags += " [fyi]";
+  if (m.identity_unverified) flags += " [IDENTITY CHANGED]";
+  if (m.direction == v1::DIRECTION_OUTGOING) flags += absl::StrCat(" (", StateName(m.state), ")");
+  if (m.undecryptable) {
+    std::printf("%s  %s: <a message that could not be decrypted>%s\n", LocalTime(m.sent_at).c_str(),
+                who.c_str(), flags.c_str());
+    return;
+  }
+  std::printf("%s  %s: %s%s\n", LocalTime(m.sent_at).c_str(), who.c_str(), m.body.c_str(),
+              flags.c_str());
+}
+
+// Keeps the one error line format: "alliance: <message>".
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "alliance: %s\n", std::string(s.message()).c_str());
+  return 1;
+}
+
+absl::StatusOr<std::unique_ptr<Client>> OpenClient(const Globals& g) {
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes pass, ReadPassphrase(g.passphrase_file, false));
+  ClientOptions o;
+  o.profile_dir = g.profile;
+  o.relay.address = g.relay;
+  o.relay.ca_file = g.ca_file;
+  o.store.hold_open = false;  // Let `watch` and other commands share the profile.
+  if (std::getenv("ALLIANCE_TEST_CRASH_BEFORE_ACK") != nullptr) {
+    // Test-only fault injection: die like `kill -9` after storing, before acknowledging.
+    o.before_ack = [] { ::_exit(137); };
+  }
+  return Client::Open(o, pass.span());
+}
+
+}  // namespace alliance::cli

@@ -1,0 +1,48 @@
+// Shared pieces of the `alliance` CLI: global flags, opening the profile, printing.
+#ifndef ALLIANCE_CLIENT_CLI_CLI_COMMON_H_
+#define ALLIANCE_CLIENT_CLI_CLI_COMMON_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "client/client.h"
+#include "nlohmann/json.hpp"
+
+namespace alliance::cli {
+
+using client::Client;
+using client::ClientOptions;
+using client::ContactView;
+using client::MessageView;
+using nlohmann::json;
+
+struct Globals {
+  std::string profile;
+  std::string relay;
+  std::string ca_file;
+  std::string passphrase_file;
+  bool json_output = false;
+};
+
+// $XDG_DATA_HOME/alliance, else ~/.local/share/alliance.
+std::string DefaultProfile();
+const char* RoleName(v1::Role r);
+[[nodiscard]] absl::StatusOr<v1::Role> ParseRole(const std::string& s);
+const char* StateName(v1::DeliveryState s);
+const char* IntentName(v1::Intent i);
+// "2026-11-25 14:05" in the local time zone.
+std::string LocalTime(absl::Time t);
+std::string Name(const ContactView& c);
+json ToJson(const MessageView& m);
+json ToJson(const ContactView& c);
+void PrintMessage(const MessageView& m);
+// Prints "alliance: <message>" on stderr; returns the exit code 1.
+int Fail(const absl::Status& s);
+// Opens the profile with the passphrase from --passphrase-file, the environment or the terminal.
+[[nodiscard]] absl::StatusOr<std::unique_ptr<Client>> OpenClient(const Globals& g);
+
+}  // namespace alliance::cli
+
+#endif  // ALLIANCE_CLIENT_CLI_CLI_COMMON_H_

@@ -1,0 +1,698 @@
+// Client: the therapeutic boundaries — care agreement, out-of-office, reply due, concerns, goals,
+// device retention. Every document travels end to end as ordinary content; the relay sees none.
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/escaping.h"
+#include "client/care/agreement.h"
+#include "client/care/concerns.h"
+#include "client/care/due_list.h"
+#include "client/care/goals.h"
+#include "client/care/reply_due.h"
+#include "client/client.h"
+#include "client/store_names.h"
+#include "crypto/status_macros.h"
+
+namespace alliance::client {
+namespace {
+
+constexpr char kOutOfOfficeDomain[] = "alliance/v1/doc/ooo";
+constexpr size_t kMaxOutOfOfficePeriods = 32;
+constexpr size_t kMaxCareEvents = 10000;
+constexpr size_t kMaxNote = 4000;
+
+std::string AgreementName(const std::string& hex) { return "agreements/" + hex; }
+std::string CareName(const std::string& hex) { return "care/" + hex; }
+
+std::string RandomId() {
+  std::string id(16, '\0');
+  randombytes_buf(id.data(), id.size());
+  return id;
+}
+
+v1::Party PartyOf(v1::Role role) {
+  if (role == v1::ROLE_THERAPIST) return v1::PARTY_THERAPIST;
+  if (role == v1::ROLE_CLIENT) return v1::PARTY_CLIENT;
+  return v1::PARTY_UNSPECIFIED;
+}
+
+absl::StatusOr<crypto::PublicKey> Key(const std::string& bytes) {
+  return crypto::ParsePublicKey(crypto::AsBytes(bytes));
+}
+
+std::string OutOfOfficeMessage(const std::string& document) {
+  return std::string(kOutOfOfficeDomain) + document;
+}
+
+// A concern or goal id given by the user: a unique hex prefix of an id in `ids`.
+absl::StatusOr<std::string> MatchId(const std::string& prefix, const std::vector<std::string>& ids,
+                                    const char* what) {
+  std::vector<std::string> hits;
+  for (const std::string& id : ids) {
+    if (prefix.size() >= 4 && ToHex(id).rfind(prefix, 0) == 0) hits.push_back(id);
+  }
+  if (hits.size() == 1) return hits[0];
+  if (hits.empty()) return absl::NotFoundError(std::string("no ") + what + " matches " + prefix);
+  return absl::InvalidArgumentError(std::string(what) + " id " + prefix + " is ambiguous");
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ContactRecord> Client::CareContact(const std::string& ref) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(ref));
+  const bool pair = (account.role() == v1::ROLE_THERAPIST && contact.role() == v1::ROLE_CLIENT) ||
+                    (account.role() == v1::ROLE_CLIENT && contact.role() == v1::ROLE_THERAPIST);
+  if (!pair) {
+    return absl::PermissionDeniedError("care documents are between a therapist and a client");
+  }
+  return contact;
+}
+
+absl::Status Client::ApplyCare(LocalStore::Txn& txn, v1::ContactRecord& contact, bool from_contact,
+                               const v1::Content& content) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AccountRecord> account,
+                            txn.Get<v1::AccountRecord>(names::Account()));
+  if (!account.has_value()) return absl::FailedPreconditionError("profile is not registered");
+  const bool i_am_therapist = account->role() == v1::ROLE_THERAPIST;
+  if (PartyOf(account->role()) == v1::PARTY_UNSPECIFIED ||
+      PartyOf(contact.role()) == v1::PARTY_UNSPECIFIED || account->role() == contact.role()) {
+    return absl::OkStatus();  // Only between a therapist and a client.
+  }
+  const crypto::PublicKey& mine = identity_->public_key();
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::PublicKey theirs, Key(contact.identity_key()));
+  const crypto::PublicKey& therapist_key = i_am_therapist ? mine : theirs;
+  const crypto::PublicKey& client_key = i_am_therapist ? theirs : mine;
+  const crypto::PublicKey& sender_key = from_contact ? theirs : mine;
+  const v1::Party sender = from_contact ? PartyOf(contact.role()) : PartyOf(account->role());
+  const std::string hex = ToHex(contact.account_id());
+
+  if (content.has_agreement()) {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AgreementLog> log,
+                              txn.Get<v1::AgreementLog>(AgreementName(hex)));
+    v1::AgreementLog l = log.value_or(v1::AgreementLog());
+    care::AgreementHistory history(therapist_key, client_key);
+    for (const v1::SignedAgreement& a : l.versions()) (void)history.Add(a);
+    absl::StatusOr<care::AgreementHistory::AddOutcome> added = history.Add(content.agreement());
+    if (!added.ok() || *added == care::AgreementHistory::AddOutcome::kUnchanged ||
+        l.versions_size() >= static_cast<int>(kMaxCareEvents)) {
+      return absl::OkStatus();  // Forged, conflicting or known: never in force, nothing stored.
+    }
+    *l.add_versions() = content.agreement();
+    return txn.Put(AgreementName(hex), l);
+  }
+
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> log, txn.Get<v1::CareLog>(CareName(hex)));
+  v1::CareLog l = log.value_or(v1::CareLog());
+  if (content.has_out_of_office()) {
+    const v1::SignedOutOfOffice& s = content.out_of_office();
+    v1::OutOfOfficeUpdate update;
+    if (sender != v1::PARTY_THERAPIST ||
+        !crypto::VerifySignature(sender_key, crypto::AsBytes(OutOfOfficeMessage(s.document())),
+                                 crypto::AsBytes(s.signature())) ||
+        !update.ParseFromString(s.document()) || update.format_version() != 1 ||
+        update.periods_size() > static_cast<int>(kMaxOutOfOfficePeriods)) {
+      return absl::OkStatus();
+    }
+    v1::OutOfOfficeUpdate current;
+    if (l.has_out_of_office() && current.ParseFromString(l.out_of_office().document()) &&
+        current.issued_at_unix() >= update.issued_at_unix()) {
+      return absl::OkStatus();  // Older than what we have.
+    }
+    *l.mutable_out_of_office() = s;
+    return txn.Put(CareName(hex), l);
+  }
+  if (l.concerns_size() + l.goals_size() >= static_cast<int>(kMaxCareEvents)) {
+    return absl::OkStatus();
+  }
+  if (content.has_concern()) {
+    const v1::ConcernEvent& e = content.concern();
+    if (!care::ValidateConcernEvent(e).ok() || e.author() != sender) return absl::OkStatus();
+    for (const v1::ConcernEvent& x : l.concerns()) {
+      if (x.event_id() == e.event_id()) return absl::OkStatus();
+    }
+    *l.add_concerns() = e;
+    if (e.action() == v1::CONCERN_ACTION_OPEN) {
+      // An opened concern is a thread in the history too (and a due item for the therapist).
+      v1::HistoryEntry h;
+      h.set_version(1);
+      h.set_id(e.event_id());
+      h.set_direction(from_contact ? v1::DIRECTION_INCOMING : v1::DIRECTION_OUTGOING);
+      const uint64_t now_ms = static_cast<uint64_t>(absl::ToUnixMillis(Now()));
+      h.set_sent_at_ms(now_ms);
+      h.set_stored_at_ms(now_ms);
+      h.set_state(from_contact ? v1::DELIVERY_STATE_RECEIVED : v1::DELIVERY_STATE_SENT);
+      h.mutable_text()->set_body("Concern: " + e.title() +
+                                 (e.note().empty() ? "" : " — " + e.note()));
+      h.mutable_text()->set_intent(v1::INTENT_NEEDS_REPLY);
+      h.set_concern_id(e.concern_id());
+      h.set_index(contact.history_count());
+      contact.set_history_count(contact.history_count() + 1);
+      if (from_contact) contact.set_unread_count(contact.unread_count() + 1);
+      ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, h.index()), h));
+    }
+    return txn.Put(CareName(hex), l);
+  }
+  if (content.has_goal()) {
+    absl::StatusOr<v1::GoalEvent> e = care::VerifyGoalEvent(content.goal(), sender_key);
+    if (!e.ok() || e->author() != sender) return absl::OkStatus();
+    for (const v1::SignedGoalEvent& x : l.goals()) {
+      v1::GoalEvent known;
+      if (known.ParseFromString(x.event()) && known.event_id() == e->event_id()) {
+        return absl::OkStatus();
+      }
+    }
+    *l.add_goals() = content.goal();
+    return txn.Put(CareName(hex), l);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<v1::CareAgreement>> Client::AgreementInForce(
+    LocalStore::Txn& txn, const v1::ContactRecord& contact) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AccountRecord> account,
+                            txn.Get<v1::AccountRecord>(names::Account()));
+  if (!account.has_value() || account->role() == contact.role() ||
+      PartyOf(contact.role()) == v1::PARTY_UNSPECIFIED) {
+    return std::optional<v1::CareAgreement>();
+  }
+  const std::string hex = ToHex(contact.account_id());
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AgreementLog> log,
+                            txn.Get<v1::AgreementLog>(AgreementName(hex)));
+  if (!log.has_value()) return std::optional<v1::CareAgreement>();
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::PublicKey theirs, Key(contact.identity_key()));
+  const bool i_am_therapist = account->role() == v1::ROLE_THERAPIST;
+  care::AgreementHistory history(i_am_therapist ? identity_->public_key() : theirs,
+                                 i_am_therapist ? theirs : identity_->public_key());
+  for (const v1::SignedAgreement& a : log->versions()) (void)history.Add(a);
+  const care::VerifiedAgreement* in_force = history.InForce();
+  if (in_force == nullptr) return std::optional<v1::CareAgreement>();
+  v1::CareAgreement agreement = in_force->agreement;
+  // Out-of-office periods the therapist announced since apply on top of the agreement.
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> care, txn.Get<v1::CareLog>(CareName(hex)));
+  v1::OutOfOfficeUpdate update;
+  if (care.has_value() && care->has_out_of_office() &&
+      update.ParseFromString(care->out_of_office().document())) {
+    for (const v1::OutOfOffice& p : update.periods()) *agreement.add_out_of_office() = p;
+  }
+  return std::optional<v1::CareAgreement>(std::move(agreement));
+}
+
+absl::Status Client::ProposeAgreement(const std::string& ref, v1::CareAgreement draft) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
+  if (account.role() != v1::ROLE_THERAPIST) {
+    return absl::PermissionDeniedError("only the therapist proposes the care agreement");
+  }
+  const std::string hex = ToHex(contact.account_id());
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::PublicKey client_key, Key(contact.identity_key()));
+  uint64_t version = 1;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AgreementLog> log,
+                              txn.Get<v1::AgreementLog>(AgreementName(hex)));
+    care::AgreementHistory history(identity_->public_key(), client_key);
+    const v1::AgreementLog all = log.value_or(v1::AgreementLog());
+    for (const v1::SignedAgreement& a : all.versions()) (void)history.Add(a);
+    version = history.NextVersion();
+    return absl::OkStatus();
+  }));
+  draft.set_format_version(1);
+  draft.set_version(version);
+  draft.set_therapist_identity_key(
+      std::string(reinterpret_cast<const char*>(identity_->public_key().data()), 32));
+  draft.set_client_identity_key(contact.identity_key());
+  draft.set_proposed_at_unix(absl::ToUnixSeconds(Now()));
+  ALLIANCE_ASSIGN_OR_RETURN(v1::SignedAgreement proposal,
+                            care::ProposeAgreement(draft, *identity_));
+  v1::Content content;
+  *content.mutable_agreement() = proposal;
+  ALLIANCE_ASSIGN_OR_RETURN(SendResult sent, SendContent(contact, content, false));
+  (void)sent;  // Queued when the relay is unreachable; delivered later.
+  return store_->Run([&](LocalStore::Txn& txn) {
+    return ApplyCare(txn, contact, /*from_contact=*/false, content);
+  });
+}
+
+absl::Status Client::AcceptAgreement(const std::string& ref) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
+  if (account.role() != v1::ROLE_CLIENT) {
+    return absl::PermissionDeniedError("only the client countersigns the care agreement");
+  }
+  const std::string hex = ToHex(contact.account_id());
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::PublicKey therapist_key, Key(contact.identity_key()));
+  std::optional<v1::SignedAgreement> pending;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AgreementLog> log,
+                              txn.Get<v1::AgreementLog>(AgreementName(hex)));
+    care::AgreementHistory history(therapist_key, identity_->public_key());
+    const v1::AgreementLog all = log.value_or(v1::AgreementLog());
+    for (const v1::SignedAgreement& a : all.versions()) (void)history.Add(a);
+    if (history.PendingProposal() != nullptr) {
+      pending = history.PendingProposal()->signed_agreement;
+    }
+    return absl::OkStatus();
+  }));
+  if (!pending.has_value()) {
+    return absl::FailedPreconditionError("no agreement proposal is waiting for you");
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(v1::SignedAgreement both,
+                            care::AcceptAgreement(*pending, therapist_key, *identity_));
+  v1::Content content;
+  *content.mutable_agreement() = both;
+  ALLIANCE_RETURN_IF_ERROR(SendContent(contact, content, false).status());
+  return store_->Run([&](LocalStore::Txn& txn) {
+    return ApplyCare(txn, contact, /*from_contact=*/false, content);
+  });
+}
+
+absl::StatusOr<AgreementView> Client::Agreement(const std::string& ref) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
+  const std::string hex = ToHex(contact.account_id());
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::PublicKey theirs, Key(contact.identity_key()));
+  const bool i_am_therapist = account.role() == v1::ROLE_THERAPIST;
+  AgreementView view;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(view.in_force, AgreementInForce(txn, contact));
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AgreementLog> log,
+                              txn.Get<v1::AgreementLog>(AgreementName(hex)));
+    care::AgreementHistory history(i_am_therapist ? identity_->public_key() : theirs,
+                                   i_am_therapist ? theirs : identity_->public_key());
+    const v1::AgreementLog all = log.value_or(v1::AgreementLog());
+    for (const v1::SignedAgreement& a : all.versions()) (void)history.Add(a);
+    view.versions = history.versions().size();
+    if (history.PendingProposal() != nullptr) view.pending = history.PendingProposal()->agreement;
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> care, txn.Get<v1::CareLog>(CareName(hex)));
+    v1::OutOfOfficeUpdate update;
+    if (care.has_value() && care->has_out_of_office() &&
+        update.ParseFromString(care->out_of_office().document())) {
+      view.out_of_office.assign(update.periods().begin(), update.periods().end());
+    }
+    return absl::OkStatus();
+  }));
+  return view;
+}
+
+absl::Status Client::SetOutOfOffice(std::vector<v1::OutOfOffice> periods) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  if (account.role() != v1::ROLE_THERAPIST) {
+    return absl::PermissionDeniedError("only a therapist sets out-of-office");
+  }
+  if (periods.size() > kMaxOutOfOfficePeriods) {
+    return absl::InvalidArgumentError("too many out-of-office periods");
+  }
+  for (const v1::OutOfOffice& p : periods) {
+    if (p.end_unix() <= p.start_unix() || p.notice().size() > kMaxNote) {
+      return absl::InvalidArgumentError("out-of-office period must end after it starts");
+    }
+  }
+  v1::OutOfOfficeUpdate update;
+  update.set_format_version(1);
+  update.set_issued_at_unix(absl::ToUnixSeconds(Now()));
+  for (v1::OutOfOffice& p : periods) *update.add_periods() = std::move(p);
+  v1::Content content;
+  v1::SignedOutOfOffice* s = content.mutable_out_of_office();
+  s->set_document(update.SerializeAsString());
+  crypto::Signature sig = identity_->Sign(crypto::AsBytes(OutOfOfficeMessage(s->document())));
+  s->set_signature(reinterpret_cast<const char*>(sig.data()), sig.size());
+  ALLIANCE_ASSIGN_OR_RETURN(std::vector<ContactView> contacts, Contacts(false));
+  for (const ContactView& c : contacts) {
+    if (c.role != v1::ROLE_CLIENT) continue;
+    ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(c.id));
+    if (!contact.pending_identity_key().empty()) continue;  // Blocked until accepted.
+    ALLIANCE_RETURN_IF_ERROR(SendContent(contact, content, false).status());
+    ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) {
+      return ApplyCare(txn, contact, /*from_contact=*/false, content);
+    }));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<DueView>> Client::DueList() {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  if (account.role() != v1::ROLE_THERAPIST) {
+    return absl::PermissionDeniedError("the due list is the therapist's");
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(std::vector<ContactView> contacts, Contacts(false));
+  std::vector<care::ClientMessageState> states;
+  std::map<std::string, v1::CareAgreement> agreements;
+  std::map<std::string, std::pair<std::string, std::string>> info;  // id -> (name, body)
+  for (const ContactView& c : contacts) {
+    if (c.role != v1::ROLE_CLIENT) continue;
+    ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(c.id));
+    ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareAgreement> a, AgreementInForce(txn, contact));
+      if (a.has_value()) agreements[c.id] = *std::move(a);
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> care,
+                                txn.Get<v1::CareLog>(CareName(c.id)));
+      const v1::CareLog care_log = care.value_or(v1::CareLog());
+      const std::vector<v1::ConcernEvent> events(care_log.concerns().begin(),
+                                                 care_log.concerns().end());
+      care::ConcernList concerns = care::DeriveConcerns(events);
+      std::vector<size_t> pending;  // Indices into `states` not yet answered.
+      for (uint64_t i = contact.history_start(); i < contact.history_count(); ++i) {
+        ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e,
+                                  txn.Get<v1::HistoryEntry>(names::History(c.id, i)));
+        if (!e.has_value() || e->undecryptable()) continue;
+        if (e->direction() == v1::DIRECTION_OUTGOING) {
+          for (size_t k : pending) states[k].answered = true;  // A reply answers the thread.
+          pending.clear();
+          continue;
+        }
+        care::ClientMessageState s;
+        s.contact_id = c.id;
+        s.message_id = ToHex(e->id());
+        s.arrived_at = absl::FromUnixMillis(static_cast<int64_t>(e->sent_at_ms()));
+        s.intent = e->text().intent();
+        s.urgent = e->text().urgent();
+        if (!e->concern_id().empty()) {
+          for (const care::Concern& k : concerns.concerns) {
+            if (k.concern_id == e->concern_id() && !care::AwaitsResponse(k)) s.answered = true;
+          }
+        }
+        info[s.message_id] = {c.display_name, e->text().body()};
+        if (!s.answered) pending.push_back(states.size());
+        states.push_back(std::move(s));
+      }
+      return absl::OkStatus();
+    }));
+  }
+  care::DueList due = care::BuildDueList(
+      states,
+      [&](std::string_view id) -> const v1::CareAgreement* {
+        auto it = agreements.find(std::string(id));
+        return it == agreements.end() ? nullptr : &it->second;
+      },
+      Now());
+  std::vector<DueView> out;
+  for (const care::DueItem& d : due.due) {
+    DueView v;
+    v.contact_id = d.contact_id;
+    v.contact_name = info[d.message_id].first;
+    v.body = info[d.message_id].second;
+    v.message_id = d.message_id;
+    v.arrived_at = d.arrived_at;
+    v.due_at = d.due_at;
+    v.overdue = d.overdue;
+    v.urgent = d.urgent;
+    v.waiting = d.waiting;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<DueView>> Client::Digest(const std::string& ref) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
+  ALLIANCE_ASSIGN_OR_RETURN(std::vector<MessageView> history, History(ref, false));
+  std::vector<DueView> out;
+  for (const MessageView& m : history) {
+    if (m.direction != v1::DIRECTION_INCOMING || m.intent != v1::INTENT_FOR_NEXT_SESSION) continue;
+    DueView v;
+    v.contact_id = m.contact_id;
+    v.contact_name = m.contact_name;
+    v.message_id = m.id;
+    v.body = m.body;
+    v.arrived_at = m.sent_at;
+    out.push_back(std::move(v));
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(std::vector<ConcernView> concerns, Concerns(ref));
+  for (const ConcernView& c : concerns) {
+    if (c.state != "deferred") continue;
+    DueView v;
+    v.contact_id = ToHex(contact.account_id());
+    v.contact_name = contact.display_name();
+    v.message_id = c.id;
+    v.body = "Concern: " + c.title;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<absl::Time>> Client::HeldUntil(const std::string& ref) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  if (account.role() != v1::ROLE_THERAPIST) return std::optional<absl::Time>();
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(ref));
+  std::optional<v1::CareAgreement> agreement;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(agreement, AgreementInForce(txn, contact));
+    return absl::OkStatus();
+  }));
+  if (!agreement.has_value()) return std::optional<absl::Time>();
+  const absl::Time now = Now();
+  ALLIANCE_ASSIGN_OR_RETURN(bool within, care::IsWithinWindows(now, *agreement));
+  if (within) return std::optional<absl::Time>();
+  ALLIANCE_ASSIGN_OR_RETURN(absl::Time next, care::NextWorkingTime(now, *agreement));
+  return std::optional<absl::Time>(next);
+}
+
+absl::StatusOr<std::string> Client::OpenConcern(const std::string& ref, const std::string& title,
+                                                const std::string& note) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> log, [&]() {
+    std::optional<v1::CareLog> l;
+    absl::Status s = store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+      ALLIANCE_ASSIGN_OR_RETURN(l, txn.Get<v1::CareLog>(CareName(ToHex(contact.account_id()))));
+      return absl::OkStatus();
+    });
+    return s.ok() ? absl::StatusOr<std::optional<v1::CareLog>>(l)
+                  : absl::StatusOr<std::optional<v1::CareLog>>(s);
+  }());
+  const v1::CareLog l = log.value_or(v1::CareLog());
+  const std::vector<v1::ConcernEvent> events(l.concerns().begin(), l.concerns().end());
+  v1::Content content;
+  v1::ConcernEvent* e = content.mutable_concern();
+  e->set_event_id(RandomId());
+  e->set_concern_id(RandomId());
+  e->set_action(v1::CONCERN_ACTION_OPEN);
+  e->set_lamport(care::NextConcernLamport(events));
+  e->set_author(PartyOf(account.role()));
+  e->set_title(title);
+  e->set_note(note);
+  ALLIANCE_RETURN_IF_ERROR(care::ValidateConcernEvent(*e));
+  ALLIANCE_RETURN_IF_ERROR(SendContent(contact, content, false).status());
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(
+        std::optional<v1::ContactRecord> c,
+        txn.Get<v1::ContactRecord>(names::Contact(ToHex(contact.account_id()))));
+    if (!c.has_value()) return absl::NotFoundError("contact disappeared");
+    ALLIANCE_RETURN_IF_ERROR(ApplyCare(txn, *c, /*from_contact=*/false, content));
+    return txn.Put(names::Contact(ToHex(contact.account_id())), *c);
+  }));
+  return ToHex(content.concern().concern_id());
+}
+
+absl::Status Client::StepConcern(const std::string& ref, const std::string& concern_id,
+                                 ConcernStep step, const std::string& note) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
+  const std::string hex = ToHex(contact.account_id());
+  v1::CareLog l;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> log, txn.Get<v1::CareLog>(CareName(hex)));
+    l = log.value_or(v1::CareLog());
+    return absl::OkStatus();
+  }));
+  const std::vector<v1::ConcernEvent> events(l.concerns().begin(), l.concerns().end());
+  std::vector<std::string> ids;
+  for (const care::Concern& c : care::DeriveConcerns(events).concerns) ids.push_back(c.concern_id);
+  ALLIANCE_ASSIGN_OR_RETURN(std::string id, MatchId(concern_id, ids, "concern"));
+  v1::Content content;
+  v1::ConcernEvent* e = content.mutable_concern();
+  e->set_event_id(RandomId());
+  e->set_concern_id(id);
+  e->set_action(step == ConcernStep::kAcknowledge ? v1::CONCERN_ACTION_ACKNOWLEDGE
+                : step == ConcernStep::kDefer     ? v1::CONCERN_ACTION_DEFER
+                : step == ConcernStep::kAddress   ? v1::CONCERN_ACTION_ADDRESS
+                                                  : v1::CONCERN_ACTION_CLOSE);
+  e->set_lamport(care::NextConcernLamport(events));
+  e->set_author(PartyOf(account.role()));
+  e->set_note(note);
+  ALLIANCE_RETURN_IF_ERROR(care::ValidateConcernEvent(*e));
+  // Check the step is allowed before sending (e.g. only the other party acknowledges).
+  std::vector<v1::ConcernEvent> with = events;
+  with.push_back(*e);
+  if (care::DeriveConcerns(with).ignored_events > care::DeriveConcerns(events).ignored_events) {
+    return absl::FailedPreconditionError("that step does not apply to this concern now");
+  }
+  ALLIANCE_RETURN_IF_ERROR(SendContent(contact, content, false).status());
+  return store_->Run([&](LocalStore::Txn& txn) {
+    return ApplyCare(txn, contact, /*from_contact=*/false, content);
+  });
+}
+
+absl::StatusOr<std::vector<ConcernView>> Client::Concerns(const std::string& ref) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
+  v1::CareLog l;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> log,
+                              txn.Get<v1::CareLog>(CareName(ToHex(contact.account_id()))));
+    l = log.value_or(v1::CareLog());
+    return absl::OkStatus();
+  }));
+  const std::vector<v1::ConcernEvent> events(l.concerns().begin(), l.concerns().end());
+  std::vector<ConcernView> out;
+  for (const care::Concern& c : care::DeriveConcerns(events).concerns) {
+    out.push_back(
+        {ToHex(c.concern_id), c.title, std::string(care::ConcernStateName(c.state)), c.note});
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> Client::AddGoal(const std::string& ref, const std::string& title,
+                                            const std::string& description) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(std::vector<GoalView> existing, Goals(ref));
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
+  v1::CareLog l;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> log,
+                              txn.Get<v1::CareLog>(CareName(ToHex(contact.account_id()))));
+    l = log.value_or(v1::CareLog());
+    return absl::OkStatus();
+  }));
+  std::vector<v1::GoalEvent> events;
+  for (const v1::SignedGoalEvent& s : l.goals()) {
+    v1::GoalEvent e;
+    if (e.ParseFromString(s.event())) events.push_back(e);
+  }
+  v1::GoalEvent e;
+  e.set_event_id(RandomId());
+  e.set_goal_id(RandomId());
+  e.set_action(v1::GOAL_ACTION_ADD);
+  e.set_lamport(care::NextGoalLamport(events));
+  e.set_author(PartyOf(account.role()));
+  e.set_title(title);
+  e.set_description(description);
+  ALLIANCE_RETURN_IF_ERROR(care::ValidateGoalEvent(e));
+  v1::Content content;
+  ALLIANCE_ASSIGN_OR_RETURN(*content.mutable_goal(), care::SignGoalEvent(e, *identity_));
+  ALLIANCE_RETURN_IF_ERROR(SendContent(contact, content, false).status());
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) {
+    return ApplyCare(txn, contact, /*from_contact=*/false, content);
+  }));
+  return ToHex(e.goal_id());
+}
+
+absl::Status Client::StepGoal(const std::string& ref, const std::string& goal_id, GoalStep step,
+                              const std::string& text, std::optional<uint32_t> percent) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
+  v1::CareLog l;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> log,
+                              txn.Get<v1::CareLog>(CareName(ToHex(contact.account_id()))));
+    l = log.value_or(v1::CareLog());
+    return absl::OkStatus();
+  }));
+  std::vector<v1::GoalEvent> events;
+  for (const v1::SignedGoalEvent& s : l.goals()) {
+    v1::GoalEvent e;
+    if (e.ParseFromString(s.event())) events.push_back(e);
+  }
+  std::vector<std::string> ids;
+  for (const care::Goal& g : care::DeriveGoals(events).goals) ids.push_back(g.goal_id);
+  ALLIANCE_ASSIGN_OR_RETURN(std::string id, MatchId(goal_id, ids, "goal"));
+  v1::GoalEvent e;
+  e.set_event_id(RandomId());
+  e.set_goal_id(id);
+  e.set_lamport(care::NextGoalLamport(events));
+  e.set_author(PartyOf(account.role()));
+  switch (step) {
+    case GoalStep::kEdit:
+      e.set_action(v1::GOAL_ACTION_EDIT);
+      e.set_title(text);
+      break;
+    case GoalStep::kProgress:
+      e.set_action(v1::GOAL_ACTION_PROGRESS);
+      e.set_note(text);
+      if (percent.has_value()) {
+        e.set_has_percent(true);
+        e.set_percent(*percent);
+      }
+      break;
+    case GoalStep::kComplete:
+      e.set_action(v1::GOAL_ACTION_COMPLETE);
+      e.set_note(text);
+      break;
+  }
+  ALLIANCE_RETURN_IF_ERROR(care::ValidateGoalEvent(e));
+  v1::Content content;
+  ALLIANCE_ASSIGN_OR_RETURN(*content.mutable_goal(), care::SignGoalEvent(e, *identity_));
+  ALLIANCE_RETURN_IF_ERROR(SendContent(contact, content, false).status());
+  return store_->Run([&](LocalStore::Txn& txn) {
+    return ApplyCare(txn, contact, /*from_contact=*/false, content);
+  });
+}
+
+absl::StatusOr<std::vector<GoalView>> Client::Goals(const std::string& ref) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
+  v1::CareLog l;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> log,
+                              txn.Get<v1::CareLog>(CareName(ToHex(contact.account_id()))));
+    l = log.value_or(v1::CareLog());
+    return absl::OkStatus();
+  }));
+  std::vector<v1::GoalEvent> events;
+  for (const v1::SignedGoalEvent& s : l.goals()) {
+    v1::GoalEvent e;
+    if (e.ParseFromString(s.event())) events.push_back(e);
+  }
+  std::vector<GoalView> out;
+  for (const care::Goal& g : care::DeriveGoals(events).goals) {
+    GoalView v;
+    v.id = ToHex(g.goal_id);
+    v.title = g.title;
+    v.description = g.description;
+    v.completed = g.completed;
+    for (const care::GoalProgress& p : g.progress) {
+      v.progress_notes.push_back(p.note);
+      if (p.percent.has_value()) v.percent = p.percent;
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+absl::StatusOr<size_t> Client::ApplyRetention() {
+  ALLIANCE_ASSIGN_OR_RETURN(std::vector<ContactView> contacts, Contacts(false));
+  size_t removed = 0;
+  const int64_t now_ms = absl::ToUnixMillis(Now());
+  for (const ContactView& c : contacts) {
+    ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> contact,
+                                txn.Get<v1::ContactRecord>(names::Contact(c.id)));
+      if (!contact.has_value()) return absl::OkStatus();
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareAgreement> agreement,
+                                AgreementInForce(txn, *contact));
+      if (!agreement.has_value() || agreement->device_retention_days() == 0) {
+        return absl::OkStatus();
+      }
+      const int64_t cutoff_ms =
+          now_ms - int64_t{agreement->device_retention_days()} * 24 * 3600 * 1000;
+      uint64_t i = contact->history_start();
+      for (; i < contact->history_count(); ++i) {
+        ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e,
+                                  txn.Get<v1::HistoryEntry>(names::History(c.id, i)));
+        if (e.has_value() && static_cast<int64_t>(e->stored_at_ms()) >= cutoff_ms) break;
+        if (e.has_value()) {
+          txn.Delete(names::MessageRef(ToHex(e->id())));
+          if (e->direction() == v1::DIRECTION_INCOMING && !e->read() &&
+              contact->unread_count() > 0) {
+            contact->set_unread_count(contact->unread_count() - 1);
+          }
+        }
+        txn.Delete(names::History(c.id, i));
+        ++removed;
+      }
+      if (i == contact->history_start()) return absl::OkStatus();
+      contact->set_history_start(i);
+      return txn.Put(names::Contact(c.id), *contact);
+    }));
+  }
+  return removed;
+}
+
+}  // namespace alliance::client
