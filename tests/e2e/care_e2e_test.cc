@@ -1,0 +1,168 @@
+// Issue 5 with the real binaries: propose -> accept -> a message outside the agreed hours shows
+// the notice and due time -> the therapist's due list -> a reply clears it; a one-sided
+// agreement is never in force; the relay's files contain none of the agreement text.
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_split.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/e2e/process.h"
+
+namespace alliance::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::string kRelay = std::string(ALLIANCE_BINARY_DIR) + "/server/alliance-relay";
+const std::string kCli = std::string(ALLIANCE_BINARY_DIR) + "/client/alliance";
+const char* const kDays[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+
+// The weekday `days` from today (UTC), as the CLI spells it.
+std::string Day(int days) {
+  const absl::Weekday w = absl::GetWeekday(absl::ToCivilDay(absl::Now(), absl::UTCTimeZone()));
+  return kDays[(static_cast<int>(w) + days) % 7];
+}
+
+bool TreeContains(const fs::path& root, const std::string& needle) {
+  if (fs::is_regular_file(root)) return ReadFile(root.string()).find(needle) != std::string::npos;
+  for (const auto& f : fs::recursive_directory_iterator(root)) {
+    if (f.is_regular_file() && ReadFile(f.path().string()).find(needle) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+class CareE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("alliance-care-e2e-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    Result init = RunCommand({kRelay, "init", "--data", (dir_ / "relay").string()});
+    ASSERT_EQ(init.exit_code, 0) << init.err;
+    std::vector<std::string> lines = absl::StrSplit(init.out, '\n', absl::SkipEmpty());
+    port_ = FreePort();
+    relay_ = std::make_unique<Background>(
+        std::vector<std::string>{kRelay, "serve", "--data", (dir_ / "relay").string(), "--listen",
+                                 "127.0.0.1:" + std::to_string(port_), "--log-file",
+                                 (dir_ / "relay.log").string()},
+        (dir_ / "relay.out").string());
+    ASSERT_TRUE(WaitForPort(port_, 10));
+    Join("admin", lines.back(), "Admin");
+    Join("therapist", Invite("admin", "therapist"), "Dr. Rivera");
+    Join("client", Invite("therapist", "client"), "Sam");
+  }
+  void TearDown() override {
+    relay_.reset();
+    fs::remove_all(dir_);
+  }
+  Result Run(const std::string& who, std::vector<std::string> args) {
+    std::vector<std::string> argv = {kCli, "--profile", (dir_ / who).string(), "--passphrase-file",
+                                     (dir_ / (who + ".pass")).string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
+  }
+  Result MustRun(const std::string& who, std::vector<std::string> args) {
+    Result r = Run(who, args);
+    EXPECT_EQ(r.exit_code, 0) << who << ": " << r.err;
+    return r;
+  }
+  void Join(const std::string& who, const std::string& invite, const std::string& name) {
+    std::ofstream(dir_ / (who + ".pass")) << "pass " << who << "\n";
+    MustRun(who, {"init"});
+    MustRun(who,
+            {"--relay", "127.0.0.1:" + std::to_string(port_), "register", invite, "--name", name});
+  }
+  std::string Invite(const std::string& by, const std::string& role) {
+    return json::parse(MustRun(by, {"--json", "admin", "invite", "--role", role}).out)["code"];
+  }
+
+  fs::path dir_;
+  int port_ = 0;
+  std::unique_ptr<Background> relay_;
+};
+
+TEST_F(CareE2eTest, ProposeAcceptNoticeDueListAndReplyClears) {
+  const std::string emergency = "AGREEMENT-TEXT-7d1e: call 112 in an emergency";
+  MustRun("therapist",
+          {"agreement", "propose", "client", "--time-zone", "UTC", "--window",
+           Day(2) + " 09:00-17:00", "--reply-within-hours", "4", "--emergency", emergency});
+  // One-sided: never in force.
+  json shown = json::parse(MustRun("client", {"--json", "agreement", "show", "therapist"}).out);
+  EXPECT_TRUE(shown["in_force"].is_null());
+  EXPECT_EQ(shown["pending"]["version"], 1);
+  MustRun("client", {"agreement", "accept", "therapist"});
+  json in_force = json::parse(MustRun("therapist", {"--json", "agreement", "show", "client"}).out);
+  ASSERT_FALSE(in_force["in_force"].is_null());
+  EXPECT_EQ(in_force["in_force"]["emergency_notice"], emergency);
+
+  Result sent = MustRun("client", {"send", "therapist", "Hard evening, can we talk?"});
+  EXPECT_NE(sent.out.find("outside agreed hours — expect a reply by"), std::string::npos)
+      << sent.out;
+  EXPECT_NE(sent.out.find(emergency), std::string::npos);
+  json sent_json =
+      json::parse(MustRun("client", {"--json", "send", "therapist", "One more thing"}).out);
+  EXPECT_FALSE(sent_json["reply_due"].is_null());
+
+  json due = json::parse(MustRun("therapist", {"--json", "inbox", "--due"}).out);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0]["due_at"], sent_json["reply_due"]);  // Same due time on both sides.
+  EXPECT_EQ(due[0]["waiting"], 2);
+  MustRun("therapist", {"send", "client", "Yes, let's talk on Thursday."});
+  EXPECT_EQ(json::parse(MustRun("therapist", {"--json", "inbox", "--due"}).out).size(), 0u);
+
+  // The relay saw none of it.
+  EXPECT_EQ(relay_->Stop(SIGTERM), 0);
+  EXPECT_FALSE(TreeContains(dir_ / "relay", "AGREEMENT-TEXT-7d1e"));
+  EXPECT_FALSE(TreeContains(dir_ / "relay.log", "AGREEMENT-TEXT-7d1e"));
+  EXPECT_FALSE(TreeContains(dir_ / "relay", "Hard evening"));
+}
+
+TEST_F(CareE2eTest, ConcernsGoalsDigestAndBadInput) {
+  json opened = json::parse(MustRun("client", {"--json", "concern", "open", "therapist", "Sleep",
+                                               "--note", "Waking at 4am"})
+                                .out);
+  const std::string id = opened["id"];
+  MustRun("therapist", {"concern", "ack", "client", id.substr(0, 8)});
+  MustRun("therapist", {"concern", "defer", "client", id.substr(0, 8), "--note", "Tuesday"});
+  json concerns = json::parse(MustRun("client", {"--json", "concern", "list", "therapist"}).out);
+  ASSERT_EQ(concerns.size(), 1u);
+  EXPECT_EQ(concerns[0]["state"], "deferred");
+  MustRun("client", {"send", "therapist", "--intent", "next-session", "About my sister"});
+  json digest = json::parse(MustRun("therapist", {"--json", "digest", "client"}).out);
+  EXPECT_EQ(digest.size(), 2u);  // The next-session message and the deferred concern.
+
+  json goal = json::parse(
+      MustRun("therapist", {"--json", "goals", "add", "client", "Walk three times a week"}).out);
+  MustRun("client", {"goals", "progress", "therapist", goal["id"].get<std::string>().substr(0, 8),
+                     "Twice so far", "--percent", "60"});
+  json goals = json::parse(MustRun("therapist", {"--json", "goals", "list", "client"}).out);
+  ASSERT_EQ(goals.size(), 1u);
+  EXPECT_EQ(goals[0]["percent"], 60);
+
+  // Bad input: one clear line and a non-zero exit.
+  Result bad_window = Run("therapist", {"agreement", "propose", "client", "--time-zone", "UTC",
+                                        "--window", "someday", "--emergency", "x"});
+  EXPECT_EQ(bad_window.exit_code, 1);
+  EXPECT_EQ(bad_window.err, "alliance: window must look like 'mon 09:00-12:00'\n");
+  Result bad_zone =
+      Run("therapist", {"agreement", "propose", "client", "--time-zone", "Mars/Olympus", "--window",
+                        "mon 09:00-10:00", "--emergency", "x"});
+  EXPECT_EQ(bad_zone.exit_code, 1);
+  Result no_concern = Run("therapist", {"concern", "ack", "client", "ffffffff"});
+  EXPECT_EQ(no_concern.exit_code, 1);
+  EXPECT_NE(no_concern.err.find("no concern matches"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace alliance::e2e
