@@ -22,6 +22,8 @@ constexpr uint32_t kOneTimeKeyLow = 20;
 constexpr int64_t kSignedPreKeyRotation = 7 * 24 * 3600;
 constexpr int64_t kSignedPreKeyKeep = 30 * 24 * 3600;
 
+}  // namespace
+
 const char* RoleName(v1::Role r) {
   switch (r) {
     case v1::ROLE_ADMIN:
@@ -35,7 +37,24 @@ const char* RoleName(v1::Role r) {
   }
 }
 
-}  // namespace
+const char* DeliveryStateName(v1::DeliveryState s) {
+  switch (s) {
+    case v1::DELIVERY_STATE_QUEUED:
+      return "queued";
+    case v1::DELIVERY_STATE_SENT:
+      return "sent";
+    case v1::DELIVERY_STATE_DELIVERED:
+      return "delivered";
+    case v1::DELIVERY_STATE_READ:
+      return "read";
+    case v1::DELIVERY_STATE_RECEIVED:
+      return "received";
+    case v1::DELIVERY_STATE_FAILED:
+      return "failed";
+    default:
+      return "unknown";
+  }
+}
 
 std::string ToHex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
 

@@ -174,6 +174,10 @@ struct AccountView {
 // Hex of bytes, and the bytes of an invite code typed by a person (hex; spaces and dashes
 // ignored). INVALID_ARGUMENT unless it is exactly 16 bytes.
 std::string ToHex(const std::string& bytes);
+// "admin", "therapist", "client" ("unknown" otherwise); also how contacts are named by role.
+const char* RoleName(v1::Role role);
+// "queued", "sent", "delivered", "read", "received", "failed".
+const char* DeliveryStateName(v1::DeliveryState state);
 [[nodiscard]] absl::StatusOr<std::string> ParseInviteCode(const std::string& text);
 
 class Client {

@@ -56,6 +56,31 @@ absl::StatusOr<std::string> MatchId(const std::string& prefix, const std::vector
   return absl::InvalidArgumentError(std::string(what) + " id " + prefix + " is ambiguous");
 }
 
+// The concern and goal log with a contact (empty when none yet).
+absl::StatusOr<v1::CareLog> LoadCareLog(LocalStore& store, const std::string& hex) {
+  v1::CareLog l;
+  ALLIANCE_RETURN_IF_ERROR(store.Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> log, txn.Get<v1::CareLog>(CareName(hex)));
+    l = log.value_or(v1::CareLog());
+    return absl::OkStatus();
+  }));
+  return l;
+}
+
+std::vector<v1::ConcernEvent> ConcernEvents(const v1::CareLog& l) {
+  return std::vector<v1::ConcernEvent>(l.concerns().begin(), l.concerns().end());
+}
+
+// Goal events as signed and stored (each was verified when it was applied).
+std::vector<v1::GoalEvent> GoalEvents(const v1::CareLog& l) {
+  std::vector<v1::GoalEvent> events;
+  for (const v1::SignedGoalEvent& s : l.goals()) {
+    v1::GoalEvent e;
+    if (e.ParseFromString(s.event())) events.push_back(std::move(e));
+  }
+  return events;
+}
+
 }  // namespace
 
 absl::StatusOr<v1::ContactRecord> Client::CareContact(const std::string& ref) {
@@ -450,17 +475,8 @@ absl::StatusOr<std::string> Client::OpenConcern(const std::string& ref, const st
                                                 const std::string& note) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
-  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> log, [&]() {
-    std::optional<v1::CareLog> l;
-    absl::Status s = store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-      ALLIANCE_ASSIGN_OR_RETURN(l, txn.Get<v1::CareLog>(CareName(ToHex(contact.account_id()))));
-      return absl::OkStatus();
-    });
-    return s.ok() ? absl::StatusOr<std::optional<v1::CareLog>>(l)
-                  : absl::StatusOr<std::optional<v1::CareLog>>(s);
-  }());
-  const v1::CareLog l = log.value_or(v1::CareLog());
-  const std::vector<v1::ConcernEvent> events(l.concerns().begin(), l.concerns().end());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::CareLog l, LoadCareLog(*store_, ToHex(contact.account_id())));
+  const std::vector<v1::ConcernEvent> events = ConcernEvents(l);
   v1::Content content;
   v1::ConcernEvent* e = content.mutable_concern();
   e->set_event_id(RandomId());
@@ -488,13 +504,8 @@ absl::Status Client::StepConcern(const std::string& ref, const std::string& conc
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
   const std::string hex = ToHex(contact.account_id());
-  v1::CareLog l;
-  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> log, txn.Get<v1::CareLog>(CareName(hex)));
-    l = log.value_or(v1::CareLog());
-    return absl::OkStatus();
-  }));
-  const std::vector<v1::ConcernEvent> events(l.concerns().begin(), l.concerns().end());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::CareLog l, LoadCareLog(*store_, hex));
+  const std::vector<v1::ConcernEvent> events = ConcernEvents(l);
   std::vector<std::string> ids;
   for (const care::Concern& c : care::DeriveConcerns(events).concerns) ids.push_back(c.concern_id);
   ALLIANCE_ASSIGN_OR_RETURN(std::string id, MatchId(concern_id, ids, "concern"));
@@ -524,14 +535,8 @@ absl::Status Client::StepConcern(const std::string& ref, const std::string& conc
 
 absl::StatusOr<std::vector<ConcernView>> Client::Concerns(const std::string& ref) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
-  v1::CareLog l;
-  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> log,
-                              txn.Get<v1::CareLog>(CareName(ToHex(contact.account_id()))));
-    l = log.value_or(v1::CareLog());
-    return absl::OkStatus();
-  }));
-  const std::vector<v1::ConcernEvent> events(l.concerns().begin(), l.concerns().end());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::CareLog l, LoadCareLog(*store_, ToHex(contact.account_id())));
+  const std::vector<v1::ConcernEvent> events = ConcernEvents(l);
   std::vector<ConcernView> out;
   for (const care::Concern& c : care::DeriveConcerns(events).concerns) {
     out.push_back(
@@ -545,18 +550,8 @@ absl::StatusOr<std::string> Client::AddGoal(const std::string& ref, const std::s
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(std::vector<GoalView> existing, Goals(ref));
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
-  v1::CareLog l;
-  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> log,
-                              txn.Get<v1::CareLog>(CareName(ToHex(contact.account_id()))));
-    l = log.value_or(v1::CareLog());
-    return absl::OkStatus();
-  }));
-  std::vector<v1::GoalEvent> events;
-  for (const v1::SignedGoalEvent& s : l.goals()) {
-    v1::GoalEvent e;
-    if (e.ParseFromString(s.event())) events.push_back(e);
-  }
+  ALLIANCE_ASSIGN_OR_RETURN(v1::CareLog l, LoadCareLog(*store_, ToHex(contact.account_id())));
+  const std::vector<v1::GoalEvent> events = GoalEvents(l);
   v1::GoalEvent e;
   e.set_event_id(RandomId());
   e.set_goal_id(RandomId());
@@ -579,18 +574,8 @@ absl::Status Client::StepGoal(const std::string& ref, const std::string& goal_id
                               const std::string& text, std::optional<uint32_t> percent) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
-  v1::CareLog l;
-  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> log,
-                              txn.Get<v1::CareLog>(CareName(ToHex(contact.account_id()))));
-    l = log.value_or(v1::CareLog());
-    return absl::OkStatus();
-  }));
-  std::vector<v1::GoalEvent> events;
-  for (const v1::SignedGoalEvent& s : l.goals()) {
-    v1::GoalEvent e;
-    if (e.ParseFromString(s.event())) events.push_back(e);
-  }
+  ALLIANCE_ASSIGN_OR_RETURN(v1::CareLog l, LoadCareLog(*store_, ToHex(contact.account_id())));
+  const std::vector<v1::GoalEvent> events = GoalEvents(l);
   std::vector<std::string> ids;
   for (const care::Goal& g : care::DeriveGoals(events).goals) ids.push_back(g.goal_id);
   ALLIANCE_ASSIGN_OR_RETURN(std::string id, MatchId(goal_id, ids, "goal"));
@@ -628,18 +613,8 @@ absl::Status Client::StepGoal(const std::string& ref, const std::string& goal_id
 
 absl::StatusOr<std::vector<GoalView>> Client::Goals(const std::string& ref) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
-  v1::CareLog l;
-  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> log,
-                              txn.Get<v1::CareLog>(CareName(ToHex(contact.account_id()))));
-    l = log.value_or(v1::CareLog());
-    return absl::OkStatus();
-  }));
-  std::vector<v1::GoalEvent> events;
-  for (const v1::SignedGoalEvent& s : l.goals()) {
-    v1::GoalEvent e;
-    if (e.ParseFromString(s.event())) events.push_back(e);
-  }
+  ALLIANCE_ASSIGN_OR_RETURN(v1::CareLog l, LoadCareLog(*store_, ToHex(contact.account_id())));
+  const std::vector<v1::GoalEvent> events = GoalEvents(l);
   std::vector<GoalView> out;
   for (const care::Goal& g : care::DeriveGoals(events).goals) {
     GoalView v;

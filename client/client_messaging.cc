@@ -113,25 +113,6 @@ bool IsPermanent(const absl::Status& s) {
          absl::IsFailedPrecondition(s);
 }
 
-std::string StateName(v1::DeliveryState s) {
-  switch (s) {
-    case v1::DELIVERY_STATE_QUEUED:
-      return "queued";
-    case v1::DELIVERY_STATE_SENT:
-      return "sent";
-    case v1::DELIVERY_STATE_DELIVERED:
-      return "delivered";
-    case v1::DELIVERY_STATE_READ:
-      return "read";
-    case v1::DELIVERY_STATE_RECEIVED:
-      return "received";
-    case v1::DELIVERY_STATE_FAILED:
-      return "failed";
-    default:
-      return "unknown";
-  }
-}
-
 }  // namespace
 
 absl::Status Client::EnsureSession(v1::ContactRecord& contact) {
@@ -705,7 +686,7 @@ absl::Status Client::Export(const std::string& ref, const std::string& path) {
         {{"id", m.id},
          {"direction", m.direction == v1::DIRECTION_OUTGOING ? "sent" : "received"},
          {"sent_at", absl::FormatTime(absl::RFC3339_sec, m.sent_at, absl::UTCTimeZone())},
-         {"state", StateName(m.state)},
+         {"state", DeliveryStateName(m.state)},
          {"urgent", m.urgent},
          {"intent", static_cast<int>(m.intent)},
          {"undecryptable", m.undecryptable},

@@ -18,43 +18,11 @@ std::string DefaultProfile() {
   return std::string(home != nullptr ? home : ".") + "/.local/share/alliance";
 }
 
-const char* RoleName(v1::Role r) {
-  switch (r) {
-    case v1::ROLE_ADMIN:
-      return "admin";
-    case v1::ROLE_THERAPIST:
-      return "therapist";
-    case v1::ROLE_CLIENT:
-      return "client";
-    default:
-      return "unknown";
-  }
-}
-
 absl::StatusOr<v1::Role> ParseRole(const std::string& s) {
   if (s == "admin") return v1::ROLE_ADMIN;
   if (s == "therapist") return v1::ROLE_THERAPIST;
   if (s == "client") return v1::ROLE_CLIENT;
   return absl::InvalidArgumentError("role must be admin, therapist or client");
-}
-
-const char* StateName(v1::DeliveryState s) {
-  switch (s) {
-    case v1::DELIVERY_STATE_QUEUED:
-      return "queued";
-    case v1::DELIVERY_STATE_SENT:
-      return "sent";
-    case v1::DELIVERY_STATE_DELIVERED:
-      return "delivered";
-    case v1::DELIVERY_STATE_READ:
-      return "read";
-    case v1::DELIVERY_STATE_RECEIVED:
-      return "received";
-    case v1::DELIVERY_STATE_FAILED:
-      return "failed";
-    default:
-      return "unknown";
-  }
 }
 
 const char* IntentName(v1::Intent i) {
@@ -74,7 +42,7 @@ std::string LocalTime(absl::Time t) {
 
 std::string Name(const ContactView& c) {
   std::string n = c.display_name.empty() ? c.id.substr(0, 8) : c.display_name;
-  return absl::StrCat(n, " (", RoleName(c.role), ")");
+  return absl::StrCat(n, " (", client::RoleName(c.role), ")");
 }
 
 json ToJson(const MessageView& m) {
@@ -84,7 +52,7 @@ json ToJson(const MessageView& m) {
           {"index", m.index},
           {"direction", m.direction == v1::DIRECTION_OUTGOING ? "sent" : "received"},
           {"sent_at", absl::FormatTime(absl::RFC3339_sec, m.sent_at, absl::UTCTimeZone())},
-          {"state", StateName(m.state)},
+          {"state", client::DeliveryStateName(m.state)},
           {"intent", IntentName(m.intent)},
           {"urgent", m.urgent},
           {"read", m.read},
@@ -95,7 +63,7 @@ json ToJson(const MessageView& m) {
 
 json ToJson(const ContactView& c) {
   return {{"id", c.id},
-          {"role", RoleName(c.role)},
+          {"role", client::RoleName(c.role)},
           {"display_name", c.display_name},
           {"verified", c.verified},
           {"identity_changed", c.identity_changed},
@@ -113,7 +81,8 @@ void PrintMessage(const MessageView& m) {
   if (m.intent == v1::INTENT_FOR_NEXT_SESSION) flags += " [for next session]";
   if (m.intent == v1::INTENT_JUST_LETTING_YOU_KNOW) flags += " [fyi]";
   if (m.identity_unverified) flags += " [IDENTITY CHANGED]";
-  if (m.direction == v1::DIRECTION_OUTGOING) flags += absl::StrCat(" (", StateName(m.state), ")");
+  if (m.direction == v1::DIRECTION_OUTGOING)
+    flags += absl::StrCat(" (", client::DeliveryStateName(m.state), ")");
   if (m.undecryptable) {
     std::printf("%s  %s: <a message that could not be decrypted>%s\n", LocalTime(m.sent_at).c_str(),
                 who.c_str(), flags.c_str());

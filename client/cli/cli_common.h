@@ -28,9 +28,8 @@ struct Globals {
 
 // $XDG_DATA_HOME/alliance, else ~/.local/share/alliance.
 std::string DefaultProfile();
-const char* RoleName(v1::Role r);
+using client::RoleName;
 [[nodiscard]] absl::StatusOr<v1::Role> ParseRole(const std::string& s);
-const char* StateName(v1::DeliveryState s);
 const char* IntentName(v1::Intent i);
 // "2026-11-25 14:05" in the local time zone.
 std::string LocalTime(absl::Time t);

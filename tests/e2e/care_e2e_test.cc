@@ -12,16 +12,11 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/e2e/process.h"
+#include "tests/e2e/e2e_fixture.h"
 
 namespace alliance::e2e {
 namespace {
 
-namespace fs = std::filesystem;
-using nlohmann::json;
-
-const std::string kRelay = std::string(ALLIANCE_BINARY_DIR) + "/server/alliance-relay";
-const std::string kCli = std::string(ALLIANCE_BINARY_DIR) + "/client/alliance";
 const char* const kDays[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
 // The weekday `days` from today (UTC), as the CLI spells it.
@@ -30,66 +25,14 @@ std::string Day(int days) {
   return kDays[(static_cast<int>(w) + days) % 7];
 }
 
-bool TreeContains(const fs::path& root, const std::string& needle) {
-  if (fs::is_regular_file(root)) return ReadFile(root.string()).find(needle) != std::string::npos;
-  for (const auto& f : fs::recursive_directory_iterator(root)) {
-    if (f.is_regular_file() && ReadFile(f.path().string()).find(needle) != std::string::npos) {
-      return true;
-    }
-  }
-  return false;
-}
-
-class CareE2eTest : public ::testing::Test {
+class CareE2eTest : public E2eFixture {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("alliance-care-e2e-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    Result init = RunCommand({kRelay, "init", "--data", (dir_ / "relay").string()});
-    ASSERT_EQ(init.exit_code, 0) << init.err;
-    std::vector<std::string> lines = absl::StrSplit(init.out, '\n', absl::SkipEmpty());
-    port_ = FreePort();
-    relay_ = std::make_unique<Background>(
-        std::vector<std::string>{kRelay, "serve", "--data", (dir_ / "relay").string(), "--listen",
-                                 "127.0.0.1:" + std::to_string(port_), "--log-file",
-                                 (dir_ / "relay.log").string()},
-        (dir_ / "relay.out").string());
-    ASSERT_TRUE(WaitForPort(port_, 10));
-    Join("admin", lines.back(), "Admin");
+    E2eFixture::SetUp();
+    Join("admin", bootstrap_, "Admin");
     Join("therapist", Invite("admin", "therapist"), "Dr. Rivera");
     Join("client", Invite("therapist", "client"), "Sam");
   }
-  void TearDown() override {
-    relay_.reset();
-    fs::remove_all(dir_);
-  }
-  Result Run(const std::string& who, std::vector<std::string> args) {
-    std::vector<std::string> argv = {kCli, "--profile", (dir_ / who).string(), "--passphrase-file",
-                                     (dir_ / (who + ".pass")).string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv);
-  }
-  Result MustRun(const std::string& who, std::vector<std::string> args) {
-    Result r = Run(who, args);
-    EXPECT_EQ(r.exit_code, 0) << who << ": " << r.err;
-    return r;
-  }
-  void Join(const std::string& who, const std::string& invite, const std::string& name) {
-    std::ofstream(dir_ / (who + ".pass")) << "pass " << who << "\n";
-    MustRun(who, {"init"});
-    MustRun(who,
-            {"--relay", "127.0.0.1:" + std::to_string(port_), "register", invite, "--name", name});
-  }
-  std::string Invite(const std::string& by, const std::string& role) {
-    return json::parse(MustRun(by, {"--json", "admin", "invite", "--role", role}).out)["code"];
-  }
-
-  fs::path dir_;
-  int port_ = 0;
-  std::unique_ptr<Background> relay_;
 };
 
 TEST_F(CareE2eTest, ProposeAcceptNoticeDueListAndReplyClears) {
