@@ -14,6 +14,7 @@ void CommitPool::Submit(rocksdb::WriteBatch batch, Done done) {
     absl::MutexLock lock(&mu_);
     if (!stopping_) {
       queue_.push_back(Job{std::move(batch), std::move(done)});
+      ready_.Signal();
       return;
     }
   }
@@ -25,10 +26,7 @@ void CommitPool::Run() {
     Job job;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !queue_.empty();
-      };
-      mu_.Await(absl::Condition(&ready));
+      while (!stopping_ && queue_.empty()) ready_.Wait(&mu_);
       if (queue_.empty()) return;  // stopping and drained
       job = std::move(queue_.front());
       queue_.pop_front();
@@ -42,6 +40,7 @@ void CommitPool::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    ready_.SignalAll();
   }
   for (auto& t : threads_) {
     if (t.joinable()) t.join();

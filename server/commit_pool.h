@@ -47,6 +47,7 @@ class CommitPool {
 
   RelayDb* const db_;
   absl::Mutex mu_;
+  absl::CondVar ready_;  // signalled once per queued job (wakes one writer)
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;

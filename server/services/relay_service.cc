@@ -117,6 +117,8 @@ class ReceiveReactor final : public grpc::ServerWriteReactor<v1::ReceiveResponse
     }
     if (queue_.empty()) return;
     writing_ = true;
+    // No buffer hint: a hinted write can sit in gRPC's buffer (~200 ms) until a timer flushes
+    // it, which stalls backlog drains.
     StartWrite(&queue_.front());
   }
 
