@@ -20,8 +20,8 @@ std::string SessionIndexKey(std::string_view account, std::string_view token_has
 
 }  // namespace
 
-Authenticator::Authenticator(RelayDb* db, AuditLog* audit, const Clock* clock,
-                             const Limits& limits, Metrics* metrics)
+Authenticator::Authenticator(RelayDb* db, AuditLog* audit, const Clock* clock, const Limits& limits,
+                             Metrics* metrics)
     : db_(db),
       audit_(audit),
       clock_(clock),
@@ -34,8 +34,7 @@ Authenticator::Authenticator(RelayDb* db, AuditLog* audit, const Clock* clock,
 
 absl::StatusOr<v1::ChallengeResponse> Authenticator::Challenge() {
   uint64_t now = clock_->NowUnixSeconds();
-  uint64_t expires_at =
-      now + static_cast<uint64_t>(absl::ToInt64Seconds(limits_.challenge_ttl));
+  uint64_t expires_at = now + static_cast<uint64_t>(absl::ToInt64Seconds(limits_.challenge_ttl));
   std::string nonce = RandomBytes(kNonceSize);
   {
     absl::MutexLock lock(&mu_);
@@ -70,8 +69,7 @@ absl::Status Authenticator::RecordFailure(const std::string& claimed_account) {
 absl::StatusOr<v1::LoginResponse> Authenticator::Login(const v1::LoginRequest& request) {
   const std::string& account = request.address().account_id();
   if (account.size() != kAccountIdSize || request.address().device_id() == 0 ||
-      request.nonce().size() != kNonceSize ||
-      request.signature().size() != kEd25519SignatureSize) {
+      request.nonce().size() != kNonceSize || request.signature().size() != kEd25519SignatureSize) {
     return absl::InvalidArgumentError("malformed login");
   }
   if (!account_failures_.HasToken(account)) {

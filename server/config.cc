@@ -12,22 +12,28 @@ namespace alliance::server {
 namespace {
 
 const std::set<std::string_view>& TopLevelKeys() {
-  static const auto* keys = new std::set<std::string_view>{
-      "data",     "listen",    "tls_cert",  "tls_key",
-      "metrics_listen", "insecure", "log_file", "log_level",
-      "sweep_interval_seconds", "commit_threads", "limits"};
+  static const auto* keys =
+      new std::set<std::string_view>{"data",           "listen",         "tls_cert",
+                                     "tls_key",        "metrics_listen", "insecure",
+                                     "log_file",       "log_level",      "sweep_interval_seconds",
+                                     "commit_threads", "limits"};
   return *keys;
 }
 
 const std::set<std::string_view>& LimitKeys() {
-  static const auto* keys = new std::set<std::string_view>{
-      "max_envelope_bytes",  "max_mailbox_envelopes",
-      "retention_days",      "send_rate_per_second",
-      "send_burst",          "max_one_time_prekeys_per_request",
-      "max_one_time_prekeys_per_device", "token_ttl_hours",
-      "challenge_ttl_seconds", "invite_ttl_days",
-      "login_failures_burst", "login_failures_per_minute",
-      "max_pending_challenges"};
+  static const auto* keys = new std::set<std::string_view>{"max_envelope_bytes",
+                                                           "max_mailbox_envelopes",
+                                                           "retention_days",
+                                                           "send_rate_per_second",
+                                                           "send_burst",
+                                                           "max_one_time_prekeys_per_request",
+                                                           "max_one_time_prekeys_per_device",
+                                                           "token_ttl_hours",
+                                                           "challenge_ttl_seconds",
+                                                           "invite_ttl_days",
+                                                           "login_failures_burst",
+                                                           "login_failures_per_minute",
+                                                           "max_pending_challenges"};
   return *keys;
 }
 
@@ -35,7 +41,8 @@ absl::Status CheckKeys(const toml::table& table, const std::set<std::string_view
                        std::string_view where) {
   for (const auto& [key, value] : table) {
     if (allowed.count(key.str()) == 0) {
-      return absl::InvalidArgumentError(std::string("unknown config key ") + std::string(where) + std::string(key.str()));
+      return absl::InvalidArgumentError(std::string("unknown config key ") + std::string(where) +
+                                        std::string(key.str()));
     }
   }
   return absl::OkStatus();
@@ -46,7 +53,9 @@ absl::Status ReadString(const toml::table& t, std::string_view key, T* out) {
   const toml::node* n = t.get(key);
   if (n == nullptr) return absl::OkStatus();
   auto v = n->value<std::string>();
-  if (!v) return absl::InvalidArgumentError(std::string("config key ") + std::string(key) + ": want a string");
+  if (!v)
+    return absl::InvalidArgumentError(std::string("config key ") + std::string(key) +
+                                      ": want a string");
   *out = *v;
   return absl::OkStatus();
 }
@@ -55,7 +64,9 @@ absl::Status ReadBool(const toml::table& t, std::string_view key, bool* out) {
   const toml::node* n = t.get(key);
   if (n == nullptr) return absl::OkStatus();
   auto v = n->value<bool>();
-  if (!v) return absl::InvalidArgumentError(std::string("config key ") + std::string(key) + ": want a boolean");
+  if (!v)
+    return absl::InvalidArgumentError(std::string("config key ") + std::string(key) +
+                                      ": want a boolean");
   *out = *v;
   return absl::OkStatus();
 }
@@ -66,7 +77,8 @@ absl::Status ReadNumber(const toml::table& t, std::string_view key, double* out)
   if (n == nullptr) return absl::OkStatus();
   auto v = n->value<double>();
   if (!v || !(*v > 0)) {
-    return absl::InvalidArgumentError(std::string("config key ") + std::string(key) + ": want a number > 0");
+    return absl::InvalidArgumentError(std::string("config key ") + std::string(key) +
+                                      ": want a number > 0");
   }
   *out = *v;
   return absl::OkStatus();
@@ -78,7 +90,8 @@ absl::Status ReadInt(const toml::table& t, std::string_view key, Int* out) {
   if (n == nullptr) return absl::OkStatus();
   auto v = n->value<int64_t>();
   if (!v || *v <= 0) {
-    return absl::InvalidArgumentError(std::string("config key ") + std::string(key) + ": want an integer > 0");
+    return absl::InvalidArgumentError(std::string("config key ") + std::string(key) +
+                                      ": want an integer > 0");
   }
   *out = static_cast<Int>(*v);
   return absl::OkStatus();

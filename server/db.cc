@@ -14,9 +14,9 @@
 namespace alliance::server {
 namespace {
 
-constexpr const char* kCfNames[] = {
-    "default", "meta", "accounts", "identity", "onetime",
-    "mailbox", "dedup", "sessions", "invites", "links", "audit"};
+constexpr const char* kCfNames[] = {"default", "meta",    "accounts", "identity",
+                                    "onetime", "mailbox", "dedup",    "sessions",
+                                    "invites", "links",   "audit"};
 static_assert(sizeof(kCfNames) / sizeof(kCfNames[0]) == static_cast<int>(Cf::kCount));
 
 constexpr std::string_view kSchemaKey = "schema_version";
@@ -34,9 +34,8 @@ class MailboxCounterMerge final : public rocksdb::AssociativeMergeOperator {
       sum = MailboxCounter::Decode(std::string_view(existing->data(), existing->size()))
                 .value_or(MailboxCounter{});
     }
-    MailboxCounter add =
-        MailboxCounter::Decode(std::string_view(value.data(), value.size())).value_or(
-            MailboxCounter{});
+    MailboxCounter add = MailboxCounter::Decode(std::string_view(value.data(), value.size()))
+                             .value_or(MailboxCounter{});
     sum.max_sequence = std::max(sum.max_sequence, add.max_sequence);
     sum.depth += add.depth;
     *new_value = sum.Encode();
@@ -45,8 +44,7 @@ class MailboxCounterMerge final : public rocksdb::AssociativeMergeOperator {
   const char* Name() const override { return "alliance.MailboxCounterMerge"; }
 };
 
-rocksdb::ColumnFamilyOptions CfOptions(Cf which,
-                                       const std::shared_ptr<rocksdb::Cache>& cache) {
+rocksdb::ColumnFamilyOptions CfOptions(Cf which, const std::shared_ptr<rocksdb::Cache>& cache) {
   rocksdb::ColumnFamilyOptions o;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;

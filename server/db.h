@@ -97,8 +97,8 @@ class RelayDb {
 
  private:
   RelayDb() = default;
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> OpenInternal(
-      const std::string& dir, bool create);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> OpenInternal(const std::string& dir,
+                                                                             bool create);
 
   std::unique_ptr<rocksdb::DB> db_;
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};

@@ -10,9 +10,7 @@
 namespace alliance::server {
 namespace {
 
-std::string IdentityIndexKey(std::string_view identity_key) {
-  return Concat({"k", identity_key});
-}
+std::string IdentityIndexKey(std::string_view identity_key) { return Concat({"k", identity_key}); }
 
 bool MayInvite(v1::Role creator, v1::Role invitee) {
   switch (creator) {
@@ -97,8 +95,8 @@ absl::StatusOr<v1::RegisterResponse> Directory::Register(const v1::RegisterReque
       request.proof().size() != kEd25519SignatureSize) {
     return absl::InvalidArgumentError("malformed registration");
   }
-  std::string proven = Concat({kRegisterDomain, db_->relay_id(), request.invite_code(),
-                                    request.identity_key()});
+  std::string proven =
+      Concat({kRegisterDomain, db_->relay_id(), request.invite_code(), request.identity_key()});
   if (!VerifyEd25519(request.identity_key(), proven, request.proof())) {
     return absl::UnauthenticatedError("proof of possession does not verify");
   }
@@ -127,8 +125,7 @@ absl::StatusOr<v1::RegisterResponse> Directory::Register(const v1::RegisterReque
 
   rocksdb::WriteBatch batch;
   batch.Put(db_->cf(Cf::kAccounts), account.account_id(), account.SerializeAsString());
-  batch.Put(db_->cf(Cf::kIdentity), IdentityIndexKey(request.identity_key()),
-            account.account_id());
+  batch.Put(db_->cf(Cf::kIdentity), IdentityIndexKey(request.identity_key()), account.account_id());
   batch.Put(db_->cf(Cf::kInvites), invite_id, invite.SerializeAsString());
   if (!invite.created_by().empty()) {
     ALLIANCE_ASSIGN_OR_RETURN(auto creator_raw, db_->Get(Cf::kAccounts, invite.created_by()));
@@ -139,10 +136,8 @@ absl::StatusOr<v1::RegisterResponse> Directory::Register(const v1::RegisterReque
       LinkRecord link;
       link.set_created_at(now);
       std::string value = link.SerializeAsString();
-      batch.Put(db_->cf(Cf::kLinks), Concat({creator.account_id(), account.account_id()}),
-                value);
-      batch.Put(db_->cf(Cf::kLinks), Concat({account.account_id(), creator.account_id()}),
-                value);
+      batch.Put(db_->cf(Cf::kLinks), Concat({creator.account_id(), account.account_id()}), value);
+      batch.Put(db_->cf(Cf::kLinks), Concat({account.account_id(), creator.account_id()}), value);
     }
   }
   AuditLog::Event redeemed;

@@ -55,8 +55,7 @@ class Directory {
   [[nodiscard]] absl::StatusOr<bool> Linked(std::string_view a, std::string_view b);
 
   // Accounts linked to `account_id`, with identity keys and roles.
-  [[nodiscard]] absl::StatusOr<v1::ListContactsResponse> ListContacts(
-      std::string_view account_id);
+  [[nodiscard]] absl::StatusOr<v1::ListContactsResponse> ListContacts(std::string_view account_id);
 
   // One page of all accounts (admin view). Errors: INVALID_ARGUMENT (bad page token).
   [[nodiscard]] absl::StatusOr<v1::ListMembersResponse> ListMembers(

@@ -49,7 +49,8 @@ void Logger::Log(int level, std::string_view event, nlohmann::json fields) {
     for (auto& [k, v] : fields.items()) line[k] = v;
   }
   // Replace, never throw, on invalid UTF-8 (fields are ours, but stay safe).
-  logger_->log(lvl, "{}", line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+  logger_->log(lvl, "{}",
+               line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
 }
 
 void Logger::Info(std::string_view e, nlohmann::json f) { Log(spdlog::level::info, e, f); }

@@ -158,11 +158,11 @@ void Mailbox::Send(const Caller& sender, const v1::SendRequest& request, SendDon
   response.set_sequence(sequence);
   response.set_server_time_ms(envelope.server_time_ms());
   metrics_->mailbox_depth.Observe(static_cast<double>(depth));
-  pool_->Submit(std::move(batch), [this, state, sequence, dedup_key = std::move(dedup_key),
-                                   response = std::move(response),
-                                   done = std::move(done)](absl::Status s) {
-    FinishSend(state, sequence, dedup_key, std::move(s), response, done);
-  });
+  pool_->Submit(std::move(batch),
+                [this, state, sequence, dedup_key = std::move(dedup_key),
+                 response = std::move(response), done = std::move(done)](absl::Status s) {
+                  FinishSend(state, sequence, dedup_key, std::move(s), response, done);
+                });
 }
 
 void Mailbox::FinishSend(const std::shared_ptr<State>& state, uint64_t sequence,
@@ -254,9 +254,8 @@ absl::StatusOr<uint64_t> Mailbox::Deliverable(const v1::Address& mailbox) {
   return DeliverableLocked(*state);
 }
 
-absl::StatusOr<std::vector<v1::Envelope>> Mailbox::Read(const v1::Address& mailbox,
-                                                        uint64_t after, uint64_t upto,
-                                                        size_t max_count,
+absl::StatusOr<std::vector<v1::Envelope>> Mailbox::Read(const v1::Address& mailbox, uint64_t after,
+                                                        uint64_t upto, size_t max_count,
                                                         uint64_t* scanned_upto) {
   *scanned_upto = after;
   std::vector<v1::Envelope> out;
@@ -359,8 +358,7 @@ absl::Status Mailbox::CloseAndErase(std::string_view account_id, uint32_t device
     rocksdb::Slice upper(end);
     rocksdb::ReadOptions options;
     options.iterate_upper_bound = &upper;
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->db()->NewIterator(options, db_->cf(Cf::kMailbox)));
+    std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(options, db_->cf(Cf::kMailbox)));
     for (it->Seek(EnvelopeKey(mailbox_key, 0)); it->Valid(); it->Next()) {
       v1::Envelope envelope;
       if (envelope.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {

@@ -69,8 +69,8 @@ class Mailbox {
   void Send(const Caller& sender, const v1::SendRequest& request, SendDone done);
 
   // Deletes `sequences` from `mailbox`; returns how many were present.
-  [[nodiscard]] absl::StatusOr<uint32_t> Ack(const v1::Address& mailbox,
-                                             const google::protobuf::RepeatedField<uint64_t>& sequences);
+  [[nodiscard]] absl::StatusOr<uint32_t> Ack(
+      const v1::Address& mailbox, const google::protobuf::RepeatedField<uint64_t>& sequences);
 
   // Makes `subscription` the only one of `mailbox` (the previous one gets OnClosed(ABORTED)).
   // Returns the highest deliverable sequence now: the end of the backlog.
@@ -107,7 +107,7 @@ class Mailbox {
     bool loaded ABSL_GUARDED_BY(mu) = false;
     bool closed ABSL_GUARDED_BY(mu) = false;
     uint64_t next_sequence ABSL_GUARDED_BY(mu) = 1;
-    int64_t depth ABSL_GUARDED_BY(mu) = 0;  // committed + reserved
+    int64_t depth ABSL_GUARDED_BY(mu) = 0;           // committed + reserved
     std::set<uint64_t> pending ABSL_GUARDED_BY(mu);  // reserved, not yet committed
     std::shared_ptr<Subscription> subscriber ABSL_GUARDED_BY(mu);
   };

@@ -6,14 +6,15 @@ namespace alliance::server {
 namespace {
 
 std::vector<double> LatencyBounds() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-          0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
 }
 
 constexpr const char* kMethods[] = {
-    "Register", "Challenge", "Login", "Logout", "ListContacts", "DeleteAccount",
-    "PublishPreKeys", "FetchPreKeyBundle", "GetPreKeyStatus", "Send", "Receive", "Ack",
-    "CreateInvite", "RevokeInvite", "ListMembers", "DeactivateAccount", "ReadAudit", "other"};
+    "Register",        "Challenge",     "Login",          "Logout",
+    "ListContacts",    "DeleteAccount", "PublishPreKeys", "FetchPreKeyBundle",
+    "GetPreKeyStatus", "Send",          "Receive",        "Ack",
+    "CreateInvite",    "RevokeInvite",  "ListMembers",    "DeactivateAccount",
+    "ReadAudit",       "other"};
 
 void RenderCounter(const char* name, const char* help, uint64_t v, std::string* out) {
   absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n", name, " ", v,
@@ -23,8 +24,7 @@ void RenderCounter(const char* name, const char* help, uint64_t v, std::string* 
 }  // namespace
 
 Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)),
-      counts_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
+    : bounds_(std::move(bounds)), counts_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
   for (size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0);
 }
 
@@ -38,8 +38,7 @@ void Histogram::Observe(double value) {
   }
 }
 
-void Histogram::Render(const std::string& name, const std::string& labels,
-                       std::string* out) const {
+void Histogram::Render(const std::string& name, const std::string& labels, std::string* out) const {
   std::string sep = labels.empty() ? "" : ",";
   uint64_t cumulative = 0;
   for (size_t i = 0; i <= bounds_.size(); ++i) {
@@ -53,8 +52,7 @@ void Histogram::Render(const std::string& name, const std::string& labels,
   absl::StrAppend(out, name, "_count", braces, " ", count_.load(std::memory_order_relaxed), "\n");
 }
 
-Metrics::Metrics()
-    : mailbox_depth({0, 1, 10, 100, 1000, 5000, 10000, 50000}) {
+Metrics::Metrics() : mailbox_depth({0, 1, 10, 100, 1000, 5000, 10000, 50000}) {
   for (const char* m : kMethods) latency_.emplace(m, std::make_unique<Histogram>(LatencyBounds()));
 }
 
@@ -76,8 +74,7 @@ std::string Metrics::RenderPrometheus() const {
   RenderCounter("alliance_send_rejected_total", "Sends refused.", send_rejected.value(), &out);
   RenderCounter("alliance_deliveries_total", "Envelopes written to receive streams.",
                 deliveries.value(), &out);
-  RenderCounter("alliance_acks_total", "Envelopes deleted by acknowledgement.", acks.value(),
-                &out);
+  RenderCounter("alliance_acks_total", "Envelopes deleted by acknowledgement.", acks.value(), &out);
   RenderCounter("alliance_expirations_total", "Envelopes removed by retention.",
                 expirations.value(), &out);
   RenderCounter("alliance_auth_failures_total", "Rejected tokens and failed logins.",

@@ -56,18 +56,18 @@ class Metrics {
  public:
   Metrics();
 
-  Counter sends;              // envelopes stored (duplicates excluded)
-  Counter send_duplicates;    // idempotent repeats
-  Counter send_rejected;      // sends refused (limits, links, validation)
-  Counter deliveries;         // envelopes written to a Receive stream
-  Counter acks;               // envelopes deleted by Ack
-  Counter expirations;        // envelopes removed by retention
-  Counter auth_failures;      // missing/invalid tokens and failed logins
-  Counter logins;             // successful logins
-  Counter registrations;      // redeemed invites
-  Counter prekeys_fetched;    // bundles handed out
-  Gauge receive_streams;      // open Receive streams
-  Histogram mailbox_depth;    // recipient mailbox depth after each stored envelope
+  Counter sends;            // envelopes stored (duplicates excluded)
+  Counter send_duplicates;  // idempotent repeats
+  Counter send_rejected;    // sends refused (limits, links, validation)
+  Counter deliveries;       // envelopes written to a Receive stream
+  Counter acks;             // envelopes deleted by Ack
+  Counter expirations;      // envelopes removed by retention
+  Counter auth_failures;    // missing/invalid tokens and failed logins
+  Counter logins;           // successful logins
+  Counter registrations;    // redeemed invites
+  Counter prekeys_fetched;  // bundles handed out
+  Gauge receive_streams;    // open Receive streams
+  Histogram mailbox_depth;  // recipient mailbox depth after each stored envelope
 
   // Latency histogram of one RPC method ("Send", "Login", ...). Unknown names map to "other".
   Histogram& RpcLatency(const std::string& method);

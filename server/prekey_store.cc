@@ -53,8 +53,7 @@ absl::Mutex& PreKeyStore::DeviceMutex(std::string_view device_key) {
 }
 
 absl::StatusOr<v1::PublishPreKeysResponse> PreKeyStore::Publish(
-    const Caller& caller, std::string_view identity_key,
-    const v1::PublishPreKeysRequest& request) {
+    const Caller& caller, std::string_view identity_key, const v1::PublishPreKeysRequest& request) {
   // Bounds and shape first, then signatures, then storage.
   if (static_cast<uint32_t>(request.one_time_prekeys_size()) >
       limits_.max_one_time_prekeys_per_request) {

@@ -1,9 +1,8 @@
 #include "server/relay_server.h"
 
-#include <sodium.h>
-
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <sodium.h>
 
 #include "absl/strings/str_cat.h"
 #include "crypto/status_macros.h"
@@ -93,8 +92,7 @@ absl::StatusOr<std::unique_ptr<RelayServer>> RelayServer::Start(const RelayOptio
   return server;
 }
 
-absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
-                                Logger* logger) {
+absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock, Logger* logger) {
   options_ = options;
   logger_ = logger;
   ALLIANCE_ASSIGN_OR_RETURN(auto credentials, Credentials(options));
@@ -107,10 +105,9 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
   directory_ = std::make_unique<Directory>(db_.get(), audit_.get(), clock, limits);
   prekeys_ = std::make_unique<PreKeyStore>(db_.get(), audit_.get(), limits, metrics_.get());
   mailbox_ = std::make_unique<Mailbox>(db_.get(), pool_.get(), clock, limits, metrics_.get());
-  send_rate_ = std::make_unique<RateLimiter>(clock, limits.send_rate_per_second,
-                                             limits.send_burst);
-  deps_ = ServiceDeps{&options_.limits, clock,          audit_.get(),     auth_.get(),
-                      directory_.get(), prekeys_.get(), mailbox_.get(),   send_rate_.get(),
+  send_rate_ = std::make_unique<RateLimiter>(clock, limits.send_rate_per_second, limits.send_burst);
+  deps_ = ServiceDeps{&options_.limits, clock,          audit_.get(),   auth_.get(),
+                      directory_.get(), prekeys_.get(), mailbox_.get(), send_rate_.get(),
                       metrics_.get(),   logger};
   RelayDb* db = db_.get();
   metrics_->AddGaugeCallback("alliance_mailbox_envelopes_estimate",
@@ -139,8 +136,8 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
   }
   if (!options.metrics_listen.empty()) {
-    ALLIANCE_ASSIGN_OR_RETURN(http_, MetricsHttpServer::Start(options.metrics_listen,
-                                                              metrics_.get()));
+    ALLIANCE_ASSIGN_OR_RETURN(http_,
+                              MetricsHttpServer::Start(options.metrics_listen, metrics_.get()));
   }
   sweeper_ = std::thread([this, interval = options.sweep_interval] { SweepLoop(interval); });
   logger_->Info("relay_started", {{"port", port_},

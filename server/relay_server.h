@@ -13,11 +13,11 @@
 #ifndef ALLIANCE_SERVER_RELAY_SERVER_H_
 #define ALLIANCE_SERVER_RELAY_SERVER_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -81,8 +81,7 @@ class RelayServer {
 
  private:
   RelayServer() = default;
-  [[nodiscard]] absl::Status Build(const RelayOptions& options, const Clock* clock,
-                                   Logger* logger);
+  [[nodiscard]] absl::Status Build(const RelayOptions& options, const Clock* clock, Logger* logger);
   void SweepLoop(absl::Duration interval);
 
   RelayOptions options_;

@@ -35,9 +35,9 @@ grpc::ServerUnaryReactor* AccountsService::Login(grpc::CallbackServerContext* ct
                             ? ToHex(request->address().account_id())
                             : std::string("malformed");
   if (!result.ok()) {
-    deps_->logger->Warn("login_failed", {{"account", account},
-                                         {"code", absl::StatusCodeToString(
-                                                      result.status().code())}});
+    deps_->logger->Warn(
+        "login_failed",
+        {{"account", account}, {"code", absl::StatusCodeToString(result.status().code())}});
     return call.Finish(result.status());
   }
   *response = std::move(*result);

@@ -18,8 +18,7 @@ class AccountsService final : public v1::Accounts::CallbackService {
   grpc::ServerUnaryReactor* Challenge(grpc::CallbackServerContext* ctx,
                                       const v1::ChallengeRequest* request,
                                       v1::ChallengeResponse* response) override;
-  grpc::ServerUnaryReactor* Login(grpc::CallbackServerContext* ctx,
-                                  const v1::LoginRequest* request,
+  grpc::ServerUnaryReactor* Login(grpc::CallbackServerContext* ctx, const v1::LoginRequest* request,
                                   v1::LoginResponse* response) override;
   grpc::ServerUnaryReactor* Logout(grpc::CallbackServerContext* ctx,
                                    const v1::LogoutRequest* request,

@@ -32,8 +32,7 @@ grpc::ServerUnaryReactor* KeysService::FetchPreKeyBundle(
   if (target.device_id() > account->device_count()) {
     return call.Finish(absl::NotFoundError("no such device"));
   }
-  absl::StatusOr<v1::PreKeyBundle> bundle =
-      deps_->prekeys->Fetch(target, account->identity_key());
+  absl::StatusOr<v1::PreKeyBundle> bundle = deps_->prekeys->Fetch(target, account->identity_key());
   if (bundle.ok()) *response->mutable_bundle() = std::move(*bundle);
   return call.Finish(bundle.status());
 }
@@ -44,8 +43,7 @@ grpc::ServerUnaryReactor* KeysService::GetPreKeyStatus(grpc::CallbackServerConte
   UnaryCall call(deps_, ctx, "GetPreKeyStatus");
   absl::StatusOr<Caller> caller = call.Authenticate();
   if (!caller.ok()) return call.Finish(caller.status());
-  absl::StatusOr<v1::GetPreKeyStatusResponse> result =
-      deps_->prekeys->Status(caller->address());
+  absl::StatusOr<v1::GetPreKeyStatusResponse> result = deps_->prekeys->Status(caller->address());
   if (result.ok()) *response = std::move(*result);
   return call.Finish(result.status());
 }

@@ -224,14 +224,13 @@ grpc::ServerUnaryReactor* RelayService::Send(grpc::CallbackServerContext* ctx,
     return call.Finish(caller.status());
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  deps_->mailbox->Send(
-      *caller, *request,
-      [deps = deps_, reactor, response,
-       timer = RpcTimer("Send")](absl::StatusOr<v1::SendResponse> result) {
-        if (result.ok()) *response = std::move(*result);
-        timer.Record(deps->metrics);
-        reactor->Finish(ToGrpcStatus(result.status(), deps->logger));
-      });
+  deps_->mailbox->Send(*caller, *request,
+                       [deps = deps_, reactor, response,
+                        timer = RpcTimer("Send")](absl::StatusOr<v1::SendResponse> result) {
+                         if (result.ok()) *response = std::move(*result);
+                         timer.Record(deps->metrics);
+                         reactor->Finish(ToGrpcStatus(result.status(), deps->logger));
+                       });
   return reactor;
 }
 
@@ -259,8 +258,7 @@ grpc::ServerUnaryReactor* RelayService::Ack(grpc::CallbackServerContext* ctx,
   if (request->has_mailbox() && !IsOwnAddress(*caller, request->mailbox())) {
     return call.Finish(absl::PermissionDeniedError("not your mailbox"));
   }
-  absl::StatusOr<uint32_t> deleted =
-      deps_->mailbox->Ack(caller->address(), request->sequences());
+  absl::StatusOr<uint32_t> deleted = deps_->mailbox->Ack(caller->address(), request->sequences());
   if (deleted.ok()) response->set_deleted(*deleted);
   return call.Finish(deleted.status());
 }

@@ -17,8 +17,7 @@ class RelayService final : public v1::Relay::CallbackService {
  public:
   explicit RelayService(const ServiceDeps* deps) : deps_(deps) {}
 
-  grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* ctx,
-                                 const v1::SendRequest* request,
+  grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* ctx, const v1::SendRequest* request,
                                  v1::SendResponse* response) override;
   grpc::ServerWriteReactor<v1::ReceiveResponse>* Receive(
       grpc::CallbackServerContext* ctx, const v1::ReceiveRequest* request) override;

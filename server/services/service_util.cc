@@ -21,8 +21,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status, Logger* logger) {
   }
 }
 
-absl::StatusOr<Caller> AuthenticateCall(const ServiceDeps& deps,
-                                        grpc::CallbackServerContext* ctx) {
+absl::StatusOr<Caller> AuthenticateCall(const ServiceDeps& deps, grpc::CallbackServerContext* ctx) {
   const auto& metadata = ctx->client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end()) {

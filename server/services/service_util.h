@@ -12,10 +12,10 @@
 #ifndef ALLIANCE_SERVER_SERVICES_SERVICE_UTIL_H_
 #define ALLIANCE_SERVER_SERVICES_SERVICE_UTIL_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <chrono>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

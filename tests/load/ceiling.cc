@@ -1,5 +1,9 @@
 #include "tests/load/ceiling.h"
 
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -10,10 +14,6 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/generic/async_generic_service.h>
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
 
 #include "rocksdb/db.h"
 
@@ -98,9 +98,9 @@ class EchoService final : public grpc::CallbackGenericService {
       rocksdb::WriteOptions sync;
       sync.sync = true;
       rocksdb::Status s = service_->db_->Put(sync, key, value);
-      StartWriteAndFinish(&request_, grpc::WriteOptions(),
-                          s.ok() ? grpc::Status::OK
-                                 : grpc::Status(grpc::StatusCode::INTERNAL, "write"));
+      StartWriteAndFinish(
+          &request_, grpc::WriteOptions(),
+          s.ok() ? grpc::Status::OK : grpc::Status(grpc::StatusCode::INTERNAL, "write"));
     }
     EchoService* service_;
     grpc::ByteBuffer request_;
@@ -137,8 +137,8 @@ CeilingResult MeasureCeiling(const std::string& dir, int in_flight, size_t paylo
   builder.RegisterCallbackGenericService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
 
-  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
   grpc::GenericStub stub(channel);
   std::string payload(payload_size, 'p');
   std::atomic<bool> stop{false};
@@ -149,8 +149,8 @@ CeilingResult MeasureCeiling(const std::string& dir, int in_flight, size_t paylo
     grpc::Slice slice(payload.data(), payload.size());
     call->request = grpc::ByteBuffer(&slice, 1);
     outstanding.fetch_add(1);
-    stub.UnaryCall(&call->ctx, "/alliance.bench.Echo/Echo", grpc::StubOptions(),
-                   &call->request, &call->response, [&, call](grpc::Status s) {
+    stub.UnaryCall(&call->ctx, "/alliance.bench.Echo/Echo", grpc::StubOptions(), &call->request,
+                   &call->response, [&, call](grpc::Status s) {
                      delete call;
                      if (s.ok()) completed.fetch_add(1);
                      bool again = !stop.load() && s.ok();
@@ -164,8 +164,7 @@ CeilingResult MeasureCeiling(const std::string& dir, int in_flight, size_t paylo
   auto start = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   uint64_t end_count = completed.load();
-  double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   stop = true;
   while (outstanding.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   server->Shutdown();

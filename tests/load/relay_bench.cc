@@ -208,18 +208,17 @@ class SendLoad {
     std::memcpy(payload.data(), &now, sizeof(now));
     call->request.set_payload(std::move(payload));
     outstanding_.fetch_add(1);
-    h_->relay_stub().async()->Send(call->ctx.get(), &call->request, &call->response,
-                                   [this, call](grpc::Status s) {
-                                     delete call;
-                                     if (s.ok()) {
-                                       sent_.fetch_add(1);
-                                     } else if (failed_.fetch_add(1) == 0) {
-                                       std::fprintf(stderr, "send failed: %s\n",
-                                                    s.error_message().c_str());
-                                     }
-                                     if (!stop_.load() && s.ok()) Issue();
-                                     outstanding_.fetch_sub(1);
-                                   });
+    h_->relay_stub().async()->Send(
+        call->ctx.get(), &call->request, &call->response, [this, call](grpc::Status s) {
+          delete call;
+          if (s.ok()) {
+            sent_.fetch_add(1);
+          } else if (failed_.fetch_add(1) == 0) {
+            std::fprintf(stderr, "send failed: %s\n", s.error_message().c_str());
+          }
+          if (!stop_.load() && s.ok()) Issue();
+          outstanding_.fetch_sub(1);
+        });
   }
 
   RelayHarness* h_;
@@ -395,8 +394,8 @@ double MeasureDrain(RelayHarness* h, const Pair& pair, int count) {
   ctx->TryCancel();
   (void)reader->Finish();
   if (acked != stored) {
-    std::fprintf(stderr, "drain: stored %llu acked %llu\n",
-                 static_cast<unsigned long long>(stored), static_cast<unsigned long long>(acked));
+    std::fprintf(stderr, "drain: stored %llu acked %llu\n", static_cast<unsigned long long>(stored),
+                 static_cast<unsigned long long>(acked));
   }
   return seconds;
 }
@@ -431,11 +430,12 @@ int Main(int argc, char** argv) {
   }
 
   std::filesystem::path scratch = std::filesystem::path(h.data_dir()).parent_path();
-  std::printf("relay_bench: %zu-byte envelopes, %d sender/receiver pairs, 127.0.0.1, %.1f s "
-              "per measurement\n",
-              kPayloadSize, settings.pairs, settings.seconds);
-  std::printf("%-9s %14s %9s %9s %16s %16s %7s\n", "in_flight", "relay_msg/s", "p50_ms",
-              "p99_ms", "ceiling_inline/s", "ceiling_pool/s", "ratio");
+  std::printf(
+      "relay_bench: %zu-byte envelopes, %d sender/receiver pairs, 127.0.0.1, %.1f s "
+      "per measurement\n",
+      kPayloadSize, settings.pairs, settings.seconds);
+  std::printf("%-9s %14s %9s %9s %16s %16s %7s\n", "in_flight", "relay_msg/s", "p50_ms", "p99_ms",
+              "ceiling_inline/s", "ceiling_pool/s", "ratio");
   double ratio_at_64 = 0;
   int level_index = 0;
   for (int in_flight : {1, 16, 64}) {

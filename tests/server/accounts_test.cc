@@ -10,8 +10,7 @@ namespace alliance::server::testing {
 namespace {
 
 v1::LoginRequest SignedLogin(RelayHarness& h, const TestAccount& account,
-                             const v1::ChallengeResponse& challenge,
-                             const TestAccount& signer) {
+                             const v1::ChallengeResponse& challenge, const TestAccount& signer) {
   std::string message = "alliance/v1/login" + challenge.relay_id() + challenge.nonce();
   AppendU64BE(&message, challenge.expires_at());
   v1::LoginRequest request;
@@ -102,8 +101,8 @@ TEST(AccountsTest, RegisterRejectsMalformedAndForgedProof) {
               grpc::StatusCode::INVALID_ARGUMENT);
   }
   // Someone else's key with a proof made by the thief: refused, invite not consumed.
-  request.set_proof(Sign(thief, "alliance/v1/register" + h.relay_id() + h.bootstrap_code() +
-                                    a.public_key));
+  request.set_proof(
+      Sign(thief, "alliance/v1/register" + h.relay_id() + h.bootstrap_code() + a.public_key));
   {
     grpc::ClientContext ctx;
     EXPECT_EQ(h.accounts().Register(&ctx, request, &response).error_code(),

@@ -97,8 +97,8 @@ TEST_F(ClinicTest, ListMembersIsForAdminsAndPages) {
   EXPECT_TRUE(rest.next_page_token().empty());
   std::set<std::string> ids = {page.members(0).account_id(), page.members(1).account_id(),
                                rest.members(0).account_id()};
-  EXPECT_EQ(ids, (std::set<std::string>{admin_.account_id, therapist_.account_id,
-                                        client_.account_id}));
+  EXPECT_EQ(ids,
+            (std::set<std::string>{admin_.account_id, therapist_.account_id, client_.account_id}));
   request.set_page_token("bad");
   EXPECT_EQ(h_.clinic().ListMembers(h_.Ctx(admin_).get(), request, &rest).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
@@ -160,9 +160,9 @@ TEST_F(ClinicTest, AuditIsHashChainedAndRecordsSecurityEvents) {
     prev = entries[i].hash();
     events.insert(entries[i].event());
   }
-  for (auto e : {v1::AUDIT_EVENT_RELAY_INITIALIZED, v1::AUDIT_EVENT_INVITE_CREATED,
-                 v1::AUDIT_EVENT_INVITE_REDEEMED, v1::AUDIT_EVENT_REGISTERED,
-                 v1::AUDIT_EVENT_LOGIN_OK}) {
+  for (auto e :
+       {v1::AUDIT_EVENT_RELAY_INITIALIZED, v1::AUDIT_EVENT_INVITE_CREATED,
+        v1::AUDIT_EVENT_INVITE_REDEEMED, v1::AUDIT_EVENT_REGISTERED, v1::AUDIT_EVENT_LOGIN_OK}) {
     EXPECT_TRUE(events.count(e)) << v1::AuditEvent_Name(e);
   }
   // Messages leave no audit trace.

@@ -1,12 +1,13 @@
 // Configuration: TOML keys, validation, loopback detection, and the refusal to serve plaintext
 // on a non-loopback address.
+#include "server/config.h"
+
 #include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "gtest/gtest.h"
-#include "server/config.h"
 #include "server/relay_server.h"
 #include "tests/server/relay_harness.h"
 

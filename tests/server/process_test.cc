@@ -1,5 +1,8 @@
 // The real alliance-relay binary: init prints a bootstrap invite, serve answers gRPC health
 // checks and /metrics, SIGTERM makes it exit 0, check verifies the database afterwards.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <httplib.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -9,10 +12,6 @@
 #include <filesystem>
 #include <future>
 #include <regex>
-
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
-#include <httplib.h>
 
 #include "alliance/v1/accounts_service.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -112,8 +111,8 @@ TEST_F(ProcessTest, InitServeHealthMetricsSigtermCheck) {
   grpc::Slice empty("", 0);  // HealthCheckRequest{service: ""} encodes as zero bytes
   grpc::ByteBuffer request(&empty, 1), response;
   std::promise<grpc::Status> done;
-  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
-                    &response, [&done](grpc::Status s) { done.set_value(s); });
+  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                    [&done](grpc::Status s) { done.set_value(s); });
   grpc::Status health = done.get_future().get();
   ASSERT_TRUE(health.ok()) << health.error_message();
   std::vector<grpc::Slice> slices;
@@ -150,7 +149,7 @@ TEST_F(ProcessTest, RefusesPlaintextOnNonLoopback) {
   const std::string data = root_ + "/db";
   ASSERT_EQ(RunCommand(kBinary + " init --data " + data + " >/dev/null").first, 0);
   auto [code, out] = RunCommand(kBinary + " serve --data " + data +
-                         " --listen 0.0.0.0:0 --log-file " + root_ + "/relay.log 2>&1");
+                                " --listen 0.0.0.0:0 --log-file " + root_ + "/relay.log 2>&1");
   EXPECT_EQ(code, 1);
   EXPECT_NE(out.find("refusing to serve plaintext"), std::string::npos) << out;
 }

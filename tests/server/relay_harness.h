@@ -9,11 +9,11 @@
 #ifndef ALLIANCE_TESTS_SERVER_RELAY_HARNESS_H_
 #define ALLIANCE_TESTS_SERVER_RELAY_HARNESS_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "alliance/v1/accounts_service.grpc.pb.h"
 #include "alliance/v1/clinic_service.grpc.pb.h"
