@@ -129,6 +129,9 @@ absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenInternal(const std::string
   // Bounds WAL replay at startup: older WAL files force their memtables to flush.
   options.max_total_wal_size = 256ull << 20;
   options.keep_log_file_num = 4;
+  // Writers waiting for a group commit block instead of spinning: on small machines the spin
+  // steals the CPU the leader and the gRPC threads need.
+  options.enable_write_thread_adaptive_yield = false;
   auto cache = rocksdb::NewLRUCache(64ull << 20);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {

@@ -13,6 +13,9 @@ namespace {
 
 constexpr size_t kMailboxKeySize = 20;
 constexpr size_t kEnvelopeKeySize = 28;
+// Envelopes kept in memory per subscribed mailbox for live delivery; beyond it, streams read
+// from the database.
+constexpr size_t kMaxLive = 1024;
 
 std::string EnvelopeKey(std::string_view mailbox_key, uint64_t sequence) {
   std::string key(mailbox_key);
@@ -158,22 +161,26 @@ void Mailbox::Send(const Caller& sender, const v1::SendRequest& request, SendDon
   response.set_sequence(sequence);
   response.set_server_time_ms(envelope.server_time_ms());
   metrics_->mailbox_depth.Observe(static_cast<double>(depth));
+  auto shared = std::make_shared<v1::Envelope>(std::move(envelope));
   pool_->Submit(std::move(batch),
-                [this, state, sequence, dedup_key = std::move(dedup_key),
+                [this, state, shared, dedup_key = std::move(dedup_key),
                  response = std::move(response), done = std::move(done)](absl::Status s) {
-                  FinishSend(state, sequence, dedup_key, std::move(s), response, done);
+                  FinishSend(state, shared.get(), dedup_key, std::move(s), response, done);
                 });
 }
 
-void Mailbox::FinishSend(const std::shared_ptr<State>& state, uint64_t sequence,
+void Mailbox::FinishSend(const std::shared_ptr<State>& state, v1::Envelope* envelope,
                          const std::string& dedup_key, absl::Status status,
                          v1::SendResponse response, const SendDone& done) {
   std::shared_ptr<Subscription> subscriber;
   {
     absl::MutexLock lock(&state->mu);
-    state->pending.erase(sequence);
+    state->pending.erase(envelope->sequence());
     if (!status.ok()) --state->depth;
     subscriber = state->subscriber;
+    if (status.ok() && subscriber != nullptr && state->live.size() < kMaxLive) {
+      state->live.emplace(envelope->sequence(), std::move(*envelope));
+    }
   }
   {
     absl::MutexLock lock(&inflight_mu_);
@@ -233,6 +240,7 @@ absl::StatusOr<uint64_t> Mailbox::Subscribe(const v1::Address& mailbox,
     ALLIANCE_RETURN_IF_ERROR(EnsureLoaded(state.get(), mailbox_key));
     if (state->closed) return absl::NotFoundError("no such mailbox");
     previous = std::exchange(state->subscriber, std::move(subscription));
+    state->live.clear();  // the new stream reads its backlog from the database
     deliverable = DeliverableLocked(*state);
   }
   if (previous != nullptr) previous->OnClosed(absl::AbortedError("replaced by a newer stream"));
@@ -243,7 +251,29 @@ void Mailbox::Unsubscribe(const v1::Address& mailbox, const Subscription* subscr
   std::shared_ptr<State> state = GetState(MailboxKey(mailbox));
   std::shared_ptr<Subscription> dropped;  // released outside the lock
   absl::MutexLock lock(&state->mu);
-  if (state->subscriber.get() == subscription) dropped = std::move(state->subscriber);
+  if (state->subscriber.get() == subscription) {
+    dropped = std::move(state->subscriber);
+    state->live.clear();
+  }
+}
+
+absl::Status Mailbox::TakeLive(const v1::Address& mailbox, uint64_t after, size_t max_count,
+                               std::vector<v1::Envelope>* out, uint64_t* deliverable) {
+  std::string mailbox_key = MailboxKey(mailbox);
+  std::shared_ptr<State> state = GetState(mailbox_key);
+  absl::MutexLock lock(&state->mu);
+  ALLIANCE_RETURN_IF_ERROR(EnsureLoaded(state.get(), mailbox_key));
+  *deliverable = DeliverableLocked(*state);
+  auto& live = state->live;
+  while (!live.empty() && live.begin()->first <= after) live.erase(live.begin());
+  uint64_t next = after + 1;
+  while (!live.empty() && out->size() < max_count && live.begin()->first == next &&
+         next <= *deliverable) {
+    out->push_back(std::move(live.begin()->second));
+    live.erase(live.begin());
+    ++next;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<uint64_t> Mailbox::Deliverable(const v1::Address& mailbox) {
@@ -350,6 +380,7 @@ absl::Status Mailbox::CloseAndErase(std::string_view account_id, uint32_t device
       absl::MutexLock lock(&state->mu);
       state->closed = true;
       state->depth = 0;
+      state->live.clear();
       subscriber = std::move(state->subscriber);
     }
     if (subscriber != nullptr) subscriber->OnClosed(why);
@@ -383,6 +414,7 @@ void Mailbox::CloseAll(absl::Status why) {
     for (auto& [key, state] : shard.states) {
       absl::MutexLock lock(&state->mu);
       if (state->subscriber != nullptr) subscribers.push_back(std::move(state->subscriber));
+      state->live.clear();
     }
   }
   for (auto& s : subscribers) s->OnClosed(why);

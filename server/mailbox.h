@@ -21,6 +21,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -83,6 +84,13 @@ class Mailbox {
   // Highest sequence s such that every envelope of `mailbox` up to s has committed or failed.
   [[nodiscard]] absl::StatusOr<uint64_t> Deliverable(const v1::Address& mailbox);
 
+  // Live fast path for a subscribed stream: moves out envelopes committed since the stream
+  // subscribed, for the consecutive sequences after+1, after+2, ... (up to max_count) that are
+  // still held in memory, and sets *deliverable as Deliverable() does. An empty result with
+  // *deliverable > after means: read (after, *deliverable] from the database instead.
+  [[nodiscard]] absl::Status TakeLive(const v1::Address& mailbox, uint64_t after, size_t max_count,
+                                      std::vector<v1::Envelope>* out, uint64_t* deliverable);
+
   // Envelopes with after < sequence <= upto, oldest first, at most max_count. Sets
   // *scanned_upto to the sequence the next Read should continue after.
   [[nodiscard]] absl::StatusOr<std::vector<v1::Envelope>> Read(const v1::Address& mailbox,
@@ -110,6 +118,8 @@ class Mailbox {
     int64_t depth ABSL_GUARDED_BY(mu) = 0;           // committed + reserved
     std::set<uint64_t> pending ABSL_GUARDED_BY(mu);  // reserved, not yet committed
     std::shared_ptr<Subscription> subscriber ABSL_GUARDED_BY(mu);
+    // Committed envelopes not yet taken by the subscriber (only while one exists; bounded).
+    std::map<uint64_t, v1::Envelope> live ABSL_GUARDED_BY(mu);
   };
   struct Shard {
     absl::Mutex mu;
@@ -121,7 +131,7 @@ class Mailbox {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu);
   static uint64_t DeliverableLocked(const State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.mu);
   absl::StatusOr<uint64_t> ExpireMailbox(const std::string& mailbox_key, uint64_t cutoff_ms);
-  void FinishSend(const std::shared_ptr<State>& state, uint64_t sequence,
+  void FinishSend(const std::shared_ptr<State>& state, v1::Envelope* envelope,
                   const std::string& dedup_key, absl::Status status, v1::SendResponse response,
                   const SendDone& done);
 

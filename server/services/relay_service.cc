@@ -125,9 +125,16 @@ class ReceiveReactor final : public grpc::ServerWriteReactor<v1::ReceiveResponse
   absl::Status RefillLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     uint64_t upto = backlog_end_;
     if (marker_sent_) {
-      absl::StatusOr<uint64_t> deliverable = deps_->mailbox->Deliverable(caller_.address());
-      if (!deliverable.ok()) return deliverable.status();
-      upto = *deliverable;
+      // Live: envelopes handed over in memory when possible, else read from the database.
+      std::vector<v1::Envelope> live;
+      absl::Status s =
+          deps_->mailbox->TakeLive(caller_.address(), cursor_, kReadBatch, &live, &upto);
+      if (!s.ok()) return s;
+      if (!live.empty()) {
+        cursor_ = live.back().sequence();
+        for (v1::Envelope& e : live) *queue_.emplace_back().mutable_envelope() = std::move(e);
+        return absl::OkStatus();
+      }
     }
     if (upto > cursor_) {
       uint64_t scanned = cursor_;

@@ -123,6 +123,7 @@ CeilingResult MeasureCeiling(const std::string& dir, int in_flight, size_t paylo
                              double seconds, bool use_pool) {
   rocksdb::Options options;
   options.create_if_missing = true;
+  options.enable_write_thread_adaptive_yield = false;  // same tuning as the relay (server/db.cc)
   rocksdb::DB* raw = nullptr;
   if (!rocksdb::DB::Open(options, dir, &raw).ok()) {
     std::fprintf(stderr, "ceiling: cannot open %s\n", dir.c_str());
