@@ -124,6 +124,7 @@ absl::Status Client::LoadIdentity() {
     return absl::OkStatus();
   }));
   if (account.has_value()) {
+    if (options_.relay.ca_file.empty()) options_.relay.ca_file = account->relay_ca_file();
     ALLIANCE_ASSIGN_OR_RETURN(relay_, Connect(account->relay_address()));
     relay_->SetLogin(&*identity_, account->account_id(), account->device_id());
   }
@@ -180,6 +181,7 @@ absl::Status Client::Register(const std::string& invite_code, const std::string&
   account.set_role(resp.role());
   account.set_relay_id(resp.relay_id());
   account.set_relay_address(relay->address());
+  account.set_relay_ca_file(options_.relay.ca_file);
   account.set_display_name(display_name);
   account.set_next_one_time_prekey_id(1);
   ALLIANCE_RETURN_IF_ERROR(

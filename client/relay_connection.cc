@@ -31,7 +31,9 @@ absl::Status FromGrpc(const grpc::Status& s, const std::string& address) {
       why = "cannot resolve host";
     } else if (absl::StrContains(m, "handshake") || absl::StrContains(m, "SSL") ||
                absl::StrContains(m, "ssl")) {
-      why = "TLS handshake failed";
+      why = "TLS handshake failed (is --ca-file the CA that signed the relay's certificate?)";
+    } else if (absl::StrContains(absl::AsciiStrToLower(m), "socket closed")) {
+      why = "the relay closed the connection (does it require TLS? give --ca-file)";
     } else if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       why = "timed out";
     } else if (!m.empty() && m.size() < 120) {

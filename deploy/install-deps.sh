@@ -14,7 +14,7 @@ packages=(
   # Comparison benchmarks only.
   libolm-dev libsignal-protocol-c-dev libssl-dev
   # Process-level tests and the quick start.
-  procps python3
+  procps python3 openssl
 )
 
 missing=()

@@ -5,6 +5,7 @@
 //   alliance register <invite> --name "Sam"
 //   alliance send therapist "Can we talk about Tuesday?"
 //   alliance watch
+#include <grpc/support/log.h>
 #include <sodium.h>
 #include <unistd.h>
 
@@ -484,7 +485,13 @@ int Run(int argc, char** argv) {
 
 }  // namespace alliance::cli
 
+namespace {
+// gRPC's own diagnostics would add lines to our one-line errors; the status carries the cause.
+void DiscardGrpcLog(gpr_log_func_args*) {}
+}  // namespace
+
 int main(int argc, char** argv) {
+  gpr_set_log_function(DiscardGrpcLog);
   if (sodium_init() < 0) {
     std::fprintf(stderr, "alliance: libsodium failed to initialise\n");
     return 1;

@@ -184,5 +184,48 @@ TEST_F(CliE2eTest, AdminSeesMembersAndAuditButNoContent) {
   EXPECT_EQ(Lines(denied.err), 1);
 }
 
+// A relay serving TLS with a certificate from a test CA (openssl, made at test time).
+class TlsE2eTest : public E2eFixture {
+ protected:
+  void PrepareRelay() override {
+    const std::string d = dir_.string();
+    const std::string script =
+        "set -e; cd '" + d +
+        "';"
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+        "  -subj /CN=alliance-test-ca -keyout ca.key -out ca.pem 2>/dev/null;"
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+        "  -subj /CN=localhost -keyout relay.key -out relay.csr 2>/dev/null;"
+        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext;"
+        "openssl x509 -req -in relay.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+        "  -extfile san.ext -out relay.pem 2>/dev/null;"
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+        "  -subj /CN=other-ca -keyout other.key -out other.pem 2>/dev/null";
+    Result r = RunCommand({"/bin/sh", "-c", script});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    relay_flags_ = {"--tls-cert", d + "/relay.pem", "--tls-key", d + "/relay.key"};
+  }
+};
+
+TEST_F(TlsE2eTest, ClientTalksToTlsRelayWithItsCaAndRefusesAnother) {
+  const std::string ca = (dir_ / "ca.pem").string();
+  std::ofstream(dir_ / "admin.pass") << "passphrase of admin\n";
+  MustRun("admin", {"init"});
+  // A CA that did not sign the relay's certificate: refused, one clear line.
+  Result wrong = Run("admin", {"--relay", Address(), "--ca-file", (dir_ / "other.pem").string(),
+                               "register", bootstrap_});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_EQ(Lines(wrong.err), 1) << wrong.err;
+  EXPECT_EQ(wrong.err.rfind("alliance: cannot reach relay " + Address(), 0), 0u) << wrong.err;
+  // Plaintext against a TLS relay fails too.
+  Result plain = Run("admin", {"--relay", Address(), "register", bootstrap_});
+  EXPECT_EQ(plain.exit_code, 1) << plain.out << plain.err;
+  EXPECT_EQ(Lines(plain.err), 1) << plain.err;
+  // The right CA: registration, and later commands reuse the CA given at registration.
+  MustRun("admin", {"--relay", Address(), "--ca-file", ca, "register", bootstrap_});
+  json invite = json::parse(MustRun("admin", {"--json", "admin", "invite"}).out);
+  EXPECT_EQ(invite["role"], "therapist");
+}
+
 }  // namespace
 }  // namespace alliance::e2e

@@ -50,6 +50,7 @@ class E2eFixture : public ::testing::Test {
     ASSERT_FALSE(lines.empty());
     bootstrap_ = lines.back();
     port_ = FreePort();
+    PrepareRelay();
     StartRelay();
   }
 
@@ -58,12 +59,20 @@ class E2eFixture : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
+  // Runs before the relay first starts (e.g. to make certificates).
+  virtual void PrepareRelay() {}
+
   void StartRelay() {
-    relay_ = std::make_unique<Background>(
-        std::vector<std::string>{kRelay, "serve", "--data", (dir_ / "relay").string(), "--listen",
-                                 Address(), "--log-file", (dir_ / "relay.log").string()},
-        (dir_ / "relay.out").string());
+    relay_ = std::make_unique<Background>(RelayArgs(), (dir_ / "relay.out").string());
     ASSERT_TRUE(WaitForPort(port_, 10)) << ReadFile((dir_ / "relay.out").string());
+  }
+  // The relay's command line; a fixture may add flags (TLS) in relay_flags_.
+  std::vector<std::string> RelayArgs() const {
+    std::vector<std::string> argv = {
+        kRelay,     "serve",   "--data",     (dir_ / "relay").string(),
+        "--listen", Address(), "--log-file", (dir_ / "relay.log").string()};
+    argv.insert(argv.end(), relay_flags_.begin(), relay_flags_.end());
+    return argv;
   }
   // SIGTERM; returns the relay's exit code.
   int StopRelay() { return relay_->Stop(SIGTERM); }
@@ -103,6 +112,7 @@ class E2eFixture : public ::testing::Test {
   }
 
   fs::path dir_;
+  std::vector<std::string> relay_flags_;
   std::string bootstrap_;
   int port_ = 0;
   std::unique_ptr<Background> relay_;
