@@ -233,8 +233,12 @@ absl::Status Ratchet::Decrypt(ByteSpan message, int64_t now_unix, std::vector<ui
     return DecryptError();
   }
 
-  const bool current_chain =
+  const bool same_key =
       state_.has_remote && sodium_memcmp(h.ratchet.data(), state_.remote.data(), 32) == 0;
+  // Before the first reply the initiator's "remote" key is the responder's signed prekey, which
+  // never heads a real message; there is no receiving chain yet to decrypt with.
+  if (same_key && !state_.has_recv) return DecryptError();
+  const bool current_chain = same_key;
 
   // A key skipped earlier (late or reordered message)?
   if (!current_chain || h.n < state_.recv_n) {

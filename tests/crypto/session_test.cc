@@ -3,8 +3,11 @@
 #include "crypto/session.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 
+#include "crypto/hkdf.h"
+#include "crypto/padding.h"
 #include "crypto/record_io.h"
 #include "gtest/gtest.h"
 #include "tests/crypto/test_util.h"
@@ -332,6 +335,46 @@ TEST(DecryptErrorTest, AllFailuresLookTheSame) {
   EXPECT_EQ(tamper, truncated);
   EXPECT_EQ(tamper, replay);
   EXPECT_EQ(tamper.code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace alliance::crypto
+
+namespace alliance::crypto {
+namespace {
+
+// Regression: before the responder has replied, the initiator has no receiving chain. A message
+// forged by anyone who knows the responder's public signed prekey (the relay does), keyed with
+// the chain step of an all-zero chain key, must not decrypt.
+TEST(SessionTest, RejectsForgedFirstReplyUnderTheSignedPreKey) {
+  Parties p;
+  VerifiedBundle b = *VerifyPreKeyBundle(p.Bundle(true), kNow);
+  Session alice = *Session::Initiate(p.alice, b, p.rng);
+  OutgoingMessage first;
+  ASSERT_TRUE(alice.Encrypt(Bytes("hello"), &first).ok());
+
+  std::vector<uint8_t> msg(kRatchetHeaderSize);
+  msg[0] = kRatchetVersion;
+  std::memcpy(msg.data() + 1, p.spk.key.public_key.data(), 32);  // PN = 0, N = 0.
+  WipedArray<32> zero_chain, mk, next;
+  ChainStep(zero_chain, &mk, &next);
+  WipedArray<56> key_nonce;
+  HkdfSha256({}, mk.span(), AsBytes("alliance/v1/message"), key_nonce.mutable_span());
+  std::vector<uint8_t> ad(AsBytes("alliance/v1/ad").begin(), AsBytes("alliance/v1/ad").end());
+  ad.insert(ad.end(), p.alice.public_key().begin(), p.alice.public_key().end());
+  ad.insert(ad.end(), p.bob.public_key().begin(), p.bob.public_key().end());
+  ad.insert(ad.end(), msg.begin(), msg.end());
+  std::vector<uint8_t> body(256, 0);
+  const char forged[] = "forged reply";
+  std::memcpy(body.data(), forged, sizeof forged - 1);
+  ApplyPadding(body, sizeof forged - 1);
+  msg.resize(kRatchetHeaderSize + body.size() + kAeadTagSize);
+  crypto_aead_xchacha20poly1305_ietf_encrypt(msg.data() + kRatchetHeaderSize, nullptr, body.data(),
+                                             body.size(), ad.data(), ad.size(), nullptr,
+                                             key_nonce.data() + 32, key_nonce.data());
+  std::vector<uint8_t> out;
+  EXPECT_EQ(alice.Decrypt(MessageType::kMessage, msg, kNow, &out), DecryptError());
+  EXPECT_TRUE(alice.awaiting_reply());
 }
 
 }  // namespace
