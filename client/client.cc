@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/envelope_opener.h"
 #include "client/store_names.h"
 #include "crypto/record_io.h"
 #include "crypto/safety_number.h"
@@ -57,6 +58,21 @@ const char* DeliveryStateName(v1::DeliveryState s) {
 }
 
 std::string ToHex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
+
+std::string TruncateUtf8(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
+bool SafetyNumberMatches(const std::string& digits, const std::string& typed) {
+  std::string t;
+  for (char c : typed) {
+    if (c >= '0' && c <= '9') t.push_back(c);
+  }
+  return t.size() >= 10 && t.size() <= digits.size() && digits.compare(0, t.size(), t) == 0;
+}
 
 absl::StatusOr<std::string> ParseInviteCode(const std::string& text) {
   std::string hex;
@@ -292,11 +308,10 @@ absl::Status Client::RefreshContacts() {
       v1::ContactRecord rec;
       if (existing.has_value()) {
         rec = *existing;
-        // Pinned on first use: a different key is recorded, never adopted silently.
+        // Pinned on first use: a different key is recorded, never adopted silently. A pending
+        // key is cleared only by accept-key, never by the relay reporting the old key again.
         if (rec.identity_key() != c.identity_key()) {
           rec.set_pending_identity_key(c.identity_key());
-        } else {
-          rec.clear_pending_identity_key();
         }
       } else {
         rec.set_version(1);
@@ -399,35 +414,55 @@ absl::StatusOr<SafetyNumberView> Client::SafetyNumber(const std::string& ref) {
 }
 
 absl::Status Client::Verify(const std::string& ref) {
-  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord c, FindContact(ref));
-  if (!c.pending_identity_key().empty()) {
-    return absl::FailedPreconditionError(
-        "identity key changed; run `alliance accept-key` after comparing safety numbers");
-  }
-  c.set_verified(true);
-  return store_->Run(
-      [&](LocalStore::Txn& txn) { return txn.Put(names::Contact(ToHex(c.account_id())), c); });
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord found, FindContact(ref));
+  const std::string hex = ToHex(found.account_id());
+  return store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
+                              txn.Get<v1::ContactRecord>(names::Contact(hex)));
+    if (!c.has_value()) return absl::NotFoundError("contact disappeared");
+    if (!c->pending_identity_key().empty()) {
+      return absl::FailedPreconditionError(
+          "identity key changed; run `alliance accept-key` after comparing safety numbers");
+    }
+    c->set_verified(true);
+    return txn.Put(names::Contact(hex), *c);
+  });
 }
 
-absl::Status Client::AcceptKey(const std::string& ref) {
-  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord c, FindContact(ref));
-  if (c.pending_identity_key().empty()) {
-    return absl::FailedPreconditionError("the contact's identity key has not changed");
-  }
-  c.set_identity_key(c.pending_identity_key());
-  c.clear_pending_identity_key();
-  c.set_verified(false);
-  c.set_profile_sent_at_ms(0);
+absl::Status Client::AcceptKey(const std::string& ref, const std::string& expected_digits) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord found, FindContact(ref));
+  ALLIANCE_ASSIGN_OR_RETURN(SafetyNumberView sn, SafetyNumber(ref));
+  const std::string hex = ToHex(found.account_id());
   return store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-    const std::string hex = ToHex(c.account_id());
-    // Sessions with the old key are worthless now; the next message starts a new one.
-    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::SessionRecord> session,
-                              txn.Get<v1::SessionRecord>(names::Session(hex, 1)));
-    if (session.has_value() && session->responder_identity() != c.identity_key() &&
-        session->initiator_identity() != c.identity_key()) {
-      txn.Delete(names::Session(hex, 1));
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
+                              txn.Get<v1::ContactRecord>(names::Contact(hex)));
+    if (!c.has_value()) return absl::NotFoundError("contact disappeared");
+    if (c->pending_identity_key().empty()) {
+      return absl::FailedPreconditionError("the contact's identity key has not changed");
     }
-    return txn.Put(names::Contact(hex), c);
+    // The key accepted must be the one whose safety number the user compared.
+    if (c->pending_identity_key() != found.pending_identity_key() ||
+        !SafetyNumberMatches(sn.digits, expected_digits)) {
+      return absl::FailedPreconditionError(
+          "that is not the current safety number; compare again before accepting");
+    }
+    c->set_identity_key(c->pending_identity_key());
+    c->clear_pending_identity_key();
+    c->set_verified(false);
+    c->set_profile_sent_at_ms(0);
+    // The old key's sessions end; a session quarantined for the new key becomes active.
+    for (uint32_t device : {1u}) {
+      txn.Delete(names::Session(hex, device));
+      txn.Delete(names::PreviousSession(hex, device));
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::Session> q,
+                                LoadSession(txn, names::QuarantinedSession(hex, device), rng_));
+      if (q.has_value() && std::string(reinterpret_cast<const char*>(q->remote_identity().data()),
+                                       32) == c->identity_key()) {
+        ALLIANCE_RETURN_IF_ERROR(StoreSession(txn, names::Session(hex, device), *q));
+      }
+      txn.Delete(names::QuarantinedSession(hex, device));
+    }
+    return txn.Put(names::Contact(hex), *c);
   });
 }
 

@@ -174,6 +174,12 @@ struct AccountView {
 // Hex of bytes, and the bytes of an invite code typed by a person (hex; spaces and dashes
 // ignored). INVALID_ARGUMENT unless it is exactly 16 bytes.
 std::string ToHex(const std::string& bytes);
+// At most `max` bytes of `s`, never splitting a UTF-8 sequence (proto3 refuses to parse invalid
+// UTF-8, so a split character would make a stored record unreadable).
+std::string TruncateUtf8(const std::string& s, size_t max);
+// True when `typed` (digits; spaces and other separators ignored) is a prefix of at least 10
+// digits of the safety number `digits`.
+bool SafetyNumberMatches(const std::string& digits, const std::string& typed);
 // "admin", "therapist", "client" ("unknown" otherwise); also how contacts are named by role.
 const char* RoleName(v1::Role role);
 // "queued", "sent", "delivered", "read", "received", "failed".
@@ -207,9 +213,11 @@ class Client {
   [[nodiscard]] absl::StatusOr<SafetyNumberView> SafetyNumber(const std::string& ref);
   // Marks the contact verified (after comparing safety numbers out of band).
   [[nodiscard]] absl::Status Verify(const std::string& ref);
-  // Accepts a changed identity key: pins it, clears verification, starts a new session.
-  // FAILED_PRECONDITION if the key did not change.
-  [[nodiscard]] absl::Status AcceptKey(const std::string& ref);
+  // Accepts a changed identity key: pins it, clears verification, ends the old key's sessions.
+  // `expected_digits` are the safety-number digits the user compared (at least the first 10,
+  // spaces ignored); FAILED_PRECONDITION if they are not the current number (the pending key
+  // changed meanwhile) or the key did not change.
+  [[nodiscard]] absl::Status AcceptKey(const std::string& ref, const std::string& expected_digits);
 
   // Encrypts and sends a text. INVALID_ARGUMENT (empty or > 60 000 bytes), FAILED_PRECONDITION
   // (identity changed, or the contact has no prekeys), NOT_FOUND (contact). A relay that

@@ -12,6 +12,7 @@
 #include "client/care/crisis.h"
 #include "client/care/notice.h"
 #include "client/client.h"
+#include "client/envelope_opener.h"
 #include "client/store_names.h"
 #include "crypto/record_io.h"
 #include "crypto/safety_number.h"
@@ -65,30 +66,6 @@ MessageView ToView(const v1::HistoryEntry& e, const v1::ContactRecord& c) {
   return v;
 }
 
-// Serializes a session into the transaction (wiping the intermediate copies).
-absl::Status PutSession(LocalStore::Txn& txn, const std::string& name,
-                        const crypto::Session& session) {
-  v1::SessionRecord rec;
-  session.ToRecord(&rec);
-  ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes bytes, crypto::SerializeAndWipe(&rec));
-  return txn.PutBytes(name, bytes.span());
-}
-
-absl::StatusOr<std::optional<crypto::Session>> GetSession(LocalStore::Txn& txn,
-                                                          const std::string& name,
-                                                          crypto::Random& rng) {
-  ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> bytes, txn.GetBytes(name));
-  if (!bytes.has_value()) return std::optional<crypto::Session>();
-  v1::SessionRecord rec;
-  if (!crypto::ParseRecord(bytes->span(), &rec).ok()) {
-    return absl::DataLossError("local store record is damaged");
-  }
-  absl::StatusOr<crypto::Session> s = crypto::Session::FromRecord(rec, rng);
-  crypto::WipeMessage(&rec);
-  if (!s.ok()) return absl::DataLossError("stored session is damaged");
-  return std::optional<crypto::Session>(*std::move(s));
-}
-
 absl::Status AddToIndex(LocalStore::Txn& txn, const std::string& index_name,
                         const std::string& id) {
   ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> list, txn.Get<v1::IdList>(index_name));
@@ -132,9 +109,14 @@ absl::Status Client::EnsureSession(v1::ContactRecord& contact) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::FetchPreKeyBundleResponse resp, relay_->FetchPreKeyBundle(req));
   if (resp.bundle().identity_key() != contact.identity_key()) {
     // The relay presents another key than the one pinned: never adopt it silently.
-    contact.set_pending_identity_key(resp.bundle().identity_key());
-    ALLIANCE_RETURN_IF_ERROR(
-        store_->Run([&](LocalStore::Txn& txn) { return txn.Put(names::Contact(hex), contact); }));
+    ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+      // Re-read: another process may have stored messages meanwhile.
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
+                                txn.Get<v1::ContactRecord>(names::Contact(hex)));
+      if (!c.has_value()) return absl::OkStatus();
+      c->set_pending_identity_key(resp.bundle().identity_key());
+      return txn.Put(names::Contact(hex), *c);
+    }));
     return absl::FailedPreconditionError(
         "identity key of this contact changed; compare safety numbers, then run "
         "`alliance accept-key`");
@@ -151,7 +133,7 @@ absl::Status Client::EnsureSession(v1::ContactRecord& contact) {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> s,
                               txn.GetBytes(names::Session(hex, kDevice)));
     if (s.has_value()) return absl::OkStatus();  // Another process made one meanwhile.
-    return PutSession(txn, names::Session(hex, kDevice), session);
+    return StoreSession(txn, names::Session(hex, kDevice), session);
   });
 }
 
@@ -165,8 +147,13 @@ absl::StatusOr<std::string> Client::QueueContent(const v1::ContactRecord& contac
   content.set_sent_at_ms(static_cast<uint64_t>(now_ms));
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::Session> session,
-                              GetSession(txn, names::Session(hex, kDevice), rng_));
+                              LoadSession(txn, names::Session(hex, kDevice), rng_));
     if (!session.has_value()) return absl::FailedPreconditionError("no session with contact");
+    const crypto::PublicKey& remote = session->remote_identity();
+    if (std::string(reinterpret_cast<const char*>(remote.data()), remote.size()) !=
+        contact.identity_key()) {
+      return absl::FailedPreconditionError("session does not match the contact's pinned key");
+    }
     ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes plain,
                               crypto::SecretBytes::Allocate(content.ByteSizeLong()));
     if (!content.SerializeToArray(plain.data(), static_cast<int>(plain.size()))) {
@@ -174,7 +161,7 @@ absl::StatusOr<std::string> Client::QueueContent(const v1::ContactRecord& contac
     }
     crypto::OutgoingMessage wire;
     ALLIANCE_RETURN_IF_ERROR(session->Encrypt(plain.span(), &wire));
-    ALLIANCE_RETURN_IF_ERROR(PutSession(txn, names::Session(hex, kDevice), *session));
+    ALLIANCE_RETURN_IF_ERROR(StoreSession(txn, names::Session(hex, kDevice), *session));
 
     v1::OutboxRecord out;
     out.set_version(1);
@@ -382,70 +369,20 @@ absl::StatusOr<Client::Processed> Client::ProcessEnvelope(const v1::Envelope& en
     }
     ALLIANCE_RETURN_IF_ERROR(txn.PutBytes(seen, crypto::AsBytes("1")));
 
-    // Decrypt with the existing session, or build one from a prekey message.
-    const std::string session_name = names::Session(hex, env.sender().device_id());
-    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::Session> session,
-                              GetSession(txn, session_name, rng_));
-    const crypto::ByteSpan payload = crypto::AsBytes(env.payload());
+    // Decrypt with a stored session, or build one from a prekey message (envelope_opener.h).
     std::vector<uint8_t> plain;
-    bool identity_unverified = false;
-    absl::Status decrypted = crypto::DecryptError();
-    if (env.type() == v1::ENVELOPE_TYPE_MESSAGE && session.has_value()) {
-      decrypted = session->Decrypt(crypto::MessageType::kMessage, payload, now_s, &plain);
-    } else if (env.type() == v1::ENVELOPE_TYPE_PREKEY_MESSAGE) {
-      absl::StatusOr<crypto::PreKeyMessage> pm = crypto::ParsePreKeyMessage(payload);
-      if (pm.ok() && session.has_value() && session->base_key() == pm->ephemeral_key) {
-        decrypted = session->Decrypt(crypto::MessageType::kPreKey, payload, now_s, &plain);
-      } else if (pm.ok()) {
-        ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> spk_bytes,
-                                  txn.GetBytes(names::SignedPreKey(pm->signed_prekey_id)));
-        std::optional<crypto::SecretBytes> opk_bytes;
-        if (pm->one_time_prekey_id.has_value()) {
-          ALLIANCE_ASSIGN_OR_RETURN(opk_bytes,
-                                    txn.GetBytes(names::OneTimePreKey(*pm->one_time_prekey_id)));
-        }
-        v1::PreKeyPairRecord spk_rec, opk_rec;
-        if (spk_bytes.has_value() && crypto::ParseRecord(spk_bytes->span(), &spk_rec).ok() &&
-            (!pm->one_time_prekey_id.has_value() ||
-             (opk_bytes.has_value() && crypto::ParseRecord(opk_bytes->span(), &opk_rec).ok()))) {
-          absl::StatusOr<crypto::SignedPreKeyPair> spk =
-              crypto::SignedPreKeyPair::FromRecord(spk_rec);
-          absl::StatusOr<crypto::OneTimePreKeyPair> opk =
-              crypto::OneTimePreKeyPair::FromRecord(opk_rec);
-          if (spk.ok() && (!pm->one_time_prekey_id.has_value() || opk.ok())) {
-            absl::StatusOr<crypto::Session> fresh = crypto::Session::Respond(
-                *identity_, spk->key, pm->one_time_prekey_id.has_value() ? &opk->key : nullptr, *pm,
-                now_s, &plain, rng_);
-            if (fresh.ok()) {
-              session.emplace(*std::move(fresh));
-              decrypted = absl::OkStatus();
-              if (pm->one_time_prekey_id.has_value()) {
-                txn.Delete(names::OneTimePreKey(*pm->one_time_prekey_id));
-              }
-            }
-          }
-        }
-        crypto::WipeMessage(&spk_rec);
-        crypto::WipeMessage(&opk_rec);
-      }
-    }
-    if (decrypted.ok()) {
-      const crypto::PublicKey& remote = session->remote_identity();
-      std::string remote_key(reinterpret_cast<const char*>(remote.data()), remote.size());
-      if (remote_key != contact->identity_key()) {
-        identity_unverified = true;
-        contact->set_pending_identity_key(remote_key);
-      }
-    }
+    ALLIANCE_ASSIGN_OR_RETURN(
+        OpenedEnvelope opened,
+        OpenEnvelope(txn, *identity_, env, hex, contact->identity_key(), now_s, rng_, &plain));
+    const bool identity_unverified = opened.ok && opened.identity_unverified;
+    if (identity_unverified) contact->set_pending_identity_key(opened.remote_identity);
+    const absl::Status decrypted = opened.ok ? absl::OkStatus() : crypto::DecryptError();
 
     v1::Content content;
     const bool parsed = decrypted.ok() &&
                         content.ParseFromArray(plain.data(), static_cast<int>(plain.size())) &&
                         content.version() == 1 && content.id() == env.message_id();
     sodium_memzero(plain.data(), plain.size());
-    if (decrypted.ok() && parsed) {
-      ALLIANCE_RETURN_IF_ERROR(PutSession(txn, session_name, *session));
-    }
     if (!parsed || content.has_text()) {
       v1::HistoryEntry e;
       e.set_version(1);
@@ -464,6 +401,8 @@ absl::StatusOr<Client::Processed> Client::ProcessEnvelope(const v1::Envelope& en
       p.is_text = parsed;
       p.content_id = env.message_id();
       p.view = ToView(e, *contact);
+    } else if (identity_unverified) {
+      p.duplicate = true;  // Receipts, profiles and care documents only from the pinned key.
     } else if (content.has_receipt()) {
       const v1::DeliveryState to = content.receipt().type() == v1::RECEIPT_TYPE_READ
                                        ? v1::DELIVERY_STATE_READ
@@ -482,15 +421,14 @@ absl::StatusOr<Client::Processed> Client::ProcessEnvelope(const v1::Envelope& en
       }
       p.duplicate = true;  // Nothing to show.
     } else if (content.has_profile()) {
-      contact->set_display_name(content.profile().display_name().substr(0, kMaxDisplayName));
+      contact->set_display_name(TruncateUtf8(content.profile().display_name(), kMaxDisplayName));
       contact->set_read_receipts(content.profile().read_receipts());
       p.duplicate = true;
     } else if (content.has_agreement() || content.has_concern() || content.has_goal() ||
                content.has_out_of_office()) {
-      // Care documents count only from a sender whose identity key is the pinned one.
-      if (!identity_unverified) {
-        ALLIANCE_RETURN_IF_ERROR(ApplyCare(txn, *contact, /*from_contact=*/true, content));
-      }
+      // A care document that cannot be applied (malformed, over a size bound) is dropped rather
+      // than blocking the mailbox.
+      (void)ApplyCare(txn, *contact, /*from_contact=*/true, content);
       p.duplicate = true;
     } else {
       p.duplicate = true;  // A content kind this version does not know: kept out of history.

@@ -20,6 +20,12 @@ inline std::string Contact(const std::string& id_hex) { return "contact/" + id_h
 inline std::string Session(const std::string& id_hex, uint32_t device) {
   return absl::StrCat("session/", id_hex, "/", device);
 }
+inline std::string PreviousSession(const std::string& id_hex, uint32_t device) {
+  return absl::StrCat("session-prev/", id_hex, "/", device);
+}
+inline std::string QuarantinedSession(const std::string& id_hex, uint32_t device) {
+  return absl::StrCat("session-new/", id_hex, "/", device);
+}
 inline std::string History(const std::string& id_hex, uint64_t index) {
   return absl::StrCat("history/", id_hex, "/", index);
 }

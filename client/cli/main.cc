@@ -182,15 +182,18 @@ int Run(int argc, char** argv) {
   }));
   auto* accept = app.add_subcommand("accept-key", "Accept a contact's changed identity key");
   accept->add_option("contact", contact_ref)->required();
-  accept->add_flag("--confirm", confirm, "You checked the new safety number (required)");
+  std::string accept_digits;
+  accept->add_option("--confirm", accept_digits,
+                     "The safety number you compared (at least its first 10 digits)");
   accept->callback(run([&]() -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
     ALLIANCE_RETURN_IF_ERROR(show_safety(*c));
-    if (!confirm) {
+    if (accept_digits.empty()) {
       return absl::FailedPreconditionError(
-          "check the new safety number with your contact, then run again with --confirm");
+          "compare the new safety number with your contact, then run again with "
+          "--confirm \"<the digits you compared>\"");
     }
-    ALLIANCE_RETURN_IF_ERROR(c->AcceptKey(contact_ref));
+    ALLIANCE_RETURN_IF_ERROR(c->AcceptKey(contact_ref, accept_digits));
     if (!g.json_output) std::printf("New identity key accepted (not verified).\n");
     return absl::OkStatus();
   }));

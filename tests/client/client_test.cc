@@ -193,7 +193,10 @@ TEST_F(ClientTest, ChangedIdentityKeyBlocksSendingUntilAccepted) {
   EXPECT_EQ((*sam)->Verify("therapist").code(), absl::StatusCode::kFailedPrecondition);
   // The safety number shown is the one for the key the relay now presents.
   EXPECT_EQ((*sam)->SafetyNumber("therapist")->digits, before);
-  ASSERT_TRUE((*sam)->AcceptKey("therapist").ok());
+  const std::string digits = (*sam)->SafetyNumber("therapist")->digits;
+  EXPECT_EQ((*sam)->AcceptKey("therapist", "0000000000").code(),
+            absl::StatusCode::kFailedPrecondition);  // Not the number the user compared.
+  ASSERT_TRUE((*sam)->AcceptKey("therapist", digits.substr(0, 10)).ok());
   EXPECT_FALSE((*sam)->ResolveContact("therapist")->verified);
   auto after = (*sam)->SendText("therapist", "after accepting");
   ASSERT_TRUE(after.ok()) << after.status();
@@ -404,6 +407,42 @@ TEST_F(ClientFixture, RotatesSignedPreKeyWeeklyAndStillOpensLateMessages) {
   ASSERT_EQ(got->size(), 1u);
   EXPECT_EQ((*got)[0].body, "sent before the rotation");
   EXPECT_FALSE((*got)[0].undecryptable);
+}
+
+}  // namespace
+}  // namespace alliance::client::testing
+
+namespace alliance::client::testing {
+namespace {
+
+TEST_F(ClientFixture, SimultaneousFirstMessagesConvergeOnOneSession) {
+  BuildClinic();
+  // Both start a session before either has heard from the other.
+  ASSERT_TRUE(client_->SendText("therapist", "from Sam, first").ok());
+  ASSERT_TRUE(therapist_->SendText("client", "from Rivera, first").ok());
+  for (int round = 0; round < 3; ++round) {
+    auto t = therapist_->Sync();
+    auto c = client_->Sync();
+    ASSERT_TRUE(t.ok() && c.ok());
+    ASSERT_TRUE(client_->SendText("therapist", "Sam " + std::to_string(round)).ok());
+    ASSERT_TRUE(therapist_->SendText("client", "Rivera " + std::to_string(round)).ok());
+  }
+  ASSERT_TRUE(therapist_->Sync().ok());
+  ASSERT_TRUE(client_->Sync().ok());
+  for (Client* who : {client_.get(), therapist_.get()}) {
+    auto h = who->History(who == client_.get() ? "therapist" : "client");
+    ASSERT_TRUE(h.ok());
+    EXPECT_EQ(h->size(), 8u);
+    for (const MessageView& m : *h) EXPECT_FALSE(m.undecryptable) << m.body;
+  }
+}
+
+TEST(TruncateUtf8Test, NeverSplitsACharacter) {
+  const std::string name = std::string(199, 'x') + "\xC3\xA9";  // 199 bytes + "é" (2 bytes).
+  EXPECT_EQ(TruncateUtf8(name, 200), std::string(199, 'x'));
+  EXPECT_EQ(TruncateUtf8(name, 201), name);
+  EXPECT_EQ(TruncateUtf8("\xE2\x82\xAC\xE2\x82\xAC", 4), "\xE2\x82\xAC");  // "€€" -> "€".
+  EXPECT_EQ(TruncateUtf8("abc", 0), "");
 }
 
 }  // namespace
