@@ -142,7 +142,7 @@ absl::Status Client::LoadIdentity() {
   if (account.has_value()) {
     if (options_.relay.ca_file.empty()) options_.relay.ca_file = account->relay_ca_file();
     ALLIANCE_ASSIGN_OR_RETURN(relay_, Connect(account->relay_address()));
-    relay_->SetLogin(&*identity_, account->account_id(), account->device_id());
+    relay_->SetLogin(&*identity_, account->account_id(), account->device_id(), account->relay_id());
   }
   return absl::OkStatus();
 }
@@ -202,7 +202,7 @@ absl::Status Client::Register(const std::string& invite_code, const std::string&
   account.set_next_one_time_prekey_id(1);
   ALLIANCE_RETURN_IF_ERROR(
       store_->Run([&](LocalStore::Txn& txn) { return txn.Put(names::Account(), account); }));
-  relay->SetLogin(&*identity_, resp.account_id(), resp.device_id());
+  relay->SetLogin(&*identity_, resp.account_id(), resp.device_id(), resp.relay_id());
   relay_ = std::move(relay);
   return MaintainPreKeys();
 }

@@ -310,6 +310,9 @@ class Client {
                                            bool record_history);
   absl::Status FlushOutbox(absl::Status* first_error);
   absl::StatusOr<Processed> ProcessEnvelope(const v1::Envelope& envelope);
+  // ProcessEnvelope; if that fails for good (not a busy profile), stores the envelope as an
+  // undecryptable entry so that it can be acknowledged instead of blocking the mailbox.
+  absl::StatusOr<Processed> ProcessEnvelopeOrSetAside(const v1::Envelope& envelope);
   absl::Status SendReceipts(const std::string& contact_id, v1::ReceiptType type,
                             const std::vector<std::string>& ids);
   absl::Status AfterReceive(const std::vector<Processed>& batch);

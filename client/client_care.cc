@@ -20,6 +20,8 @@ constexpr char kOutOfOfficeDomain[] = "alliance/v1/doc/ooo";
 constexpr size_t kMaxOutOfOfficePeriods = 32;
 constexpr size_t kMaxCareEvents = 10000;
 constexpr size_t kMaxNote = 4000;
+// A care log (one sealed record per contact) stops growing at this size. Default: 4 MiB.
+constexpr size_t kMaxCareLogBytes = 4 * 1024 * 1024;
 
 std::string AgreementName(const std::string& hex) { return "agreements/" + hex; }
 std::string CareName(const std::string& hex) { return "care/" + hex; }
@@ -124,6 +126,7 @@ absl::Status Client::ApplyCare(LocalStore::Txn& txn, v1::ContactRecord& contact,
       return absl::OkStatus();  // Forged, conflicting or known: never in force, nothing stored.
     }
     *l.add_versions() = content.agreement();
+    if (l.ByteSizeLong() > kMaxCareLogBytes) return absl::OkStatus();
     return txn.Put(AgreementName(hex), l);
   }
 
@@ -147,8 +150,9 @@ absl::Status Client::ApplyCare(LocalStore::Txn& txn, v1::ContactRecord& contact,
     *l.mutable_out_of_office() = s;
     return txn.Put(CareName(hex), l);
   }
-  if (l.concerns_size() + l.goals_size() >= static_cast<int>(kMaxCareEvents)) {
-    return absl::OkStatus();
+  if (l.concerns_size() + l.goals_size() >= static_cast<int>(kMaxCareEvents) ||
+      l.ByteSizeLong() + content.ByteSizeLong() > kMaxCareLogBytes) {
+    return absl::OkStatus();  // Full: further events are dropped, never blocking the mailbox.
   }
   if (content.has_concern()) {
     const v1::ConcernEvent& e = content.concern();

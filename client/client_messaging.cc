@@ -1,6 +1,7 @@
 // Client: sending (sessions, outbox), receiving (decrypt, store, then ack), receipts, history,
 // export.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -277,12 +278,31 @@ absl::StatusOr<SendResult> Client::SendContent(const v1::ContactRecord& contact_
   result.message_id = ToHex(id);
   absl::Status send_error;
   ALLIANCE_RETURN_IF_ERROR(FlushOutbox(&send_error));
-  if (send_error.ok()) {
-    result.sent = true;
-  } else if (IsPermanent(send_error)) {
-    return send_error;
-  } else {
-    result.relay_error = send_error;
+  // Report on this message, not on whichever queued item failed first.
+  bool still_queued = false;
+  bool failed = false;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> queued,
+                              txn.GetBytes(names::Outbox(result.message_id)));
+    still_queued = queued.has_value();
+    if (!record_history || still_queued) return absl::OkStatus();
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryRef> ref,
+                              txn.Get<v1::HistoryRef>(names::MessageRef(result.message_id)));
+    if (!ref.has_value()) return absl::OkStatus();
+    ALLIANCE_ASSIGN_OR_RETURN(
+        std::optional<v1::HistoryEntry> e,
+        txn.Get<v1::HistoryEntry>(names::History(ToHex(ref->contact_id()), ref->index())));
+    failed = e.has_value() && e->state() == v1::DELIVERY_STATE_FAILED;
+    return absl::OkStatus();
+  }));
+  if (failed) {
+    return send_error.ok() ? absl::FailedPreconditionError("the relay refused the message")
+                           : send_error;
+  }
+  result.sent = !still_queued;
+  if (still_queued) {
+    result.relay_error =
+        send_error.ok() ? absl::UnavailableError("message is queued for sending") : send_error;
   }
   return result;
 }
@@ -438,6 +458,38 @@ absl::StatusOr<Client::Processed> Client::ProcessEnvelope(const v1::Envelope& en
   return p;
 }
 
+absl::StatusOr<Client::Processed> Client::ProcessEnvelopeOrSetAside(const v1::Envelope& env) {
+  absl::StatusOr<Processed> p = ProcessEnvelope(env);
+  if (p.ok() || absl::IsUnavailable(p.status())) return p;  // Busy profile: retry later.
+  // The envelope cannot be processed (e.g. a damaged local record): set it aside as an
+  // undecryptable entry so that one bad message does not hold back the whole mailbox.
+  Processed aside;
+  aside.sequence = env.sequence();
+  aside.duplicate = true;
+  const std::string hex = ToHex(env.sender().account_id());
+  absl::Status stored = store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_RETURN_IF_ERROR(
+        txn.PutBytes(names::Seen(hex, ToHex(env.message_id())), crypto::AsBytes("1")));
+    absl::StatusOr<std::optional<v1::ContactRecord>> c =
+        txn.Get<v1::ContactRecord>(names::Contact(hex));
+    if (!c.ok() || !c->has_value()) return absl::OkStatus();
+    v1::HistoryEntry e;
+    e.set_version(1);
+    e.set_id(env.message_id());
+    e.set_direction(v1::DIRECTION_INCOMING);
+    e.set_sent_at_ms(env.server_time_ms());
+    e.set_stored_at_ms(static_cast<uint64_t>(absl::ToUnixMillis(Now())));
+    e.set_state(v1::DELIVERY_STATE_RECEIVED);
+    e.set_undecryptable(true);
+    e.set_index((*c)->history_count());
+    (*c)->set_history_count((*c)->history_count() + 1);
+    ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, e.index()), e));
+    return txn.Put(names::Contact(hex), **c);
+  });
+  if (!stored.ok()) return p.status();
+  return aside;
+}
+
 absl::Status Client::SendReceipts(const std::string& contact_hex, v1::ReceiptType type,
                                   const std::vector<std::string>& ids) {
   if (ids.empty()) return absl::OkStatus();
@@ -447,10 +499,16 @@ absl::Status Client::SendReceipts(const std::string& contact_hex, v1::ReceiptTyp
     return absl::OkStatus();
   }));
   if (!contact.has_value() || !contact->pending_identity_key().empty()) return absl::OkStatus();
-  v1::Content content;
-  content.mutable_receipt()->set_type(type);
-  for (const std::string& id : ids) *content.mutable_receipt()->add_message_ids() = id;
-  return QueueContent(*contact, content, /*record_history=*/false).status();
+  // At most 1000 ids a receipt (16 bytes each), well inside the message size limit.
+  for (size_t i = 0; i < ids.size(); i += 1000) {
+    v1::Content content;
+    content.mutable_receipt()->set_type(type);
+    for (size_t j = i; j < std::min(ids.size(), i + 1000); ++j) {
+      *content.mutable_receipt()->add_message_ids() = ids[j];
+    }
+    ALLIANCE_RETURN_IF_ERROR(QueueContent(*contact, content, /*record_history=*/false).status());
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Client::AfterReceive(const std::vector<Processed>& batch) {
@@ -481,7 +539,7 @@ absl::StatusOr<std::vector<MessageView>> Client::Sync() {
   absl::Status process_error;
   while (reader->Read(&resp)) {
     if (resp.backlog_complete()) break;
-    absl::StatusOr<Processed> p = ProcessEnvelope(resp.envelope());
+    absl::StatusOr<Processed> p = ProcessEnvelopeOrSetAside(resp.envelope());
     if (!p.ok()) {
       process_error = p.status();  // Not stored, so not acked: the relay keeps it.
       break;
@@ -517,7 +575,6 @@ absl::Status Client::Listen(const std::function<void(const MessageView&)>& on_me
   absl::Status send_error;
   ALLIANCE_RETURN_IF_ERROR(FlushOutbox(&send_error));
   if (absl::IsUnavailable(send_error)) return send_error;
-  ALLIANCE_RETURN_IF_ERROR(MaintainPreKeys());
   grpc::ClientContext ctx;
   ALLIANCE_RETURN_IF_ERROR(relay_->PrepareStream(&ctx));
   {
@@ -533,8 +590,17 @@ absl::Status Client::Listen(const std::function<void(const MessageView&)>& on_me
   v1::ReceiveResponse resp;
   absl::Status result;
   while (reader->Read(&resp)) {
-    if (resp.backlog_complete()) continue;
-    absl::StatusOr<Processed> p = ProcessEnvelope(resp.envelope());
+    if (resp.backlog_complete()) {
+      // Prekeys are topped up and rotated only after the backlog is in: a rotation must not
+      // drop a signed prekey that a waiting message still needs.
+      result = MaintainPreKeys();
+      if (!result.ok()) {
+        ctx.TryCancel();
+        break;
+      }
+      continue;
+    }
+    absl::StatusOr<Processed> p = ProcessEnvelopeOrSetAside(resp.envelope());
     if (!p.ok()) {
       result = p.status();
       ctx.TryCancel();
@@ -632,8 +698,13 @@ absl::Status Client::Export(const std::string& ref, const std::string& path) {
   }
   doc["messages"] = std::move(messages);
   const std::string text = doc.dump(2) + "\n";
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // Never through a symlink, and 0600 even when the file already existed.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return absl::UnavailableError("cannot write " + path);
+  if (::fchmod(fd, 0600) != 0) {
+    ::close(fd);
+    return absl::UnavailableError("cannot restrict permissions of " + path);
+  }
   const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
                   ::fsync(fd) == 0;
   ::close(fd);

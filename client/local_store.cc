@@ -1,8 +1,10 @@
 #include "client/local_store.h"
 
+#include <fcntl.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -25,18 +27,27 @@ rocksdb::Slice AsSlice(ByteSpan b) {
   return rocksdb::Slice(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
+// Writes, syncs, renames into place and syncs the directory, so a power loss leaves either
+// no key file or the whole one.
 absl::Status WriteFileAtomically(const fs::path& path, const std::string& bytes) {
   fs::path tmp = path;
   tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) return absl::UnavailableError("cannot write the profile directory");
-  }
+  const absl::Status failed = absl::UnavailableError("cannot write the profile directory");
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return failed;
+  const bool written =
+      ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()) &&
+      ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written) return failed;
   std::error_code ec;
   fs::rename(tmp, path, ec);
-  if (ec) return absl::UnavailableError("cannot write the profile directory");
+  if (ec) return failed;
+  int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
   return absl::OkStatus();
 }
 

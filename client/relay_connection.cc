@@ -17,6 +17,17 @@ constexpr absl::Duration kReconnectWait = absl::Seconds(2);
 
 absl::StatusCode ToAbslCode(grpc::StatusCode c) { return static_cast<absl::StatusCode>(c); }
 
+// "127.0.0.1:7443", "localhost:7443", "[::1]:7443" and the like.
+bool IsLoopback(const std::string& address) {
+  std::string host = address.substr(0, address.rfind(':'));
+  if (absl::StartsWith(host, "ipv4:")) host = host.substr(5);
+  if (absl::StartsWith(host, "ipv6:")) host = host.substr(5);
+  if (!host.empty() && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
 }  // namespace
 
 absl::Status FromGrpc(const grpc::Status& s, const std::string& address) {
@@ -48,6 +59,11 @@ absl::StatusOr<std::unique_ptr<RelayConnection>> RelayConnection::Create(
     const RelayOptions& options) {
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (options.ca_file.empty()) {
+    if (!options.insecure && !IsLoopback(options.address)) {
+      return absl::InvalidArgumentError(
+          "refusing plaintext to " + options.address +
+          ": give --ca-file for a TLS relay (or --insecure on a trusted network)");
+    }
     creds = grpc::InsecureChannelCredentials();
   } else {
     std::ifstream in(options.ca_file);
@@ -78,11 +94,13 @@ RelayConnection::RelayConnection(const RelayOptions& options,
       clinic_(v1::Clinic::NewStub(channel_)) {}
 
 void RelayConnection::SetLogin(const crypto::IdentityKeyPair* identity,
-                               const std::string& account_id, uint32_t device_id) {
+                               const std::string& account_id, uint32_t device_id,
+                               const std::string& relay_id) {
   std::lock_guard<std::mutex> lock(mu_);
   identity_ = identity;
   account_id_ = account_id;
   device_id_ = device_id;
+  relay_id_ = relay_id;
   token_hex_.clear();
 }
 
@@ -90,10 +108,12 @@ void RelayConnection::SetDeadline(grpc::ClientContext* context) const {
   context->set_deadline(absl::ToChronoTime(absl::Now() + options_.call_timeout));
 }
 
-std::optional<std::string> RelayConnection::Token() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (token_hex_.empty()) return std::nullopt;
-  return token_hex_;
+absl::StatusOr<std::string> RelayConnection::Token() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!token_hex_.empty()) return token_hex_;
+  }
+  return Login();
 }
 
 absl::StatusOr<v1::ChallengeResponse> RelayConnection::Challenge() {
@@ -134,17 +154,23 @@ absl::StatusOr<v1::RegisterResponse> RelayConnection::Register(const v1::Registe
   return resp;
 }
 
-absl::Status RelayConnection::Login() {
+absl::StatusOr<std::string> RelayConnection::Login() {
   const crypto::IdentityKeyPair* identity;
+  std::string pinned_relay_id;
   v1::LoginRequest req;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (identity_ == nullptr) return absl::FailedPreconditionError("profile is not registered");
     identity = identity_;
+    pinned_relay_id = relay_id_;
     req.mutable_address()->set_account_id(account_id_);
     req.mutable_address()->set_device_id(device_id_);
   }
   ALLIANCE_ASSIGN_OR_RETURN(v1::ChallengeResponse ch, Challenge());
+  if (!pinned_relay_id.empty() && ch.relay_id() != pinned_relay_id) {
+    return absl::PermissionDeniedError("relay at " + options_.address +
+                                       " is not the relay this profile registered with");
+  }
   std::string message = kLoginDomain;
   message += ch.relay_id();
   message += ch.nonce();
@@ -157,18 +183,16 @@ absl::Status RelayConnection::Login() {
   SetDeadline(&ctx);
   v1::LoginResponse resp;
   ALLIANCE_RETURN_IF_ERROR(FromGrpc(accounts_->Login(&ctx, req, &resp), options_.address));
+  if (resp.token().size() != 32) return absl::DataLossError("relay sent a malformed token");
+  std::string token = absl::BytesToHexString(resp.token());
   std::lock_guard<std::mutex> lock(mu_);
-  token_hex_ = absl::BytesToHexString(resp.token());
-  return absl::OkStatus();
+  token_hex_ = token;
+  return token;
 }
 
 absl::Status RelayConnection::PrepareStream(grpc::ClientContext* context) {
-  std::optional<std::string> token = Token();
-  if (!token.has_value()) {
-    ALLIANCE_RETURN_IF_ERROR(Login());
-    token = Token();
-  }
-  context->AddMetadata("authorization", "Bearer " + *token);
+  ALLIANCE_ASSIGN_OR_RETURN(std::string token, Token());
+  context->AddMetadata("authorization", "Bearer " + token);
   return absl::OkStatus();
 }
 
@@ -178,11 +202,7 @@ absl::StatusOr<Response> RelayConnection::Authed(Call call) {
   bool waited = false;
   grpc::Status first_unavailable;
   while (true) {
-    std::optional<std::string> token = Token();
-    if (!token.has_value()) {
-      ALLIANCE_RETURN_IF_ERROR(Login());
-      token = Token();
-    }
+    ALLIANCE_ASSIGN_OR_RETURN(std::string token, Token());
     grpc::ClientContext ctx;
     SetDeadline(&ctx);
     if (waited) {
@@ -190,7 +210,7 @@ absl::StatusOr<Response> RelayConnection::Authed(Call call) {
       ctx.set_wait_for_ready(true);
       ctx.set_deadline(absl::ToChronoTime(absl::Now() + kReconnectWait));
     }
-    ctx.AddMetadata("authorization", "Bearer " + *token);
+    ctx.AddMetadata("authorization", "Bearer " + token);
     Response resp;
     grpc::Status s = call(&ctx, &resp);
     if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED && !relogged) {

@@ -35,6 +35,9 @@ struct RelayOptions {
   std::string ca_file;
   // Deadline of each unary call. Default: 15 s.
   absl::Duration call_timeout = absl::Seconds(15);
+  // Allow plaintext to a relay that is not on this machine. Default: false (plaintext only to
+  // loopback addresses; anything else needs ca_file).
+  bool insecure = false;
 };
 
 // Maps a gRPC status to an absl status whose message is one clear line for `address`.
@@ -44,12 +47,16 @@ class RelayConnection {
  public:
   // `identity` is borrowed and must outlive the connection. Returns INVALID_ARGUMENT when the
   // CA file cannot be read.
+  // INVALID_ARGUMENT when the CA file cannot be read, or for plaintext to a non-loopback host
+  // without `insecure`.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayConnection>> Create(
       const RelayOptions& options);
 
   // Account used for Login (set after registration or when the profile is opened).
+  // `relay_id` (16 bytes, from registration) is pinned: a relay presenting another id is
+  // refused, so a login signature can never be relayed to a different relay. Empty: not pinned.
   void SetLogin(const crypto::IdentityKeyPair* identity, const std::string& account_id,
-                uint32_t device_id);
+                uint32_t device_id, const std::string& relay_id);
 
   // Unauthenticated calls.
   [[nodiscard]] absl::StatusOr<v1::ChallengeResponse> Challenge();
@@ -79,12 +86,14 @@ class RelayConnection {
   v1::Relay::Stub* relay_stub() { return relay_.get(); }
   const std::string& address() const { return options_.address; }
 
-  // Logs in now. UNAUTHENTICATED / RESOURCE_EXHAUSTED as the relay answers.
-  [[nodiscard]] absl::Status Login();
+  // Logs in now and returns the session token (hex). UNAUTHENTICATED / RESOURCE_EXHAUSTED as
+  // the relay answers; PERMISSION_DENIED when the relay's id is not the pinned one.
+  [[nodiscard]] absl::StatusOr<std::string> Login();
 
  private:
   explicit RelayConnection(const RelayOptions& options, std::shared_ptr<grpc::Channel> channel);
-  std::optional<std::string> Token();
+  // The current token, logging in when there is none.
+  absl::StatusOr<std::string> Token();
   void SetDeadline(grpc::ClientContext* context) const;
 
   // Runs an authenticated unary call, logging in first if needed and retrying once on
@@ -103,6 +112,7 @@ class RelayConnection {
   const crypto::IdentityKeyPair* identity_ = nullptr;  // Guarded by mu_.
   std::string account_id_;                             // Guarded by mu_.
   uint32_t device_id_ = 0;                             // Guarded by mu_.
+  std::string relay_id_;                               // Guarded by mu_; pinned at registration.
   std::string token_hex_;                              // Guarded by mu_.
 };
 

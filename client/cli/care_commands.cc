@@ -63,7 +63,7 @@ json AgreementJson(const v1::CareAgreement& a) {
 
 void PrintAgreement(const char* label, const v1::CareAgreement& a) {
   std::printf("%s (version %llu), therapist's time zone %s\n", label,
-              static_cast<unsigned long long>(a.version()), a.time_zone().c_str());
+              static_cast<unsigned long long>(a.version()), Printable(a.time_zone()).c_str());
   for (const v1::ResponseWindow& w : a.windows())
     std::printf("  window   %s\n", WindowText(w).c_str());
   std::printf("  replies  within %u working hours\n", a.reply_within_working_hours());
@@ -71,7 +71,7 @@ void PrintAgreement(const char* label, const v1::CareAgreement& a) {
   if (a.device_retention_days() > 0) {
     std::printf("  devices  keep messages %u days\n", a.device_retention_days());
   }
-  std::printf("  emergency: %s\n", a.emergency_notice().c_str());
+  std::printf("  emergency: %s\n", Printable(a.emergency_notice()).c_str());
 }
 
 json DueJson(const client::DueView& d) {
@@ -180,9 +180,9 @@ void AddCareCommands(CLI::App& app, Globals& g, CareFlags& f, int& rc) {
     if (v.pending) PrintAgreement("Proposed, awaiting the client", *v.pending);
     if (!v.in_force && !v.pending) std::printf("No agreement yet.\n");
     for (const v1::OutOfOffice& o : v.out_of_office) {
-      std::printf("  out of office %s – %s: %s\n",
-                  LocalTime(absl::FromUnixSeconds(o.start_unix())).c_str(),
-                  LocalTime(absl::FromUnixSeconds(o.end_unix())).c_str(), o.notice().c_str());
+      std::printf(
+          "  out of office %s – %s: %s\n", LocalTime(absl::FromUnixSeconds(o.start_unix())).c_str(),
+          LocalTime(absl::FromUnixSeconds(o.end_unix())).c_str(), Printable(o.notice()).c_str());
     }
     return absl::OkStatus();
   }));
@@ -223,7 +223,7 @@ void AddCareCommands(CLI::App& app, Globals& g, CareFlags& f, int& rc) {
       if (g.json_output) {
         arr.push_back(DueJson(d));
       } else {
-        std::printf("%s  %s\n", LocalTime(d.arrived_at).c_str(), d.body.c_str());
+        std::printf("%s  %s\n", LocalTime(d.arrived_at).c_str(), Printable(d.body).c_str());
       }
     }
     if (g.json_output) std::cout << arr.dump() << "\n";
@@ -278,7 +278,8 @@ void AddCareCommands(CLI::App& app, Globals& g, CareFlags& f, int& rc) {
       if (g.json_output) {
         arr.push_back({{"id", x.id}, {"title", x.title}, {"state", x.state}, {"note", x.note}});
       } else {
-        std::printf("%s  %-12s %s\n", x.id.substr(0, 8).c_str(), x.state.c_str(), x.title.c_str());
+        std::printf("%s  %-12s %s\n", x.id.substr(0, 8).c_str(), x.state.c_str(),
+                    Printable(x.title).c_str());
       }
     }
     if (g.json_output) std::cout << arr.dump() << "\n";
@@ -337,7 +338,7 @@ void AddCareCommands(CLI::App& app, Globals& g, CareFlags& f, int& rc) {
                        {"percent", x.percent ? json(*x.percent) : json()},
                        {"progress", x.progress_notes}});
       } else {
-        std::printf("%s  %s%s%s\n", x.id.substr(0, 8).c_str(), x.title.c_str(),
+        std::printf("%s  %s%s%s\n", x.id.substr(0, 8).c_str(), Printable(x.title).c_str(),
                     x.completed ? "  [done]" : "",
                     x.percent ? absl::StrCat("  ", *x.percent, "%").c_str() : "");
       }
@@ -357,10 +358,11 @@ void PrintDue(const std::vector<client::DueView>& items, bool as_json) {
   }
   if (items.empty()) std::printf("Nothing awaits a reply.\n");
   for (const client::DueView& d : items) {
-    std::printf("%s%-24s due %s  %s%s\n", d.overdue ? "OVERDUE " : "",
-                d.contact_name.empty() ? d.contact_id.substr(0, 8).c_str() : d.contact_name.c_str(),
-                d.due_at ? LocalTime(*d.due_at).c_str() : "(no agreement)", d.body.c_str(),
-                d.urgent ? " [urgent]" : "");
+    std::printf(
+        "%s%-24s due %s  %s%s\n", d.overdue ? "OVERDUE " : "",
+        Printable(d.contact_name.empty() ? d.contact_id.substr(0, 8) : d.contact_name).c_str(),
+        d.due_at ? LocalTime(*d.due_at).c_str() : "(no agreement)", Printable(d.body).c_str(),
+        d.urgent ? " [urgent]" : "");
   }
 }
 

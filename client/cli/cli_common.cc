@@ -11,6 +11,24 @@
 
 namespace alliance::cli {
 
+std::string Printable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7F) {
+      out.push_back(c == '\n' || c == '\t' ? ' ' : '?');
+    } else if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
+      out.push_back('?');  // C1 control character (U+0080..U+009F), e.g. a CSI.
+      ++i;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
 std::string DefaultProfile() {
   const char* xdg = std::getenv("XDG_DATA_HOME");
   if (xdg != nullptr && *xdg != '\0') return std::string(xdg) + "/alliance";
@@ -41,7 +59,7 @@ std::string LocalTime(absl::Time t) {
 }
 
 std::string Name(const ContactView& c) {
-  std::string n = c.display_name.empty() ? c.id.substr(0, 8) : c.display_name;
+  std::string n = c.display_name.empty() ? c.id.substr(0, 8) : Printable(c.display_name);
   return absl::StrCat(n, " (", client::RoleName(c.role), ")");
 }
 
@@ -75,26 +93,24 @@ void PrintMessage(const MessageView& m) {
   const std::string who =
       m.direction == v1::DIRECTION_OUTGOING
           ? "you"
-          : (m.contact_name.empty() ? m.contact_id.substr(0, 8) : m.contact_name);
+          : Printable(m.contact_name.empty() ? m.contact_id.substr(0, 8) : m.contact_name);
+  // Flags come before the text, so nothing in the text can hide them.
   std::string flags;
-  if (m.urgent) flags += " [urgent]";
-  if (m.intent == v1::INTENT_FOR_NEXT_SESSION) flags += " [for next session]";
-  if (m.intent == v1::INTENT_JUST_LETTING_YOU_KNOW) flags += " [fyi]";
-  if (m.identity_unverified) flags += " [IDENTITY CHANGED]";
-  if (m.direction == v1::DIRECTION_OUTGOING)
-    flags += absl::StrCat(" (", client::DeliveryStateName(m.state), ")");
-  if (m.undecryptable) {
-    std::printf("%s  %s: <a message that could not be decrypted>%s\n", LocalTime(m.sent_at).c_str(),
-                who.c_str(), flags.c_str());
-    return;
+  if (m.identity_unverified) flags += "[IDENTITY CHANGED] ";
+  if (m.urgent) flags += "[urgent] ";
+  if (m.intent == v1::INTENT_FOR_NEXT_SESSION) flags += "[for next session] ";
+  if (m.intent == v1::INTENT_JUST_LETTING_YOU_KNOW) flags += "[fyi] ";
+  if (m.direction == v1::DIRECTION_OUTGOING) {
+    flags += absl::StrCat("(", client::DeliveryStateName(m.state), ") ");
   }
-  std::printf("%s  %s: %s%s\n", LocalTime(m.sent_at).c_str(), who.c_str(), m.body.c_str(),
-              flags.c_str());
+  const std::string text =
+      m.undecryptable ? "<a message that could not be decrypted>" : Printable(m.body);
+  std::printf("%s  %s: %s%s\n", LocalTime(m.sent_at).c_str(), who.c_str(), flags.c_str(),
+              text.c_str());
 }
 
-// Keeps the one error line format: "alliance: <message>".
 int Fail(const absl::Status& s) {
-  std::fprintf(stderr, "alliance: %s\n", std::string(s.message()).c_str());
+  std::fprintf(stderr, "alliance: %s\n", Printable(std::string(s.message())).c_str());
   return 1;
 }
 
@@ -104,6 +120,7 @@ absl::StatusOr<std::unique_ptr<Client>> OpenClient(const Globals& g) {
   o.profile_dir = g.profile;
   o.relay.address = g.relay;
   o.relay.ca_file = g.ca_file;
+  o.relay.insecure = g.insecure;
   o.store.hold_open = false;  // Let `watch` and other commands share the profile.
   if (std::getenv("ALLIANCE_TEST_CRASH_BEFORE_ACK") != nullptr) {
     // Test-only fault injection: die like `kill -9` after storing, before acknowledging.

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -24,8 +25,12 @@ struct Globals {
   std::string ca_file;
   std::string passphrase_file;
   bool json_output = false;
+  bool insecure = false;
 };
 
+// Text from a peer or the relay made safe for a terminal: control characters (C0, DEL, C1)
+// become '?' (newlines and tabs a space), so a message cannot rewrite or hide other output.
+std::string Printable(std::string_view s);
 // $XDG_DATA_HOME/alliance, else ~/.local/share/alliance.
 std::string DefaultProfile();
 using client::RoleName;

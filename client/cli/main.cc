@@ -57,6 +57,8 @@ int Run(int argc, char** argv) {
   app.add_option("--passphrase-file", g.passphrase_file,
                  "File holding the profile passphrase (or ALLIANCE_PASSPHRASE_FILE)");
   app.add_flag("--json", g.json_output, "Print data as JSON");
+  app.add_flag("--insecure", g.insecure,
+               "Allow plaintext to a relay that is not on this machine (never on a real network)");
 
   int rc = 0;
   auto run = [&](const std::function<absl::Status()>& fn) {
@@ -136,7 +138,7 @@ int Run(int argc, char** argv) {
         if (all.empty()) std::printf("No contacts yet.\n");
         for (const ContactView& x : all) {
           std::printf("%s  %-10s %-24s %s%s\n", x.id.substr(0, 8).c_str(), RoleName(x.role),
-                      x.display_name.empty() ? "-" : x.display_name.c_str(),
+                      x.display_name.empty() ? "-" : Printable(x.display_name).c_str(),
                       x.verified ? "verified" : "not verified",
                       x.identity_changed ? "  IDENTITY KEY CHANGED (see accept-key)" : "");
         }
@@ -223,7 +225,9 @@ int Run(int argc, char** argv) {
     ALLIANCE_ASSIGN_OR_RETURN(client::SendResult r, c->SendText(contact_ref, text, so));
     if (r.crisis_prompt) {
       // The on-device check matched: show the emergency notice and ask; never block.
-      for (const std::string& line : r.notice) std::fprintf(stderr, "%s\n", line.c_str());
+      for (const std::string& line : r.notice) {
+        std::fprintf(stderr, "%s\n", Printable(line).c_str());
+      }
       bool send_anyway = true;
       if (::isatty(STDIN_FILENO) && ::isatty(STDERR_FILENO)) {
         std::fprintf(stderr, "Send the message anyway? [y/N] ");
@@ -247,7 +251,7 @@ int Run(int argc, char** argv) {
                 << "\n";
     } else {
       if (r.sent) std::printf("Sent.\n");
-      for (const std::string& line : r.notice) std::printf("%s\n", line.c_str());
+      for (const std::string& line : r.notice) std::printf("%s\n", Printable(line).c_str());
     }
     if (!r.sent) {
       return absl::UnavailableError(

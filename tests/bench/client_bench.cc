@@ -108,7 +108,7 @@ struct Bare {
     auto resp = conn->Register(req);
     Die(resp.status(), "register");
     account_id = resp->account_id();
-    conn->SetLogin(&*id, account_id, 1);
+    conn->SetLogin(&*id, account_id, 1, resp->relay_id());
   }
   std::string Invite(v1::Role role) {
     v1::CreateInviteRequest req;

@@ -437,6 +437,28 @@ TEST_F(ClientFixture, SimultaneousFirstMessagesConvergeOnOneSession) {
   }
 }
 
+TEST_F(ClientFixture, RefusesToLogInToAnotherRelay) {
+  BuildClinic();
+  // A second relay (another id) at another address: the profile's login is never signed for it.
+  const std::string other_dir = (root_ / "relay2").string();
+  ASSERT_TRUE(server::RelayServer::Initialize(other_dir, &clock_).ok());
+  server::RelayOptions o;
+  o.data_dir = other_dir;
+  o.listen = "127.0.0.1:0";
+  o.metrics_listen = "";
+  auto other = server::RelayServer::Start(o, &clock_, logger_.get());
+  ASSERT_TRUE(other.ok());
+  client_.reset();
+  ClientOptions pointed = Options("Sam");
+  pointed.relay.address = "127.0.0.1:" + std::to_string((*other)->port());
+  auto sam = Client::Open(pointed, Pass("pw-Sam"));
+  ASSERT_TRUE(sam.ok());
+  auto synced = (*sam)->Sync();
+  EXPECT_EQ(synced.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(synced.status().message().find("not the relay this profile registered with"),
+            std::string::npos);
+}
+
 TEST(TruncateUtf8Test, NeverSplitsACharacter) {
   const std::string name = std::string(199, 'x') + "\xC3\xA9";  // 199 bytes + "é" (2 bytes).
   EXPECT_EQ(TruncateUtf8(name, 200), std::string(199, 'x'));

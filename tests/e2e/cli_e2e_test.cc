@@ -173,6 +173,24 @@ TEST_F(CliE2eTest, NoPlaintextOrNamesInRelayFilesOrProfiles) {
   EXPECT_GT(ReadFile((dir_ / "relay.log").string()).size(), 0u);
 }
 
+TEST_F(CliE2eTest, TerminalControlCharactersFromPeersAreNeutralized) {
+  BuildClinic();
+  MustRun("client", {"send", "therapist", "hello\x1b[8m concealed\r\x1b[2Kfake line"});
+  Result shown = MustRun("therapist", {"history", "client"});
+  EXPECT_EQ(shown.out.find('\x1b'), std::string::npos) << shown.out;
+  EXPECT_EQ(shown.out.find('\r'), std::string::npos);
+  EXPECT_NE(shown.out.find("concealed"), std::string::npos);
+}
+
+TEST_F(CliE2eTest, RefusesPlaintextToARemoteRelay) {
+  std::ofstream(dir_ / "x.pass") << "passphrase of x\n";
+  MustRun("x", {"init"});
+  Result r = Run("x", {"--relay", "192.0.2.10:7443", "register", bootstrap_});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err.rfind("alliance: refusing plaintext to 192.0.2.10:7443", 0), 0u) << r.err;
+  EXPECT_EQ(Lines(r.err), 1);
+}
+
 TEST_F(CliE2eTest, AdminSeesMembersAndAuditButNoContent) {
   BuildClinic();
   json members = json::parse(MustRun("admin", {"--json", "admin", "members"}).out);
