@@ -233,17 +233,23 @@ absl::StatusOr<std::vector<uint32_t>> Client::PublishOneTimeKeys(uint32_t count)
 }
 
 absl::Status Client::MaintainPreKeys() {
-  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
   ALLIANCE_ASSIGN_OR_RETURN(v1::GetPreKeyStatusResponse status, relay_->GetPreKeyStatus());
   const int64_t now = absl::ToUnixSeconds(Now());
   const bool rotate =
       !status.has_signed_prekey() ||
       now - static_cast<int64_t>(status.signed_prekey_created_at()) >= kSignedPreKeyRotation;
   if (rotate) {
-    const uint32_t id = account.current_signed_prekey_id() + 1;
-    crypto::SignedPreKeyPair spk =
-        crypto::SignedPreKeyPair::Create(*identity_, id, static_cast<uint64_t>(now), rng_);
+    std::optional<crypto::SignedPreKeyPair> made;
     ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+      // The id is allocated inside the transaction, so two processes sharing the profile never
+      // make two keys with one id.
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AccountRecord> current_account,
+                                txn.Get<v1::AccountRecord>(names::Account()));
+      if (!current_account.has_value()) return absl::FailedPreconditionError("not registered");
+      const uint32_t id = current_account->current_signed_prekey_id() + 1;
+      made = crypto::SignedPreKeyPair::Create(*identity_, id, static_cast<uint64_t>(now), rng_);
+      const crypto::SignedPreKeyPair& spk = *made;
       v1::PreKeyPairRecord rec;
       spk.ToRecord(&rec);
       ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes bytes, crypto::SerializeAndWipe(&rec));
@@ -270,15 +276,11 @@ absl::Status Client::MaintainPreKeys() {
       }
       kept.add_ids()->assign(reinterpret_cast<const char*>(&id), sizeof id);
       ALLIANCE_RETURN_IF_ERROR(txn.Put(names::SignedPreKeyIds(), kept));
-      v1::AccountRecord updated = account;
-      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AccountRecord> current,
-                                txn.Get<v1::AccountRecord>(names::Account()));
-      if (current.has_value()) updated = *current;
-      updated.set_current_signed_prekey_id(id);
-      return txn.Put(names::Account(), updated);
+      current_account->set_current_signed_prekey_id(id);
+      return txn.Put(names::Account(), *current_account);
     }));
     v1::PublishPreKeysRequest req;
-    *req.mutable_signed_prekey() = spk.ToPublic();
+    *req.mutable_signed_prekey() = made->ToPublic();
     ALLIANCE_RETURN_IF_ERROR(relay_->PublishPreKeys(req).status());
   }
   if (status.one_time_prekey_count() < kOneTimeKeyLow) {

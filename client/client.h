@@ -22,7 +22,8 @@
 //  * An outgoing message is stored (with the advanced ratchet state) before it is sent; if the
 //    relay cannot be reached it stays queued and is retried with identical bytes.
 //
-// Thread safety: all methods may be called from several threads; store access is serialized.
+// Thread safety: all methods may be called from several threads (store access is serialized),
+// except Register, which must finish before any other call starts.
 #ifndef ALLIANCE_CLIENT_CLIENT_H_
 #define ALLIANCE_CLIENT_CLIENT_H_
 
