@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/cli/care_commands.h"
@@ -37,11 +39,15 @@ using nlohmann::json;
 
 namespace {
 
-std::atomic<Client*> g_watching{nullptr};
+// `watch` stops on SIGINT/SIGTERM. The handler only does async-signal-safe things (an atomic
+// flag and a write to a pipe); a thread waiting on the pipe stops the stream.
+std::atomic<bool> g_stop_requested{false};
+int g_stop_pipe[2] = {-1, -1};
 
-void StopWatching(int) {
-  Client* c = g_watching.load();
-  if (c != nullptr) c->StopListening();
+void RequestStop(int) {
+  g_stop_requested.store(true);
+  const char byte = 1;
+  (void)!::write(g_stop_pipe[1], &byte, 1);
 }
 
 }  // namespace
@@ -323,13 +329,19 @@ int Run(int argc, char** argv) {
   app.add_subcommand("watch", "Stay connected and print messages as they arrive")
       ->callback(run([&]() -> absl::Status {
         ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
-        g_watching.store(c.get());
-        std::signal(SIGINT, StopWatching);
-        std::signal(SIGTERM, StopWatching);
-        if (!g.json_output) {
-          std::printf("Watching for messages (Ctrl-C to stop)...\n");
-          std::fflush(stdout);
-        }
+        if (::pipe(g_stop_pipe) != 0) return absl::InternalError("cannot create a pipe");
+        std::signal(SIGINT, RequestStop);
+        std::signal(SIGTERM, RequestStop);
+        std::thread stopper([&c] {
+          char byte;
+          while (::read(g_stop_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+          }
+          c->StopListening();
+        });
+        absl::Cleanup join_stopper = [&stopper] {
+          RequestStop(0);  // Wakes the stopper if no signal came.
+          stopper.join();
+        };
         absl::Duration backoff = absl::Seconds(1);
         int held_count = 0;
         while (true) {
@@ -360,16 +372,12 @@ int Run(int argc, char** argv) {
               std::fflush(stdout);
             }
           });
-          if (s.ok()) break;  // Stopped by a signal.
-          if (!absl::IsUnavailable(s) && !absl::IsAborted(s)) {
-            g_watching.store(nullptr);
-            return s;
-          }
+          if (s.ok() || g_stop_requested.load()) break;  // Stopped by a signal.
+          if (!absl::IsUnavailable(s) && !absl::IsAborted(s)) return s;
           // Relay restarting, or a `sync` elsewhere took the stream: reconnect.
           std::this_thread::sleep_for(absl::ToChronoMilliseconds(backoff));
           backoff = std::min(backoff * 2, absl::Seconds(10));
         }
-        g_watching.store(nullptr);
         return absl::OkStatus();
       }));
 
