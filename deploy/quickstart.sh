@@ -80,6 +80,15 @@ echo "== Safety numbers (compare them out of band; they match)"
 echo -n "client:    "; as client safety-number therapist
 echo -n "therapist: "; as therapist safety-number Sam
 
+echo
+echo "== The therapist proposes a care agreement; the client countersigns it"
+as therapist agreement propose Sam --time-zone Europe/Berlin \
+  --window "mon 09:00-12:00" --window "wed 14:00-17:00" --window "fri 09:00-12:00" \
+  --reply-within-hours 16 --retention-days 180 \
+  --emergency "This is not an emergency service: call 112 or the crisis line 0800 111 0111."
+as client agreement accept therapist
+as client agreement show therapist
+
 cat <<NEXT
 
 The relay is still running (pid $(cat "$var/relay.pid"), log var/relay.log).
@@ -87,7 +96,8 @@ Try, as the client or the therapist:
 
   build/client/alliance --profile var/client --passphrase-file var/client.pass send therapist "See you Tuesday"
   build/client/alliance --profile var/therapist --passphrase-file var/therapist.pass watch
-  build/client/alliance --profile var/therapist --passphrase-file var/therapist.pass inbox
+  build/client/alliance --profile var/therapist --passphrase-file var/therapist.pass inbox --due
+  build/client/alliance --profile var/client --passphrase-file var/client.pass concern open therapist "Sleep"
   build/client/alliance --profile var/client --passphrase-file var/client.pass verify therapist --confirm
   build/client/alliance --profile var/admin --passphrase-file var/admin.pass admin audit
 
