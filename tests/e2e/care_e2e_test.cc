@@ -4,8 +4,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
@@ -69,6 +71,28 @@ TEST_F(CareE2eTest, ProposeAcceptNoticeDueListAndReplyClears) {
   EXPECT_FALSE(TreeContains(dir_ / "relay", "AGREEMENT-TEXT-7d1e"));
   EXPECT_FALSE(TreeContains(dir_ / "relay.log", "AGREEMENT-TEXT-7d1e"));
   EXPECT_FALSE(TreeContains(dir_ / "relay", "Hard evening"));
+}
+
+TEST_F(CareE2eTest, WatchHoldsNotificationsOutsideTheTherapistsHours) {
+  MustRun("therapist", {"agreement", "propose", "client", "--time-zone", "UTC", "--window",
+                        Day(3) + " 09:00-10:00", "--emergency", "Call 112 in an emergency."});
+  MustRun("client", {"agreement", "accept", "therapist"});
+  MustRun("therapist", {"sync"});
+  const std::string out = (dir_ / "watch.out").string();
+  Background watch(As("therapist", {"--json", "watch"}), out);
+  MustRun("client", {"send", "therapist", "late night thought"});
+  MustRun("client", {"send", "therapist", "another one"});
+  bool held = false;
+  for (int i = 0; i < 300 && !held; ++i) {
+    held = ReadFile(out).find("\"held\":2") != std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(held) << ReadFile(out);
+  EXPECT_EQ(ReadFile(out).find("late night thought"), std::string::npos);  // Not shown now...
+  EXPECT_EQ(watch.Stop(SIGTERM), 0);
+  json due = json::parse(MustRun("therapist", {"--json", "inbox", "--due"}).out);
+  ASSERT_EQ(due.size(), 1u);  // ...but waiting in the due list.
+  EXPECT_EQ(due[0]["waiting"], 2);
 }
 
 TEST_F(CareE2eTest, ConcernsGoalsDigestAndBadInput) {
