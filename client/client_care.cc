@@ -83,6 +83,32 @@ std::vector<v1::GoalEvent> GoalEvents(const v1::CareLog& l) {
   return events;
 }
 
+// The agreement history with a contact, rebuilt (and every signature re-verified) from the
+// stored log. The therapist's key is ours when `i_am_therapist`, the contact's otherwise.
+absl::StatusOr<care::AgreementHistory> LoadAgreementHistory(
+    LocalStore::Txn& txn, const std::string& hex, const crypto::PublicKey& mine,
+    const crypto::PublicKey& theirs, bool i_am_therapist, v1::AgreementLog* log = nullptr) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AgreementLog> stored,
+                            txn.Get<v1::AgreementLog>(AgreementName(hex)));
+  care::AgreementHistory history(i_am_therapist ? mine : theirs, i_am_therapist ? theirs : mine);
+  const v1::AgreementLog all = stored.value_or(v1::AgreementLog());
+  for (const v1::SignedAgreement& a : all.versions()) (void)history.Add(a);
+  if (log != nullptr) *log = all;
+  return history;
+}
+
+// The out-of-office periods the therapist last announced (empty when none).
+absl::StatusOr<std::vector<v1::OutOfOffice>> AnnouncedOutOfOffice(LocalStore::Txn& txn,
+                                                                  const std::string& hex) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> care, txn.Get<v1::CareLog>(CareName(hex)));
+  v1::OutOfOfficeUpdate update;
+  if (!care.has_value() || !care->has_out_of_office() ||
+      !update.ParseFromString(care->out_of_office().document())) {
+    return std::vector<v1::OutOfOffice>();
+  }
+  return std::vector<v1::OutOfOffice>(update.periods().begin(), update.periods().end());
+}
+
 }  // namespace
 
 absl::StatusOr<v1::ContactRecord> Client::CareContact(const std::string& ref) {
@@ -108,18 +134,14 @@ absl::Status Client::ApplyCare(LocalStore::Txn& txn, v1::ContactRecord& contact,
   }
   const crypto::PublicKey& mine = identity_->public_key();
   ALLIANCE_ASSIGN_OR_RETURN(crypto::PublicKey theirs, Key(contact.identity_key()));
-  const crypto::PublicKey& therapist_key = i_am_therapist ? mine : theirs;
-  const crypto::PublicKey& client_key = i_am_therapist ? theirs : mine;
   const crypto::PublicKey& sender_key = from_contact ? theirs : mine;
   const v1::Party sender = from_contact ? PartyOf(contact.role()) : PartyOf(account->role());
   const std::string hex = ToHex(contact.account_id());
 
   if (content.has_agreement()) {
-    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AgreementLog> log,
-                              txn.Get<v1::AgreementLog>(AgreementName(hex)));
-    v1::AgreementLog l = log.value_or(v1::AgreementLog());
-    care::AgreementHistory history(therapist_key, client_key);
-    for (const v1::SignedAgreement& a : l.versions()) (void)history.Add(a);
+    v1::AgreementLog l;
+    ALLIANCE_ASSIGN_OR_RETURN(care::AgreementHistory history,
+                              LoadAgreementHistory(txn, hex, mine, theirs, i_am_therapist, &l));
     absl::StatusOr<care::AgreementHistory::AddOutcome> added = history.Add(content.agreement());
     if (!added.ok() || *added == care::AgreementHistory::AddOutcome::kUnchanged ||
         l.versions_size() >= static_cast<int>(kMaxCareEvents)) {
@@ -206,24 +228,16 @@ absl::StatusOr<std::optional<v1::CareAgreement>> Client::AgreementInForce(
     return std::optional<v1::CareAgreement>();
   }
   const std::string hex = ToHex(contact.account_id());
-  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AgreementLog> log,
-                            txn.Get<v1::AgreementLog>(AgreementName(hex)));
-  if (!log.has_value()) return std::optional<v1::CareAgreement>();
   ALLIANCE_ASSIGN_OR_RETURN(crypto::PublicKey theirs, Key(contact.identity_key()));
-  const bool i_am_therapist = account->role() == v1::ROLE_THERAPIST;
-  care::AgreementHistory history(i_am_therapist ? identity_->public_key() : theirs,
-                                 i_am_therapist ? theirs : identity_->public_key());
-  for (const v1::SignedAgreement& a : log->versions()) (void)history.Add(a);
+  ALLIANCE_ASSIGN_OR_RETURN(care::AgreementHistory history,
+                            LoadAgreementHistory(txn, hex, identity_->public_key(), theirs,
+                                                 account->role() == v1::ROLE_THERAPIST));
   const care::VerifiedAgreement* in_force = history.InForce();
   if (in_force == nullptr) return std::optional<v1::CareAgreement>();
   v1::CareAgreement agreement = in_force->agreement;
   // Out-of-office periods the therapist announced since apply on top of the agreement.
-  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> care, txn.Get<v1::CareLog>(CareName(hex)));
-  v1::OutOfOfficeUpdate update;
-  if (care.has_value() && care->has_out_of_office() &&
-      update.ParseFromString(care->out_of_office().document())) {
-    for (const v1::OutOfOffice& p : update.periods()) *agreement.add_out_of_office() = p;
-  }
+  ALLIANCE_ASSIGN_OR_RETURN(std::vector<v1::OutOfOffice> away, AnnouncedOutOfOffice(txn, hex));
+  for (v1::OutOfOffice& p : away) *agreement.add_out_of_office() = std::move(p);
   return std::optional<v1::CareAgreement>(std::move(agreement));
 }
 
@@ -237,11 +251,9 @@ absl::Status Client::ProposeAgreement(const std::string& ref, v1::CareAgreement 
   ALLIANCE_ASSIGN_OR_RETURN(crypto::PublicKey client_key, Key(contact.identity_key()));
   uint64_t version = 1;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AgreementLog> log,
-                              txn.Get<v1::AgreementLog>(AgreementName(hex)));
-    care::AgreementHistory history(identity_->public_key(), client_key);
-    const v1::AgreementLog all = log.value_or(v1::AgreementLog());
-    for (const v1::SignedAgreement& a : all.versions()) (void)history.Add(a);
+    ALLIANCE_ASSIGN_OR_RETURN(
+        care::AgreementHistory history,
+        LoadAgreementHistory(txn, hex, identity_->public_key(), client_key, true));
     version = history.NextVersion();
     return absl::OkStatus();
   }));
@@ -272,11 +284,9 @@ absl::Status Client::AcceptAgreement(const std::string& ref) {
   ALLIANCE_ASSIGN_OR_RETURN(crypto::PublicKey therapist_key, Key(contact.identity_key()));
   std::optional<v1::SignedAgreement> pending;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AgreementLog> log,
-                              txn.Get<v1::AgreementLog>(AgreementName(hex)));
-    care::AgreementHistory history(therapist_key, identity_->public_key());
-    const v1::AgreementLog all = log.value_or(v1::AgreementLog());
-    for (const v1::SignedAgreement& a : all.versions()) (void)history.Add(a);
+    ALLIANCE_ASSIGN_OR_RETURN(
+        care::AgreementHistory history,
+        LoadAgreementHistory(txn, hex, identity_->public_key(), therapist_key, false));
     if (history.PendingProposal() != nullptr) {
       pending = history.PendingProposal()->signed_agreement;
     }
@@ -303,20 +313,15 @@ absl::StatusOr<AgreementView> Client::Agreement(const std::string& ref) {
   const bool i_am_therapist = account.role() == v1::ROLE_THERAPIST;
   AgreementView view;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-    ALLIANCE_ASSIGN_OR_RETURN(view.in_force, AgreementInForce(txn, contact));
-    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AgreementLog> log,
-                              txn.Get<v1::AgreementLog>(AgreementName(hex)));
-    care::AgreementHistory history(i_am_therapist ? identity_->public_key() : theirs,
-                                   i_am_therapist ? theirs : identity_->public_key());
-    const v1::AgreementLog all = log.value_or(v1::AgreementLog());
-    for (const v1::SignedAgreement& a : all.versions()) (void)history.Add(a);
+    ALLIANCE_ASSIGN_OR_RETURN(
+        care::AgreementHistory history,
+        LoadAgreementHistory(txn, hex, identity_->public_key(), theirs, i_am_therapist));
     view.versions = history.versions().size();
     if (history.PendingProposal() != nullptr) view.pending = history.PendingProposal()->agreement;
-    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> care, txn.Get<v1::CareLog>(CareName(hex)));
-    v1::OutOfOfficeUpdate update;
-    if (care.has_value() && care->has_out_of_office() &&
-        update.ParseFromString(care->out_of_office().document())) {
-      view.out_of_office.assign(update.periods().begin(), update.periods().end());
+    ALLIANCE_ASSIGN_OR_RETURN(view.out_of_office, AnnouncedOutOfOffice(txn, hex));
+    if (history.InForce() != nullptr) {
+      view.in_force = history.InForce()->agreement;
+      for (const v1::OutOfOffice& p : view.out_of_office) *view.in_force->add_out_of_office() = p;
     }
     return absl::OkStatus();
   }));

@@ -4,20 +4,17 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "crypto/internal/big_endian.h"
 #include "crypto/status_macros.h"
 
 namespace alliance::crypto {
 namespace {
 
+using crypto_internal::PutU32;
+using crypto_internal::PutU64;
+
 constexpr char kSignedPreKeyDomain[] = "alliance/v1/spk";
 static_assert(sizeof(kSignedPreKeyDomain) - 1 == 15);
-
-void PutU32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
-}
-void PutU64(uint8_t* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (56 - 8 * i));
-}
 
 ByteSpan StringBytes(const std::string& s) { return AsBytes(s); }
 

@@ -4,11 +4,15 @@
 #include <cstring>
 
 #include "crypto/hkdf.h"
+#include "crypto/internal/big_endian.h"
 #include "crypto/padding.h"
 #include "crypto/status_macros.h"
 
 namespace alliance::crypto {
 namespace {
+
+using crypto_internal::GetU32;
+using crypto_internal::PutU32;
 
 constexpr char kRatchetInfo[] = "alliance/v1/ratchet";
 constexpr char kMessageInfo[] = "alliance/v1/message";
@@ -18,13 +22,6 @@ constexpr size_t kAdSize = kAdDomainSize + 32 + 32 + kRatchetHeaderSize;
 constexpr size_t kAeadKeySize = crypto_aead_xchacha20poly1305_ietf_KEYBYTES;
 constexpr size_t kAeadNonceSize = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 static_assert(kAeadTagSize == crypto_aead_xchacha20poly1305_ietf_ABYTES);
-
-uint32_t GetU32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-void PutU32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
-}
 
 // KDF_RK: HKDF(salt = root key, ikm = DH output) -> new root key ‖ chain key.
 void RootStep(WipedArray<32>* root, const WipedArray<32>& dh_out, WipedArray<32>* chain) {

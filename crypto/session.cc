@@ -2,19 +2,16 @@
 
 #include <cstring>
 
+#include "crypto/internal/big_endian.h"
 #include "crypto/status_macros.h"
 
 namespace alliance::crypto {
 namespace {
 
-constexpr uint8_t kPreKeyVersion = 1;
+using crypto_internal::GetU32;
+using crypto_internal::PutU32;
 
-uint32_t GetU32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-void PutU32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
-}
+constexpr uint8_t kPreKeyVersion = 1;
 
 }  // namespace
 
