@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/loopback.h"
 #include "crypto/status_macros.h"
 
 namespace alliance::client {
@@ -16,17 +17,6 @@ constexpr char kLoginDomain[] = "alliance/v1/login";
 constexpr absl::Duration kReconnectWait = absl::Seconds(2);
 
 absl::StatusCode ToAbslCode(grpc::StatusCode c) { return static_cast<absl::StatusCode>(c); }
-
-// "127.0.0.1:7443", "localhost:7443", "[::1]:7443" and the like.
-bool IsLoopback(const std::string& address) {
-  std::string host = address.substr(0, address.rfind(':'));
-  if (absl::StartsWith(host, "ipv4:")) host = host.substr(5);
-  if (absl::StartsWith(host, "ipv6:")) host = host.substr(5);
-  if (!host.empty() && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
-}
 
 }  // namespace
 
@@ -58,11 +48,18 @@ absl::Status FromGrpc(const grpc::Status& s, const std::string& address) {
 absl::StatusOr<std::unique_ptr<RelayConnection>> RelayConnection::Create(
     const RelayOptions& options) {
   std::shared_ptr<grpc::ChannelCredentials> creds;
+  std::string target = options.address;
   if (options.ca_file.empty()) {
-    if (!options.insecure && !IsLoopback(options.address)) {
-      return absl::InvalidArgumentError(
-          "refusing plaintext to " + options.address +
-          ": give --ca-file for a TLS relay (or --insecure on a trusted network)");
+    if (!options.insecure) {
+      // Plaintext only to loopback, decided by the resolved address; the channel then uses
+      // that literal address, so a later lookup cannot point it elsewhere.
+      absl::StatusOr<std::string> loopback = base::ResolveLoopbackTarget(options.address);
+      if (!loopback.ok()) {
+        return absl::InvalidArgumentError(
+            "refusing plaintext to " + options.address +
+            ": give --ca-file for a TLS relay (or --insecure on a trusted network)");
+      }
+      target = *std::move(loopback);
     }
     creds = grpc::InsecureChannelCredentials();
   } else {
@@ -80,7 +77,7 @@ absl::StatusOr<std::unique_ptr<RelayConnection>> RelayConnection::Create(
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  auto channel = grpc::CreateCustomChannel(options.address, creds, args);
+  auto channel = grpc::CreateCustomChannel(target, creds, args);
   return std::unique_ptr<RelayConnection>(new RelayConnection(options, std::move(channel)));
 }
 

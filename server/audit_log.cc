@@ -23,7 +23,29 @@ std::string SequenceKey(uint64_t sequence) {
   return key;
 }
 
+constexpr std::string_view kSecurityIndexPrefix = "audit_sec";
+
+std::string SecurityIndexKey(uint64_t sequence) {
+  std::string key(kSecurityIndexPrefix);
+  AppendU64BE(&key, sequence);
+  return key;
+}
+
 }  // namespace
+
+bool AuditLog::IsSecurityEvent(v1::AuditEvent event) {
+  switch (event) {
+    case v1::AUDIT_EVENT_RELAY_INITIALIZED:
+    case v1::AUDIT_EVENT_REGISTERED:
+    case v1::AUDIT_EVENT_INVITE_REDEEMED:
+    case v1::AUDIT_EVENT_INVITE_REVOKED:
+    case v1::AUDIT_EVENT_ACCOUNT_DEACTIVATED:
+    case v1::AUDIT_EVENT_ACCOUNT_DELETED:
+      return true;
+    default:
+      return false;
+  }
+}
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(RelayDb* db, const Clock* clock) {
   auto log = std::unique_ptr<AuditLog>(new AuditLog(db, clock));
@@ -59,6 +81,8 @@ absl::Status AuditLog::Commit(rocksdb::WriteBatch* batch, const std::vector<Even
     if (!entry.SerializeToString(&encoded)) return absl::InternalError("audit encode");
     hash = Blake2b256(encoded);
     batch->Put(db_->cf(Cf::kAudit), SequenceKey(sequence), encoded);
+    if (IsSecurityEvent(event.event))
+      batch->Put(db_->cf(Cf::kMeta), SecurityIndexKey(sequence), "");
   }
   batch->Put(db_->cf(Cf::kMeta), kHeadKey, EncodeHead(sequence, hash));
   ALLIANCE_RETURN_IF_ERROR(db_->Write(batch, /*sync=*/true));
@@ -67,8 +91,27 @@ absl::Status AuditLog::Commit(rocksdb::WriteBatch* batch, const std::vector<Even
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<v1::AuditEntry>> AuditLog::Read(uint64_t after, uint32_t limit) {
+absl::StatusOr<std::vector<v1::AuditEntry>> AuditLog::Read(uint64_t after, uint32_t limit,
+                                                           bool security_only) {
   std::vector<v1::AuditEntry> out;
+  if (security_only) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kMeta)));
+    for (it->Seek(SecurityIndexKey(after + 1));
+         it->Valid() && it->key().starts_with(kSecurityIndexPrefix) && out.size() < limit;
+         it->Next()) {
+      if (it->key().size() != kSecurityIndexPrefix.size() + 8) continue;
+      uint64_t sequence = ReadU64BE(it->key().data() + kSecurityIndexPrefix.size());
+      ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kAudit, SequenceKey(sequence)));
+      v1::AuditEntry entry;
+      if (!raw || !entry.ParseFromString(*raw))
+        return absl::InternalError("audit entry unreadable");
+      entry.set_hash(Blake2b256(*raw));
+      out.push_back(std::move(entry));
+    }
+    ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+    return out;
+  }
   std::unique_ptr<rocksdb::Iterator> it(
       db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kAudit)));
   for (it->Seek(SequenceKey(after + 1)); it->Valid() && out.size() < limit; it->Next()) {

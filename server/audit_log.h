@@ -9,7 +9,9 @@
 //
 // Entry n stores prev_hash = hash(n-1) (32 zero bytes for n = 1); hash(n) = BLAKE2b-256 of the
 // stored encoding. The head (last sequence and hash) lives in meta and is updated in the same
-// batch. Thread-safe: appends are serialized so that chain order equals commit order.
+// batch. Security events (IsSecurityEvent) are also indexed in meta under
+// "audit_sec" || sequence u64, so that they stay findable however many routine entries follow.
+// Thread-safe: appends are serialized so that chain order equals commit order.
 #ifndef ALLIANCE_SERVER_AUDIT_LOG_H_
 #define ALLIANCE_SERVER_AUDIT_LOG_H_
 
@@ -52,8 +54,13 @@ class AuditLog {
     return Commit(batch, std::vector<Event>{event});
   }
 
-  // Entries with sequence > after, at most `limit`, oldest first, each with its hash filled.
-  [[nodiscard]] absl::StatusOr<std::vector<v1::AuditEntry>> Read(uint64_t after, uint32_t limit);
+  // Entries with sequence > after, at most `limit`, oldest first, each with its hash filled;
+  // with `security_only`, only security events (read through their index).
+  [[nodiscard]] absl::StatusOr<std::vector<v1::AuditEntry>> Read(uint64_t after, uint32_t limit,
+                                                                 bool security_only = false);
+
+  // Registrations, redeemed or revoked invites, deactivations, deletions, initialization.
+  static bool IsSecurityEvent(v1::AuditEvent event);
 
   // Recomputes the whole chain and compares it with the stored head.
   // Returns the number of entries. Errors: DATA_LOSS (gap, broken link or head mismatch),

@@ -11,6 +11,9 @@ namespace alliance::server {
 namespace {
 
 constexpr char kLoginFailed[] = "login failed";
+constexpr std::string_view kChallengeDomain = "alliance/v1/challenge";
+// A nonce is 16 random bytes followed by the first 16 bytes of its MAC.
+constexpr size_t kChallengeRandomSize = 16;
 constexpr std::string_view kBearer = "Bearer ";
 
 std::string SessionKey(std::string_view token_hash) { return Concat({"t", token_hash}); }
@@ -27,35 +30,39 @@ Authenticator::Authenticator(RelayDb* db, AuditLog* audit, const Clock* clock, c
       clock_(clock),
       limits_(limits),
       metrics_(metrics),
-      account_failures_(clock, limits.login_failures_per_minute / 60.0,
-                        limits.login_failures_burst),
-      // Bounds the audit entries that failed logins can cause across all claimed accounts.
-      global_failures_(clock, 100.0 / 60.0, 100) {}
+      caller_failures_(clock, limits.login_failures_per_minute / 60.0, limits.login_failures_burst,
+                       limits.max_rate_limit_keys),
+      // Bounds the audit entries that failed logins can cause relay-wide.
+      global_failures_(clock, 100.0 / 60.0, 100),
+      challenges_(clock, limits.challenges_per_minute / 60.0, limits.challenge_burst,
+                  limits.max_rate_limit_keys) {}
 
-absl::StatusOr<v1::ChallengeResponse> Authenticator::Challenge() {
+std::string Authenticator::ChallengeMac(std::string_view r, uint64_t expires_at) const {
+  std::string data = Concat({kChallengeDomain, db_->relay_id(), r});
+  AppendU64BE(&data, expires_at);
+  return challenge_key_.Mac(data).substr(0, kNonceSize - kChallengeRandomSize);
+}
+
+absl::StatusOr<v1::ChallengeResponse> Authenticator::Challenge(std::string_view caller_address) {
+  if (!challenges_.TryAcquire(caller_address)) {
+    return absl::ResourceExhaustedError("too many challenges from this address; retry later");
+  }
   uint64_t now = clock_->NowUnixSeconds();
   uint64_t expires_at = now + static_cast<uint64_t>(absl::ToInt64Seconds(limits_.challenge_ttl));
-  std::string nonce = RandomBytes(kNonceSize);
-  {
-    absl::MutexLock lock(&mu_);
-    if (nonces_.size() >= limits_.max_pending_challenges) {
-      absl::erase_if(nonces_, [now](const auto& kv) { return kv.second < now; });
-      if (nonces_.size() >= limits_.max_pending_challenges) {
-        return absl::ResourceExhaustedError("too many pending challenges");
-      }
-    }
-    nonces_[nonce] = expires_at;
-  }
+  std::string r = RandomBytes(kChallengeRandomSize);
   v1::ChallengeResponse response;
   response.set_relay_id(db_->relay_id());
-  response.set_nonce(std::move(nonce));
+  response.set_nonce(r + ChallengeMac(r, expires_at));
   response.set_expires_at(expires_at);
   return response;
 }
 
-absl::Status Authenticator::RecordFailure(const std::string& claimed_account) {
+absl::Status Authenticator::RecordFailure(std::string_view caller_address,
+                                          const std::string& claimed_account) {
   metrics_->auth_failures.Increment();
-  (void)account_failures_.TryAcquire(claimed_account);
+  if (!caller_failures_.TryAcquire(caller_address)) {
+    return absl::ResourceExhaustedError("too many failed logins from this address; retry later");
+  }
   if (global_failures_.TryAcquire("")) {
     rocksdb::WriteBatch batch;
     AuditLog::Event e;
@@ -66,38 +73,51 @@ absl::Status Authenticator::RecordFailure(const std::string& claimed_account) {
   return absl::UnauthenticatedError(kLoginFailed);
 }
 
-absl::StatusOr<v1::LoginResponse> Authenticator::Login(const v1::LoginRequest& request) {
+absl::StatusOr<v1::LoginResponse> Authenticator::Login(const v1::LoginRequest& request,
+                                                       std::string_view caller_address) {
   const std::string& account = request.address().account_id();
   if (account.size() != kAccountIdSize || request.address().device_id() == 0 ||
       request.nonce().size() != kNonceSize || request.signature().size() != kEd25519SignatureSize) {
     return absl::InvalidArgumentError("malformed login");
   }
-  if (!account_failures_.HasToken(account)) {
-    metrics_->auth_failures.Increment();
-    return absl::ResourceExhaustedError("too many failed logins; retry later");
+  // The challenge: ours (MAC), unexpired, and not already used by a successful login. Checked
+  // before any database read; the budget spent on failures is the caller's own.
+  const uint64_t now = clock_->NowUnixSeconds();
+  const uint64_t ttl = static_cast<uint64_t>(absl::ToInt64Seconds(limits_.challenge_ttl));
+  std::string_view r = std::string_view(request.nonce()).substr(0, kChallengeRandomSize);
+  std::string_view mac = std::string_view(request.nonce()).substr(kChallengeRandomSize);
+  if (request.expires_at() < now || request.expires_at() > now + ttl ||
+      !ConstantTimeEquals(mac, ChallengeMac(r, request.expires_at()))) {
+    return RecordFailure(caller_address, account);
   }
-  uint64_t now = clock_->NowUnixSeconds();
-  bool nonce_ok = false;
   {
     absl::MutexLock lock(&mu_);
-    auto it = nonces_.find(request.nonce());
-    if (it != nonces_.end()) {
-      nonce_ok = it->second == request.expires_at() && now <= it->second;
-      nonces_.erase(it);  // single use, whatever happens next
-    }
+    if (answered_.contains(request.nonce())) return RecordFailure(caller_address, account);
   }
-  if (!nonce_ok) return RecordFailure(account);
 
   ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kAccounts, account));
   AccountRecord record;
   if (!raw || !record.ParseFromString(*raw) || record.state() != v1::ACCOUNT_STATE_ACTIVE ||
       request.address().device_id() > record.device_count()) {
-    return RecordFailure(account);
+    return RecordFailure(caller_address, account);
   }
   std::string message = Concat({kLoginDomain, db_->relay_id(), request.nonce()});
   AppendU64BE(&message, request.expires_at());
   if (!VerifyEd25519(record.identity_key(), message, request.signature())) {
-    return RecordFailure(account);
+    return RecordFailure(caller_address, account);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (answered_.size() >= limits_.max_pending_challenges) {
+      absl::erase_if(answered_, [now](const auto& kv) { return kv.second < now; });
+      if (answered_.size() >= limits_.max_pending_challenges) {
+        return absl::ResourceExhaustedError("too many logins at once; retry later");
+      }
+    }
+    // Single use: of two concurrent logins with one signed nonce, only the first gets here.
+    if (!answered_.emplace(request.nonce(), request.expires_at()).second) {
+      return RecordFailure(caller_address, account);
+    }
   }
 
   std::string token = RandomBytes(kTokenSize);
@@ -139,9 +159,18 @@ absl::StatusOr<Caller> Authenticator::Authenticate(std::string_view authorizatio
   SessionRecord session;
   if (!raw || !session.ParseFromString(*raw)) return fail();
   if (clock_->NowUnixSeconds() >= session.expires_at()) return fail();
+  // The account as it is now, not as it was at login: a login that raced a deactivation may
+  // have stored its session after the erasure, and roles may have changed since.
+  ALLIANCE_ASSIGN_OR_RETURN(auto account_raw, db_->Get(Cf::kAccounts, session.account_id()));
+  AccountRecord account;
+  if (!account_raw || !account.ParseFromString(*account_raw) ||
+      account.state() != v1::ACCOUNT_STATE_ACTIVE || session.device_id() == 0 ||
+      session.device_id() > account.device_count()) {
+    return fail();
+  }
   caller.account_id = session.account_id();
   caller.device_id = session.device_id();
-  caller.role = session.role();
+  caller.role = account.role();
   return caller;
 }
 
@@ -169,10 +198,11 @@ absl::Status Authenticator::SweepExpired() {
   uint64_t now = clock_->NowUnixSeconds();
   {
     absl::MutexLock lock(&mu_);
-    absl::erase_if(nonces_, [now](const auto& kv) { return kv.second < now; });
+    absl::erase_if(answered_, [now](const auto& kv) { return kv.second < now; });
   }
-  account_failures_.Prune();
+  caller_failures_.Prune();
   global_failures_.Prune();
+  challenges_.Prune();
   rocksdb::WriteBatch batch;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kSessions)));

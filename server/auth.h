@@ -1,12 +1,24 @@
 // Authenticator: login by identity-key signature and session tokens (DESIGN §5).
 //
-//   Challenge -> (relay id, 32-byte nonce, expiry)        nonce kept in memory, single use
-//   Login     -> verify Ed25519(IK, "alliance/v1/login" || relay id || nonce || expiry u64 BE)
+//   Challenge -> (relay id, 32-byte nonce, expiry), stateless:
+//                nonce = r (16 random bytes) || HMAC-SHA256(K, "alliance/v1/challenge" ||
+//                relay id || r || expiry u64 BE)[0..16], K a random key held in memory
+//   Login     -> check the MAC and expiry, verify
+//                Ed25519(IK, "alliance/v1/login" || relay id || nonce || expiry u64 BE)
 //             -> 32 random token bytes; only BLAKE2b-256(token) is stored, valid token_ttl
 //   Authenticate("Bearer <hex>") -> Caller, for every other RPC
 //
-// Failed logins are rate limited per claimed account (and globally) and audited while under
-// the limit. Thread-safe. Every pointer passed to the constructor must outlive the object.
+// Nobody spends another's budget (DESIGN §2, 10): handing out a challenge stores nothing (it
+// is rate limited per caller address); a nonce is remembered only once a login with it has
+// succeeded, so that it works once; failed logins are charged to the caller's address, never to
+// the account they name, and a correct signature always logs in. Audit entries for failures
+// are also bounded relay-wide.
+//
+// Revocation is immediate (DESIGN §2, 11): every Authenticate re-reads the account, so a
+// deactivated or deleted account's tokens stop working whatever login was in flight, and a
+// role change applies to the next call.
+//
+// Thread-safe. Every pointer passed to the constructor must outlive the object.
 #ifndef ALLIANCE_SERVER_AUTH_H_
 #define ALLIANCE_SERVER_AUTH_H_
 
@@ -24,6 +36,7 @@
 #include "server/audit_log.h"
 #include "server/clock.h"
 #include "server/config.h"
+#include "server/crypto_util.h"
 #include "server/db.h"
 #include "server/metrics.h"
 #include "server/rate_limiter.h"
@@ -51,16 +64,20 @@ class Authenticator {
   Authenticator(RelayDb* db, AuditLog* audit, const Clock* clock, const Limits& limits,
                 Metrics* metrics);
 
-  // A fresh nonce. Errors: RESOURCE_EXHAUSTED (too many outstanding challenges).
-  [[nodiscard]] absl::StatusOr<v1::ChallengeResponse> Challenge();
+  // A fresh challenge for the caller at `caller_address` (see CallerAddress in
+  // services/service_util.h). Errors: RESOURCE_EXHAUSTED (this address asked too often).
+  [[nodiscard]] absl::StatusOr<v1::ChallengeResponse> Challenge(std::string_view caller_address);
 
-  // Verifies a signed challenge and opens a session. The nonce is consumed whatever the
-  // outcome. Errors: INVALID_ARGUMENT (sizes), UNAUTHENTICATED (any verification failure, one
-  // message for all), RESOURCE_EXHAUSTED (failed-login limit reached), INTERNAL.
-  [[nodiscard]] absl::StatusOr<v1::LoginResponse> Login(const v1::LoginRequest& request);
+  // Verifies a signed challenge and opens a session. A nonce works for one successful login.
+  // Errors: INVALID_ARGUMENT (sizes), UNAUTHENTICATED (any verification failure, one message
+  // for all), RESOURCE_EXHAUSTED (this address has failed too often: the failure is no longer
+  // audited; or the relay remembers too many answered challenges), INTERNAL.
+  [[nodiscard]] absl::StatusOr<v1::LoginResponse> Login(const v1::LoginRequest& request,
+                                                        std::string_view caller_address);
 
-  // Resolves an "authorization" metadata value ("Bearer <64 hex>").
-  // Errors: UNAUTHENTICATED (missing, malformed, unknown, expired or revoked).
+  // Resolves an "authorization" metadata value ("Bearer <64 hex>") against the session and
+  // the account as it is now. Errors: UNAUTHENTICATED (missing, malformed, unknown, expired or
+  // revoked token, or an account that is no longer active).
   [[nodiscard]] absl::StatusOr<Caller> Authenticate(std::string_view authorization);
 
   // Revokes the caller's session. Idempotent.
@@ -70,21 +87,28 @@ class Authenticator {
   [[nodiscard]] absl::Status AddEraseSessions(std::string_view account_id,
                                               rocksdb::WriteBatch* batch);
 
-  // Drops expired nonces, expired sessions and idle rate-limit buckets.
+  // Drops expired answered nonces, expired sessions and idle rate-limit buckets.
   [[nodiscard]] absl::Status SweepExpired();
 
+  // Rate-limit buckets held for failed logins and challenges (for tests of the memory bound).
+  size_t TrackedCallers() { return caller_failures_.size() + challenges_.size(); }
+
  private:
-  absl::Status RecordFailure(const std::string& claimed_account);
+  absl::Status RecordFailure(std::string_view caller_address, const std::string& claimed_account);
+  std::string ChallengeMac(std::string_view r, uint64_t expires_at) const;
 
   RelayDb* const db_;
   AuditLog* const audit_;
   const Clock* const clock_;
   const Limits limits_;
   Metrics* const metrics_;
-  RateLimiter account_failures_;
+  const MacKey challenge_key_;
+  RateLimiter caller_failures_;
   RateLimiter global_failures_;
+  RateLimiter challenges_;
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, uint64_t> nonces_ ABSL_GUARDED_BY(mu_);  // nonce -> expiry
+  // Nonces of successful logins -> their expiry (single use).
+  absl::flat_hash_map<std::string, uint64_t> answered_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace alliance::server

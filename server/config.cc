@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/loopback.h"
 #include "toml++/toml.h"
 
 namespace alliance::server {
@@ -33,7 +34,18 @@ const std::set<std::string_view>& LimitKeys() {
                                                            "invite_ttl_days",
                                                            "login_failures_burst",
                                                            "login_failures_per_minute",
-                                                           "max_pending_challenges"};
+                                                           "max_pending_challenges",
+                                                           "max_mailbox_envelopes_per_sender",
+                                                           "challenge_burst",
+                                                           "challenges_per_minute",
+                                                           "prekey_fetch_burst",
+                                                           "prekey_fetches_per_hour",
+                                                           "prekey_publish_burst",
+                                                           "prekey_publishes_per_hour",
+                                                           "invite_burst",
+                                                           "invites_per_hour",
+                                                           "max_outstanding_invites",
+                                                           "max_rate_limit_keys"};
   return *keys;
 }
 
@@ -126,6 +138,19 @@ absl::Status ApplyLimits(const toml::table& t, Limits* l) {
   if (s.ok()) s = ReadNumber(t, "login_failures_burst", &l->login_failures_burst);
   if (s.ok()) s = ReadNumber(t, "login_failures_per_minute", &l->login_failures_per_minute);
   if (s.ok()) s = ReadInt(t, "max_pending_challenges", &l->max_pending_challenges);
+  if (s.ok()) {
+    s = ReadInt(t, "max_mailbox_envelopes_per_sender", &l->max_mailbox_envelopes_per_sender);
+  }
+  if (s.ok()) s = ReadNumber(t, "challenge_burst", &l->challenge_burst);
+  if (s.ok()) s = ReadNumber(t, "challenges_per_minute", &l->challenges_per_minute);
+  if (s.ok()) s = ReadNumber(t, "prekey_fetch_burst", &l->prekey_fetch_burst);
+  if (s.ok()) s = ReadNumber(t, "prekey_fetches_per_hour", &l->prekey_fetches_per_hour);
+  if (s.ok()) s = ReadNumber(t, "prekey_publish_burst", &l->prekey_publish_burst);
+  if (s.ok()) s = ReadNumber(t, "prekey_publishes_per_hour", &l->prekey_publishes_per_hour);
+  if (s.ok()) s = ReadNumber(t, "invite_burst", &l->invite_burst);
+  if (s.ok()) s = ReadNumber(t, "invites_per_hour", &l->invites_per_hour);
+  if (s.ok()) s = ReadInt(t, "max_outstanding_invites", &l->max_outstanding_invites);
+  if (s.ok()) s = ReadInt(t, "max_rate_limit_keys", &l->max_rate_limit_keys);
   return s;
 }
 
@@ -182,7 +207,11 @@ absl::Status ValidateOptions(const RelayOptions& o) {
   if (l.max_mailbox_envelopes == 0 || l.send_burst < 1 || l.send_rate_per_second <= 0 ||
       l.login_failures_burst < 1 || l.login_failures_per_minute <= 0 ||
       l.max_one_time_prekeys_per_request == 0 || l.max_one_time_prekeys_per_device == 0 ||
-      l.max_pending_challenges == 0) {
+      l.max_pending_challenges == 0 || l.max_mailbox_envelopes_per_sender == 0 ||
+      l.challenge_burst < 1 || l.challenges_per_minute <= 0 || l.prekey_fetch_burst < 1 ||
+      l.prekey_fetches_per_hour <= 0 || l.prekey_publish_burst < 1 ||
+      l.prekey_publishes_per_hour <= 0 || l.invite_burst < 1 || l.invites_per_hour <= 0 ||
+      l.max_outstanding_invites == 0 || l.max_rate_limit_keys == 0) {
     return absl::InvalidArgumentError("limits must be positive");
   }
   if (l.retention <= absl::ZeroDuration() || l.token_ttl <= absl::ZeroDuration() ||
@@ -194,17 +223,8 @@ absl::Status ValidateOptions(const RelayOptions& o) {
 }
 
 bool IsLoopbackListenAddress(const std::string& listen) {
-  std::string_view host = listen;
-  if (host.starts_with("[")) {
-    size_t close = host.find(']');
-    if (close == std::string_view::npos) return false;
-    host = host.substr(1, close - 1);
-    return host == "::1";
-  }
-  size_t colon = host.rfind(':');
-  if (colon != std::string_view::npos) host = host.substr(0, colon);
-  if (host.starts_with("ipv4:")) host.remove_prefix(5);
-  return host == "localhost" || host.starts_with("127.");
+  // By the addresses the name resolves to, never by its spelling ("127.example.org").
+  return base::IsLoopbackAddress(listen);
 }
 
 }  // namespace alliance::server

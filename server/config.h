@@ -10,7 +10,15 @@
 //   max_mailbox_envelopes, retention_days, send_rate_per_second, send_burst,
 //   max_one_time_prekeys_per_request, max_one_time_prekeys_per_device, token_ttl_hours,
 //   challenge_ttl_seconds, invite_ttl_days, login_failures_burst, login_failures_per_minute,
-//   max_pending_challenges.
+//   max_pending_challenges, max_mailbox_envelopes_per_sender, challenges_per_minute,
+//   challenge_burst, prekey_fetches_per_hour, prekey_fetch_burst, prekey_publishes_per_hour,
+//   prekey_publish_burst, invites_per_hour, invite_burst, max_outstanding_invites,
+//   max_rate_limit_keys.
+//
+// Budgets are charged to the caller, never to an account a request names (DESIGN §2, 10):
+// login failures and challenges to the caller's network address, sends, invites and key
+// publication to the authenticated account, prekey fetches to the (requester, target) pair,
+// mailbox space to the (sender, recipient) pair.
 #ifndef ALLIANCE_SERVER_CONFIG_H_
 #define ALLIANCE_SERVER_CONFIG_H_
 
@@ -28,6 +36,9 @@ struct Limits {
   uint32_t max_envelope_bytes = 64 * 1024;
   // Pending envelopes per mailbox before Send returns RESOURCE_EXHAUSTED. Default: 10 000.
   uint64_t max_mailbox_envelopes = 10'000;
+  // Pending envelopes one sender may hold in one mailbox, so that one contact cannot fill a
+  // therapist's mailbox for everyone else. Default: 1 000.
+  uint64_t max_mailbox_envelopes_per_sender = 1'000;
   // Undelivered envelopes older than this are removed by the sweep. Default: 30 days.
   absl::Duration retention = absl::Hours(24 * 30);
   // Sustained sends per second per account (token bucket). Default: 10.
@@ -44,12 +55,32 @@ struct Limits {
   absl::Duration challenge_ttl = absl::Seconds(60);
   // Invite lifetime. Default: 7 days.
   absl::Duration invite_ttl = absl::Hours(24 * 7);
-  // Failed logins allowed per account in a burst, then refilled at the rate below.
-  // Default: 5 and 5 per minute.
-  double login_failures_burst = 5;
-  double login_failures_per_minute = 5;
-  // Outstanding (unused, unexpired) login challenges. Default: 100 000.
+  // Failed logins per caller address in a burst, then refilled at the rate below. Beyond it a
+  // failed login answers RESOURCE_EXHAUSTED and is not audited; a correct signature always
+  // logs in. Default: 20 and 10 per minute.
+  double login_failures_burst = 20;
+  double login_failures_per_minute = 10;
+  // Answered (successfully signed) challenges remembered until they expire, so that each
+  // works once. Challenges themselves are stateless. Default: 100 000.
   uint64_t max_pending_challenges = 100'000;
+  // Challenges per caller address: burst, then per minute. Default: 60 and 60.
+  double challenge_burst = 60;
+  double challenges_per_minute = 60;
+  // Prekey bundle fetches per (requester, target account): burst, then per hour, so that no
+  // contact can drain another's one-time prekeys. Default: 10 and 10.
+  double prekey_fetch_burst = 10;
+  double prekey_fetches_per_hour = 10;
+  // PublishPreKeys calls per account: burst, then per hour. Default: 20 and 60.
+  double prekey_publish_burst = 20;
+  double prekey_publishes_per_hour = 60;
+  // CreateInvite calls per account: burst, then per hour. Default: 20 and 60.
+  double invite_burst = 20;
+  double invites_per_hour = 60;
+  // Unused, unexpired, unrevoked invites one account may have outstanding. Default: 100.
+  uint64_t max_outstanding_invites = 100;
+  // Keys (callers) each rate limiter tracks; beyond it new callers share one overflow bucket
+  // until idle ones are pruned, so memory stays bounded under a flood. Default: 100 000.
+  uint64_t max_rate_limit_keys = 100'000;
 };
 
 struct RelayOptions {
@@ -84,7 +115,7 @@ struct RelayOptions {
 // Errors: INVALID_ARGUMENT.
 [[nodiscard]] absl::Status ValidateOptions(const RelayOptions& options);
 
-// True when `listen` (host:port) names a loopback host: 127.0.0.0/8, [::1] or localhost.
+// True when every address `listen` (host:port) resolves to is loopback (127.0.0.0/8, ::1).
 bool IsLoopbackListenAddress(const std::string& listen);
 
 }  // namespace alliance::server

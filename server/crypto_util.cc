@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <cstdlib>
+
 namespace alliance::server {
 
 std::string RandomBytes(size_t n) {
@@ -26,6 +28,22 @@ bool VerifyEd25519(std::string_view public_key, std::string_view message,
              reinterpret_cast<const unsigned char*>(signature.data()),
              reinterpret_cast<const unsigned char*>(message.data()), message.size(),
              reinterpret_cast<const unsigned char*>(public_key.data())) == 0;
+}
+
+MacKey::MacKey()
+    : key_(static_cast<unsigned char*>(sodium_malloc(crypto_auth_hmacsha256_KEYBYTES))) {
+  if (key_ == nullptr) std::abort();  // Out of memory at startup: nothing sensible to do.
+  crypto_auth_hmacsha256_keygen(key_);
+  sodium_mprotect_readonly(key_);
+}
+
+MacKey::~MacKey() { sodium_free(key_); }
+
+std::string MacKey::Mac(std::string_view data) const {
+  std::string out(crypto_auth_hmacsha256_BYTES, '\0');
+  crypto_auth_hmacsha256(reinterpret_cast<unsigned char*>(out.data()),
+                         reinterpret_cast<const unsigned char*>(data.data()), data.size(), key_);
+  return out;
 }
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {

@@ -40,6 +40,21 @@ std::string Blake2b256(std::string_view data);
 bool VerifyEd25519(std::string_view public_key, std::string_view message,
                    std::string_view signature);
 
+// A 32-byte secret key in sodium_malloc'd memory (guard pages, wiped on free), filled from
+// the CSPRNG. Move-only. For relay-held MAC keys (the stateless login challenge).
+class MacKey {
+ public:
+  MacKey();
+  ~MacKey();
+  MacKey(const MacKey&) = delete;
+  MacKey& operator=(const MacKey&) = delete;
+  // HMAC-SHA256 of `data` under this key (32 bytes).
+  std::string Mac(std::string_view data) const;
+
+ private:
+  unsigned char* key_;
+};
+
 // Constant-time equality of two equal-length strings (false when lengths differ).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 

@@ -7,15 +7,19 @@
 //   ALLIANCE_RETURN_IF_ERROR(db->Write(&batch, /*sync=*/true));
 //
 // Column families and their keys (all integers big-endian):
-//   meta      "schema_version" -> u32; "relay_id" -> 16 bytes; "audit_head" -> seq u64 || hash 32
+//   meta      "schema_version" -> u32; "relay_id" -> 16 bytes; "audit_head" -> seq u64 || hash 32;
+//             "audit_sec" || seq u64 -> "" (index of security events in the audit log)
 //   accounts  account id (16) -> AccountRecord
 //   identity  'k' || identity key (32) -> account id; 's' || account || device u32 -> DeviceKeys
 //   onetime   account (16) || device u32 || prekey id u32 -> X25519 public key (32)
 //   mailbox   account || device u32 (20 bytes) -> MailboxCounter (merge operator, below);
-//             account || device u32 || sequence u64 (28 bytes) -> alliance.v1.Envelope
-//   dedup     sender account (16) || message id (16) -> DedupRecord
+//             account || device u32 || sequence u64 (28 bytes) -> alliance.v1.Envelope;
+//             account || device u32 || 8 x 0xff || sender account (44 bytes) -> MailboxCounter
+//             (that sender's pending envelopes in the mailbox; only depth is used)
+//   dedup     sender account (16) || message id (16) -> DedupRecord (kept until retention);
+//             'x' || server time ms u64 || sender || message id (41 bytes) -> "" (sweep order)
 //   sessions  't' || BLAKE2b(token) -> SessionRecord; 'a' || account || BLAKE2b(token) -> ""
-//   invites   BLAKE2b(code) -> InviteRecord
+//   invites   BLAKE2b(code) -> InviteRecord; 'c' || creator (16) || BLAKE2b(code) -> ""
 //   links     account || account -> LinkRecord (both directions)
 //   audit     sequence u64 -> alliance.v1.AuditEntry encoding (hash unset)
 //

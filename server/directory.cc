@@ -12,6 +12,14 @@ namespace {
 
 std::string IdentityIndexKey(std::string_view identity_key) { return Concat({"k", identity_key}); }
 
+// Invites CF: invite id (32 bytes) -> InviteRecord, and the creator index
+// 'c' || creator account (16) || invite id (32) -> "" (49 bytes).
+constexpr size_t kInviteIndexKeySize = 1 + kAccountIdSize + kHashSize;
+std::string CreatorIndexPrefix(std::string_view creator) { return Concat({"c", creator}); }
+std::string CreatorIndexKey(std::string_view creator, std::string_view invite_id) {
+  return Concat({"c", creator, invite_id});
+}
+
 bool MayInvite(v1::Role creator, v1::Role invitee) {
   switch (creator) {
     case v1::ROLE_ADMIN:
@@ -32,7 +40,12 @@ bool LinksOnRedeem(v1::Role creator, v1::Role invitee) {
 }  // namespace
 
 Directory::Directory(RelayDb* db, AuditLog* audit, const Clock* clock, const Limits& limits)
-    : db_(db), audit_(audit), clock_(clock), limits_(limits) {}
+    : db_(db),
+      audit_(audit),
+      clock_(clock),
+      limits_(limits),
+      invite_rate_(clock, limits.invites_per_hour / 3600.0, limits.invite_burst,
+                   limits.max_rate_limit_keys) {}
 
 absl::StatusOr<v1::CreateInviteResponse> Directory::CreateInvite(const Caller* creator,
                                                                  v1::Role role) {
@@ -42,9 +55,35 @@ absl::StatusOr<v1::CreateInviteResponse> Directory::CreateInvite(const Caller* c
   if (creator != nullptr && !MayInvite(creator->role, role)) {
     return absl::PermissionDeniedError("role may not invite that role");
   }
+  if (creator != nullptr && !invite_rate_.TryAcquire(creator->account_id)) {
+    return absl::ResourceExhaustedError("too many invites created; retry later");
+  }
   std::string code = RandomBytes(kInviteCodeSize);
   std::string invite_id = Blake2b256(code);
   uint64_t now = clock_->NowUnixSeconds();
+  absl::MutexLock lock(&mu_);
+  if (creator != nullptr) {
+    // Outstanding invites of this creator, read through its index: O(its own invites).
+    uint64_t outstanding = 0;
+    std::string prefix = CreatorIndexPrefix(creator->account_id);
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kInvites)));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (it->key().size() != kInviteIndexKeySize) continue;
+      ALLIANCE_ASSIGN_OR_RETURN(
+          auto raw, db_->Get(Cf::kInvites, it->key().ToStringView().substr(prefix.size())));
+      InviteRecord other;
+      if (raw && other.ParseFromString(*raw) && !other.used() && !other.revoked() &&
+          now < other.expires_at()) {
+        ++outstanding;
+      }
+    }
+    ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+    if (outstanding >= limits_.max_outstanding_invites) {
+      return absl::ResourceExhaustedError(
+          "too many outstanding invites; revoke some or let them expire");
+    }
+  }
   InviteRecord invite;
   invite.set_role(role);
   if (creator != nullptr) invite.set_created_by(creator->account_id);
@@ -52,6 +91,9 @@ absl::StatusOr<v1::CreateInviteResponse> Directory::CreateInvite(const Caller* c
   invite.set_expires_at(now + static_cast<uint64_t>(absl::ToInt64Seconds(limits_.invite_ttl)));
   rocksdb::WriteBatch batch;
   batch.Put(db_->cf(Cf::kInvites), invite_id, invite.SerializeAsString());
+  if (creator != nullptr) {
+    batch.Put(db_->cf(Cf::kInvites), CreatorIndexKey(creator->account_id, invite_id), "");
+  }
   AuditLog::Event e;
   e.event = v1::AUDIT_EVENT_INVITE_CREATED;
   if (creator != nullptr) e.actor = creator->account_id;
@@ -110,6 +152,18 @@ absl::StatusOr<v1::RegisterResponse> Directory::Register(const v1::RegisterReque
   if (invite.used() || invite.revoked() || now >= invite.expires_at()) {
     return absl::FailedPreconditionError("invite no longer valid");
   }
+  // An invite is only as good as its creator, as the creator is now: a removed admin's
+  // invites must not bring anyone in (DESIGN §2, 11).
+  std::optional<AccountRecord> creator;
+  if (!invite.created_by().empty()) {
+    ALLIANCE_ASSIGN_OR_RETURN(auto creator_raw, db_->Get(Cf::kAccounts, invite.created_by()));
+    AccountRecord c;
+    if (!creator_raw || !c.ParseFromString(*creator_raw) || c.state() != v1::ACCOUNT_STATE_ACTIVE ||
+        !MayInvite(c.role(), invite.role())) {
+      return absl::FailedPreconditionError("invite no longer valid");
+    }
+    creator = std::move(c);
+  }
   ALLIANCE_ASSIGN_OR_RETURN(auto existing,
                             db_->Get(Cf::kIdentity, IdentityIndexKey(request.identity_key())));
   if (existing) return absl::AlreadyExistsError("identity key already registered");
@@ -127,18 +181,12 @@ absl::StatusOr<v1::RegisterResponse> Directory::Register(const v1::RegisterReque
   batch.Put(db_->cf(Cf::kAccounts), account.account_id(), account.SerializeAsString());
   batch.Put(db_->cf(Cf::kIdentity), IdentityIndexKey(request.identity_key()), account.account_id());
   batch.Put(db_->cf(Cf::kInvites), invite_id, invite.SerializeAsString());
-  if (!invite.created_by().empty()) {
-    ALLIANCE_ASSIGN_OR_RETURN(auto creator_raw, db_->Get(Cf::kAccounts, invite.created_by()));
-    AccountRecord creator;
-    if (creator_raw && creator.ParseFromString(*creator_raw) &&
-        creator.state() == v1::ACCOUNT_STATE_ACTIVE &&
-        LinksOnRedeem(creator.role(), invite.role())) {
-      LinkRecord link;
-      link.set_created_at(now);
-      std::string value = link.SerializeAsString();
-      batch.Put(db_->cf(Cf::kLinks), Concat({creator.account_id(), account.account_id()}), value);
-      batch.Put(db_->cf(Cf::kLinks), Concat({account.account_id(), creator.account_id()}), value);
-    }
+  if (creator.has_value() && LinksOnRedeem(creator->role(), invite.role())) {
+    LinkRecord link;
+    link.set_created_at(now);
+    std::string value = link.SerializeAsString();
+    batch.Put(db_->cf(Cf::kLinks), Concat({creator->account_id(), account.account_id()}), value);
+    batch.Put(db_->cf(Cf::kLinks), Concat({account.account_id(), creator->account_id()}), value);
   }
   AuditLog::Event redeemed;
   redeemed.event = v1::AUDIT_EVENT_INVITE_REDEEMED;
@@ -235,6 +283,20 @@ absl::Status Directory::AddEraseAccount(const AccountRecord& account, bool deact
     batch->Delete(db_->cf(Cf::kLinks), Concat({other, id}));
   }
   ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  // Outstanding invites die with their creator.
+  std::string prefix = CreatorIndexPrefix(id);
+  std::unique_ptr<rocksdb::Iterator> inv(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kInvites)));
+  for (inv->Seek(prefix); inv->Valid() && inv->key().starts_with(prefix); inv->Next()) {
+    if (inv->key().size() != kInviteIndexKeySize) continue;
+    std::string invite_id(inv->key().ToStringView().substr(prefix.size()));
+    ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kInvites, invite_id));
+    InviteRecord invite;
+    if (!raw || !invite.ParseFromString(*raw) || invite.used() || invite.revoked()) continue;
+    invite.set_revoked(true);
+    batch->Put(db_->cf(Cf::kInvites), invite_id, invite.SerializeAsString());
+  }
+  ALLIANCE_RETURN_IF_ERROR(FromRocks(inv->status()));
   if (!account.identity_key().empty()) {
     batch->Delete(db_->cf(Cf::kIdentity), IdentityIndexKey(account.identity_key()));
   }
@@ -255,10 +317,15 @@ absl::Status Directory::SweepExpired() {
   std::unique_ptr<rocksdb::Iterator> it(
       db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kInvites)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key().size() != kHashSize) continue;  // a creator index key, deleted with its invite
     InviteRecord invite;
     if (!invite.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) ||
         now >= invite.expires_at()) {
       batch.Delete(db_->cf(Cf::kInvites), it->key());
+      if (!invite.created_by().empty()) {
+        batch.Delete(db_->cf(Cf::kInvites),
+                     CreatorIndexKey(invite.created_by(), it->key().ToStringView()));
+      }
     }
   }
   ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));

@@ -8,6 +8,11 @@
 //             Ed25519(IK, "alliance/v1/register" || relay id || invite code || IK).
 //   Links     the only paths messages (and prekey fetches) may take.
 //
+// An invite is only as good as its creator: redeeming one requires the creator to be active
+// and still allowed to invite that role, and erasing an account revokes its outstanding
+// invites (DESIGN §2, 11). Creating invites is rate limited per account and the number of
+// outstanding invites per account is bounded (Limits::invite_*, max_outstanding_invites).
+//
 // The relay stores no display names. Thread-safe; state transitions of invites and accounts are
 // serialized by one mutex (they are rare). Pointers passed in must outlive the object.
 #ifndef ALLIANCE_SERVER_DIRECTORY_H_
@@ -27,6 +32,7 @@
 #include "server/clock.h"
 #include "server/config.h"
 #include "server/db.h"
+#include "server/rate_limiter.h"
 #include "server/relay_records.pb.h"
 
 namespace alliance::server {
@@ -37,7 +43,8 @@ class Directory {
 
   // Creates an invite. `creator` null means the relay itself (the bootstrap admin invite of
   // `alliance-relay init`). Errors: INVALID_ARGUMENT (role unspecified), PERMISSION_DENIED
-  // (creator may not invite that role).
+  // (creator may not invite that role), RESOURCE_EXHAUSTED (creation rate, or too many
+  // outstanding invites of this creator).
   [[nodiscard]] absl::StatusOr<v1::CreateInviteResponse> CreateInvite(const Caller* creator,
                                                                       v1::Role role);
 
@@ -61,9 +68,10 @@ class Directory {
   [[nodiscard]] absl::StatusOr<v1::ListMembersResponse> ListMembers(
       const v1::ListMembersRequest& request);
 
-  // Adds to `batch` the deletion of every link of `account_id` (both directions), and either
-  // the deletion of the account record and identity index (`deactivate` false) or its
-  // replacement by a DEACTIVATED record without identity key (`deactivate` true).
+  // Adds to `batch` the deletion of every link of `account_id` (both directions), the
+  // revocation of its outstanding invites, and either the deletion of the account record and
+  // identity index (`deactivate` false) or its replacement by a DEACTIVATED record without
+  // identity key (`deactivate` true). REQUIRES: mutex() held.
   [[nodiscard]] absl::Status AddEraseAccount(const AccountRecord& account, bool deactivate,
                                              rocksdb::WriteBatch* batch);
 
@@ -78,6 +86,7 @@ class Directory {
   AuditLog* const audit_;
   const Clock* const clock_;
   const Limits limits_;
+  RateLimiter invite_rate_;
   absl::Mutex mu_;
 };
 

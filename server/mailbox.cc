@@ -5,6 +5,7 @@
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "crypto/status_macros.h"
+#include "server/crypto_util.h"
 #include "server/encoding.h"
 #include "server/relay_records.pb.h"
 
@@ -13,6 +14,11 @@ namespace {
 
 constexpr size_t kMailboxKeySize = 20;
 constexpr size_t kEnvelopeKeySize = 28;
+// mailbox key || 8 x 0xff || sender account (16): that sender's pending envelopes in this
+// mailbox, a MailboxCounter (only depth used). Sorts after every envelope key.
+constexpr size_t kSenderCounterKeySize = kMailboxKeySize + 8 + 16;
+// Dedup CF time index: 'x' || server time ms u64 || sender (16) || message id (16) -> "".
+constexpr size_t kDedupIndexKeySize = 1 + 8 + 16 + 16;
 // Envelopes kept in memory per subscribed mailbox for live delivery; beyond it, streams read
 // from the database.
 constexpr size_t kMaxLive = 1024;
@@ -23,15 +29,31 @@ std::string EnvelopeKey(std::string_view mailbox_key, uint64_t sequence) {
   return key;
 }
 
-// Sorts after every envelope key of `mailbox_key` and before the next mailbox.
+// Sorts after every key of `mailbox_key` (envelopes and sender counters) and before the next
+// mailbox.
 std::string MailboxEnd(std::string_view mailbox_key) {
   std::string key(mailbox_key);
-  key.append(9, '\xff');
+  key.append(kSenderCounterKeySize - kMailboxKeySize + 1, '\xff');
+  return key;
+}
+
+std::string SenderCounterKey(std::string_view mailbox_key, std::string_view sender) {
+  std::string key(mailbox_key);
+  key.append(8, '\xff');
+  key.append(sender);
   return key;
 }
 
 std::string DedupKey(std::string_view sender, std::string_view message_id) {
   return Concat({sender, message_id});
+}
+
+std::string DedupIndexKey(uint64_t time_ms, std::string_view sender, std::string_view message_id) {
+  std::string key = "x";
+  AppendU64BE(&key, time_ms);
+  key.append(sender);
+  key.append(message_id);
+  return key;
 }
 
 }  // namespace
@@ -67,6 +89,27 @@ absl::Status Mailbox::EnsureLoaded(State* state, const std::string& mailbox_key)
   state->depth = counter.depth < 0 ? 0 : counter.depth;
   state->loaded = true;
   return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t*> Mailbox::SenderDepthLocked(State* state, const std::string& mailbox_key,
+                                                    const std::string& sender) {
+  auto it = state->sender_depth.find(sender);
+  if (it != state->sender_depth.end()) return &it->second;
+  ALLIANCE_ASSIGN_OR_RETURN(auto raw,
+                            db_->Get(Cf::kMailbox, SenderCounterKey(mailbox_key, sender)));
+  int64_t depth = 0;
+  if (raw) {
+    std::optional<MailboxCounter> decoded = MailboxCounter::Decode(*raw);
+    if (!decoded) return absl::InternalError("sender counter unreadable");
+    depth = std::max<int64_t>(0, decoded->depth);
+  }
+  return &state->sender_depth.emplace(sender, depth).first->second;
+}
+
+void Mailbox::ReleaseSenderLocked(State* state, const std::string& sender, int64_t n) {
+  auto it = state->sender_depth.find(sender);
+  if (it == state->sender_depth.end()) return;  // not loaded: the database counter is the truth
+  it->second = std::max<int64_t>(0, it->second - n);
 }
 
 uint64_t Mailbox::DeliverableLocked(const State& state) {
@@ -122,9 +165,23 @@ void Mailbox::Send(const Caller& sender, const v1::SendRequest& request, SendDon
                static_cast<uint64_t>(state->depth) >= limits_.max_mailbox_envelopes) {
       refused = absl::ResourceExhaustedError("recipient mailbox full");
     }
+    int64_t* sender_depth = nullptr;
+    if (refused.ok()) {
+      absl::StatusOr<int64_t*> d = SenderDepthLocked(state.get(), mailbox_key, sender.account_id);
+      if (!d.ok()) {
+        refused = d.status();
+      } else if (static_cast<uint64_t>(**d) >= limits_.max_mailbox_envelopes_per_sender) {
+        // Each sender gets a bounded share, so one contact cannot block everyone else's.
+        refused = absl::ResourceExhaustedError(
+            "too many of your messages are waiting for this recipient; retry later");
+      } else {
+        sender_depth = *d;
+      }
+    }
     if (refused.ok()) {
       sequence = state->next_sequence++;
       depth = ++state->depth;
+      ++*sender_depth;
       state->pending.insert(sequence);
     }
   }
@@ -154,8 +211,12 @@ void Mailbox::Send(const Caller& sender, const v1::SendRequest& request, SendDon
   batch.Put(db_->cf(Cf::kMailbox), EnvelopeKey(mailbox_key, sequence),
             envelope.SerializeAsString());
   batch.Put(db_->cf(Cf::kDedup), dedup_key, dedup.SerializeAsString());
+  batch.Put(db_->cf(Cf::kDedup),
+            DedupIndexKey(envelope.server_time_ms(), sender.account_id, request.message_id()), "");
   batch.Merge(db_->cf(Cf::kMailbox), mailbox_key,
               MailboxCounter{.max_sequence = sequence, .depth = 1}.Encode());
+  batch.Merge(db_->cf(Cf::kMailbox), SenderCounterKey(mailbox_key, sender.account_id),
+              MailboxCounter{.depth = 1}.Encode());
 
   v1::SendResponse response;
   response.set_sequence(sequence);
@@ -176,7 +237,10 @@ void Mailbox::FinishSend(const std::shared_ptr<State>& state, v1::Envelope* enve
   {
     absl::MutexLock lock(&state->mu);
     state->pending.erase(envelope->sequence());
-    if (!status.ok()) --state->depth;
+    if (!status.ok()) {
+      --state->depth;
+      ReleaseSenderLocked(state.get(), envelope->sender().account_id(), 1);
+    }
     subscriber = state->subscriber;
     if (status.ok() && subscriber != nullptr && state->live.size() < kMaxLive) {
       state->live.emplace(envelope->sequence(), std::move(*envelope));
@@ -205,22 +269,27 @@ absl::StatusOr<uint32_t> Mailbox::Ack(const v1::Address& mailbox,
   ALLIANCE_RETURN_IF_ERROR(EnsureLoaded(state.get(), mailbox_key));
   rocksdb::WriteBatch batch;
   int64_t deleted = 0;
+  absl::flat_hash_map<std::string, int64_t> per_sender;
   for (uint64_t sequence : unique) {
     std::string key = EnvelopeKey(mailbox_key, sequence);
     ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kMailbox, key));
     if (!raw) continue;
+    // The dedup record stays until the retention sweep: a retry after this ack is still
+    // recognized and stores nothing.
     v1::Envelope envelope;
-    if (envelope.ParseFromString(*raw)) {
-      batch.Delete(db_->cf(Cf::kDedup),
-                   DedupKey(envelope.sender().account_id(), envelope.message_id()));
-    }
+    if (envelope.ParseFromString(*raw)) ++per_sender[envelope.sender().account_id()];
     batch.Delete(db_->cf(Cf::kMailbox), key);
     ++deleted;
   }
   if (deleted == 0) return 0u;
   batch.Merge(db_->cf(Cf::kMailbox), mailbox_key, MailboxCounter{.depth = -deleted}.Encode());
+  for (const auto& [sender, n] : per_sender) {
+    batch.Merge(db_->cf(Cf::kMailbox), SenderCounterKey(mailbox_key, sender),
+                MailboxCounter{.depth = -n}.Encode());
+  }
   ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
   state->depth -= deleted;
+  for (const auto& [sender, n] : per_sender) ReleaseSenderLocked(state.get(), sender, n);
   metrics_->acks.Increment(static_cast<uint64_t>(deleted));
   return static_cast<uint32_t>(deleted);
 }
@@ -314,37 +383,78 @@ absl::StatusOr<uint64_t> Mailbox::ExpireMailbox(const std::string& mailbox_key,
                                                 uint64_t cutoff_ms) {
   std::shared_ptr<State> state = GetState(mailbox_key);
   absl::MutexLock lock(&state->mu);
-  std::string end = MailboxEnd(mailbox_key);
+  std::string end = EnvelopeKey(mailbox_key, ~uint64_t{0});  // envelopes only
   rocksdb::Slice upper(end);
   rocksdb::ReadOptions options;
   options.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(options, db_->cf(Cf::kMailbox)));
   rocksdb::WriteBatch batch;
-  int64_t expired = 0;
+  int64_t in_batch = 0;
+  uint64_t expired = 0;
+  absl::flat_hash_map<std::string, int64_t> per_sender;
+  // Writes the batch with its counter updates; keeps batches bounded.
+  auto flush = [&]() -> absl::Status {
+    if (in_batch == 0) return absl::OkStatus();
+    batch.Merge(db_->cf(Cf::kMailbox), mailbox_key, MailboxCounter{.depth = -in_batch}.Encode());
+    for (const auto& [sender, n] : per_sender) {
+      batch.Merge(db_->cf(Cf::kMailbox), SenderCounterKey(mailbox_key, sender),
+                  MailboxCounter{.depth = -n}.Encode());
+    }
+    ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
+    if (state->loaded) state->depth -= in_batch;
+    for (const auto& [sender, n] : per_sender) ReleaseSenderLocked(state.get(), sender, n);
+    batch.Clear();
+    per_sender.clear();
+    in_batch = 0;
+    return absl::OkStatus();
+  };
   for (it->Seek(EnvelopeKey(mailbox_key, 0)); it->Valid(); it->Next()) {
+    if (it->key().size() != kEnvelopeKeySize) continue;
     v1::Envelope envelope;
     if (envelope.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
       if (envelope.server_time_ms() >= cutoff_ms) break;  // the rest is younger
       batch.Delete(db_->cf(Cf::kDedup),
                    DedupKey(envelope.sender().account_id(), envelope.message_id()));
+      ++per_sender[envelope.sender().account_id()];
     }
     batch.Delete(db_->cf(Cf::kMailbox), it->key());
+    ++in_batch;
     ++expired;
-    if (expired % 1000 == 0) {  // keep batches bounded
-      batch.Merge(db_->cf(Cf::kMailbox), mailbox_key, MailboxCounter{.depth = -1000}.Encode());
+    if (in_batch == 1000) ALLIANCE_RETURN_IF_ERROR(flush());
+  }
+  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  ALLIANCE_RETURN_IF_ERROR(flush());
+  return expired;
+}
+
+absl::StatusOr<uint64_t> Mailbox::SweepDedup(uint64_t cutoff_ms) {
+  rocksdb::WriteBatch batch;
+  uint64_t removed = 0;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kDedup)));
+  for (it->Seek("x"); it->Valid() && it->key().starts_with("x"); it->Next()) {
+    if (it->key().size() != kDedupIndexKeySize) continue;     // a dedup key that begins with 'x'
+    if (ReadU64BE(it->key().data() + 1) >= cutoff_ms) break;  // time order: the rest is younger
+    batch.Delete(db_->cf(Cf::kDedup), it->key());
+    batch.Delete(db_->cf(Cf::kDedup), it->key().ToStringView().substr(9));
+    if (++removed % 1000 == 0) {
       ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
-      if (state->loaded) state->depth -= 1000;
       batch.Clear();
     }
   }
   ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
-  int64_t rest = expired % 1000;
-  if (rest > 0) {
-    batch.Merge(db_->cf(Cf::kMailbox), mailbox_key, MailboxCounter{.depth = -rest}.Encode());
-    ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
-    if (state->loaded) state->depth -= rest;
+  if (batch.Count() > 0) ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
+  return removed;
+}
+
+absl::Status Mailbox::AddEraseSent(std::string_view account_id, rocksdb::WriteBatch* batch) {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kDedup)));
+  rocksdb::Slice prefix(account_id.data(), account_id.size());
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() == 2 * kAccountIdSize) batch->Delete(db_->cf(Cf::kDedup), it->key());
   }
-  return static_cast<uint64_t>(expired);
+  return FromRocks(it->status());
 }
 
 absl::StatusOr<uint64_t> Mailbox::SweepExpired() {
@@ -364,6 +474,7 @@ absl::StatusOr<uint64_t> Mailbox::SweepExpired() {
   }
   ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
   metrics_->expirations.Increment(total);
+  ALLIANCE_RETURN_IF_ERROR(SweepDedup(cutoff_ms).status());
   return total;
 }
 
@@ -380,6 +491,7 @@ absl::Status Mailbox::CloseAndErase(std::string_view account_id, uint32_t device
       absl::MutexLock lock(&state->mu);
       state->closed = true;
       state->depth = 0;
+      state->sender_depth.clear();
       state->live.clear();
       subscriber = std::move(state->subscriber);
     }

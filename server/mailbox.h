@@ -6,7 +6,12 @@
 //   Receive  Subscribe() then Read() up to Deliverable(): a sequence becomes deliverable once
 //            it and every lower sequence have committed, so streams never skip an envelope
 //            that commits late.
-//   Ack      deletes from the caller's own mailbox, unsynced (a lost ack only redelivers).
+//   Ack      deletes from the caller's own mailbox, unsynced (a lost ack only redelivers). The
+//            dedup record is kept until the retention sweep, so a retry after the ack still
+//            stores nothing.
+//   Shares   each sender may hold at most max_mailbox_envelopes_per_sender pending envelopes
+//            in one mailbox (a per-(mailbox, sender) counter beside the mailbox counter), so
+//            one contact cannot fill a therapist's mailbox for every other contact.
 //   Sweep    removes envelopes older than the retention period, mailbox by mailbox, starting
 //            from each mailbox's oldest entry (sequences grow with time), so it touches
 //            O(mailboxes + expired) keys.
@@ -98,8 +103,12 @@ class Mailbox {
                                                                size_t max_count,
                                                                uint64_t* scanned_upto);
 
-  // Removes envelopes older than the retention period. Returns how many.
+  // Removes envelopes and dedup records older than the retention period. Returns how many
+  // envelopes.
   [[nodiscard]] absl::StatusOr<uint64_t> SweepExpired();
+
+  // Adds to `batch` the deletion of the dedup records of everything `account_id` sent.
+  [[nodiscard]] absl::Status AddEraseSent(std::string_view account_id, rocksdb::WriteBatch* batch);
 
   // Ends the streams of devices 1..device_count of `account_id` with `why` and refuses further
   // sends to them, then adds the deletion of their envelopes (and dedup records) to `batch`.
@@ -117,6 +126,8 @@ class Mailbox {
     uint64_t next_sequence ABSL_GUARDED_BY(mu) = 1;
     int64_t depth ABSL_GUARDED_BY(mu) = 0;           // committed + reserved
     std::set<uint64_t> pending ABSL_GUARDED_BY(mu);  // reserved, not yet committed
+    // Pending envelopes per sender account, loaded per sender on first use.
+    absl::flat_hash_map<std::string, int64_t> sender_depth ABSL_GUARDED_BY(mu);
     std::shared_ptr<Subscription> subscriber ABSL_GUARDED_BY(mu);
     // Committed envelopes not yet taken by the subscriber (only while one exists; bounded).
     std::map<uint64_t, v1::Envelope> live ABSL_GUARDED_BY(mu);
@@ -130,7 +141,13 @@ class Mailbox {
   absl::Status EnsureLoaded(State* state, const std::string& mailbox_key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu);
   static uint64_t DeliverableLocked(const State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.mu);
+  absl::StatusOr<int64_t*> SenderDepthLocked(State* state, const std::string& mailbox_key,
+                                             const std::string& sender)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu);
+  void ReleaseSenderLocked(State* state, const std::string& sender, int64_t n)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu);
   absl::StatusOr<uint64_t> ExpireMailbox(const std::string& mailbox_key, uint64_t cutoff_ms);
+  absl::StatusOr<uint64_t> SweepDedup(uint64_t cutoff_ms);
   void FinishSend(const std::shared_ptr<State>& state, v1::Envelope* envelope,
                   const std::string& dedup_key, absl::Status status, v1::SendResponse response,
                   const SendDone& done);

@@ -105,10 +105,26 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
   directory_ = std::make_unique<Directory>(db_.get(), audit_.get(), clock, limits);
   prekeys_ = std::make_unique<PreKeyStore>(db_.get(), audit_.get(), limits, metrics_.get());
   mailbox_ = std::make_unique<Mailbox>(db_.get(), pool_.get(), clock, limits, metrics_.get());
-  send_rate_ = std::make_unique<RateLimiter>(clock, limits.send_rate_per_second, limits.send_burst);
-  deps_ = ServiceDeps{&options_.limits, clock,          audit_.get(),   auth_.get(),
-                      directory_.get(), prekeys_.get(), mailbox_.get(), send_rate_.get(),
-                      metrics_.get(),   logger};
+  send_rate_ = std::make_unique<RateLimiter>(clock, limits.send_rate_per_second, limits.send_burst,
+                                             limits.max_rate_limit_keys);
+  fetch_rate_ =
+      std::make_unique<RateLimiter>(clock, limits.prekey_fetches_per_hour / 3600.0,
+                                    limits.prekey_fetch_burst, limits.max_rate_limit_keys);
+  publish_rate_ =
+      std::make_unique<RateLimiter>(clock, limits.prekey_publishes_per_hour / 3600.0,
+                                    limits.prekey_publish_burst, limits.max_rate_limit_keys);
+  deps_ = ServiceDeps{.limits = &options_.limits,
+                      .clock = clock,
+                      .audit = audit_.get(),
+                      .auth = auth_.get(),
+                      .directory = directory_.get(),
+                      .prekeys = prekeys_.get(),
+                      .mailbox = mailbox_.get(),
+                      .send_rate = send_rate_.get(),
+                      .fetch_rate = fetch_rate_.get(),
+                      .publish_rate = publish_rate_.get(),
+                      .metrics = metrics_.get(),
+                      .logger = logger};
   RelayDb* db = db_.get();
   metrics_->AddGaugeCallback("alliance_mailbox_envelopes_estimate",
                              "Stored envelopes and mailbox counters (RocksDB estimate).", [db] {

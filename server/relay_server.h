@@ -95,6 +95,8 @@ class RelayServer {
   std::unique_ptr<PreKeyStore> prekeys_;
   std::unique_ptr<Mailbox> mailbox_;
   std::unique_ptr<RateLimiter> send_rate_;
+  std::unique_ptr<RateLimiter> fetch_rate_;
+  std::unique_ptr<RateLimiter> publish_rate_;
   ServiceDeps deps_;
   std::unique_ptr<AccountsService> accounts_service_;
   std::unique_ptr<KeysService> keys_service_;

@@ -21,7 +21,7 @@ grpc::ServerUnaryReactor* AccountsService::Challenge(grpc::CallbackServerContext
                                                      const v1::ChallengeRequest* /*request*/,
                                                      v1::ChallengeResponse* response) {
   UnaryCall call(deps_, ctx, "Challenge");
-  absl::StatusOr<v1::ChallengeResponse> result = deps_->auth->Challenge();
+  absl::StatusOr<v1::ChallengeResponse> result = deps_->auth->Challenge(CallerAddress(ctx));
   if (result.ok()) *response = std::move(*result);
   return call.Finish(result.status());
 }
@@ -30,11 +30,13 @@ grpc::ServerUnaryReactor* AccountsService::Login(grpc::CallbackServerContext* ct
                                                  const v1::LoginRequest* request,
                                                  v1::LoginResponse* response) {
   UnaryCall call(deps_, ctx, "Login");
-  absl::StatusOr<v1::LoginResponse> result = deps_->auth->Login(*request);
+  absl::StatusOr<v1::LoginResponse> result = deps_->auth->Login(*request, CallerAddress(ctx));
   std::string account = request->address().account_id().size() == 16
                             ? ToHex(request->address().account_id())
                             : std::string("malformed");
   if (!result.ok()) {
+    // Beyond the caller's failure budget nothing is logged either: a flood cannot fill the log.
+    if (absl::IsResourceExhausted(result.status())) return call.Finish(result.status());
     deps_->logger->Warn(
         "login_failed",
         {{"account", account}, {"code", absl::StatusCodeToString(result.status().code())}});

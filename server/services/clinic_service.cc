@@ -76,7 +76,7 @@ grpc::ServerUnaryReactor* ClinicService::ReadAudit(grpc::CallbackServerContext* 
   uint32_t limit = request->limit() == 0 ? 100 : request->limit();
   if (limit > 1000) return call.Finish(absl::InvalidArgumentError("limit over 1000"));
   absl::StatusOr<std::vector<v1::AuditEntry>> entries =
-      deps_->audit->Read(request->after_sequence(), limit);
+      deps_->audit->Read(request->after_sequence(), limit, request->security_only());
   if (!entries.ok()) return call.Finish(entries.status());
   for (auto& e : *entries) *response->add_entries() = std::move(e);
   return call.Finish(absl::OkStatus());

@@ -8,6 +8,9 @@ grpc::ServerUnaryReactor* KeysService::PublishPreKeys(grpc::CallbackServerContex
   UnaryCall call(deps_, ctx, "PublishPreKeys");
   absl::StatusOr<Caller> caller = call.Authenticate();
   if (!caller.ok()) return call.Finish(caller.status());
+  if (!deps_->publish_rate->TryAcquire(caller->account_id)) {
+    return call.Finish(absl::ResourceExhaustedError("prekeys published too often; retry later"));
+  }
   absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(caller->account_id);
   if (!account.ok()) return call.Finish(absl::UnauthenticatedError("account closed"));
   absl::StatusOr<v1::PublishPreKeysResponse> result =
@@ -27,6 +30,12 @@ grpc::ServerUnaryReactor* KeysService::FetchPreKeyBundle(
   absl::StatusOr<bool> linked = deps_->directory->Linked(caller->account_id, target.account_id());
   if (!linked.ok()) return call.Finish(linked.status());
   if (!*linked) return call.Finish(absl::PermissionDeniedError("not linked"));
+  // Charged to this requester and this target only: one contact cannot drain another's
+  // one-time prekeys, nor spend anyone else's budget.
+  if (!deps_->fetch_rate->TryAcquire(caller->account_id + target.account_id())) {
+    return call.Finish(
+        absl::ResourceExhaustedError("prekey bundles fetched too often; retry later"));
+  }
   absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(target.account_id());
   if (!account.ok()) return call.Finish(account.status());
   if (target.device_id() > account->device_count()) {

@@ -1,5 +1,7 @@
 #include "server/services/service_util.h"
 
+#include <arpa/inet.h>
+
 #include "crypto/status_macros.h"
 #include "server/crypto_util.h"
 #include "server/encoding.h"
@@ -31,6 +33,33 @@ absl::StatusOr<Caller> AuthenticateCall(const ServiceDeps& deps, grpc::CallbackS
   return deps.auth->Authenticate(std::string_view(it->second.data(), it->second.size()));
 }
 
+std::string CallerAddressFromPeer(std::string_view peer) {
+  if (peer.starts_with("ipv4:")) {
+    std::string_view host = peer.substr(5);
+    size_t colon = host.rfind(':');
+    if (colon != std::string_view::npos) host = host.substr(0, colon);
+    in_addr a;
+    if (inet_pton(AF_INET, std::string(host).c_str(), &a) == 1) return "4:" + std::string(host);
+  } else if (peer.starts_with("ipv6:[")) {
+    std::string_view host = peer.substr(6);
+    size_t close = host.find(']');
+    if (close != std::string_view::npos) {
+      host = host.substr(0, close);
+      size_t zone = host.find('%');
+      if (zone != std::string_view::npos) host = host.substr(0, zone);
+      in6_addr a;
+      if (inet_pton(AF_INET6, std::string(host).c_str(), &a) == 1) {
+        return "6:" + std::string(reinterpret_cast<const char*>(a.s6_addr), 8);  // the /64
+      }
+    }
+  }
+  return "other";
+}
+
+std::string CallerAddress(grpc::CallbackServerContext* ctx) {
+  return CallerAddressFromPeer(ctx->peer());
+}
+
 void RpcTimer::Record(Metrics* metrics) const {
   std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
   metrics->RpcLatency(method_).Observe(elapsed.count());
@@ -53,6 +82,7 @@ absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& account,
   ALLIANCE_RETURN_IF_ERROR(deps.auth->AddEraseSessions(id, &batch));
   ALLIANCE_RETURN_IF_ERROR(deps.mailbox->CloseAndErase(
       id, account.device_count(), absl::UnauthenticatedError("account closed"), &batch));
+  ALLIANCE_RETURN_IF_ERROR(deps.mailbox->AddEraseSent(id, &batch));
   AuditLog::Event e;
   e.event = deactivate ? v1::AUDIT_EVENT_ACCOUNT_DEACTIVATED : v1::AUDIT_EVENT_ACCOUNT_DELETED;
   e.actor = actor;

@@ -40,7 +40,9 @@ struct ServiceDeps {
   Directory* directory = nullptr;
   PreKeyStore* prekeys = nullptr;
   Mailbox* mailbox = nullptr;
-  RateLimiter* send_rate = nullptr;
+  RateLimiter* send_rate = nullptr;     // per sending account
+  RateLimiter* fetch_rate = nullptr;    // per (requester, target account)
+  RateLimiter* publish_rate = nullptr;  // per publishing account
   Metrics* metrics = nullptr;
   Logger* logger = nullptr;
 };
@@ -52,6 +54,14 @@ grpc::Status ToGrpcStatus(const absl::Status& status, Logger* logger);
 // Authenticates `ctx` from its "authorization" metadata. Errors: UNAUTHENTICATED.
 [[nodiscard]] absl::StatusOr<Caller> AuthenticateCall(const ServiceDeps& deps,
                                                       grpc::CallbackServerContext* ctx);
+
+// The network identity budgets are charged to for unauthenticated calls (challenges, failed
+// logins): the peer's IPv4 address, or its IPv6 /64 prefix (one host commonly holds a whole
+// /64); the port is dropped, so new connections do not buy a new budget. "other" for peers
+// of other kinds (unix sockets, in-process).
+std::string CallerAddress(grpc::CallbackServerContext* ctx);
+// The same for a peer string as gRPC formats it ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000").
+std::string CallerAddressFromPeer(std::string_view peer);
 
 // Monotonic start time of an RPC, for the latency histograms.
 class RpcTimer {
