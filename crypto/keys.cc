@@ -4,14 +4,14 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "crypto/internal/big_endian.h"
-#include "crypto/status_macros.h"
+#include "base/bytes.h"
+#include "base/status_macros.h"
 
 namespace alliance::crypto {
 namespace {
 
-using crypto_internal::PutU32;
-using crypto_internal::PutU64;
+using base::PutU32;
+using base::PutU64;
 
 constexpr char kSignedPreKeyDomain[] = "alliance/v1/spk";
 static_assert(sizeof(kSignedPreKeyDomain) - 1 == 15);

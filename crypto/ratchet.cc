@@ -3,16 +3,16 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/bytes.h"
+#include "base/status_macros.h"
 #include "crypto/hkdf.h"
-#include "crypto/internal/big_endian.h"
 #include "crypto/padding.h"
-#include "crypto/status_macros.h"
 
 namespace alliance::crypto {
 namespace {
 
-using crypto_internal::GetU32;
-using crypto_internal::PutU32;
+using base::GetU32;
+using base::PutU32;
 
 constexpr char kRatchetInfo[] = "alliance/v1/ratchet";
 constexpr char kMessageInfo[] = "alliance/v1/message";
@@ -317,11 +317,17 @@ absl::StatusOr<Ratchet> Ratchet::FromRecord(const v1::SessionRecord& r, Random& 
     return absl::InvalidArgumentError("malformed session record");
   }
   st.has_remote = !r.remote_ratchet().empty();
-  if (st.has_remote) ALLIANCE_RETURN_IF_ERROR(ReadPublic(r.remote_ratchet(), &st.remote));
+  if (st.has_remote) {
+    ALLIANCE_RETURN_IF_ERROR(ReadPublic(r.remote_ratchet(), &st.remote));
+  }
   st.has_send = !r.sending_chain().empty();
-  if (st.has_send) ALLIANCE_RETURN_IF_ERROR(ReadKey(r.sending_chain(), &st.send_chain));
+  if (st.has_send) {
+    ALLIANCE_RETURN_IF_ERROR(ReadKey(r.sending_chain(), &st.send_chain));
+  }
   st.has_recv = !r.receiving_chain().empty();
-  if (st.has_recv) ALLIANCE_RETURN_IF_ERROR(ReadKey(r.receiving_chain(), &st.recv_chain));
+  if (st.has_recv) {
+    ALLIANCE_RETURN_IF_ERROR(ReadKey(r.receiving_chain(), &st.recv_chain));
+  }
   st.send_n = r.send_counter();
   st.recv_n = r.receive_counter();
   st.prev_send_n = r.previous_send_counter();

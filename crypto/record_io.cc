@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
 
 namespace alliance::crypto {
 namespace {

@@ -2,14 +2,14 @@
 
 #include <cstring>
 
-#include "crypto/internal/big_endian.h"
-#include "crypto/status_macros.h"
+#include "base/bytes.h"
+#include "base/status_macros.h"
 
 namespace alliance::crypto {
 namespace {
 
-using crypto_internal::GetU32;
-using crypto_internal::PutU32;
+using base::GetU32;
+using base::PutU32;
 
 constexpr uint8_t kPreKeyVersion = 1;
 

@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "crypto/hkdf.h"
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
 
 namespace alliance::crypto {
 namespace {

@@ -1,9 +1,9 @@
 #include "server/audit_log.h"
 
 #include "absl/strings/str_cat.h"
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
 #include "server/crypto_util.h"
-#include "server/encoding.h"
+#include "base/bytes.h"
 
 namespace alliance::server {
 namespace {
@@ -12,14 +12,14 @@ constexpr std::string_view kHeadKey = "audit_head";
 
 std::string EncodeHead(uint64_t sequence, const std::string& hash) {
   std::string out;
-  AppendU64BE(&out, sequence);
+  base::AppendU64BE(&out, sequence);
   out += hash;
   return out;
 }
 
 std::string SequenceKey(uint64_t sequence) {
   std::string key;
-  AppendU64BE(&key, sequence);
+  base::AppendU64BE(&key, sequence);
   return key;
 }
 
@@ -27,7 +27,7 @@ constexpr std::string_view kSecurityIndexPrefix = "audit_sec";
 
 std::string SecurityIndexKey(uint64_t sequence) {
   std::string key(kSecurityIndexPrefix);
-  AppendU64BE(&key, sequence);
+  base::AppendU64BE(&key, sequence);
   return key;
 }
 
@@ -54,7 +54,7 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(RelayDb* db, const Cloc
   if (!head) {
     log->head_hash_ = std::string(kHashSize, '\0');
   } else if (head->size() == 8 + kHashSize) {
-    log->head_sequence_ = ReadU64BE(head->data());
+    log->head_sequence_ = base::ReadU64BE(head->data());
     log->head_hash_ = head->substr(8);
   } else {
     return absl::InternalError("audit head unreadable");
@@ -101,7 +101,7 @@ absl::StatusOr<std::vector<v1::AuditEntry>> AuditLog::Read(uint64_t after, uint3
          it->Valid() && it->key().starts_with(kSecurityIndexPrefix) && out.size() < limit;
          it->Next()) {
       if (it->key().size() != kSecurityIndexPrefix.size() + 8) continue;
-      uint64_t sequence = ReadU64BE(it->key().data() + kSecurityIndexPrefix.size());
+      uint64_t sequence = base::ReadU64BE(it->key().data() + kSecurityIndexPrefix.size());
       ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kAudit, SequenceKey(sequence)));
       v1::AuditEntry entry;
       if (!raw || !entry.ParseFromString(*raw))
@@ -132,7 +132,7 @@ absl::StatusOr<uint64_t> AuditLog::Verify(RelayDb* db) {
   std::unique_ptr<rocksdb::Iterator> it(
       db->db()->NewIterator(rocksdb::ReadOptions(), db->cf(Cf::kAudit)));
   for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {
-    if (it->key().size() != 8 || ReadU64BE(it->key().data()) != expected) {
+    if (it->key().size() != 8 || base::ReadU64BE(it->key().data()) != expected) {
       return absl::DataLossError(absl::StrCat("audit gap before entry ", expected));
     }
     std::string_view value(it->value().data(), it->value().size());

@@ -2,9 +2,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
 #include "server/crypto_util.h"
-#include "server/encoding.h"
+#include "base/bytes.h"
 #include "server/relay_records.pb.h"
 
 namespace alliance::server {
@@ -16,9 +16,9 @@ constexpr std::string_view kChallengeDomain = "alliance/v1/challenge";
 constexpr size_t kChallengeRandomSize = 16;
 constexpr std::string_view kBearer = "Bearer ";
 
-std::string SessionKey(std::string_view token_hash) { return Concat({"t", token_hash}); }
+std::string SessionKey(std::string_view token_hash) { return base::Concat({"t", token_hash}); }
 std::string SessionIndexKey(std::string_view account, std::string_view token_hash) {
-  return Concat({"a", account, token_hash});
+  return base::Concat({"a", account, token_hash});
 }
 
 }  // namespace
@@ -38,8 +38,8 @@ Authenticator::Authenticator(RelayDb* db, AuditLog* audit, const Clock* clock, c
                   limits.max_rate_limit_keys) {}
 
 std::string Authenticator::ChallengeMac(std::string_view r, uint64_t expires_at) const {
-  std::string data = Concat({kChallengeDomain, db_->relay_id(), r});
-  AppendU64BE(&data, expires_at);
+  std::string data = base::Concat({kChallengeDomain, db_->relay_id(), r});
+  base::AppendU64BE(&data, expires_at);
   return challenge_key_.Mac(data).substr(0, kNonceSize - kChallengeRandomSize);
 }
 
@@ -101,8 +101,8 @@ absl::StatusOr<v1::LoginResponse> Authenticator::Login(const v1::LoginRequest& r
       request.address().device_id() > record.device_count()) {
     return RecordFailure(caller_address, account);
   }
-  std::string message = Concat({kLoginDomain, db_->relay_id(), request.nonce()});
-  AppendU64BE(&message, request.expires_at());
+  std::string message = base::Concat({kLoginDomain, db_->relay_id(), request.nonce()});
+  base::AppendU64BE(&message, request.expires_at());
   if (!VerifyEd25519(record.identity_key(), message, request.signature())) {
     return RecordFailure(caller_address, account);
   }
@@ -151,7 +151,7 @@ absl::StatusOr<Caller> Authenticator::Authenticate(std::string_view authorizatio
   if (!authorization.starts_with(kBearer)) return fail();
   std::string_view hex = authorization.substr(kBearer.size());
   if (hex.size() != 2 * kTokenSize) return fail();
-  std::optional<std::string> token = FromHex(hex);
+  std::optional<std::string> token = base::FromHex(hex);
   if (!token) return fail();
   Caller caller;
   caller.token_hash = Blake2b256(*token);
@@ -183,7 +183,7 @@ absl::Status Authenticator::Logout(const Caller& caller) {
 
 absl::Status Authenticator::AddEraseSessions(std::string_view account_id,
                                              rocksdb::WriteBatch* batch) {
-  std::string prefix = Concat({"a", account_id});
+  std::string prefix = base::Concat({"a", account_id});
   std::unique_ptr<rocksdb::Iterator> it(
       db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kSessions)));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {

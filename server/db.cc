@@ -4,12 +4,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
 #include "rocksdb/merge_operator.h"
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/table_properties_collectors.h"
 #include "server/crypto_util.h"
-#include "server/encoding.h"
+#include "base/bytes.h"
 
 namespace alliance::server {
 namespace {
@@ -64,16 +64,16 @@ rocksdb::ColumnFamilyOptions CfOptions(Cf which, const std::shared_ptr<rocksdb::
 
 std::string MailboxCounter::Encode() const {
   std::string out;
-  AppendU64BE(&out, max_sequence);
-  AppendU64BE(&out, static_cast<uint64_t>(depth));
+  base::AppendU64BE(&out, max_sequence);
+  base::AppendU64BE(&out, static_cast<uint64_t>(depth));
   return out;
 }
 
 std::optional<MailboxCounter> MailboxCounter::Decode(std::string_view bytes) {
   if (bytes.size() != 16) return std::nullopt;
   MailboxCounter c;
-  c.max_sequence = ReadU64BE(bytes.data());
-  c.depth = static_cast<int64_t>(ReadU64BE(bytes.data() + 8));
+  c.max_sequence = base::ReadU64BE(bytes.data());
+  c.depth = static_cast<int64_t>(base::ReadU64BE(bytes.data() + 8));
   return c;
 }
 
@@ -94,7 +94,7 @@ absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::Create(const std::string& dir)
   ALLIANCE_ASSIGN_OR_RETURN(auto db, OpenInternal(dir, /*create=*/true));
   rocksdb::WriteBatch batch;
   std::string version;
-  AppendU32BE(&version, kSchemaVersion);
+  base::AppendU32BE(&version, kSchemaVersion);
   db->relay_id_ = RandomBytes(kRelayIdSize);
   batch.Put(db->cf(Cf::kMeta), kSchemaKey, version);
   batch.Put(db->cf(Cf::kMeta), kRelayIdKey, db->relay_id_);
@@ -109,7 +109,7 @@ absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::Open(const std::string& dir) {
   }
   ALLIANCE_ASSIGN_OR_RETURN(auto db, OpenInternal(dir, /*create=*/false));
   ALLIANCE_ASSIGN_OR_RETURN(auto version, db->Get(Cf::kMeta, kSchemaKey));
-  if (!version || version->size() != 4 || ReadU32BE(version->data()) != kSchemaVersion) {
+  if (!version || version->size() != 4 || base::ReadU32BE(version->data()) != kSchemaVersion) {
     return absl::FailedPreconditionError("unsupported schema version");
   }
   ALLIANCE_ASSIGN_OR_RETURN(auto relay_id, db->Get(Cf::kMeta, kRelayIdKey));

@@ -3,21 +3,21 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
 #include "server/crypto_util.h"
-#include "server/encoding.h"
+#include "base/bytes.h"
 
 namespace alliance::server {
 namespace {
 
-std::string IdentityIndexKey(std::string_view identity_key) { return Concat({"k", identity_key}); }
+std::string IdentityIndexKey(std::string_view identity_key) { return base::Concat({"k", identity_key}); }
 
 // Invites CF: invite id (32 bytes) -> InviteRecord, and the creator index
 // 'c' || creator account (16) || invite id (32) -> "" (49 bytes).
 constexpr size_t kInviteIndexKeySize = 1 + kAccountIdSize + kHashSize;
-std::string CreatorIndexPrefix(std::string_view creator) { return Concat({"c", creator}); }
+std::string CreatorIndexPrefix(std::string_view creator) { return base::Concat({"c", creator}); }
 std::string CreatorIndexKey(std::string_view creator, std::string_view invite_id) {
-  return Concat({"c", creator, invite_id});
+  return base::Concat({"c", creator, invite_id});
 }
 
 bool MayInvite(v1::Role creator, v1::Role invitee) {
@@ -138,7 +138,7 @@ absl::StatusOr<v1::RegisterResponse> Directory::Register(const v1::RegisterReque
     return absl::InvalidArgumentError("malformed registration");
   }
   std::string proven =
-      Concat({kRegisterDomain, db_->relay_id(), request.invite_code(), request.identity_key()});
+      base::Concat({kRegisterDomain, db_->relay_id(), request.invite_code(), request.identity_key()});
   if (!VerifyEd25519(request.identity_key(), proven, request.proof())) {
     return absl::UnauthenticatedError("proof of possession does not verify");
   }
@@ -185,8 +185,8 @@ absl::StatusOr<v1::RegisterResponse> Directory::Register(const v1::RegisterReque
     LinkRecord link;
     link.set_created_at(now);
     std::string value = link.SerializeAsString();
-    batch.Put(db_->cf(Cf::kLinks), Concat({creator->account_id(), account.account_id()}), value);
-    batch.Put(db_->cf(Cf::kLinks), Concat({account.account_id(), creator->account_id()}), value);
+    batch.Put(db_->cf(Cf::kLinks), base::Concat({creator->account_id(), account.account_id()}), value);
+    batch.Put(db_->cf(Cf::kLinks), base::Concat({account.account_id(), creator->account_id()}), value);
   }
   AuditLog::Event redeemed;
   redeemed.event = v1::AUDIT_EVENT_INVITE_REDEEMED;
@@ -216,7 +216,7 @@ absl::StatusOr<AccountRecord> Directory::GetAccount(std::string_view account_id)
 }
 
 absl::StatusOr<bool> Directory::Linked(std::string_view a, std::string_view b) {
-  ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kLinks, Concat({a, b})));
+  ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kLinks, base::Concat({a, b})));
   return raw.has_value();
 }
 
@@ -280,7 +280,7 @@ absl::Status Directory::AddEraseAccount(const AccountRecord& account, bool deact
   for (it->Seek(id); it->Valid() && it->key().starts_with(id); it->Next()) {
     std::string_view other(it->key().data() + id.size(), it->key().size() - id.size());
     batch->Delete(db_->cf(Cf::kLinks), it->key());
-    batch->Delete(db_->cf(Cf::kLinks), Concat({other, id}));
+    batch->Delete(db_->cf(Cf::kLinks), base::Concat({other, id}));
   }
   ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
   // Outstanding invites die with their creator.

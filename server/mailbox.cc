@@ -4,9 +4,9 @@
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
 #include "server/crypto_util.h"
-#include "server/encoding.h"
+#include "base/bytes.h"
 #include "server/relay_records.pb.h"
 
 namespace alliance::server {
@@ -25,7 +25,7 @@ constexpr size_t kMaxLive = 1024;
 
 std::string EnvelopeKey(std::string_view mailbox_key, uint64_t sequence) {
   std::string key(mailbox_key);
-  AppendU64BE(&key, sequence);
+  base::AppendU64BE(&key, sequence);
   return key;
 }
 
@@ -45,12 +45,12 @@ std::string SenderCounterKey(std::string_view mailbox_key, std::string_view send
 }
 
 std::string DedupKey(std::string_view sender, std::string_view message_id) {
-  return Concat({sender, message_id});
+  return base::Concat({sender, message_id});
 }
 
 std::string DedupIndexKey(uint64_t time_ms, std::string_view sender, std::string_view message_id) {
   std::string key = "x";
-  AppendU64BE(&key, time_ms);
+  base::AppendU64BE(&key, time_ms);
   key.append(sender);
   key.append(message_id);
   return key;
@@ -60,7 +60,7 @@ std::string DedupIndexKey(uint64_t time_ms, std::string_view sender, std::string
 
 std::string MailboxKey(const v1::Address& address) {
   std::string key = address.account_id();
-  AppendU32BE(&key, address.device_id());
+  base::AppendU32BE(&key, address.device_id());
   return key;
 }
 
@@ -372,7 +372,7 @@ absl::StatusOr<std::vector<v1::Envelope>> Mailbox::Read(const v1::Address& mailb
     if (!envelope.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
       return absl::InternalError("envelope unreadable");
     }
-    *scanned_upto = ReadU64BE(it->key().data() + kMailboxKeySize);
+    *scanned_upto = base::ReadU64BE(it->key().data() + kMailboxKeySize);
   }
   ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
   if (out.size() < max_count) *scanned_upto = upto;
@@ -434,7 +434,7 @@ absl::StatusOr<uint64_t> Mailbox::SweepDedup(uint64_t cutoff_ms) {
       db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kDedup)));
   for (it->Seek("x"); it->Valid() && it->key().starts_with("x"); it->Next()) {
     if (it->key().size() != kDedupIndexKeySize) continue;     // a dedup key that begins with 'x'
-    if (ReadU64BE(it->key().data() + 1) >= cutoff_ms) break;  // time order: the rest is younger
+    if (base::ReadU64BE(it->key().data() + 1) >= cutoff_ms) break;  // time order: the rest is younger
     batch.Delete(db_->cf(Cf::kDedup), it->key());
     batch.Delete(db_->cf(Cf::kDedup), it->key().ToStringView().substr(9));
     if (++removed % 1000 == 0) {

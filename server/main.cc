@@ -17,7 +17,7 @@
 #include "CLI/CLI.hpp"
 #include "server/clock.h"
 #include "server/config.h"
-#include "server/encoding.h"
+#include "base/bytes.h"
 #include "server/logging.h"
 #include "server/relay_server.h"
 
@@ -37,7 +37,7 @@ int RunInit(const std::string& data_dir) {
       "Relay database created in %s.\n"
       "One-time bootstrap invite for the first clinic admin (valid 7 days, shown once):\n"
       "%s\n",
-      data_dir.c_str(), ToHex(*code).c_str());
+      data_dir.c_str(), base::ToHex(*code).c_str());
   return 0;
 }
 

@@ -5,9 +5,9 @@
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
 #include "server/crypto_util.h"
-#include "server/encoding.h"
+#include "base/bytes.h"
 #include "server/relay_records.pb.h"
 
 namespace alliance::server {
@@ -16,15 +16,15 @@ namespace {
 // account (16) || device u32
 std::string DeviceKey(std::string_view account, uint32_t device) {
   std::string key(account);
-  AppendU32BE(&key, device);
+  base::AppendU32BE(&key, device);
   return key;
 }
 
-std::string KeysRecordKey(std::string_view device_key) { return Concat({"s", device_key}); }
+std::string KeysRecordKey(std::string_view device_key) { return base::Concat({"s", device_key}); }
 
 std::string OneTimeKey(std::string_view device_key, uint32_t id) {
   std::string key(device_key);
-  AppendU32BE(&key, id);
+  base::AppendU32BE(&key, id);
   return key;
 }
 
@@ -34,8 +34,8 @@ absl::Status CheckSignedPreKey(const v1::SignedPreKey& spk, std::string_view ide
     return absl::InvalidArgumentError("malformed signed prekey");
   }
   std::string message(kSignedPreKeyDomain);
-  AppendU32BE(&message, spk.id());
-  AppendU64BE(&message, spk.created_at());
+  base::AppendU32BE(&message, spk.id());
+  base::AppendU64BE(&message, spk.created_at());
   message += spk.public_key();
   if (!VerifyEd25519(identity_key, message, spk.signature())) {
     return absl::InvalidArgumentError("signed prekey signature does not verify");
@@ -122,7 +122,7 @@ absl::StatusOr<v1::PreKeyBundle> PreKeyStore::Fetch(const v1::Address& address,
   it->Seek(device);
   if (it->Valid() && it->key().starts_with(device) && it->key().size() == device.size() + 4) {
     v1::OneTimePreKey* otk = bundle.mutable_one_time_prekey();
-    otk->set_id(ReadU32BE(it->key().data() + device.size()));
+    otk->set_id(base::ReadU32BE(it->key().data() + device.size()));
     otk->set_public_key(it->value().ToString());
     rocksdb::WriteBatch batch;
     batch.Delete(db_->cf(Cf::kOneTime), it->key());

@@ -5,9 +5,9 @@
 #include <sodium.h>
 
 #include "absl/strings/str_cat.h"
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
 #include "server/crypto_util.h"
-#include "server/encoding.h"
+#include "base/bytes.h"
 #include "server/services/accounts_service.h"
 #include "server/services/clinic_service.h"
 #include "server/services/keys_service.h"
@@ -73,7 +73,7 @@ absl::StatusOr<std::string> RelayServer::Check(const std::string& data_dir) {
   std::string accounts;
   db->db()->GetProperty(db->cf(Cf::kAccounts), "rocksdb.estimate-num-keys", &accounts);
   ALLIANCE_RETURN_IF_ERROR(db->Close());
-  return absl::StrCat("ok: schema version ", kSchemaVersion, ", relay id ", ToHex(db->relay_id()),
+  return absl::StrCat("ok: schema version ", kSchemaVersion, ", relay id ", base::ToHex(db->relay_id()),
                       ", audit chain of ", entries, " entries verified, about ", accounts,
                       " accounts");
 }
@@ -159,7 +159,7 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
   logger_->Info("relay_started", {{"port", port_},
                                   {"metrics_port", metrics_port()},
                                   {"tls", !options.tls_cert_file.empty()},
-                                  {"relay_id", ToHex(db_->relay_id())}});
+                                  {"relay_id", base::ToHex(db_->relay_id())}});
   return absl::OkStatus();
 }
 

@@ -1,6 +1,6 @@
 #include "server/services/accounts_service.h"
 
-#include "server/encoding.h"
+#include "base/bytes.h"
 
 namespace alliance::server {
 
@@ -12,7 +12,7 @@ grpc::ServerUnaryReactor* AccountsService::Register(grpc::CallbackServerContext*
   if (!result.ok()) return call.Finish(result.status());
   *response = std::move(*result);
   deps_->metrics->registrations.Increment();
-  deps_->logger->Info("registered", {{"account", ToHex(response->account_id())},
+  deps_->logger->Info("registered", {{"account", base::ToHex(response->account_id())},
                                      {"role", v1::Role_Name(response->role())}});
   return call.Finish(absl::OkStatus());
 }
@@ -32,7 +32,7 @@ grpc::ServerUnaryReactor* AccountsService::Login(grpc::CallbackServerContext* ct
   UnaryCall call(deps_, ctx, "Login");
   absl::StatusOr<v1::LoginResponse> result = deps_->auth->Login(*request, CallerAddress(ctx));
   std::string account = request->address().account_id().size() == 16
-                            ? ToHex(request->address().account_id())
+                            ? base::ToHex(request->address().account_id())
                             : std::string("malformed");
   if (!result.ok()) {
     // Beyond the caller's failure budget nothing is logged either: a flood cannot fill the log.

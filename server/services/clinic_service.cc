@@ -1,7 +1,7 @@
 #include "server/services/clinic_service.h"
 
 #include "server/crypto_util.h"
-#include "server/encoding.h"
+#include "base/bytes.h"
 
 namespace alliance::server {
 namespace {
@@ -21,7 +21,7 @@ grpc::ServerUnaryReactor* ClinicService::CreateInvite(grpc::CallbackServerContex
       deps_->directory->CreateInvite(&*caller, request->role());
   if (!result.ok()) return call.Finish(result.status());
   *response = std::move(*result);
-  deps_->logger->Info("invite_created", {{"by", ToHex(caller->account_id)},
+  deps_->logger->Info("invite_created", {{"by", base::ToHex(caller->account_id)},
                                          {"role", v1::Role_Name(response->role())}});
   return call.Finish(absl::OkStatus());
 }

@@ -2,9 +2,9 @@
 
 #include <arpa/inet.h>
 
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
 #include "server/crypto_util.h"
-#include "server/encoding.h"
+#include "base/bytes.h"
 
 namespace alliance::server {
 
@@ -90,7 +90,7 @@ absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& account,
   e.role = account.role();
   ALLIANCE_RETURN_IF_ERROR(deps.audit->Commit(&batch, e));
   deps.logger->Info(deactivate ? "account_deactivated" : "account_deleted",
-                    {{"account", ToHex(id)}});
+                    {{"account", base::ToHex(id)}});
   return absl::OkStatus();
 }
 

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "server/db.h"
-#include "server/encoding.h"
+#include "base/bytes.h"
 #include "tests/load/ceiling.h"
 #include "tests/server/relay_harness.h"
 
@@ -305,12 +305,12 @@ void GenerateEnvelopes(const std::string& dir, uint64_t count) {
     e.set_payload(payload);
     e.set_server_time_ms(1'700'000'000'000);
     std::string mailbox = account;
-    server::AppendU32BE(&mailbox, 1);
+    base::AppendU32BE(&mailbox, 1);
     for (uint64_t s = 1; s <= per_mailbox; ++s) {
       e.set_sequence(s);
       e.set_message_id(std::string(16, static_cast<char>(s)));
       std::string key = mailbox;
-      server::AppendU64BE(&key, s);
+      base::AppendU64BE(&key, s);
       batch.Put((*db)->cf(server::Cf::kMailbox), key, e.SerializeAsString());
       if (batch.Count() >= 20'000) {
         (void)(*db)->db()->Write(no_wal, &batch);

@@ -3,7 +3,7 @@
 #include <sodium.h>
 
 #include "gtest/gtest.h"
-#include "server/encoding.h"
+#include "base/bytes.h"
 #include "tests/server/relay_harness.h"
 
 namespace alliance::server::testing {
@@ -12,7 +12,7 @@ namespace {
 v1::LoginRequest SignedLogin(RelayHarness& h, const TestAccount& account,
                              const v1::ChallengeResponse& challenge, const TestAccount& signer) {
   std::string message = "alliance/v1/login" + challenge.relay_id() + challenge.nonce();
-  AppendU64BE(&message, challenge.expires_at());
+  base::AppendU64BE(&message, challenge.expires_at());
   v1::LoginRequest request;
   *request.mutable_address() = account.address();
   request.set_nonce(challenge.nonce());

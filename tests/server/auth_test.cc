@@ -10,7 +10,7 @@
 #include <filesystem>
 
 #include "gtest/gtest.h"
-#include "server/encoding.h"
+#include "base/bytes.h"
 #include "server/relay_records.pb.h"
 
 namespace alliance::server {
@@ -72,7 +72,7 @@ class AuthTest : public ::testing::Test {
   v1::LoginRequest Signed(const Identity& account, const v1::ChallengeResponse& c,
                           const Identity& signer) {
     std::string message = "alliance/v1/login" + c.relay_id() + c.nonce();
-    AppendU64BE(&message, c.expires_at());
+    base::AppendU64BE(&message, c.expires_at());
     std::string sig(64, '\0');
     crypto_sign_detached(reinterpret_cast<unsigned char*>(sig.data()), nullptr,
                          reinterpret_cast<const unsigned char*>(message.data()), message.size(),
@@ -200,7 +200,7 @@ TEST_F(AuthTest, TokensStopWorkingTheMomentTheAccountIsNotActive) {
   ASSERT_TRUE(c.ok());
   absl::StatusOr<v1::LoginResponse> login = Auth().Login(Signed(admin, *c, admin), "4:10.0.0.7");
   ASSERT_TRUE(login.ok());
-  const std::string bearer = "Bearer " + ToHex(login->token());
+  const std::string bearer = "Bearer " + base::ToHex(login->token());
   ASSERT_TRUE(Auth().Authenticate(bearer).ok());
   // The deactivation lands while the session record stays (as when a login raced it).
   Put(admin, AccountState::kDeactivated);

@@ -9,7 +9,7 @@
 #include <iterator>
 
 #include "gtest/gtest.h"
-#include "server/encoding.h"
+#include "base/bytes.h"
 #include "tests/server/relay_harness.h"
 
 namespace alliance::server::testing {
@@ -36,7 +36,7 @@ TEST(NoPlaintextTest, RelayWritesNoPlaintextAndLogsNoSecrets) {
   ASSERT_TRUE(h.Login(&therapist).ok());
   TestAccount client = h.Invite(therapist, v1::ROLE_CLIENT);
 
-  const std::string marker = "PLAINTEXT-MARKER-" + ToHex(Random(12));
+  const std::string marker = "PLAINTEXT-MARKER-" + base::ToHex(Random(12));
   std::vector<std::string> payloads;
   for (int i = 0; i < 20; ++i) {
     std::string mask = Random(marker.size());
@@ -61,11 +61,11 @@ TEST(NoPlaintextTest, RelayWritesNoPlaintextAndLogsNoSecrets) {
   ASSERT_FALSE(log.empty());
   for (const std::string& s : secrets) {
     EXPECT_EQ(log.find(s), std::string::npos);
-    EXPECT_EQ(log.find(ToHex(s)), std::string::npos);
+    EXPECT_EQ(log.find(base::ToHex(s)), std::string::npos);
   }
   for (const std::string& p : payloads) {
     EXPECT_EQ(log.find(p), std::string::npos);
-    EXPECT_EQ(log.find(ToHex(p)), std::string::npos);
+    EXPECT_EQ(log.find(base::ToHex(p)), std::string::npos);
   }
 
   size_t files = 0;

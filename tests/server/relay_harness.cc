@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "gtest/gtest.h"
-#include "server/encoding.h"
+#include "base/bytes.h"
 
 namespace alliance::server::testing {
 
@@ -35,8 +35,8 @@ v1::SignedPreKey MakeSignedPreKey(const TestAccount& account, uint32_t id) {
   randombytes_buf(pub.data(), pub.size());
   spk.set_public_key(pub);
   std::string message = "alliance/v1/spk";
-  AppendU32BE(&message, id);
-  AppendU64BE(&message, spk.created_at());
+  base::AppendU32BE(&message, id);
+  base::AppendU64BE(&message, spk.created_at());
   message += pub;
   spk.set_signature(Sign(account, message));
   return spk;
@@ -114,7 +114,7 @@ std::string RelayHarness::relay_id() { return relay_->relay_id(); }
 std::unique_ptr<grpc::ClientContext> RelayHarness::Ctx(const TestAccount& account) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   if (!account.token.empty()) {
-    ctx->AddMetadata("authorization", "Bearer " + ToHex(account.token));
+    ctx->AddMetadata("authorization", "Bearer " + base::ToHex(account.token));
   }
   return ctx;
 }
@@ -143,7 +143,7 @@ grpc::Status RelayHarness::Login(TestAccount* account) {
     if (!s.ok()) return s;
   }
   std::string message = "alliance/v1/login" + challenge.relay_id() + challenge.nonce();
-  AppendU64BE(&message, challenge.expires_at());
+  base::AppendU64BE(&message, challenge.expires_at());
   v1::LoginRequest request;
   *request.mutable_address() = account->address();
   request.set_nonce(challenge.nonce());

@@ -8,7 +8,7 @@
 #include "gtest/gtest.h"
 #include "server/audit_log.h"
 #include "server/db.h"
-#include "server/encoding.h"
+#include "base/bytes.h"
 #include "server/relay_server.h"
 
 namespace alliance::server {
@@ -54,7 +54,7 @@ TEST_F(StorageTest, WrongSchemaVersionIsFailedPrecondition) {
     ASSERT_TRUE(db.ok());
     rocksdb::WriteBatch batch;
     std::string v;
-    AppendU32BE(&v, 99);
+    base::AppendU32BE(&v, 99);
     batch.Put((*db)->cf(Cf::kMeta), "schema_version", v);
     ASSERT_TRUE((*db)->Write(&batch, true).ok());
   }
@@ -68,7 +68,7 @@ TEST_F(StorageTest, TamperedAuditEntryBreaksTheChain) {
     auto db = RelayDb::Open(dir_);
     ASSERT_TRUE(db.ok());
     std::string key;
-    AppendU64BE(&key, 1);
+    base::AppendU64BE(&key, 1);
     auto raw = (*db)->Get(Cf::kAudit, key);
     ASSERT_TRUE(raw.ok() && raw->has_value());
     v1::AuditEntry entry;
@@ -87,7 +87,7 @@ TEST_F(StorageTest, DeletedAuditEntryBreaksTheChain) {
     auto db = RelayDb::Open(dir_);
     ASSERT_TRUE(db.ok());
     std::string key;
-    AppendU64BE(&key, 2);
+    base::AppendU64BE(&key, 2);
     rocksdb::WriteBatch batch;
     batch.Delete((*db)->cf(Cf::kAudit), key);
     ASSERT_TRUE((*db)->Write(&batch, true).ok());
@@ -125,14 +125,14 @@ TEST(MailboxCounterTest, EncodesAndRejectsWrongSizes) {
 
 TEST(EncodingTest, BigEndianAndHex) {
   std::string s;
-  AppendU32BE(&s, 0x01020304);
-  AppendU64BE(&s, 0x0a0b0c0d0e0f1011ull);
-  EXPECT_EQ(ToHex(s), "010203040a0b0c0d0e0f1011");
-  EXPECT_EQ(ReadU32BE(s.data()), 0x01020304u);
-  EXPECT_EQ(ReadU64BE(s.data() + 4), 0x0a0b0c0d0e0f1011ull);
-  EXPECT_EQ(FromHex("0A0b"), std::optional<std::string>("\x0a\x0b"));
-  EXPECT_FALSE(FromHex("abc").has_value());
-  EXPECT_FALSE(FromHex("zz").has_value());
+  base::AppendU32BE(&s, 0x01020304);
+  base::AppendU64BE(&s, 0x0a0b0c0d0e0f1011ull);
+  EXPECT_EQ(base::ToHex(s), "010203040a0b0c0d0e0f1011");
+  EXPECT_EQ(base::ReadU32BE(s.data()), 0x01020304u);
+  EXPECT_EQ(base::ReadU64BE(s.data() + 4), 0x0a0b0c0d0e0f1011ull);
+  EXPECT_EQ(base::FromHex("0A0b"), std::optional<std::string>("\x0a\x0b"));
+  EXPECT_FALSE(base::FromHex("abc").has_value());
+  EXPECT_FALSE(base::FromHex("zz").has_value());
 }
 
 }  // namespace

@@ -1,13 +1,14 @@
-// Byte-level helpers for RocksDB keys and the signed strings of the protocol: big-endian
-// integers (so that keys sort numerically) and lowercase hex.
+// Byte-level helpers shared by every layer: concatenation of byte strings, big-endian integers
+// (DESIGN appendix: every multi-byte integer on the wire is big-endian; RocksDB keys sort
+// numerically that way) and lowercase hex.
 //
 //   std::string key = std::string(account_id);
 //   AppendU64BE(&key, sequence);            // mailbox key: recipient || seq
 //   uint64_t seq = ReadU64BE(key.data() + 20);
 //
 // All functions are pure and thread-safe.
-#ifndef ALLIANCE_SERVER_ENCODING_H_
-#define ALLIANCE_SERVER_ENCODING_H_
+#ifndef ALLIANCE_BASE_BYTES_H_
+#define ALLIANCE_BASE_BYTES_H_
 
 #include <cstdint>
 #include <initializer_list>
@@ -15,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-namespace alliance::server {
+namespace alliance::base {
 
 // Concatenates byte strings (absl::StrCat does not take std::string_view with this abseil).
 std::string Concat(std::initializer_list<std::string_view> parts);
@@ -28,6 +29,18 @@ void AppendU64BE(std::string* out, uint64_t v);
 uint32_t ReadU32BE(const char* p);
 uint64_t ReadU64BE(const char* p);
 
+// The same for raw buffers (the crypto wire formats).
+// REQUIRES: 4 (GetU32, PutU32) or 8 (PutU64) addressable bytes at `p`.
+inline uint32_t GetU32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+inline void PutU32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
+}
+inline void PutU64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (56 - 8 * i));
+}
+
 // Lowercase hex of `bytes`.
 std::string ToHex(std::string_view bytes);
 
@@ -35,6 +48,6 @@ std::string ToHex(std::string_view bytes);
 // character.
 std::optional<std::string> FromHex(std::string_view hex);
 
-}  // namespace alliance::server
+}  // namespace alliance::base
 
-#endif  // ALLIANCE_SERVER_ENCODING_H_
+#endif  // ALLIANCE_BASE_BYTES_H_

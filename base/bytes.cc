@@ -1,6 +1,6 @@
-#include "server/encoding.h"
+#include "base/bytes.h"
 
-namespace alliance::server {
+namespace alliance::base {
 
 std::string Concat(std::initializer_list<std::string_view> parts) {
   size_t n = 0;
@@ -64,4 +64,4 @@ std::optional<std::string> FromHex(std::string_view hex) {
   return out;
 }
 
-}  // namespace alliance::server
+}  // namespace alliance::base
