@@ -6,6 +6,8 @@
 #include "absl/status/status.h"
 #include "base/bytes.h"
 #include "base/status_macros.h"
+#include "wire/protocol.h"
+#include "wire/signed_strings.h"
 
 namespace alliance::crypto {
 namespace {
@@ -13,8 +15,7 @@ namespace {
 using base::PutU32;
 using base::PutU64;
 
-constexpr char kSignedPreKeyDomain[] = "alliance/v1/spk";
-static_assert(sizeof(kSignedPreKeyDomain) - 1 == 15);
+static_assert(wire::kSignedPreKeyDomain.size() == 15);
 
 ByteSpan StringBytes(const std::string& s) { return AsBytes(s); }
 
@@ -125,10 +126,11 @@ Signature IdentityKeyPair::Sign(ByteSpan message) const {
 std::array<uint8_t, 15 + 4 + 8 + 32> SignedPreKeyMessage(uint32_t id, uint64_t created_at,
                                                          const PublicKey& public_key) {
   std::array<uint8_t, 15 + 4 + 8 + 32> m;
-  std::memcpy(m.data(), kSignedPreKeyDomain, 15);
-  PutU32(m.data() + 15, id);
-  PutU64(m.data() + 19, created_at);
-  std::memcpy(m.data() + 27, public_key.data(), kKeySize);
+  const std::string bytes = wire::SignedPreKeyMessage(
+      id, created_at,
+      std::string_view(reinterpret_cast<const char*>(public_key.data()), public_key.size()));
+  static_assert(std::tuple_size_v<decltype(m)> == 15 + 4 + 8 + 32);
+  std::memcpy(m.data(), bytes.data(), m.size());
   return m;
 }
 

@@ -7,6 +7,7 @@
 #include "base/status_macros.h"
 #include "crypto/hkdf.h"
 #include "crypto/padding.h"
+#include "wire/protocol.h"
 
 namespace alliance::crypto {
 namespace {
@@ -14,10 +15,10 @@ namespace {
 using base::GetU32;
 using base::PutU32;
 
-constexpr char kRatchetInfo[] = "alliance/v1/ratchet";
-constexpr char kMessageInfo[] = "alliance/v1/message";
-constexpr char kAdDomain[] = "alliance/v1/ad";
-constexpr size_t kAdDomainSize = sizeof(kAdDomain) - 1;
+constexpr std::string_view kRatchetInfo = wire::kRatchetInfo;
+constexpr std::string_view kMessageInfo = wire::kMessageInfo;
+constexpr std::string_view kAdDomain = wire::kMessageAdDomain;
+constexpr size_t kAdDomainSize = kAdDomain.size();
 constexpr size_t kAdSize = kAdDomainSize + 32 + 32 + kRatchetHeaderSize;
 constexpr size_t kAeadKeySize = crypto_aead_xchacha20poly1305_ietf_KEYBYTES;
 constexpr size_t kAeadNonceSize = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
@@ -137,7 +138,7 @@ absl::Status Ratchet::Encrypt(ByteSpan plaintext, std::vector<uint8_t>* out) {
   ++state_.send_n;
 
   uint8_t ad[kAdSize];
-  std::memcpy(ad, kAdDomain, kAdDomainSize);
+  std::memcpy(ad, kAdDomain.data(), kAdDomainSize);
   std::memcpy(ad + kAdDomainSize, initiator_identity_.data(), 32);
   std::memcpy(ad + kAdDomainSize + 32, responder_identity_.data(), 32);
   std::memcpy(ad + kAdDomainSize + 64, header, kRatchetHeaderSize);
@@ -155,7 +156,7 @@ absl::Status Ratchet::Open(const WipedArray<32>& mk, ByteSpan message,
   WipedArray<kAeadKeySize + kAeadNonceSize> key_nonce;
   ExpandMessageKey(mk, &key_nonce);
   uint8_t ad[kAdSize];
-  std::memcpy(ad, kAdDomain, kAdDomainSize);
+  std::memcpy(ad, kAdDomain.data(), kAdDomainSize);
   std::memcpy(ad + kAdDomainSize, initiator_identity_.data(), 32);
   std::memcpy(ad + kAdDomainSize + 32, responder_identity_.data(), 32);
   std::memcpy(ad + kAdDomainSize + 64, message.data(), kRatchetHeaderSize);

@@ -2,13 +2,14 @@
 
 #include <cstring>
 
-#include "crypto/hkdf.h"
 #include "base/status_macros.h"
+#include "crypto/hkdf.h"
+#include "wire/protocol.h"
 
 namespace alliance::crypto {
 namespace {
 
-constexpr char kX3dhInfo[] = "alliance/v1/x3dh";
+constexpr std::string_view kX3dhInfo = wire::kX3dhInfo;
 
 // Holds 0xFF^32 ‖ DH1..DH4 and wipes it afterwards.
 struct X3dhInput {

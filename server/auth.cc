@@ -2,16 +2,17 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/bytes.h"
 #include "base/status_macros.h"
 #include "server/crypto_util.h"
-#include "base/bytes.h"
 #include "server/relay_records.pb.h"
+#include "wire/protocol.h"
+#include "wire/signed_strings.h"
 
 namespace alliance::server {
 namespace {
 
 constexpr char kLoginFailed[] = "login failed";
-constexpr std::string_view kChallengeDomain = "alliance/v1/challenge";
 // A nonce is 16 random bytes followed by the first 16 bytes of its MAC.
 constexpr size_t kChallengeRandomSize = 16;
 constexpr std::string_view kBearer = "Bearer ";
@@ -38,7 +39,7 @@ Authenticator::Authenticator(RelayDb* db, AuditLog* audit, const Clock* clock, c
                   limits.max_rate_limit_keys) {}
 
 std::string Authenticator::ChallengeMac(std::string_view r, uint64_t expires_at) const {
-  std::string data = base::Concat({kChallengeDomain, db_->relay_id(), r});
+  std::string data = base::Concat({wire::kChallengeDomain, db_->relay_id(), r});
   base::AppendU64BE(&data, expires_at);
   return challenge_key_.Mac(data).substr(0, kNonceSize - kChallengeRandomSize);
 }
@@ -101,8 +102,7 @@ absl::StatusOr<v1::LoginResponse> Authenticator::Login(const v1::LoginRequest& r
       request.address().device_id() > record.device_count()) {
     return RecordFailure(caller_address, account);
   }
-  std::string message = base::Concat({kLoginDomain, db_->relay_id(), request.nonce()});
-  base::AppendU64BE(&message, request.expires_at());
+  std::string message = wire::LoginMessage(db_->relay_id(), request.nonce(), request.expires_at());
   if (!VerifyEd25519(record.identity_key(), message, request.signature())) {
     return RecordFailure(caller_address, account);
   }

@@ -11,23 +11,21 @@
 #include <string>
 #include <string_view>
 
+#include "wire/protocol.h"
+
 namespace alliance::server {
 
-inline constexpr size_t kAccountIdSize = 16;
-inline constexpr size_t kRelayIdSize = 16;
-inline constexpr size_t kMessageIdSize = 16;
-inline constexpr size_t kInviteCodeSize = 16;
-inline constexpr size_t kNonceSize = 32;
-inline constexpr size_t kTokenSize = 32;
-inline constexpr size_t kHashSize = 32;
-inline constexpr size_t kEd25519PublicKeySize = 32;
-inline constexpr size_t kEd25519SignatureSize = 64;
-inline constexpr size_t kX25519PublicKeySize = 32;
-
-// Domain tags of the signed strings (DESIGN appendix); ASCII, no terminator.
-inline constexpr std::string_view kLoginDomain = "alliance/v1/login";
-inline constexpr std::string_view kRegisterDomain = "alliance/v1/register";
-inline constexpr std::string_view kSignedPreKeyDomain = "alliance/v1/spk";
+// Protocol sizes, from the one definition in wire/protocol.h.
+using wire::kAccountIdSize;
+using wire::kEd25519PublicKeySize;
+using wire::kEd25519SignatureSize;
+using wire::kHashSize;
+using wire::kInviteCodeSize;
+using wire::kMessageIdSize;
+using wire::kNonceSize;
+using wire::kRelayIdSize;
+using wire::kTokenSize;
+using wire::kX25519PublicKeySize;
 
 // `n` bytes from libsodium's CSPRNG.
 std::string RandomBytes(size_t n);

@@ -3,14 +3,17 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "base/bytes.h"
 #include "base/status_macros.h"
 #include "server/crypto_util.h"
-#include "base/bytes.h"
+#include "wire/signed_strings.h"
 
 namespace alliance::server {
 namespace {
 
-std::string IdentityIndexKey(std::string_view identity_key) { return base::Concat({"k", identity_key}); }
+std::string IdentityIndexKey(std::string_view identity_key) {
+  return base::Concat({"k", identity_key});
+}
 
 // Invites CF: invite id (32 bytes) -> InviteRecord, and the creator index
 // 'c' || creator account (16) || invite id (32) -> "" (49 bytes).
@@ -138,7 +141,7 @@ absl::StatusOr<v1::RegisterResponse> Directory::Register(const v1::RegisterReque
     return absl::InvalidArgumentError("malformed registration");
   }
   std::string proven =
-      base::Concat({kRegisterDomain, db_->relay_id(), request.invite_code(), request.identity_key()});
+      wire::RegisterMessage(db_->relay_id(), request.invite_code(), request.identity_key());
   if (!VerifyEd25519(request.identity_key(), proven, request.proof())) {
     return absl::UnauthenticatedError("proof of possession does not verify");
   }
@@ -185,8 +188,10 @@ absl::StatusOr<v1::RegisterResponse> Directory::Register(const v1::RegisterReque
     LinkRecord link;
     link.set_created_at(now);
     std::string value = link.SerializeAsString();
-    batch.Put(db_->cf(Cf::kLinks), base::Concat({creator->account_id(), account.account_id()}), value);
-    batch.Put(db_->cf(Cf::kLinks), base::Concat({account.account_id(), creator->account_id()}), value);
+    batch.Put(db_->cf(Cf::kLinks), base::Concat({creator->account_id(), account.account_id()}),
+              value);
+    batch.Put(db_->cf(Cf::kLinks), base::Concat({account.account_id(), creator->account_id()}),
+              value);
   }
   AuditLog::Event redeemed;
   redeemed.event = v1::AUDIT_EVENT_INVITE_REDEEMED;

@@ -4,9 +4,9 @@
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "base/bytes.h"
 #include "base/status_macros.h"
 #include "server/crypto_util.h"
-#include "base/bytes.h"
 #include "server/relay_records.pb.h"
 
 namespace alliance::server {
@@ -433,8 +433,9 @@ absl::StatusOr<uint64_t> Mailbox::SweepDedup(uint64_t cutoff_ms) {
   std::unique_ptr<rocksdb::Iterator> it(
       db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kDedup)));
   for (it->Seek("x"); it->Valid() && it->key().starts_with("x"); it->Next()) {
-    if (it->key().size() != kDedupIndexKeySize) continue;     // a dedup key that begins with 'x'
-    if (base::ReadU64BE(it->key().data() + 1) >= cutoff_ms) break;  // time order: the rest is younger
+    if (it->key().size() != kDedupIndexKeySize) continue;  // a dedup key that begins with 'x'
+    if (base::ReadU64BE(it->key().data() + 1) >= cutoff_ms)
+      break;  // time order: the rest is younger
     batch.Delete(db_->cf(Cf::kDedup), it->key());
     batch.Delete(db_->cf(Cf::kDedup), it->key().ToStringView().substr(9));
     if (++removed % 1000 == 0) {

@@ -15,9 +15,9 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "base/bytes.h"
 #include "server/clock.h"
 #include "server/config.h"
-#include "base/bytes.h"
 #include "server/logging.h"
 #include "server/relay_server.h"
 

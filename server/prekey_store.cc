@@ -5,10 +5,11 @@
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "base/bytes.h"
 #include "base/status_macros.h"
 #include "server/crypto_util.h"
-#include "base/bytes.h"
 #include "server/relay_records.pb.h"
+#include "wire/signed_strings.h"
 
 namespace alliance::server {
 namespace {
@@ -33,10 +34,7 @@ absl::Status CheckSignedPreKey(const v1::SignedPreKey& spk, std::string_view ide
       spk.signature().size() != kEd25519SignatureSize) {
     return absl::InvalidArgumentError("malformed signed prekey");
   }
-  std::string message(kSignedPreKeyDomain);
-  base::AppendU32BE(&message, spk.id());
-  base::AppendU64BE(&message, spk.created_at());
-  message += spk.public_key();
+  std::string message = wire::SignedPreKeyMessage(spk.id(), spk.created_at(), spk.public_key());
   if (!VerifyEd25519(identity_key, message, spk.signature())) {
     return absl::InvalidArgumentError("signed prekey signature does not verify");
   }

@@ -5,9 +5,9 @@
 #include <sodium.h>
 
 #include "absl/strings/str_cat.h"
+#include "base/bytes.h"
 #include "base/status_macros.h"
 #include "server/crypto_util.h"
-#include "base/bytes.h"
 #include "server/services/accounts_service.h"
 #include "server/services/clinic_service.h"
 #include "server/services/keys_service.h"
@@ -73,9 +73,9 @@ absl::StatusOr<std::string> RelayServer::Check(const std::string& data_dir) {
   std::string accounts;
   db->db()->GetProperty(db->cf(Cf::kAccounts), "rocksdb.estimate-num-keys", &accounts);
   ALLIANCE_RETURN_IF_ERROR(db->Close());
-  return absl::StrCat("ok: schema version ", kSchemaVersion, ", relay id ", base::ToHex(db->relay_id()),
-                      ", audit chain of ", entries, " entries verified, about ", accounts,
-                      " accounts");
+  return absl::StrCat("ok: schema version ", kSchemaVersion, ", relay id ",
+                      base::ToHex(db->relay_id()), ", audit chain of ", entries,
+                      " entries verified, about ", accounts, " accounts");
 }
 
 absl::StatusOr<std::unique_ptr<RelayServer>> RelayServer::Start(const RelayOptions& options,

@@ -1,0 +1,52 @@
+// Every signed string pinned to the DESIGN appendix, byte for byte: a change of layout breaks
+// every deployed client and relay, so it must break this test first.
+#include "wire/signed_strings.h"
+
+#include "gtest/gtest.h"
+#include "wire/protocol.h"
+
+namespace alliance::wire {
+namespace {
+
+std::string Bytes(char c, size_t n) { return std::string(n, c); }
+
+TEST(SignedStringsTest, LoginIsDomainRelayNonceAndBigEndianExpiry) {
+  std::string m = LoginMessage(Bytes('R', 16), Bytes('N', 32), 0x0102030405060708ull);
+  EXPECT_EQ(m, "alliance/v1/login" + Bytes('R', 16) + Bytes('N', 32) +
+                   std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8));
+  EXPECT_EQ(m.size(), 17u + 16 + 32 + 8);
+}
+
+TEST(SignedStringsTest, RegistrationIsDomainRelayInviteAndIdentityKey) {
+  EXPECT_EQ(RegisterMessage(Bytes('R', 16), Bytes('I', 16), Bytes('K', 32)),
+            "alliance/v1/register" + Bytes('R', 16) + Bytes('I', 16) + Bytes('K', 32));
+}
+
+TEST(SignedStringsTest, SignedPreKeyIsDomainIdTimeAndKey) {
+  std::string m = SignedPreKeyMessage(0xA1B2C3D4u, 1'700'000'000ull, Bytes('P', 32));
+  EXPECT_EQ(m, "alliance/v1/spk" + std::string("\xA1\xB2\xC3\xD4", 4) +
+                   std::string("\x00\x00\x00\x00\x65\x53\xF1\x00", 8) + Bytes('P', 32));
+  EXPECT_EQ(m.size(), 15u + 4 + 8 + 32);
+}
+
+TEST(SignedStringsTest, DocumentsAreDomainKindAndExactBytes) {
+  EXPECT_EQ(DocumentMessage(kAgreementDocument, "doc"), "alliance/v1/doc/agreementdoc");
+  EXPECT_EQ(DocumentMessage(kGoalDocument, std::string("\0x", 2)),
+            std::string("alliance/v1/doc/goal\0x", 22));
+  EXPECT_EQ(DocumentMessage(kOutOfOfficeDocument, ""), "alliance/v1/doc/ooo");
+}
+
+TEST(ProtocolTest, SizesAndTagsMatchTheAppendix) {
+  EXPECT_EQ(kAccountIdSize, 16u);
+  EXPECT_EQ(kRelayIdSize, 16u);
+  EXPECT_EQ(kNonceSize, 32u);
+  EXPECT_EQ(kEd25519SignatureSize, 64u);
+  EXPECT_EQ(kX3dhInfo, "alliance/v1/x3dh");
+  EXPECT_EQ(kRatchetInfo, "alliance/v1/ratchet");
+  EXPECT_EQ(kMessageInfo, "alliance/v1/message");
+  EXPECT_EQ(kMessageAdDomain, "alliance/v1/ad");
+  EXPECT_EQ(kStoreNamesInfo, "alliance/v1/names");
+}
+
+}  // namespace
+}  // namespace alliance::wire

@@ -1,0 +1,57 @@
+// Every protocol constant of Alliance v1 in one place (DESIGN appendix), used by the relay,
+// the client and crypto/ alike, so that no size or domain tag is written twice.
+//
+//   if (request.account_id().size() != wire::kAccountIdSize) return InvalidArgument(...);
+//   std::string signed_bytes = wire::LoginMessage(relay_id, nonce, expires_at);
+//
+// Domain tags are ASCII without terminator; every integer is big-endian. The builders of the
+// signed strings are in signed_strings.h. Header-only constants; no libsodium, no gRPC.
+#ifndef ALLIANCE_WIRE_PROTOCOL_H_
+#define ALLIANCE_WIRE_PROTOCOL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace alliance::wire {
+
+// Format version of relay envelopes and of end-to-end content.
+inline constexpr uint32_t kEnvelopeVersion = 1;
+
+// Sizes, bytes.
+inline constexpr size_t kAccountIdSize = 16;
+inline constexpr size_t kRelayIdSize = 16;
+inline constexpr size_t kMessageIdSize = 16;
+inline constexpr size_t kInviteCodeSize = 16;
+inline constexpr size_t kNonceSize = 32;
+inline constexpr size_t kTokenSize = 32;
+inline constexpr size_t kHashSize = 32;  // BLAKE2b-256: invite ids, token hashes, audit chain
+inline constexpr size_t kEd25519PublicKeySize = 32;
+inline constexpr size_t kEd25519SignatureSize = 64;
+inline constexpr size_t kX25519PublicKeySize = 32;
+// The first device of an account; linking more devices adds ids, never changes this one.
+inline constexpr uint32_t kFirstDeviceId = 1;
+
+// Domain tags of signed strings.
+inline constexpr std::string_view kLoginDomain = "alliance/v1/login";
+inline constexpr std::string_view kRegisterDomain = "alliance/v1/register";
+inline constexpr std::string_view kSignedPreKeyDomain = "alliance/v1/spk";
+// Signed documents: kDocumentDomainPrefix || kind, e.g. "alliance/v1/doc/agreement".
+inline constexpr std::string_view kDocumentDomainPrefix = "alliance/v1/doc/";
+inline constexpr std::string_view kAgreementDocument = "agreement";
+inline constexpr std::string_view kGoalDocument = "goal";
+inline constexpr std::string_view kOutOfOfficeDocument = "ooo";
+// The relay's stateless login challenge MAC (relay-internal, listed so no tag is reused).
+inline constexpr std::string_view kChallengeDomain = "alliance/v1/challenge";
+
+// HKDF info strings and associated-data prefixes of crypto/.
+inline constexpr std::string_view kX3dhInfo = "alliance/v1/x3dh";
+inline constexpr std::string_view kRatchetInfo = "alliance/v1/ratchet";
+inline constexpr std::string_view kMessageInfo = "alliance/v1/message";
+inline constexpr std::string_view kMessageAdDomain = "alliance/v1/ad";
+inline constexpr std::string_view kStoreNamesInfo = "alliance/v1/names";
+inline constexpr std::string_view kStoreKeyWrapAd = "alliance/v1/store-key";
+
+}  // namespace alliance::wire
+
+#endif  // ALLIANCE_WIRE_PROTOCOL_H_
