@@ -16,9 +16,9 @@
 
 #include "CLI/CLI.hpp"
 #include "base/bytes.h"
-#include "server/clock.h"
-#include "server/config.h"
-#include "server/logging.h"
+#include "server/infra/clock.h"
+#include "server/infra/config.h"
+#include "server/infra/logging.h"
 #include "server/relay_server.h"
 
 namespace alliance::server {

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/bytes.h"
 #include "base/status_macros.h"
-#include "server/crypto_util.h"
+#include "server/infra/crypto_util.h"
 #include "server/services/accounts_service.h"
 #include "server/services/clinic_service.h"
 #include "server/services/keys_service.h"

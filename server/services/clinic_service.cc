@@ -1,7 +1,7 @@
 #include "server/services/clinic_service.h"
 
-#include "server/crypto_util.h"
 #include "base/bytes.h"
+#include "server/infra/crypto_util.h"
 
 namespace alliance::server {
 namespace {
@@ -17,8 +17,9 @@ grpc::ServerUnaryReactor* ClinicService::CreateInvite(grpc::CallbackServerContex
   UnaryCall call(deps_, ctx, "CreateInvite");
   absl::StatusOr<Caller> caller = call.Authenticate();
   if (!caller.ok()) return call.Finish(caller.status());
+  const Directory::Inviter inviter{caller->account_id, caller->role};
   absl::StatusOr<v1::CreateInviteResponse> result =
-      deps_->directory->CreateInvite(&*caller, request->role());
+      deps_->directory->CreateInvite(&inviter, request->role());
   if (!result.ok()) return call.Finish(result.status());
   *response = std::move(*result);
   deps_->logger->Info("invite_created", {{"by", base::ToHex(caller->account_id)},
@@ -32,7 +33,8 @@ grpc::ServerUnaryReactor* ClinicService::RevokeInvite(grpc::CallbackServerContex
   UnaryCall call(deps_, ctx, "RevokeInvite");
   absl::StatusOr<Caller> caller = call.Authenticate();
   if (!caller.ok()) return call.Finish(caller.status());
-  return call.Finish(deps_->directory->RevokeInvite(*caller, request->invite_id()));
+  return call.Finish(
+      deps_->directory->RevokeInvite({caller->account_id, caller->role}, request->invite_id()));
 }
 
 grpc::ServerUnaryReactor* ClinicService::ListMembers(grpc::CallbackServerContext* ctx,

@@ -14,7 +14,7 @@ grpc::ServerUnaryReactor* KeysService::PublishPreKeys(grpc::CallbackServerContex
   absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(caller->account_id);
   if (!account.ok()) return call.Finish(absl::UnauthenticatedError("account closed"));
   absl::StatusOr<v1::PublishPreKeysResponse> result =
-      deps_->prekeys->Publish(*caller, account->identity_key(), *request);
+      deps_->prekeys->Publish(caller->address(), account->identity_key(), *request);
   if (result.ok()) *response = std::move(*result);
   return call.Finish(result.status());
 }

@@ -4,7 +4,7 @@
 #include <memory>
 #include <optional>
 
-#include "server/crypto_util.h"
+#include "server/infra/crypto_util.h"
 
 namespace alliance::server {
 namespace {
@@ -231,7 +231,7 @@ grpc::ServerUnaryReactor* RelayService::Send(grpc::CallbackServerContext* ctx,
     return call.Finish(caller.status());
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  deps_->mailbox->Send(*caller, *request,
+  deps_->mailbox->Send(caller->address(), *request,
                        [deps = deps_, reactor, response,
                         timer = RpcTimer("Send")](absl::StatusOr<v1::SendResponse> result) {
                          if (result.ok()) *response = std::move(*result);

@@ -2,9 +2,9 @@
 
 #include <arpa/inet.h>
 
-#include "base/status_macros.h"
-#include "server/crypto_util.h"
 #include "base/bytes.h"
+#include "base/status_macros.h"
+#include "server/infra/crypto_util.h"
 
 namespace alliance::server {
 

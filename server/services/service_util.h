@@ -19,15 +19,15 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "server/audit_log.h"
-#include "server/auth.h"
-#include "server/config.h"
-#include "server/directory.h"
-#include "server/logging.h"
-#include "server/mailbox.h"
-#include "server/metrics.h"
-#include "server/prekey_store.h"
-#include "server/rate_limiter.h"
+#include "server/auth/authenticator.h"
+#include "server/infra/config.h"
+#include "server/infra/logging.h"
+#include "server/infra/metrics.h"
+#include "server/infra/rate_limiter.h"
+#include "server/store/audit_log.h"
+#include "server/store/directory.h"
+#include "server/store/mailbox.h"
+#include "server/store/prekey_store.h"
 
 namespace alliance::server {
 

@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/db.h"
+#include "server/infra/db.h"
 #include "base/bytes.h"
 #include "tests/load/ceiling.h"
 #include "tests/server/relay_harness.h"

@@ -2,7 +2,7 @@
 // address (never to the account a request names), bounded memory, and revocation that does not
 // depend on when a session record was written. Runs against a real RocksDB in a temporary
 // directory, without gRPC, so callers at different addresses can be simulated.
-#include "server/auth.h"
+#include "server/auth/authenticator.h"
 
 #include <sodium.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 // Configuration: TOML keys, validation, loopback detection, and the refusal to serve plaintext
 // on a non-loopback address.
-#include "server/config.h"
+#include "server/infra/config.h"
 
 #include <stdlib.h>
 

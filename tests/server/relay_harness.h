@@ -19,9 +19,9 @@
 #include "alliance/v1/clinic_service.grpc.pb.h"
 #include "alliance/v1/keys_service.grpc.pb.h"
 #include "alliance/v1/relay_service.grpc.pb.h"
-#include "server/clock.h"
-#include "server/config.h"
-#include "server/logging.h"
+#include "server/infra/clock.h"
+#include "server/infra/config.h"
+#include "server/infra/logging.h"
 #include "server/relay_server.h"
 
 namespace alliance::server::testing {

@@ -6,8 +6,8 @@
 #include <filesystem>
 
 #include "gtest/gtest.h"
-#include "server/audit_log.h"
-#include "server/db.h"
+#include "server/store/audit_log.h"
+#include "server/infra/db.h"
 #include "base/bytes.h"
 #include "server/relay_server.h"
 

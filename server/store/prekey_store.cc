@@ -1,4 +1,4 @@
-#include "server/prekey_store.h"
+#include "server/store/prekey_store.h"
 
 #include <memory>
 #include <set>
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/bytes.h"
 #include "base/status_macros.h"
-#include "server/crypto_util.h"
+#include "server/infra/crypto_util.h"
 #include "server/relay_records.pb.h"
 #include "wire/signed_strings.h"
 
@@ -51,7 +51,8 @@ absl::Mutex& PreKeyStore::DeviceMutex(std::string_view device_key) {
 }
 
 absl::StatusOr<v1::PublishPreKeysResponse> PreKeyStore::Publish(
-    const Caller& caller, std::string_view identity_key, const v1::PublishPreKeysRequest& request) {
+    const v1::Address& owner, std::string_view identity_key,
+    const v1::PublishPreKeysRequest& request) {
   // Bounds and shape first, then signatures, then storage.
   if (static_cast<uint32_t>(request.one_time_prekeys_size()) >
       limits_.max_one_time_prekeys_per_request) {
@@ -71,7 +72,7 @@ absl::StatusOr<v1::PublishPreKeysResponse> PreKeyStore::Publish(
     ALLIANCE_RETURN_IF_ERROR(CheckSignedPreKey(request.signed_prekey(), identity_key));
   }
 
-  std::string device = DeviceKey(caller.account_id, caller.device_id);
+  std::string device = DeviceKey(owner.account_id(), owner.device_id());
   absl::MutexLock lock(&DeviceMutex(device));
   ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kIdentity, KeysRecordKey(device)));
   DeviceKeysRecord record;
@@ -92,7 +93,7 @@ absl::StatusOr<v1::PublishPreKeysResponse> PreKeyStore::Publish(
   batch.Put(db_->cf(Cf::kIdentity), KeysRecordKey(device), record.SerializeAsString());
   AuditLog::Event e;
   e.event = v1::AUDIT_EVENT_KEYS_PUBLISHED;
-  e.actor = caller.account_id;
+  e.actor = owner.account_id();
   e.count = static_cast<uint32_t>(request.one_time_prekeys_size());
   ALLIANCE_RETURN_IF_ERROR(audit_->Commit(&batch, e));
   v1::PublishPreKeysResponse response;

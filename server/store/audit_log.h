@@ -12,8 +12,8 @@
 // batch. Security events (IsSecurityEvent) are also indexed in meta under
 // "audit_sec" || sequence u64, so that they stay findable however many routine entries follow.
 // Thread-safe: appends are serialized so that chain order equals commit order.
-#ifndef ALLIANCE_SERVER_AUDIT_LOG_H_
-#define ALLIANCE_SERVER_AUDIT_LOG_H_
+#ifndef ALLIANCE_SERVER_STORE_AUDIT_LOG_H_
+#define ALLIANCE_SERVER_STORE_AUDIT_LOG_H_
 
 #include <cstdint>
 #include <memory>
@@ -26,8 +26,8 @@
 #include "absl/synchronization/mutex.h"
 #include "alliance/v1/clinic_service.pb.h"
 #include "rocksdb/write_batch.h"
-#include "server/clock.h"
-#include "server/db.h"
+#include "server/infra/clock.h"
+#include "server/infra/db.h"
 
 namespace alliance::server {
 
@@ -79,4 +79,4 @@ class AuditLog {
 
 }  // namespace alliance::server
 
-#endif  // ALLIANCE_SERVER_AUDIT_LOG_H_
+#endif  // ALLIANCE_SERVER_STORE_AUDIT_LOG_H_

@@ -1,9 +1,9 @@
-#include "server/audit_log.h"
+#include "server/store/audit_log.h"
 
 #include "absl/strings/str_cat.h"
 #include "base/bytes.h"
 #include "base/status_macros.h"
-#include "server/crypto_util.h"
+#include "server/infra/crypto_util.h"
 
 namespace alliance::server {
 namespace {

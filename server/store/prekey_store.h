@@ -8,8 +8,8 @@
 //            concurrent fetches.
 //
 // Thread-safe. Pointers passed in must outlive the object.
-#ifndef ALLIANCE_SERVER_PREKEY_STORE_H_
-#define ALLIANCE_SERVER_PREKEY_STORE_H_
+#ifndef ALLIANCE_SERVER_STORE_PREKEY_STORE_H_
+#define ALLIANCE_SERVER_STORE_PREKEY_STORE_H_
 
 #include <array>
 #include <string>
@@ -20,11 +20,10 @@
 #include "absl/synchronization/mutex.h"
 #include "alliance/v1/keys_service.pb.h"
 #include "rocksdb/write_batch.h"
-#include "server/audit_log.h"
-#include "server/auth.h"
-#include "server/config.h"
-#include "server/db.h"
-#include "server/metrics.h"
+#include "server/infra/config.h"
+#include "server/infra/db.h"
+#include "server/infra/metrics.h"
+#include "server/store/audit_log.h"
 
 namespace alliance::server {
 
@@ -36,7 +35,7 @@ class PreKeyStore {
   // Errors: INVALID_ARGUMENT (nothing to publish, sizes, duplicate ids, bad signature),
   // RESOURCE_EXHAUSTED (per-request or per-device cap).
   [[nodiscard]] absl::StatusOr<v1::PublishPreKeysResponse> Publish(
-      const Caller& caller, std::string_view identity_key,
+      const v1::Address& owner, std::string_view identity_key,
       const v1::PublishPreKeysRequest& request);
 
   // Bundle of `address` (whose identity key is `identity_key`), consuming one one-time key.
@@ -62,4 +61,4 @@ class PreKeyStore {
 
 }  // namespace alliance::server
 
-#endif  // ALLIANCE_SERVER_PREKEY_STORE_H_
+#endif  // ALLIANCE_SERVER_STORE_PREKEY_STORE_H_

@@ -1,4 +1,4 @@
-#include "server/commit_pool.h"
+#include "server/infra/commit_pool.h"
 
 namespace alliance::server {
 

@@ -6,8 +6,8 @@
 //   std::string text = metrics->RenderPrometheus();
 //
 // Thread-safe: every instrument is lock-free; the set of instruments is fixed at construction.
-#ifndef ALLIANCE_SERVER_METRICS_H_
-#define ALLIANCE_SERVER_METRICS_H_
+#ifndef ALLIANCE_SERVER_INFRA_METRICS_H_
+#define ALLIANCE_SERVER_INFRA_METRICS_H_
 
 #include <atomic>
 #include <cstdint>
@@ -88,4 +88,4 @@ class Metrics {
 
 }  // namespace alliance::server
 
-#endif  // ALLIANCE_SERVER_METRICS_H_
+#endif  // ALLIANCE_SERVER_INFRA_METRICS_H_

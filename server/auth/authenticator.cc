@@ -1,10 +1,10 @@
-#include "server/auth.h"
+#include "server/auth/authenticator.h"
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/bytes.h"
 #include "base/status_macros.h"
-#include "server/crypto_util.h"
+#include "server/infra/crypto_util.h"
 #include "server/relay_records.pb.h"
 #include "wire/protocol.h"
 #include "wire/signed_strings.h"

@@ -6,15 +6,15 @@
 //   http->Stop();
 //
 // Thread-safe. `metrics` must outlive the server.
-#ifndef ALLIANCE_SERVER_METRICS_HTTP_H_
-#define ALLIANCE_SERVER_METRICS_HTTP_H_
+#ifndef ALLIANCE_SERVER_INFRA_METRICS_HTTP_H_
+#define ALLIANCE_SERVER_INFRA_METRICS_HTTP_H_
 
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
-#include "server/metrics.h"
+#include "server/infra/metrics.h"
 
 namespace httplib {
 class Server;
@@ -43,4 +43,4 @@ class MetricsHttpServer {
 
 }  // namespace alliance::server
 
-#endif  // ALLIANCE_SERVER_METRICS_HTTP_H_
+#endif  // ALLIANCE_SERVER_INFRA_METRICS_HTTP_H_

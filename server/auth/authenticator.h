@@ -19,8 +19,8 @@
 // role change applies to the next call.
 //
 // Thread-safe. Every pointer passed to the constructor must outlive the object.
-#ifndef ALLIANCE_SERVER_AUTH_H_
-#define ALLIANCE_SERVER_AUTH_H_
+#ifndef ALLIANCE_SERVER_AUTH_AUTHENTICATOR_H_
+#define ALLIANCE_SERVER_AUTH_AUTHENTICATOR_H_
 
 #include <cstdint>
 #include <string>
@@ -33,13 +33,13 @@
 #include "absl/synchronization/mutex.h"
 #include "alliance/v1/accounts_service.pb.h"
 #include "rocksdb/write_batch.h"
-#include "server/audit_log.h"
-#include "server/clock.h"
-#include "server/config.h"
-#include "server/crypto_util.h"
-#include "server/db.h"
-#include "server/metrics.h"
-#include "server/rate_limiter.h"
+#include "server/infra/clock.h"
+#include "server/infra/config.h"
+#include "server/infra/crypto_util.h"
+#include "server/infra/db.h"
+#include "server/infra/metrics.h"
+#include "server/infra/rate_limiter.h"
+#include "server/store/audit_log.h"
 
 namespace alliance::server {
 
@@ -113,4 +113,4 @@ class Authenticator {
 
 }  // namespace alliance::server
 
-#endif  // ALLIANCE_SERVER_AUTH_H_
+#endif  // ALLIANCE_SERVER_AUTH_AUTHENTICATOR_H_

@@ -1,4 +1,4 @@
-#include "server/metrics.h"
+#include "server/infra/metrics.h"
 
 #include "absl/strings/str_cat.h"
 

@@ -1,4 +1,4 @@
-#include "server/crypto_util.h"
+#include "server/infra/crypto_util.h"
 
 #include <sodium.h>
 

@@ -25,8 +25,8 @@
 //
 // Opening reads a handful of meta keys and never scans data, so startup time does not grow with
 // the database. Thread-safe (RocksDB is); Close() must not race other calls.
-#ifndef ALLIANCE_SERVER_DB_H_
-#define ALLIANCE_SERVER_DB_H_
+#ifndef ALLIANCE_SERVER_INFRA_DB_H_
+#define ALLIANCE_SERVER_INFRA_DB_H_
 
 #include <array>
 #include <cstdint>
@@ -111,4 +111,4 @@ class RelayDb {
 
 }  // namespace alliance::server
 
-#endif  // ALLIANCE_SERVER_DB_H_
+#endif  // ALLIANCE_SERVER_INFRA_DB_H_

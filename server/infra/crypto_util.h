@@ -4,8 +4,8 @@
 //
 // REQUIRES: sodium_init() has succeeded (RelayServer::Create and main() check it).
 // All functions are thread-safe.
-#ifndef ALLIANCE_SERVER_CRYPTO_UTIL_H_
-#define ALLIANCE_SERVER_CRYPTO_UTIL_H_
+#ifndef ALLIANCE_SERVER_INFRA_CRYPTO_UTIL_H_
+#define ALLIANCE_SERVER_INFRA_CRYPTO_UTIL_H_
 
 #include <cstddef>
 #include <string>
@@ -58,4 +58,4 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
 }  // namespace alliance::server
 
-#endif  // ALLIANCE_SERVER_CRYPTO_UTIL_H_
+#endif  // ALLIANCE_SERVER_INFRA_CRYPTO_UTIL_H_

@@ -1,4 +1,4 @@
-#include "server/logging.h"
+#include "server/infra/logging.h"
 
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>

@@ -1,11 +1,11 @@
-#include "server/directory.h"
+#include "server/store/directory.h"
 
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "base/bytes.h"
 #include "base/status_macros.h"
-#include "server/crypto_util.h"
+#include "server/infra/crypto_util.h"
 #include "wire/signed_strings.h"
 
 namespace alliance::server {
@@ -50,7 +50,7 @@ Directory::Directory(RelayDb* db, AuditLog* audit, const Clock* clock, const Lim
       invite_rate_(clock, limits.invites_per_hour / 3600.0, limits.invite_burst,
                    limits.max_rate_limit_keys) {}
 
-absl::StatusOr<v1::CreateInviteResponse> Directory::CreateInvite(const Caller* creator,
+absl::StatusOr<v1::CreateInviteResponse> Directory::CreateInvite(const Inviter* creator,
                                                                  v1::Role role) {
   if (role != v1::ROLE_ADMIN && role != v1::ROLE_THERAPIST && role != v1::ROLE_CLIENT) {
     return absl::InvalidArgumentError("role unspecified");
@@ -111,7 +111,7 @@ absl::StatusOr<v1::CreateInviteResponse> Directory::CreateInvite(const Caller* c
   return response;
 }
 
-absl::Status Directory::RevokeInvite(const Caller& caller, std::string_view invite_id) {
+absl::Status Directory::RevokeInvite(const Inviter& caller, std::string_view invite_id) {
   if (invite_id.size() != kHashSize) return absl::InvalidArgumentError("malformed invite id");
   absl::MutexLock lock(&mu_);
   ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kInvites, invite_id));

@@ -1,4 +1,4 @@
-#include "server/mailbox.h"
+#include "server/store/mailbox.h"
 
 #include <utility>
 
@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/bytes.h"
 #include "base/status_macros.h"
-#include "server/crypto_util.h"
+#include "server/infra/crypto_util.h"
 #include "server/relay_records.pb.h"
 
 namespace alliance::server {
@@ -116,8 +116,8 @@ uint64_t Mailbox::DeliverableLocked(const State& state) {
   return state.pending.empty() ? state.next_sequence - 1 : *state.pending.begin() - 1;
 }
 
-void Mailbox::Send(const Caller& sender, const v1::SendRequest& request, SendDone done) {
-  std::string dedup_key = DedupKey(sender.account_id, request.message_id());
+void Mailbox::Send(const v1::Address& sender, const v1::SendRequest& request, SendDone done) {
+  std::string dedup_key = DedupKey(sender.account_id(), request.message_id());
   {
     absl::MutexLock lock(&inflight_mu_);
     if (!inflight_.insert(dedup_key).second) {
@@ -167,7 +167,7 @@ void Mailbox::Send(const Caller& sender, const v1::SendRequest& request, SendDon
     }
     int64_t* sender_depth = nullptr;
     if (refused.ok()) {
-      absl::StatusOr<int64_t*> d = SenderDepthLocked(state.get(), mailbox_key, sender.account_id);
+      absl::StatusOr<int64_t*> d = SenderDepthLocked(state.get(), mailbox_key, sender.account_id());
       if (!d.ok()) {
         refused = d.status();
       } else if (static_cast<uint64_t>(**d) >= limits_.max_mailbox_envelopes_per_sender) {
@@ -195,7 +195,7 @@ void Mailbox::Send(const Caller& sender, const v1::SendRequest& request, SendDon
   v1::Envelope envelope;
   envelope.set_version(request.version());
   envelope.set_message_id(request.message_id());
-  *envelope.mutable_sender() = sender.address();
+  *envelope.mutable_sender() = sender;
   *envelope.mutable_recipient() = request.recipient();
   envelope.set_type(request.type());
   envelope.set_payload(request.payload());
@@ -212,10 +212,11 @@ void Mailbox::Send(const Caller& sender, const v1::SendRequest& request, SendDon
             envelope.SerializeAsString());
   batch.Put(db_->cf(Cf::kDedup), dedup_key, dedup.SerializeAsString());
   batch.Put(db_->cf(Cf::kDedup),
-            DedupIndexKey(envelope.server_time_ms(), sender.account_id, request.message_id()), "");
+            DedupIndexKey(envelope.server_time_ms(), sender.account_id(), request.message_id()),
+            "");
   batch.Merge(db_->cf(Cf::kMailbox), mailbox_key,
               MailboxCounter{.max_sequence = sequence, .depth = 1}.Encode());
-  batch.Merge(db_->cf(Cf::kMailbox), SenderCounterKey(mailbox_key, sender.account_id),
+  batch.Merge(db_->cf(Cf::kMailbox), SenderCounterKey(mailbox_key, sender.account_id()),
               MailboxCounter{.depth = 1}.Encode());
 
   v1::SendResponse response;

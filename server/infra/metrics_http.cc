@@ -1,4 +1,4 @@
-#include "server/metrics_http.h"
+#include "server/infra/metrics_http.h"
 
 #include <httplib.h>
 

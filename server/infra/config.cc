@@ -1,4 +1,4 @@
-#include "server/config.h"
+#include "server/infra/config.h"
 
 #include <filesystem>
 #include <set>

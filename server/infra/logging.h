@@ -8,8 +8,8 @@
 //   log->Info("relay_started", {{"port", port}});
 //
 // Thread-safe.
-#ifndef ALLIANCE_SERVER_LOGGING_H_
-#define ALLIANCE_SERVER_LOGGING_H_
+#ifndef ALLIANCE_SERVER_INFRA_LOGGING_H_
+#define ALLIANCE_SERVER_INFRA_LOGGING_H_
 
 #include <memory>
 #include <string>
@@ -49,4 +49,4 @@ class Logger {
 
 }  // namespace alliance::server
 
-#endif  // ALLIANCE_SERVER_LOGGING_H_
+#endif  // ALLIANCE_SERVER_INFRA_LOGGING_H_

@@ -7,8 +7,8 @@
 // when the table is full, idle buckets are pruned (at most once a second) and, if that frees
 // nothing, an arbitrary bucket is forgotten, so a flood of made-up keys neither grows memory
 // nor takes the budget of a caller who arrives during it. Thread-safe.
-#ifndef ALLIANCE_SERVER_RATE_LIMITER_H_
-#define ALLIANCE_SERVER_RATE_LIMITER_H_
+#ifndef ALLIANCE_SERVER_INFRA_RATE_LIMITER_H_
+#define ALLIANCE_SERVER_INFRA_RATE_LIMITER_H_
 
 #include <string>
 #include <string_view>
@@ -16,7 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
-#include "server/clock.h"
+#include "server/infra/clock.h"
 
 namespace alliance::server {
 
@@ -53,4 +53,4 @@ class RateLimiter {
 
 }  // namespace alliance::server
 
-#endif  // ALLIANCE_SERVER_RATE_LIMITER_H_
+#endif  // ALLIANCE_SERVER_INFRA_RATE_LIMITER_H_

@@ -19,8 +19,8 @@
 // login failures and challenges to the caller's network address, sends, invites and key
 // publication to the authenticated account, prekey fetches to the (requester, target) pair,
 // mailbox space to the (sender, recipient) pair.
-#ifndef ALLIANCE_SERVER_CONFIG_H_
-#define ALLIANCE_SERVER_CONFIG_H_
+#ifndef ALLIANCE_SERVER_INFRA_CONFIG_H_
+#define ALLIANCE_SERVER_INFRA_CONFIG_H_
 
 #include <cstdint>
 #include <string>
@@ -120,4 +120,4 @@ bool IsLoopbackListenAddress(const std::string& listen);
 
 }  // namespace alliance::server
 
-#endif  // ALLIANCE_SERVER_CONFIG_H_
+#endif  // ALLIANCE_SERVER_INFRA_CONFIG_H_

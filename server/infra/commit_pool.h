@@ -7,8 +7,8 @@
 //   pool.Submit(std::move(batch), [reactor](absl::Status s) { ... reactor->Finish(...); });
 //
 // Thread-safe. Shutdown() drains queued writes (running their completions) and joins.
-#ifndef ALLIANCE_SERVER_COMMIT_POOL_H_
-#define ALLIANCE_SERVER_COMMIT_POOL_H_
+#ifndef ALLIANCE_SERVER_INFRA_COMMIT_POOL_H_
+#define ALLIANCE_SERVER_INFRA_COMMIT_POOL_H_
 
 #include <deque>
 #include <functional>
@@ -19,7 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/write_batch.h"
-#include "server/db.h"
+#include "server/infra/db.h"
 
 namespace alliance::server {
 
@@ -55,4 +55,4 @@ class CommitPool {
 
 }  // namespace alliance::server
 
-#endif  // ALLIANCE_SERVER_COMMIT_POOL_H_
+#endif  // ALLIANCE_SERVER_INFRA_COMMIT_POOL_H_

@@ -6,8 +6,8 @@
 //   fake.Advance(absl::Hours(25));           // the 24 h token has now expired
 //
 // Both implementations are thread-safe.
-#ifndef ALLIANCE_SERVER_CLOCK_H_
-#define ALLIANCE_SERVER_CLOCK_H_
+#ifndef ALLIANCE_SERVER_INFRA_CLOCK_H_
+#define ALLIANCE_SERVER_INFRA_CLOCK_H_
 
 #include <cstdint>
 
@@ -48,4 +48,4 @@ class ManualClock final : public Clock {
 
 }  // namespace alliance::server
 
-#endif  // ALLIANCE_SERVER_CLOCK_H_
+#endif  // ALLIANCE_SERVER_INFRA_CLOCK_H_

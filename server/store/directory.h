@@ -15,8 +15,8 @@
 //
 // The relay stores no display names. Thread-safe; state transitions of invites and accounts are
 // serialized by one mutex (they are rare). Pointers passed in must outlive the object.
-#ifndef ALLIANCE_SERVER_DIRECTORY_H_
-#define ALLIANCE_SERVER_DIRECTORY_H_
+#ifndef ALLIANCE_SERVER_STORE_DIRECTORY_H_
+#define ALLIANCE_SERVER_STORE_DIRECTORY_H_
 
 #include <string>
 #include <string_view>
@@ -27,13 +27,12 @@
 #include "alliance/v1/accounts_service.pb.h"
 #include "alliance/v1/clinic_service.pb.h"
 #include "rocksdb/write_batch.h"
-#include "server/audit_log.h"
-#include "server/auth.h"
-#include "server/clock.h"
-#include "server/config.h"
-#include "server/db.h"
-#include "server/rate_limiter.h"
+#include "server/infra/clock.h"
+#include "server/infra/config.h"
+#include "server/infra/db.h"
+#include "server/infra/rate_limiter.h"
 #include "server/relay_records.pb.h"
+#include "server/store/audit_log.h"
 
 namespace alliance::server {
 
@@ -41,16 +40,22 @@ class Directory {
  public:
   Directory(RelayDb* db, AuditLog* audit, const Clock* clock, const Limits& limits);
 
+  // Who creates or revokes an invite.
+  struct Inviter {
+    std::string account_id;  // 16 bytes
+    v1::Role role = v1::ROLE_UNSPECIFIED;
+  };
+
   // Creates an invite. `creator` null means the relay itself (the bootstrap admin invite of
   // `alliance-relay init`). Errors: INVALID_ARGUMENT (role unspecified), PERMISSION_DENIED
   // (creator may not invite that role), RESOURCE_EXHAUSTED (creation rate, or too many
   // outstanding invites of this creator).
-  [[nodiscard]] absl::StatusOr<v1::CreateInviteResponse> CreateInvite(const Caller* creator,
+  [[nodiscard]] absl::StatusOr<v1::CreateInviteResponse> CreateInvite(const Inviter* creator,
                                                                       v1::Role role);
 
   // Revokes an unredeemed invite. Errors: INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED
   // (not an admin and not the creator), FAILED_PRECONDITION (already used or revoked).
-  [[nodiscard]] absl::Status RevokeInvite(const Caller& caller, std::string_view invite_id);
+  [[nodiscard]] absl::Status RevokeInvite(const Inviter& caller, std::string_view invite_id);
 
   // Redeems an invite. Errors as documented on Accounts.Register.
   [[nodiscard]] absl::StatusOr<v1::RegisterResponse> Register(const v1::RegisterRequest& request);
@@ -92,4 +97,4 @@ class Directory {
 
 }  // namespace alliance::server
 
-#endif  // ALLIANCE_SERVER_DIRECTORY_H_
+#endif  // ALLIANCE_SERVER_STORE_DIRECTORY_H_

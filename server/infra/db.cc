@@ -1,4 +1,4 @@
-#include "server/db.h"
+#include "server/infra/db.h"
 
 #include <filesystem>
 #include <vector>
@@ -9,7 +9,7 @@
 #include "rocksdb/merge_operator.h"
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/table_properties_collectors.h"
-#include "server/crypto_util.h"
+#include "server/infra/crypto_util.h"
 
 namespace alliance::server {
 namespace {

@@ -1,4 +1,4 @@
-#include "server/clock.h"
+#include "server/infra/clock.h"
 
 namespace alliance::server {
 

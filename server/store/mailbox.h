@@ -20,8 +20,8 @@
 // (db.h), read lazily on first use: startup never scans, and sends never count.
 //
 // Thread-safe. Subscription callbacks are invoked without any Mailbox lock held.
-#ifndef ALLIANCE_SERVER_MAILBOX_H_
-#define ALLIANCE_SERVER_MAILBOX_H_
+#ifndef ALLIANCE_SERVER_STORE_MAILBOX_H_
+#define ALLIANCE_SERVER_STORE_MAILBOX_H_
 
 #include <array>
 #include <cstdint>
@@ -41,12 +41,11 @@
 #include "absl/synchronization/mutex.h"
 #include "alliance/v1/relay_service.pb.h"
 #include "rocksdb/write_batch.h"
-#include "server/auth.h"
-#include "server/clock.h"
-#include "server/commit_pool.h"
-#include "server/config.h"
-#include "server/db.h"
-#include "server/metrics.h"
+#include "server/infra/clock.h"
+#include "server/infra/commit_pool.h"
+#include "server/infra/config.h"
+#include "server/infra/db.h"
+#include "server/infra/metrics.h"
 
 namespace alliance::server {
 
@@ -72,7 +71,7 @@ class Mailbox {
   // `done` runs exactly once, possibly on another thread, with the sequence and time or:
   // RESOURCE_EXHAUSTED (mailbox full), NOT_FOUND (mailbox erased), ABORTED (same message id
   // in flight), UNAVAILABLE (shutting down), INTERNAL (storage).
-  void Send(const Caller& sender, const v1::SendRequest& request, SendDone done);
+  void Send(const v1::Address& sender, const v1::SendRequest& request, SendDone done);
 
   // Deletes `sequences` from `mailbox`; returns how many were present.
   [[nodiscard]] absl::StatusOr<uint32_t> Ack(
@@ -169,4 +168,4 @@ std::string MailboxKey(const v1::Address& address);
 
 }  // namespace alliance::server
 
-#endif  // ALLIANCE_SERVER_MAILBOX_H_
+#endif  // ALLIANCE_SERVER_STORE_MAILBOX_H_
