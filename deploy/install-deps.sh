@@ -11,6 +11,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libabsl-dev libcli11-dev libtomlplusplus-dev libspdlog-dev nlohmann-json3-dev
   libcpp-httplib-dev
+  # The clang thread-safety build (deploy/test.sh).
+  clang libclang-rt-14-dev
   # Comparison benchmarks only.
   libolm-dev libsignal-protocol-c-dev libssl-dev
   # Process-level tests and the quick start.

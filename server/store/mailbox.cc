@@ -395,6 +395,7 @@ absl::StatusOr<uint64_t> Mailbox::ExpireMailbox(const std::string& mailbox_key,
   absl::flat_hash_map<std::string, int64_t> per_sender;
   // Writes the batch with its counter updates; keeps batches bounded.
   auto flush = [&]() -> absl::Status {
+    state->mu.AssertHeld();  // held by this function; tells the analysis about the lambda
     if (in_batch == 0) return absl::OkStatus();
     batch.Merge(db_->cf(Cf::kMailbox), mailbox_key, MailboxCounter{.depth = -in_batch}.Encode());
     for (const auto& [sender, n] : per_sender) {
