@@ -5,6 +5,7 @@
 
 #include "base/bytes.h"
 #include "base/status_macros.h"
+#include "crypto/aead.h"
 #include "crypto/hkdf.h"
 #include "crypto/padding.h"
 #include "wire/protocol.h"
@@ -20,9 +21,9 @@ constexpr std::string_view kMessageInfo = wire::kMessageInfo;
 constexpr std::string_view kAdDomain = wire::kMessageAdDomain;
 constexpr size_t kAdDomainSize = kAdDomain.size();
 constexpr size_t kAdSize = kAdDomainSize + 32 + 32 + kRatchetHeaderSize;
-constexpr size_t kAeadKeySize = crypto_aead_xchacha20poly1305_ietf_KEYBYTES;
-constexpr size_t kAeadNonceSize = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-static_assert(kAeadTagSize == crypto_aead_xchacha20poly1305_ietf_ABYTES);
+constexpr size_t kAeadKeySize = Aead::kKeySize;
+constexpr size_t kAeadNonceSize = Aead::kNonceSize;
+static_assert(kAeadTagSize == Aead::kTagSize);
 
 // KDF_RK: HKDF(salt = root key, ikm = DH output) -> new root key ‖ chain key.
 void RootStep(WipedArray<32>* root, const WipedArray<32>& dh_out, WipedArray<32>* chain) {
@@ -146,8 +147,8 @@ absl::Status Ratchet::Encrypt(ByteSpan plaintext, std::vector<uint8_t>* out) {
   uint8_t* body = header + kRatchetHeaderSize;
   if (!plaintext.empty()) std::memcpy(body, plaintext.data(), plaintext.size());
   ApplyPadding({body, padded}, plaintext.size());
-  crypto_aead_xchacha20poly1305_ietf_encrypt(body, nullptr, body, padded, ad, sizeof ad, nullptr,
-                                             key_nonce.data() + kAeadKeySize, key_nonce.data());
+  Aead::Seal(body, ByteSpan(body, padded), ByteSpan(ad, sizeof ad), key_nonce.data() + kAeadKeySize,
+             key_nonce.data());
   return absl::OkStatus();
 }
 
@@ -163,9 +164,8 @@ absl::Status Ratchet::Open(const WipedArray<32>& mk, ByteSpan message,
 
   const ByteSpan sealed = message.subspan(kRatchetHeaderSize);
   plaintext->resize(sealed.size() - kAeadTagSize);
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-          plaintext->data(), nullptr, nullptr, sealed.data(), sealed.size(), ad, sizeof ad,
-          key_nonce.data() + kAeadKeySize, key_nonce.data()) != 0) {
+  if (!Aead::Open(plaintext->data(), sealed, ByteSpan(ad, sizeof ad),
+                  key_nonce.data() + kAeadKeySize, key_nonce.data())) {
     plaintext->clear();
     return DecryptError();
   }
