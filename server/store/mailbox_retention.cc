@@ -1,0 +1,153 @@
+// Mailbox retention and erasure: the sweep of expired envelopes and dedup records, and the
+// erasure of a closed account's mailboxes and sent-message records (mailbox.h).
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "base/status_macros.h"
+#include "server/infra/crypto_util.h"
+#include "server/store/mailbox.h"
+#include "server/store/mailbox_keys.h"
+
+namespace alliance::server {
+
+using namespace mailbox_internal;  // NOLINT(google-build-using-namespace): the mailbox's keys
+
+absl::StatusOr<uint64_t> Mailbox::ExpireMailbox(const std::string& mailbox_key,
+                                                uint64_t cutoff_ms) {
+  std::shared_ptr<State> state = GetState(mailbox_key);
+  absl::MutexLock lock(&state->mu);
+  std::string end = EnvelopeKey(mailbox_key, ~uint64_t{0});  // envelopes only
+  rocksdb::Slice upper(end);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(options, db_->cf(Cf::kMailbox)));
+  rocksdb::WriteBatch batch;
+  int64_t in_batch = 0;
+  uint64_t expired = 0;
+  absl::flat_hash_map<std::string, int64_t> per_sender;
+  // Writes the batch with its counter updates; keeps batches bounded.
+  auto flush = [&]() -> absl::Status {
+    state->mu.AssertHeld();  // held by this function; tells the analysis about the lambda
+    if (in_batch == 0) return absl::OkStatus();
+    batch.Merge(db_->cf(Cf::kMailbox), mailbox_key, MailboxCounter{.depth = -in_batch}.Encode());
+    for (const auto& [sender, n] : per_sender) {
+      batch.Merge(db_->cf(Cf::kMailbox), SenderCounterKey(mailbox_key, sender),
+                  MailboxCounter{.depth = -n}.Encode());
+    }
+    ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
+    if (state->loaded) state->depth -= in_batch;
+    for (const auto& [sender, n] : per_sender) ReleaseSenderLocked(state.get(), sender, n);
+    batch.Clear();
+    per_sender.clear();
+    in_batch = 0;
+    return absl::OkStatus();
+  };
+  for (it->Seek(EnvelopeKey(mailbox_key, 0)); it->Valid(); it->Next()) {
+    if (it->key().size() != kEnvelopeKeySize) continue;
+    v1::Envelope envelope;
+    if (envelope.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      if (envelope.server_time_ms() >= cutoff_ms) break;  // the rest is younger
+      batch.Delete(db_->cf(Cf::kDedup),
+                   DedupKey(envelope.sender().account_id(), envelope.message_id()));
+      ++per_sender[envelope.sender().account_id()];
+    }
+    batch.Delete(db_->cf(Cf::kMailbox), it->key());
+    ++in_batch;
+    ++expired;
+    if (in_batch == 1000) ALLIANCE_RETURN_IF_ERROR(flush());
+  }
+  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  ALLIANCE_RETURN_IF_ERROR(flush());
+  return expired;
+}
+
+absl::StatusOr<uint64_t> Mailbox::SweepDedup(uint64_t cutoff_ms) {
+  rocksdb::WriteBatch batch;
+  uint64_t removed = 0;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kDedup)));
+  for (it->Seek("x"); it->Valid() && it->key().starts_with("x"); it->Next()) {
+    if (it->key().size() != kDedupIndexKeySize) continue;  // a dedup key that begins with 'x'
+    if (base::ReadU64BE(it->key().data() + 1) >= cutoff_ms)
+      break;  // time order: the rest is younger
+    batch.Delete(db_->cf(Cf::kDedup), it->key());
+    batch.Delete(db_->cf(Cf::kDedup), it->key().ToStringView().substr(9));
+    if (++removed % 1000 == 0) {
+      ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
+      batch.Clear();
+    }
+  }
+  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  if (batch.Count() > 0) ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
+  return removed;
+}
+
+absl::Status Mailbox::AddEraseSent(std::string_view account_id, rocksdb::WriteBatch* batch) {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kDedup)));
+  rocksdb::Slice prefix(account_id.data(), account_id.size());
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() == 2 * kAccountIdSize) batch->Delete(db_->cf(Cf::kDedup), it->key());
+  }
+  return FromRocks(it->status());
+}
+
+absl::StatusOr<uint64_t> Mailbox::SweepExpired() {
+  absl::Time cutoff = clock_->Now() - limits_.retention;
+  uint64_t cutoff_ms = static_cast<uint64_t>(std::max<int64_t>(0, absl::ToUnixMillis(cutoff)));
+  uint64_t total = 0;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kMailbox)));
+  it->SeekToFirst();
+  while (it->Valid()) {
+    std::string mailbox_key = it->key().ToString().substr(0, kMailboxKeySize);
+    if (mailbox_key.size() == kMailboxKeySize) {
+      ALLIANCE_ASSIGN_OR_RETURN(uint64_t n, ExpireMailbox(mailbox_key, cutoff_ms));
+      total += n;
+    }
+    it->Seek(MailboxEnd(mailbox_key));  // next mailbox
+  }
+  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  metrics_->expirations.Increment(total);
+  ALLIANCE_RETURN_IF_ERROR(SweepDedup(cutoff_ms).status());
+  return total;
+}
+
+absl::Status Mailbox::CloseAndErase(std::string_view account_id, uint32_t device_count,
+                                    absl::Status why, rocksdb::WriteBatch* batch) {
+  for (uint32_t d = 1; d <= device_count; ++d) {
+    v1::Address address;
+    address.set_account_id(std::string(account_id));
+    address.set_device_id(d);
+    std::string mailbox_key = MailboxKey(address);
+    std::shared_ptr<State> state = GetState(mailbox_key);
+    std::shared_ptr<Subscription> subscriber;
+    {
+      absl::MutexLock lock(&state->mu);
+      state->closed = true;
+      state->depth = 0;
+      state->sender_depth.clear();
+      state->live.clear();
+      subscriber = std::move(state->subscriber);
+    }
+    if (subscriber != nullptr) subscriber->OnClosed(why);
+
+    std::string end = MailboxEnd(mailbox_key);
+    rocksdb::Slice upper(end);
+    rocksdb::ReadOptions options;
+    options.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(options, db_->cf(Cf::kMailbox)));
+    for (it->Seek(EnvelopeKey(mailbox_key, 0)); it->Valid(); it->Next()) {
+      v1::Envelope envelope;
+      if (envelope.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+        batch->Delete(db_->cf(Cf::kDedup),
+                      DedupKey(envelope.sender().account_id(), envelope.message_id()));
+      }
+    }
+    ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+    batch->DeleteRange(db_->cf(Cf::kMailbox), mailbox_key, end);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace alliance::server
