@@ -4,7 +4,7 @@
 #include <string>
 
 #include "crypto/hkdf.h"
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
 
 namespace alliance::crypto {
 namespace {
@@ -16,7 +16,7 @@ static_assert(kSaltSize == 16);
 
 absl::Status CheckCost(uint64_t ops, uint64_t mem) {
   if (ops < crypto_pwhash_OPSLIMIT_INTERACTIVE || mem < crypto_pwhash_MEMLIMIT_INTERACTIVE ||
-      ops > crypto_pwhash_OPSLIMIT_MAX || mem > (uint64_t{1} << 32)) {
+      ops > kMaxPassphraseOpsLimit || mem > kMaxPassphraseMemLimit) {
     return absl::InvalidArgumentError("passphrase cost is outside the accepted range");
   }
   return absl::OkStatus();

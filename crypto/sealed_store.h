@@ -24,11 +24,32 @@
 
 namespace alliance::crypto {
 
-// Argon2id cost. Defaults: libsodium's INTERACTIVE limits (the minimum accepted).
+// Argon2id cost of wrapping the store key. A profile holds therapy records, so the default is
+// libsodium's MODERATE profile (3 passes over 256 MiB; about 0.8 s to unlock on the 2-core
+// development VM, see README), not the INTERACTIVE minimum. Tests use Interactive() to stay fast.
+// Default: Moderate().
 struct PassphraseCost {
-  uint64_t ops_limit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
-  uint64_t mem_limit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+  uint64_t ops_limit = crypto_pwhash_OPSLIMIT_MODERATE;
+  uint64_t mem_limit = crypto_pwhash_MEMLIMIT_MODERATE;
+
+  // libsodium's named profiles: 2 passes / 64 MiB, 3 / 256 MiB, 4 / 1 GiB.
+  static constexpr PassphraseCost Interactive() {
+    return {crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE};
+  }
+  static constexpr PassphraseCost Moderate() {
+    return {crypto_pwhash_OPSLIMIT_MODERATE, crypto_pwhash_MEMLIMIT_MODERATE};
+  }
+  static constexpr PassphraseCost Sensitive() {
+    return {crypto_pwhash_OPSLIMIT_SENSITIVE, crypto_pwhash_MEMLIMIT_SENSITIVE};
+  }
 };
+
+// Bounds on a cost, for new keys and for the parameters read back from a key file (which an
+// attacker with write access may have altered to make unlocking allocate gigabytes or run for
+// hours). At least INTERACTIVE; at most kMaxPassphraseOpsLimit passes over
+// kMaxPassphraseMemLimit bytes (SENSITIVE's memory, a little over twice its passes).
+inline constexpr uint64_t kMaxPassphraseOpsLimit = 10;
+inline constexpr uint64_t kMaxPassphraseMemLimit = uint64_t{1} << 30;  // 1 GiB.
 
 inline constexpr size_t kSealNonceSize = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 inline constexpr size_t kSealOverhead = kSealNonceSize + crypto_aead_xchacha20poly1305_ietf_ABYTES;
@@ -42,14 +63,17 @@ class StoreKey {
   struct Created;
 
   // Creates a fresh random store key wrapped under `passphrase`. INVALID_ARGUMENT when the
-  // cost is below the INTERACTIVE limits or the passphrase is empty; RESOURCE_EXHAUSTED when
-  // Argon2id cannot get its memory.
+  // cost is below the INTERACTIVE limits or above kMaxPassphraseOpsLimit /
+  // kMaxPassphraseMemLimit, or the passphrase is empty; RESOURCE_EXHAUSTED when Argon2id
+  // cannot get its memory.
   [[nodiscard]] static absl::StatusOr<Created> Create(ByteSpan passphrase,
                                                       const PassphraseCost& cost = {});
 
   // Unwraps the store key. PERMISSION_DENIED ("wrong passphrase or damaged key file") when the
   // passphrase is wrong or the record was altered — the two are indistinguishable;
-  // INVALID_ARGUMENT when the record is malformed.
+  // INVALID_ARGUMENT when the record is malformed or its cost is outside the bounds above
+  // (checked before any memory is allocated or any hashing is done); RESOURCE_EXHAUSTED when
+  // Argon2id cannot get its memory.
   [[nodiscard]] static absl::StatusOr<StoreKey> Unwrap(ByteSpan passphrase,
                                                        const v1::WrappedStoreKey& wrapped);
 

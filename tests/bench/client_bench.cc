@@ -25,9 +25,9 @@
 #include "absl/strings/numbers.h"
 #include "client/client.h"
 #include "client/relay_connection.h"
-#include "server/clock.h"
-#include "server/config.h"
-#include "server/logging.h"
+#include "server/infra/clock.h"
+#include "server/infra/config.h"
+#include "server/infra/logging.h"
 #include "server/relay_server.h"
 
 namespace alliance::bench {
@@ -176,6 +176,7 @@ Stats EndToEnd(const fs::path& dir, int messages) {
     client::ClientOptions o;
     o.profile_dir = (dir / name).string();
     o.relay.address = relay.address;
+    o.store.cost = crypto::PassphraseCost::Interactive();  // Unlocking is not measured here.
     auto c = client::Client::Init(o, crypto::AsBytes("bench passphrase " + name));
     Die(c.status(), "client init");
     return *std::move(c);

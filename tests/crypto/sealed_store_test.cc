@@ -17,8 +17,45 @@ bool Contains(ByteSpan hay, absl::string_view needle) {
   return std::search(hay.begin(), hay.end(), needle.begin(), needle.end()) != hay.end();
 }
 
-TEST(SealedStoreTest, UnwrapsWithRightPassphrase) {
+// The rest of this file uses the INTERACTIVE minimum to stay fast.
+constexpr PassphraseCost kFast = PassphraseCost::Interactive();
+
+TEST(SealedStoreTest, DefaultCostIsAboveTheInteractiveMinimum) {
+  const PassphraseCost d;
+  EXPECT_EQ(d.ops_limit, crypto_pwhash_OPSLIMIT_MODERATE);
+  EXPECT_EQ(d.mem_limit, crypto_pwhash_MEMLIMIT_MODERATE);
+  EXPECT_GT(d.mem_limit, uint64_t{crypto_pwhash_MEMLIMIT_INTERACTIVE});
   auto created = StoreKey::Create(Bytes("correct horse"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->wrapped.ops_limit(), crypto_pwhash_OPSLIMIT_MODERATE);
+  EXPECT_EQ(created->wrapped.mem_limit(), crypto_pwhash_MEMLIMIT_MODERATE);
+  EXPECT_TRUE(StoreKey::Unwrap(Bytes("correct horse"), created->wrapped).ok());
+}
+
+// The attack: an altered key file asks for 4 GiB (or a huge number of passes), so that merely
+// trying to unlock the profile exhausts the device. The bounds are checked before any work.
+TEST(SealedStoreTest, UnwrapRefusesCostBeyondTheBoundsBeforeAllocating) {
+  auto created = StoreKey::Create(Bytes("pw"), kFast);
+  ASSERT_TRUE(created.ok());
+  v1::WrappedStoreKey w = created->wrapped;
+  w.set_mem_limit(uint64_t{4} << 30);
+  EXPECT_EQ(StoreKey::Unwrap(Bytes("pw"), w).status().code(), absl::StatusCode::kInvalidArgument);
+  w.set_mem_limit(kMaxPassphraseMemLimit + 1024);
+  EXPECT_EQ(StoreKey::Unwrap(Bytes("pw"), w).status().code(), absl::StatusCode::kInvalidArgument);
+  w = created->wrapped;
+  w.set_ops_limit(kMaxPassphraseOpsLimit + 1);
+  EXPECT_EQ(StoreKey::Unwrap(Bytes("pw"), w).status().code(), absl::StatusCode::kInvalidArgument);
+  w.set_ops_limit(uint64_t{1} << 32);
+  EXPECT_EQ(StoreKey::Unwrap(Bytes("pw"), w).status().code(), absl::StatusCode::kInvalidArgument);
+  // The same bounds hold for new keys; the named profiles are inside them.
+  EXPECT_EQ(StoreKey::Create(Bytes("pw"), {3, uint64_t{2} << 30}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_LE(PassphraseCost::Sensitive().mem_limit, kMaxPassphraseMemLimit);
+  EXPECT_LE(PassphraseCost::Sensitive().ops_limit, kMaxPassphraseOpsLimit);
+}
+
+TEST(SealedStoreTest, UnwrapsWithRightPassphrase) {
+  auto created = StoreKey::Create(Bytes("correct horse"), kFast);
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ(created->wrapped.ops_limit(), crypto_pwhash_OPSLIMIT_INTERACTIVE);
   EXPECT_EQ(created->wrapped.mem_limit(), crypto_pwhash_MEMLIMIT_INTERACTIVE);
@@ -32,7 +69,7 @@ TEST(SealedStoreTest, UnwrapsWithRightPassphrase) {
 }
 
 TEST(SealedStoreTest, WrongPassphraseFailsCleanly) {
-  auto created = StoreKey::Create(Bytes("correct horse"));
+  auto created = StoreKey::Create(Bytes("correct horse"), kFast);
   ASSERT_TRUE(created.ok());
   absl::StatusOr<StoreKey> key = StoreKey::Unwrap(Bytes("wrong horse"), created->wrapped);
   EXPECT_EQ(key.status().code(), absl::StatusCode::kPermissionDenied);
@@ -40,7 +77,7 @@ TEST(SealedStoreTest, WrongPassphraseFailsCleanly) {
 }
 
 TEST(SealedStoreTest, TamperedWrappedKeyFailsLikeWrongPassphrase) {
-  auto created = StoreKey::Create(Bytes("pw"));
+  auto created = StoreKey::Create(Bytes("pw"), kFast);
   ASSERT_TRUE(created.ok());
   v1::WrappedStoreKey w = created->wrapped;
   (*w.mutable_sealed_key())[30] ^= 1;
@@ -61,7 +98,7 @@ TEST(SealedStoreTest, RejectsEmptyPassphraseAndWeakCost) {
 }
 
 TEST(SealedStoreTest, TamperedOrMovedValueFails) {
-  auto created = StoreKey::Create(Bytes("pw"));
+  auto created = StoreKey::Create(Bytes("pw"), kFast);
   ASSERT_TRUE(created.ok());
   const StoreKey& key = created->key;
   RecordName a = key.Name(Bytes("a"));
@@ -77,7 +114,7 @@ TEST(SealedStoreTest, TamperedOrMovedValueFails) {
 }
 
 TEST(SealedStoreTest, SealedBytesAndNamesContainNoPlaintext) {
-  auto created = StoreKey::Create(Bytes("pw"));
+  auto created = StoreKey::Create(Bytes("pw"), kFast);
   ASSERT_TRUE(created.ok());
   const StoreKey& key = created->key;
   const std::string marker = "MARKER-PLAINTEXT-7f3a";
@@ -90,11 +127,11 @@ TEST(SealedStoreTest, SealedBytesAndNamesContainNoPlaintext) {
 }
 
 TEST(SealedStoreTest, RewrapChangesPassphraseButNotKey) {
-  auto created = StoreKey::Create(Bytes("old"));
+  auto created = StoreKey::Create(Bytes("old"), kFast);
   ASSERT_TRUE(created.ok());
   RecordName n = created->key.Name(Bytes("x"));
   std::vector<uint8_t> sealed = *created->key.Seal(n, Bytes("kept"));
-  v1::WrappedStoreKey rewrapped = *created->key.Wrap(Bytes("new"));
+  v1::WrappedStoreKey rewrapped = *created->key.Wrap(Bytes("new"), kFast);
   StoreKey reopened = *StoreKey::Unwrap(Bytes("new"), rewrapped);
   EXPECT_TRUE(reopened.Open(n, sealed)->Equals(Bytes("kept")));
   EXPECT_FALSE(StoreKey::Unwrap(Bytes("old"), rewrapped).ok());
