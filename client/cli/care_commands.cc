@@ -3,26 +3,12 @@
 #include <cstdio>
 #include <iostream>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "client/care/window_text.h"
 #include "crypto/status_macros.h"
 
 namespace alliance::cli {
 namespace {
-
-const char* const kDays[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-
-absl::StatusOr<int> ParseMinute(absl::string_view hhmm) {
-  std::vector<absl::string_view> parts = absl::StrSplit(hhmm, ':');
-  int h = 0, m = 0;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &h) || !absl::SimpleAtoi(parts[1], &m) ||
-      h < 0 || h > 24 || m < 0 || m > 59 || (h == 24 && m != 0)) {
-    return absl::InvalidArgumentError(absl::StrCat("bad time '", hhmm, "' (use HH:MM)"));
-  }
-  return h * 60 + m;
-}
 
 absl::StatusOr<absl::Time> ParseLocal(const std::string& text) {
   absl::Time t;
@@ -33,18 +19,9 @@ absl::StatusOr<absl::Time> ParseLocal(const std::string& text) {
   return absl::InvalidArgumentError("bad date '" + text + "' (use YYYY-MM-DD [HH:MM])");
 }
 
-std::string WindowText(const v1::ResponseWindow& w) {
-  const int end = static_cast<int>((w.start_minute() + w.duration_minutes()) % 1440);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s %02u:%02u-%02d:%02d",
-                kDays[(static_cast<int>(w.day()) + 6) % 7], w.start_minute() / 60,
-                w.start_minute() % 60, end / 60, end % 60);
-  return buf;
-}
-
 json AgreementJson(const v1::CareAgreement& a) {
   json windows = json::array();
-  for (const v1::ResponseWindow& w : a.windows()) windows.push_back(WindowText(w));
+  for (const v1::ResponseWindow& w : a.windows()) windows.push_back(care::FormatResponseWindow(w));
   json ooo = json::array();
   for (const v1::OutOfOffice& o : a.out_of_office()) {
     ooo.push_back({{"from", LocalTime(absl::FromUnixSeconds(o.start_unix()))},
@@ -65,7 +42,7 @@ void PrintAgreement(const char* label, const v1::CareAgreement& a) {
   std::printf("%s (version %llu), therapist's time zone %s\n", label,
               static_cast<unsigned long long>(a.version()), Printable(a.time_zone()).c_str());
   for (const v1::ResponseWindow& w : a.windows())
-    std::printf("  window   %s\n", WindowText(w).c_str());
+    std::printf("  window   %s\n", care::FormatResponseWindow(w).c_str());
   std::printf("  replies  within %u working hours\n", a.reply_within_working_hours());
   std::printf("  receipts %s\n", a.read_receipts() ? "read receipts shared" : "not shared");
   if (a.device_retention_days() > 0) {
@@ -89,31 +66,6 @@ json DueJson(const client::DueView& d) {
 
 }  // namespace
 
-absl::StatusOr<v1::ResponseWindow> ParseWindow(const std::string& text) {
-  std::vector<std::string> parts = absl::StrSplit(text, ' ', absl::SkipEmpty());
-  if (parts.size() != 2) {
-    return absl::InvalidArgumentError("window must look like 'mon 09:00-12:00'");
-  }
-  const std::string day = absl::AsciiStrToLower(parts[0]).substr(0, 3);
-  int index = -1;
-  for (int i = 0; i < 7; ++i) {
-    if (day == kDays[i]) index = i;
-  }
-  std::vector<absl::string_view> range = absl::StrSplit(parts[1], '-');
-  if (index < 0 || range.size() != 2) {
-    return absl::InvalidArgumentError("window must look like 'mon 09:00-12:00'");
-  }
-  ALLIANCE_ASSIGN_OR_RETURN(int start, ParseMinute(range[0]));
-  ALLIANCE_ASSIGN_OR_RETURN(int end, ParseMinute(range[1]));
-  if (start >= 1440) return absl::InvalidArgumentError("a window starts before 24:00");
-  const int duration = end > start ? end - start : 1440 - start + end;
-  v1::ResponseWindow w;
-  w.set_day(static_cast<v1::Weekday>(index + 1));
-  w.set_start_minute(static_cast<uint32_t>(start));
-  w.set_duration_minutes(static_cast<uint32_t>(duration));
-  return w;
-}
-
 void AddCareCommands(CLI::App& app, Globals& g, CareFlags& f, int& rc) {
   auto run = [&rc](std::function<absl::Status()> fn) {
     return [&rc, fn] {
@@ -128,7 +80,10 @@ void AddCareCommands(CLI::App& app, Globals& g, CareFlags& f, int& rc) {
   auto* propose = agreement->add_subcommand("propose", "Therapist: propose a (new) agreement");
   propose->add_option("client", f.contact)->required();
   propose->add_option("--time-zone", f.time_zone, "IANA zone, e.g. Europe/Berlin")->required();
-  propose->add_option("--window", f.windows, "Weekly window, e.g. 'mon 09:00-12:00' (repeat)")
+  propose
+      ->add_option("--window", f.windows,
+                   "Weekly window, e.g. 'mon 09:00-12:00' (repeat); a whole day is "
+                   "'mon 00:00-24:00', an end equal to the start is refused")
       ->required();
   propose->add_option("--reply-within-hours", f.reply_hours, "Working hours")
       ->capture_default_str();
@@ -140,7 +95,7 @@ void AddCareCommands(CLI::App& app, Globals& g, CareFlags& f, int& rc) {
     v1::CareAgreement draft;
     draft.set_time_zone(f.time_zone);
     for (const std::string& w : f.windows) {
-      ALLIANCE_ASSIGN_OR_RETURN(*draft.add_windows(), ParseWindow(w));
+      ALLIANCE_ASSIGN_OR_RETURN(*draft.add_windows(), care::ParseResponseWindow(w));
     }
     draft.set_reply_within_working_hours(f.reply_hours);
     draft.set_emergency_notice(f.emergency);

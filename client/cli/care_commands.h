@@ -27,9 +27,6 @@ struct CareFlags {
   int percent = -1;
 };
 
-// Parses "mon 09:00-12:00" (a window may end after midnight: "fri 22:00-02:00").
-[[nodiscard]] absl::StatusOr<v1::ResponseWindow> ParseWindow(const std::string& text);
-
 // Prints the therapist's due list (inbox --due).
 void PrintDue(const std::vector<client::DueView>& items, bool as_json);
 
