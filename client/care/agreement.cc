@@ -49,18 +49,23 @@ absl::Status ValidateOutOfOffice(const v1::CareAgreement& a) {
     return Invalid("too many out-of-office periods");
   }
   for (const v1::OutOfOffice& p : a.out_of_office()) {
-    if (p.end_unix() <= p.start_unix()) return Invalid("out-of-office period empty or reversed");
-    // Written so that it cannot overflow for any int64 pair with end > start.
-    if (static_cast<uint64_t>(p.end_unix()) - static_cast<uint64_t>(p.start_unix()) >
-        static_cast<uint64_t>(kMaxOutOfOfficeSeconds)) {
-      return Invalid("out-of-office period longer than 366 days");
-    }
-    if (p.notice().size() > kMaxNoticeBytes) return Invalid("out-of-office notice too long");
+    ALLIANCE_RETURN_IF_ERROR(ValidateOutOfOfficePeriod(p));
   }
   return absl::OkStatus();
 }
 
 }  // namespace
+
+absl::Status ValidateOutOfOfficePeriod(const v1::OutOfOffice& p) {
+  if (p.end_unix() <= p.start_unix()) return Invalid("out-of-office period empty or reversed");
+  // Written so that it cannot overflow for any int64 pair with end > start.
+  if (static_cast<uint64_t>(p.end_unix()) - static_cast<uint64_t>(p.start_unix()) >
+      static_cast<uint64_t>(kMaxOutOfOfficeSeconds)) {
+    return Invalid("out-of-office period longer than 366 days");
+  }
+  if (p.notice().size() > kMaxNoticeBytes) return Invalid("out-of-office notice too long");
+  return absl::OkStatus();
+}
 
 absl::Status ValidateAgreement(const v1::CareAgreement& a) {
   if (a.format_version() != kAgreementFormatVersion) return Invalid("unknown format version");

@@ -67,6 +67,13 @@ inline constexpr int64_t kMaxOutOfOfficeSeconds = 366LL * 24 * 3600;
 // kMaxCrisisPhrases.
 [[nodiscard]] absl::Status ValidateAgreement(const v1::CareAgreement& agreement);
 
+// Checks one out-of-office period against the rules ValidateAgreement applies to each:
+// INVALID_ARGUMENT (one line naming the rule) when it is empty or reversed, longer than
+// kMaxOutOfOfficeSeconds (366 days), or its notice is longer than kMaxNoticeBytes. Used when a
+// therapist sets a period, and on receipt (an invalid period is dropped, never overlaid on the
+// agreement in force).
+[[nodiscard]] absl::Status ValidateOutOfOfficePeriod(const v1::OutOfOffice& period);
+
 // The exact bytes each signature covers: kAgreementSignatureDomain ‖ document.
 std::vector<uint8_t> AgreementSignedMessage(std::string_view document);
 

@@ -41,6 +41,20 @@ TEST(AgreementValidationTest, AcceptsOfficeHours) {
   EXPECT_TRUE(ValidateAgreement(OfficeHours("America/New_York")).ok());
 }
 
+TEST(AgreementValidationTest, OutOfOfficePeriodValidatorAppliesTheAgreementRules) {
+  v1::OutOfOffice p;
+  p.set_start_unix(1'800'000'000);
+  p.set_end_unix(p.start_unix() + kMaxOutOfOfficeSeconds);
+  EXPECT_TRUE(ValidateOutOfOfficePeriod(p).ok());
+  p.set_end_unix(p.start_unix() + kMaxOutOfOfficeSeconds + 1);  // 366 days and a second.
+  EXPECT_EQ(ValidateOutOfOfficePeriod(p).code(), absl::StatusCode::kInvalidArgument);
+  p.set_end_unix(p.start_unix());
+  EXPECT_EQ(ValidateOutOfOfficePeriod(p).code(), absl::StatusCode::kInvalidArgument);
+  p.set_end_unix(p.start_unix() + 3600);
+  p.set_notice(std::string(kMaxNoticeBytes + 1, 'x'));
+  EXPECT_EQ(ValidateOutOfOfficePeriod(p).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(AgreementValidationTest, RejectsZeroWindowAgreement) {
   v1::CareAgreement a = OfficeHours("Europe/Berlin");
   a.clear_windows();
