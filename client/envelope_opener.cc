@@ -117,15 +117,36 @@ absl::StatusOr<OpenedEnvelope> OpenEnvelope(LocalStore::Txn& txn,
   if (envelope.type() != v1::ENVELOPE_TYPE_PREKEY_MESSAGE) return result;
   absl::StatusOr<crypto::PreKeyMessage> pm = crypto::ParsePreKeyMessage(payload);
   if (!pm.ok()) return result;
-  // A retransmitted prekey message of a session we already have.
+  // Decided by the base key before anything changes. A session built from this base key is the
+  // only one that may open the message (a later prekey message of the same session, sent before
+  // the initiator heard back); if it refuses, the message is a replay.
+  bool same_base = false;
   for (const std::string* name : {&active_name, &prev_name, &quarantine_name}) {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::Session> s, LoadSession(txn, *name, rng));
+    if (!s.has_value() || s->base_key() != pm->ephemeral_key) continue;
+    same_base = true;
     ALLIANCE_ASSIGN_OR_RETURN(bool opened,
                               try_stored(*name, crypto::MessageType::kPreKey, &pm->ephemeral_key));
     if (opened) return result;
   }
+  const std::string used_name = names::UsedBaseKeys(contact_hex, device);
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> used, txn.Get<v1::IdList>(used_name));
+  v1::IdList used_keys = used.value_or(v1::IdList());
+  const std::string base = KeyBytes(pm->ephemeral_key);
+  for (const std::string& k : used_keys.ids()) same_base |= k == base;
+  if (same_base) {
+    result.replay = true;  // Its session was built before: never build (or activate) it again.
+    return result;
+  }
   ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::Session> fresh,
                             Respond(txn, identity, *pm, now, rng, plain));
   if (!fresh.has_value()) return result;
+  // Remember the base key (bounded, oldest evicted), in the same transaction as the session.
+  *used_keys.add_ids() = base;
+  if (used_keys.ids_size() > kMaxUsedBaseKeys) {
+    used_keys.mutable_ids()->DeleteSubrange(0, used_keys.ids_size() - kMaxUsedBaseKeys);
+  }
+  ALLIANCE_RETURN_IF_ERROR(txn.Put(used_name, used_keys));
   result.ok = true;
   result.remote_identity = KeyBytes(fresh->remote_identity());
   if (result.remote_identity != pinned_key) {

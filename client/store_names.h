@@ -26,6 +26,11 @@ inline std::string PreviousSession(const std::string& id_hex, uint32_t device) {
 inline std::string QuarantinedSession(const std::string& id_hex, uint32_t device) {
   return absl::StrCat("session-new/", id_hex, "/", device);
 }
+// X3DH base keys that built a responder session with this peer device (v1::IdList, oldest
+// first, bounded): a prekey message with one of them is a replay and never builds another.
+inline std::string UsedBaseKeys(const std::string& id_hex, uint32_t device) {
+  return absl::StrCat("base-keys/", id_hex, "/", device);
+}
 inline std::string History(const std::string& id_hex, uint64_t index) {
   return absl::StrCat("history/", id_hex, "/", index);
 }

@@ -23,7 +23,9 @@ class EnvelopeOpenerTest : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("alliance-opener-" + std::to_string(::getpid()));
     fs::remove_all(dir_);
-    store_ = *LocalStore::Create(dir_.string(), crypto::AsBytes("pw"));
+    LocalStoreOptions options;
+    options.cost = crypto::PassphraseCost::Interactive();
+    store_ = *LocalStore::Create(dir_.string(), crypto::AsBytes("pw"), options);
     // Our signed prekey and two one-time prekeys, as the client keeps them.
     ASSERT_TRUE(
         store_
@@ -129,6 +131,99 @@ TEST_F(EnvelopeOpenerTest, UnpinnedIdentityIsQuarantinedNeverActive) {
   auto quarantined = Stored(names::QuarantinedSession(kContact, 1));
   ASSERT_TRUE(quarantined.has_value());
   EXPECT_EQ(Key(quarantined->remote_identity()), Key(mallory_.public_key()));
+}
+
+// The raw bytes of the three session slots (empty when absent).
+std::vector<std::string> Slots(LocalStore& store, const std::string& contact) {
+  std::vector<std::string> out;
+  EXPECT_TRUE(store
+                  .Run([&](LocalStore::Txn& txn) -> absl::Status {
+                    for (const std::string& n :
+                         {names::Session(contact, 1), names::PreviousSession(contact, 1),
+                          names::QuarantinedSession(contact, 1)}) {
+                      auto b = txn.GetBytes(n);
+                      if (!b.ok()) return b.status();
+                      out.push_back(b->has_value()
+                                        ? std::string(reinterpret_cast<const char*>((*b)->data()),
+                                                      (*b)->size())
+                                        : std::string());
+                    }
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  return out;
+}
+
+// The attack: a first message that used no one-time prekey is replayed (under a new envelope id)
+// after both sides have moved on. Before the fix it rebuilt the session and made it active.
+TEST_F(EnvelopeOpenerTest, ReplayedFirstMessageWithoutOneTimeKeyNeverRebuildsTheSession) {
+  v1::PreKeyBundle b;
+  b.set_identity_key(Key(me_.public_key()));
+  *b.mutable_signed_prekey() = spk_.ToPublic();  // No one-time prekey.
+  auto verified = crypto::VerifyPreKeyBundle(b, kNow);
+  ASSERT_TRUE(verified.ok());
+  auto alice = crypto::Session::Initiate(alice_, *verified, rng_);
+  ASSERT_TRUE(alice.ok());
+  auto envelope = [](const crypto::OutgoingMessage& m) {
+    v1::Envelope env;
+    env.set_version(1);
+    env.mutable_sender()->set_account_id(std::string(16, 'A'));
+    env.mutable_sender()->set_device_id(1);
+    env.set_type(m.type == crypto::MessageType::kPreKey ? v1::ENVELOPE_TYPE_PREKEY_MESSAGE
+                                                        : v1::ENVELOPE_TYPE_MESSAGE);
+    env.set_payload(std::string(m.bytes.begin(), m.bytes.end()));
+    return env;
+  };
+  crypto::OutgoingMessage m;
+  ASSERT_TRUE(alice->Encrypt(crypto::AsBytes("first"), &m).ok());
+  const v1::Envelope first = envelope(m);
+  std::vector<uint8_t> plain;
+  ASSERT_TRUE(Open(first, &plain)->ok);
+  // We reply; Alice reads it and answers; the session has ratcheted on both sides.
+  ASSERT_TRUE(store_
+                  ->Run([&](LocalStore::Txn& txn) -> absl::Status {
+                    auto s = LoadSession(txn, names::Session(kContact, 1), rng_);
+                    if (!s.ok() || !s->has_value()) return absl::InternalError("no session");
+                    if (auto e = (*s)->Encrypt(crypto::AsBytes("reply"), &m); !e.ok()) return e;
+                    return StoreSession(txn, names::Session(kContact, 1), **s);
+                  })
+                  .ok());
+  ASSERT_TRUE(alice->Decrypt(m.type, m.bytes, kNow, &plain).ok());
+  ASSERT_TRUE(alice->Encrypt(crypto::AsBytes("second"), &m).ok());
+  ASSERT_EQ(m.type, crypto::MessageType::kMessage);
+  ASSERT_TRUE(Open(envelope(m), &plain)->ok);
+  const std::vector<std::string> before = Slots(*store_, kContact);
+
+  auto replayed = Open(first, &plain);
+  ASSERT_TRUE(replayed.ok());
+  EXPECT_FALSE(replayed->ok);
+  EXPECT_TRUE(replayed->replay);
+  EXPECT_EQ(Slots(*store_, kContact), before);
+
+  // Alice still reads what we send with the session we keep.
+  ASSERT_TRUE(store_
+                  ->Run([&](LocalStore::Txn& txn) -> absl::Status {
+                    auto s = LoadSession(txn, names::Session(kContact, 1), rng_);
+                    if (!s.ok() || !s->has_value()) return absl::InternalError("no session");
+                    if (auto e = (*s)->Encrypt(crypto::AsBytes("after"), &m); !e.ok()) return e;
+                    return StoreSession(txn, names::Session(kContact, 1), **s);
+                  })
+                  .ok());
+  ASSERT_TRUE(alice->Decrypt(m.type, m.bytes, kNow, &plain).ok());
+  EXPECT_EQ(std::string(plain.begin(), plain.end()), "after");
+
+  // Even when the sessions are gone (e.g. evicted), the remembered base key refuses the replay.
+  ASSERT_TRUE(store_
+                  ->Run([&](LocalStore::Txn& txn) -> absl::Status {
+                    txn.Delete(names::Session(kContact, 1));
+                    txn.Delete(names::PreviousSession(kContact, 1));
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  auto again = Open(first, &plain);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->replay);
+  EXPECT_EQ(Slots(*store_, kContact), (std::vector<std::string>{"", "", ""}));
 }
 
 TEST_F(EnvelopeOpenerTest, ReplayedPrekeyMessageAfterItsOneTimeKeyIsGoneFails) {
