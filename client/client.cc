@@ -2,7 +2,10 @@
 // Messaging lives in client_messaging.cc.
 #include "client/client.h"
 
+#include <sodium.h>
+
 #include <algorithm>
+#include <string_view>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -66,12 +69,37 @@ std::string TruncateUtf8(const std::string& s, size_t max) {
   return s.substr(0, n);
 }
 
-bool SafetyNumberMatches(const std::string& digits, const std::string& typed) {
-  std::string t;
-  for (char c : typed) {
-    if (c >= '0' && c <= '9') t.push_back(c);
+absl::Status ConfirmSafetyNumber(const std::string& digits, const std::string& typed) {
+  constexpr char kWhole[] =
+      "type the whole 60-digit safety number (or paste the QR payload); a part is never "
+      "enough: the first half may be your own";
+  if (digits.size() != 60) return absl::InternalError("safety number is not 60 digits");
+  const absl::string_view trimmed = absl::StripAsciiWhitespace(typed);
+  if (absl::StartsWith(trimmed, "alliance-sn:")) {
+    const std::string payload = crypto::SafetyNumberQrPayload(digits);
+    // The length is public (it is fixed); the content is compared in constant time.
+    if (trimmed.size() != payload.size()) return absl::InvalidArgumentError(kWhole);
+    if (sodium_memcmp(trimmed.data(), payload.data(), payload.size()) != 0) {
+      return absl::FailedPreconditionError(
+          "that is not the safety number of this contact's current key; compare again");
+    }
+    return absl::OkStatus();
   }
-  return t.size() >= 10 && t.size() <= digits.size() && digits.compare(0, t.size(), t) == 0;
+  std::string t;
+  for (char c : trimmed) {
+    if (c >= '0' && c <= '9') {
+      t.push_back(c);
+    } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '-' && c != '.' &&
+               c != ',') {
+      return absl::InvalidArgumentError(kWhole);
+    }
+  }
+  if (t.size() != digits.size()) return absl::InvalidArgumentError(kWhole);
+  if (sodium_memcmp(t.data(), digits.data(), digits.size()) != 0) {
+    return absl::FailedPreconditionError(
+        "that is not the safety number of this contact's current key; compare again");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ParseInviteCode(const std::string& text) {
@@ -328,6 +356,54 @@ absl::Status Client::RefreshContacts() {
   });
 }
 
+namespace {
+
+// Verified means verified for the key pinned now: a verification never carries over to a key
+// that replaced the one the user compared.
+bool VerifiedForPinnedKey(const v1::ContactRecord& c) {
+  return c.verified() && c.pending_identity_key().empty() &&
+         c.verified_identity_key().size() == 32 && c.verified_identity_key() == c.identity_key();
+}
+
+ContactView ViewOf(const v1::ContactRecord& c) {
+  ContactView v;
+  v.id = ToHex(c.account_id());
+  v.role = c.role();
+  v.display_name = c.display_name();
+  v.verified = VerifiedForPinnedKey(c);
+  v.identity_changed = !c.pending_identity_key().empty();
+  v.messages = c.history_count();
+  v.unread = c.unread_count();
+  return v;
+}
+
+bool IsHex(const std::string& s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return absl::ascii_isxdigit(static_cast<unsigned char>(c)); });
+}
+
+// "admin 1a2b3c4d" or "client 5e6f7a8b (calls itself admin)", for an ambiguity error. The name is
+// quoted as the contact chose it (shortened); it is shown, never interpreted.
+std::string Candidate(const ContactView& c, const std::string& lower_ref) {
+  std::string out = absl::StrCat(RoleName(c.role), " ", c.id.substr(0, 8));
+  if (!c.display_name.empty() && absl::AsciiStrToLower(c.display_name) == lower_ref &&
+      lower_ref != RoleName(c.role)) {
+    absl::StrAppend(&out, " (calls itself ", TruncateUtf8(c.display_name, 40), ")");
+  }
+  return out;
+}
+
+// The safety number of us and a contact whose identity key is `key`.
+absl::StatusOr<std::string> SafetyDigits(const crypto::IdentityKeyPair& me,
+                                         const v1::AccountRecord& account,
+                                         const v1::ContactRecord& c, const std::string& key) {
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::PublicKey theirs, crypto::ParsePublicKey(crypto::AsBytes(key)));
+  return crypto::SafetyNumber(me.public_key(), crypto::AsBytes(account.account_id()), theirs,
+                              crypto::AsBytes(c.account_id()));
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<ContactView>> Client::Contacts(bool refresh) {
   if (refresh) ALLIANCE_RETURN_IF_ERROR(RefreshContacts());
   std::vector<ContactView> out;
@@ -339,15 +415,7 @@ absl::StatusOr<std::vector<ContactView>> Client::Contacts(bool refresh) {
       ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
                                 txn.Get<v1::ContactRecord>(names::Contact(ToHex(id))));
       if (!c.has_value()) continue;
-      ContactView v;
-      v.id = ToHex(id);
-      v.role = c->role();
-      v.display_name = c->display_name();
-      v.verified = c->verified();
-      v.identity_changed = !c->pending_identity_key().empty();
-      v.messages = c->history_count();
-      v.unread = c->unread_count();
-      out.push_back(std::move(v));
+      out.push_back(ViewOf(*c));
     }
     return absl::OkStatus();
   }));
@@ -356,24 +424,31 @@ absl::StatusOr<std::vector<ContactView>> Client::Contacts(bool refresh) {
 
 absl::StatusOr<v1::ContactRecord> Client::FindContact(const std::string& ref) {
   if (ref.empty()) return absl::InvalidArgumentError("contact name is empty");
+  const std::string lower = absl::AsciiStrToLower(ref);
   for (int attempt = 0; attempt < 2; ++attempt) {
     ALLIANCE_ASSIGN_OR_RETURN(std::vector<ContactView> all, Contacts(/*refresh=*/attempt == 1));
+    // A role, an id prefix and a display name are all candidates at once: a name a contact
+    // chose for itself can never shadow a role or another contact, only make `ref` ambiguous.
+    // A whole account id (32 hex digits) always names exactly that contact.
     std::vector<const ContactView*> matches;
-    const std::string lower = absl::AsciiStrToLower(ref);
     for (const ContactView& c : all) {
-      if ((lower.size() >= 4 && absl::StartsWith(c.id, lower)) ||
-          (!c.display_name.empty() && absl::AsciiStrToLower(c.display_name) == lower)) {
-        matches.push_back(&c);
+      if (lower.size() == 32 && c.id == lower) {
+        matches.assign(1, &c);
+        break;
       }
-    }
-    if (matches.empty()) {
-      for (const ContactView& c : all) {
-        if (lower == RoleName(c.role)) matches.push_back(&c);
-      }
+      const bool by_role = lower == RoleName(c.role);
+      const bool by_id = lower.size() >= 4 && IsHex(lower) && absl::StartsWith(c.id, lower);
+      const bool by_name =
+          !c.display_name.empty() && absl::AsciiStrToLower(c.display_name) == lower;
+      if (by_role || by_id || by_name) matches.push_back(&c);
     }
     if (matches.size() > 1) {
-      return absl::InvalidArgumentError("contact '" + ref +
-                                        "' is ambiguous; use more digits of its id");
+      std::string list;
+      for (const ContactView* c : matches) {
+        absl::StrAppend(&list, list.empty() ? "" : ", ", Candidate(*c, lower));
+      }
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", TruncateUtf8(ref, 40), "' could be: ", list, "; use the id"));
     }
     if (matches.size() == 1) {
       std::optional<v1::ContactRecord> rec;
@@ -384,19 +459,12 @@ absl::StatusOr<v1::ContactRecord> Client::FindContact(const std::string& ref) {
       if (rec.has_value()) return *rec;
     }
   }
-  return absl::NotFoundError("no contact matches '" + ref + "'");
+  return absl::NotFoundError("no contact matches '" + TruncateUtf8(ref, 40) + "'");
 }
 
 absl::StatusOr<ContactView> Client::ResolveContact(const std::string& ref) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord c, FindContact(ref));
-  ContactView v;
-  v.id = ToHex(c.account_id());
-  v.role = c.role();
-  v.display_name = c.display_name();
-  v.verified = c.verified();
-  v.identity_changed = !c.pending_identity_key().empty();
-  v.messages = c.history_count();
-  return v;
+  return ViewOf(c);
 }
 
 absl::StatusOr<SafetyNumberView> Client::SafetyNumber(const std::string& ref) {
@@ -405,17 +473,16 @@ absl::StatusOr<SafetyNumberView> Client::SafetyNumber(const std::string& ref) {
   // With a pending change, show the number for the new key: that is what the user must check.
   const std::string& key =
       c.pending_identity_key().empty() ? c.identity_key() : c.pending_identity_key();
-  ALLIANCE_ASSIGN_OR_RETURN(crypto::PublicKey theirs, crypto::ParsePublicKey(crypto::AsBytes(key)));
   SafetyNumberView v;
-  v.digits = crypto::SafetyNumber(identity_->public_key(), crypto::AsBytes(account.account_id()),
-                                  theirs, crypto::AsBytes(c.account_id()));
+  ALLIANCE_ASSIGN_OR_RETURN(v.digits, SafetyDigits(*identity_, account, c, key));
   v.formatted = crypto::FormatSafetyNumber(v.digits);
   v.qr_payload = crypto::SafetyNumberQrPayload(v.digits);
-  v.verified = c.verified() && c.pending_identity_key().empty();
+  v.verified = VerifiedForPinnedKey(c);
   return v;
 }
 
-absl::Status Client::Verify(const std::string& ref) {
+absl::Status Client::Verify(const std::string& ref, const std::string& typed) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord found, FindContact(ref));
   const std::string hex = ToHex(found.account_id());
   return store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
@@ -426,14 +493,20 @@ absl::Status Client::Verify(const std::string& ref) {
       return absl::FailedPreconditionError(
           "identity key changed; run `alliance accept-key` after comparing safety numbers");
     }
+    // The number is computed here, for the key pinned in this transaction: what is marked
+    // verified is exactly the key whose number the user compared.
+    ALLIANCE_ASSIGN_OR_RETURN(std::string digits,
+                              SafetyDigits(*identity_, account, *c, c->identity_key()));
+    ALLIANCE_RETURN_IF_ERROR(ConfirmSafetyNumber(digits, typed));
     c->set_verified(true);
+    c->set_verified_identity_key(c->identity_key());
     return txn.Put(names::Contact(hex), *c);
   });
 }
 
-absl::Status Client::AcceptKey(const std::string& ref, const std::string& expected_digits) {
+absl::Status Client::AcceptKey(const std::string& ref, const std::string& typed) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord found, FindContact(ref));
-  ALLIANCE_ASSIGN_OR_RETURN(SafetyNumberView sn, SafetyNumber(ref));
   const std::string hex = ToHex(found.account_id());
   return store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
@@ -442,15 +515,15 @@ absl::Status Client::AcceptKey(const std::string& ref, const std::string& expect
     if (c->pending_identity_key().empty()) {
       return absl::FailedPreconditionError("the contact's identity key has not changed");
     }
-    // The key accepted must be the one whose safety number the user compared.
-    if (c->pending_identity_key() != found.pending_identity_key() ||
-        !SafetyNumberMatches(sn.digits, expected_digits)) {
-      return absl::FailedPreconditionError(
-          "that is not the current safety number; compare again before accepting");
-    }
+    // The key accepted must be the one whose whole safety number the user compared: the number
+    // is computed for the pending key as it is in this transaction.
+    ALLIANCE_ASSIGN_OR_RETURN(std::string digits,
+                              SafetyDigits(*identity_, account, *c, c->pending_identity_key()));
+    ALLIANCE_RETURN_IF_ERROR(ConfirmSafetyNumber(digits, typed));
     c->set_identity_key(c->pending_identity_key());
     c->clear_pending_identity_key();
     c->set_verified(false);
+    c->clear_verified_identity_key();
     c->set_profile_sent_at_ms(0);
     // The old key's sessions end; a session quarantined for the new key becomes active.
     for (uint32_t device : {1u}) {

@@ -10,8 +10,10 @@
 //   ALLIANCE_ASSIGN_OR_RETURN(SendResult r, client->SendText("therapist", "Hello", {}));
 //   ALLIANCE_ASSIGN_OR_RETURN(std::vector<MessageView> got, client->Sync());
 //
-// Contacts are named by a unique prefix (≥ 4 hex digits) of their account id, by the display
-// name they shared end to end, or by their role when only one contact has it ("therapist").
+// Contacts are named by their role ("therapist"), a prefix (≥ 4 hex digits) of their account
+// id, or the display name they shared end to end. All three are matched at once: a name must
+// point at exactly one contact, otherwise the call fails and lists the candidates by role and
+// id, so a name a contact chose for itself can never shadow a role or another contact.
 //
 // Guarantees:
 //  * A changed identity key of a contact is never silent: sending to it fails with
@@ -96,6 +98,9 @@ struct SendOptions {
 };
 
 struct SendResult {
+  // Who the message goes to, as resolved from the name the sender typed (show it: a name is
+  // chosen by the contact, the role and id are not).
+  ContactView recipient;
   std::string message_id;  // Hex; empty when nothing was sent (crisis_prompt).
   // False when the relay could not be reached: the message is queued locally and will be sent
   // by the next Sync, Listen or Send.
@@ -106,7 +111,12 @@ struct SendResult {
   bool crisis_prompt = false;
   // What the sender should see under the agreement in force, e.g. "outside agreed hours —
   // expect a reply by Tue 10:00" and the emergency notice. Empty without an agreement.
+  // Never empty when care_error is set.
   std::vector<std::string> notice;
+  // The care agreement in force could not be evaluated (e.g. a damaged local record): the
+  // message was still sent, and `notice` holds a plain warning and the emergency notice
+  // instead of the agreement's notice. OK otherwise.
+  absl::Status care_error;
   std::optional<absl::Time> reply_due;
 };
 
@@ -178,9 +188,14 @@ std::string ToHex(const std::string& bytes);
 // At most `max` bytes of `s`, never splitting a UTF-8 sequence (proto3 refuses to parse invalid
 // UTF-8, so a split character would make a stored record unreadable).
 std::string TruncateUtf8(const std::string& s, size_t max);
-// True when `typed` (digits; spaces and other separators ignored) is a prefix of at least 10
-// digits of the safety number `digits`.
-bool SafetyNumberMatches(const std::string& digits, const std::string& typed);
+// Checks what the user typed to confirm the 60-digit safety number `digits` (verify,
+// accept-key). Accepted: the whole number (spaces, tabs, newlines, '-', '.' and ',' ignored) or
+// exactly its QR payload (crypto::SafetyNumberQrPayload). A prefix is never enough: the number
+// is the two parties' halves in sorted order, so its first half may be the user's own and not
+// depend on the contact's key at all. Compared in constant time over the whole length.
+// INVALID_ARGUMENT when `typed` is not a whole number or payload (a prefix, other characters);
+// FAILED_PRECONDITION when it is a whole number but not this one.
+[[nodiscard]] absl::Status ConfirmSafetyNumber(const std::string& digits, const std::string& typed);
 // "admin", "therapist", "client" ("unknown" otherwise); also how contacts are named by role.
 const char* RoleName(v1::Role role);
 // "queued", "sent", "delivered", "read", "received", "failed".
@@ -208,21 +223,35 @@ class Client {
 
   // Contacts, refreshed from the relay when `refresh` (identity keys pinned on first use).
   [[nodiscard]] absl::StatusOr<std::vector<ContactView>> Contacts(bool refresh = true);
-  // NOT_FOUND (no match) or INVALID_ARGUMENT (ambiguous) for `ref`.
+  // The one contact `ref` names: its role, an id prefix of at least 4 hex digits, or its
+  // display name (case-insensitive), all matched together; a whole 32-digit id names that
+  // contact only. NOT_FOUND when nothing matches; INVALID_ARGUMENT when several contacts do,
+  // with a one-line message listing them ("'admin' could be: admin 1a2b3c4d, client 5e6f7a8b
+  // (calls itself admin); use the id").
   [[nodiscard]] absl::StatusOr<ContactView> ResolveContact(const std::string& ref);
 
+  // The safety number with a contact; with a pending key change, the number for the new key
+  // (the one the user must compare). `verified` is true only when the contact was verified
+  // for the key pinned now.
   [[nodiscard]] absl::StatusOr<SafetyNumberView> SafetyNumber(const std::string& ref);
-  // Marks the contact verified (after comparing safety numbers out of band).
-  [[nodiscard]] absl::Status Verify(const std::string& ref);
+  // Marks the contact verified for its pinned identity key, after the user compared safety
+  // numbers out of band. `typed` is what the user compared: the whole 60-digit number or the
+  // scanned QR payload (ConfirmSafetyNumber). INVALID_ARGUMENT for a prefix or other text;
+  // FAILED_PRECONDITION when it is not the current number or the key changed (accept-key
+  // first); NOT_FOUND / INVALID_ARGUMENT for `ref` as ResolveContact.
+  [[nodiscard]] absl::Status Verify(const std::string& ref, const std::string& typed);
   // Accepts a changed identity key: pins it, clears verification, ends the old key's sessions.
-  // `expected_digits` are the safety-number digits the user compared (at least the first 10,
-  // spaces ignored); FAILED_PRECONDITION if they are not the current number (the pending key
-  // changed meanwhile) or the key did not change.
-  [[nodiscard]] absl::Status AcceptKey(const std::string& ref, const std::string& expected_digits);
+  // `typed` is the safety number the user compared for the NEW key: the whole 60 digits or the
+  // QR payload (ConfirmSafetyNumber), never a prefix. INVALID_ARGUMENT for a prefix or other
+  // text; FAILED_PRECONDITION if it is not the current number (e.g. the pending key changed
+  // meanwhile) or the key did not change.
+  [[nodiscard]] absl::Status AcceptKey(const std::string& ref, const std::string& typed);
 
-  // Encrypts and sends a text. INVALID_ARGUMENT (empty or > 60 000 bytes), FAILED_PRECONDITION
-  // (identity changed, or the contact has no prekeys), NOT_FOUND (contact). A relay that
-  // cannot be reached is not an error: SendResult.sent is false and the message is queued.
+  // Encrypts and sends a text. INVALID_ARGUMENT (empty or > 60 000 bytes, or `ref` ambiguous),
+  // FAILED_PRECONDITION (identity changed, or the contact has no prekeys), NOT_FOUND (contact).
+  // A relay that cannot be reached is not an error: SendResult.sent is false and the message
+  // is queued. A care agreement that cannot be evaluated is not an error either: the message is
+  // sent and SendResult.care_error is set (with the emergency notice in `notice`).
   [[nodiscard]] absl::StatusOr<SendResult> SendText(const std::string& ref, const std::string& body,
                                                     const SendOptions& options = {});
 
@@ -253,6 +282,9 @@ class Client {
   [[nodiscard]] absl::Status AcceptAgreement(const std::string& ref);
   [[nodiscard]] absl::StatusOr<AgreementView> Agreement(const std::string& ref);
   // Therapist: announces out-of-office periods to every client (replacing earlier ones).
+  // INVALID_ARGUMENT (one line naming the rule) for more than 32 periods or a period that
+  // care::ValidateOutOfOfficePeriod refuses (empty, reversed, longer than 366 days, notice
+  // too long); PERMISSION_DENIED unless a therapist.
   [[nodiscard]] absl::Status SetOutOfOffice(std::vector<v1::OutOfOffice> periods);
   // Therapist: threads awaiting a reply, ordered by due time (overdue flagged).
   [[nodiscard]] absl::StatusOr<std::vector<DueView>> DueList();

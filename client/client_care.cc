@@ -19,7 +19,6 @@ namespace {
 constexpr char kOutOfOfficeDomain[] = "alliance/v1/doc/ooo";
 constexpr size_t kMaxOutOfOfficePeriods = 32;
 constexpr size_t kMaxCareEvents = 10000;
-constexpr size_t kMaxNote = 4000;
 // A care log (one sealed record per contact) stops growing at this size. Default: 4 MiB.
 constexpr size_t kMaxCareLogBytes = 4 * 1024 * 1024;
 
@@ -102,11 +101,19 @@ absl::StatusOr<std::vector<v1::OutOfOffice>> AnnouncedOutOfOffice(LocalStore::Tx
                                                                   const std::string& hex) {
   ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> care, txn.Get<v1::CareLog>(CareName(hex)));
   v1::OutOfOfficeUpdate update;
+  std::vector<v1::OutOfOffice> valid;
   if (!care.has_value() || !care->has_out_of_office() ||
       !update.ParseFromString(care->out_of_office().document())) {
-    return std::vector<v1::OutOfOffice>();
+    return valid;
   }
-  return std::vector<v1::OutOfOffice>(update.periods().begin(), update.periods().end());
+  // A period the agreement rules refuse (e.g. longer than 366 days) is dropped: merged into the
+  // agreement it would make the whole care state unusable, emergency notice included.
+  for (const v1::OutOfOffice& p : update.periods()) {
+    if (care::ValidateOutOfOfficePeriod(p).ok() && valid.size() < kMaxOutOfOfficePeriods) {
+      valid.push_back(p);
+    }
+  }
+  return valid;
 }
 
 }  // namespace
@@ -235,9 +242,13 @@ absl::StatusOr<std::optional<v1::CareAgreement>> Client::AgreementInForce(
   const care::VerifiedAgreement* in_force = history.InForce();
   if (in_force == nullptr) return std::optional<v1::CareAgreement>();
   v1::CareAgreement agreement = in_force->agreement;
-  // Out-of-office periods the therapist announced since apply on top of the agreement.
+  // Out-of-office periods the therapist announced since apply on top of the agreement (valid
+  // ones only, and never more than the agreement rules allow in all).
   ALLIANCE_ASSIGN_OR_RETURN(std::vector<v1::OutOfOffice> away, AnnouncedOutOfOffice(txn, hex));
-  for (v1::OutOfOffice& p : away) *agreement.add_out_of_office() = std::move(p);
+  for (v1::OutOfOffice& p : away) {
+    if (static_cast<size_t>(agreement.out_of_office_size()) >= care::kMaxOutOfOfficePeriods) break;
+    *agreement.add_out_of_office() = std::move(p);
+  }
   return std::optional<v1::CareAgreement>(std::move(agreement));
 }
 
@@ -337,9 +348,9 @@ absl::Status Client::SetOutOfOffice(std::vector<v1::OutOfOffice> periods) {
     return absl::InvalidArgumentError("too many out-of-office periods");
   }
   for (const v1::OutOfOffice& p : periods) {
-    if (p.end_unix() <= p.start_unix() || p.notice().size() > kMaxNote) {
-      return absl::InvalidArgumentError("out-of-office period must end after it starts");
-    }
+    // The same rules the receiving side and the agreement apply: a period they would refuse
+    // must never be announced.
+    ALLIANCE_RETURN_IF_ERROR(care::ValidateOutOfOfficePeriod(p));
   }
   v1::OutOfOfficeUpdate update;
   update.set_format_version(1);

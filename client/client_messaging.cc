@@ -38,6 +38,8 @@ constexpr size_t kMaxBodySize = 60000;
 constexpr char kDefaultEmergencyNotice[] =
     "This channel is not monitored for emergencies. If you are in danger or might harm "
     "yourself, call your local emergency number (112 or 911) now.";
+constexpr char kCareUnknown[] =
+    "Your care agreement could not be checked on this device, so no reply time can be given.";
 constexpr size_t kMaxDisplayName = 200;
 constexpr uint32_t kDevice = 1;
 
@@ -315,22 +317,28 @@ absl::StatusOr<SendResult> Client::SendText(const std::string& ref, const std::s
   }
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(ref));
+  ALLIANCE_ASSIGN_OR_RETURN(ContactView recipient, ResolveContact(ToHex(contact.account_id())));
+  const bool client_side = account.role() == v1::ROLE_CLIENT;
+  // The care state decides what the sender is told; when it cannot be evaluated the message
+  // still goes, and the sender is told so and shown the emergency notice (never nothing).
   std::optional<v1::CareAgreement> agreement;
-  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+  absl::Status care_error = store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(agreement, AgreementInForce(txn, contact));
     return absl::OkStatus();
-  }));
-  const bool client_side = account.role() == v1::ROLE_CLIENT;
+  });
+  if (!care_error.ok()) agreement.reset();
+  const std::string emergency = agreement && !agreement->emergency_notice().empty()
+                                    ? agreement->emergency_notice()
+                                    : std::string(kDefaultEmergencyNotice);
   // The crisis check runs on this device only: nothing about it is sent or stored.
   const care::CrisisCheck crisis =
       client_side ? care::CheckForCrisis(body, agreement ? &*agreement : nullptr)
                   : care::CrisisCheck{};
   SendResult result;
   if (crisis.matched && !options.crisis_acknowledged) {
+    result.recipient = recipient;
     result.crisis_prompt = true;
-    result.notice.push_back(agreement && !agreement->emergency_notice().empty()
-                                ? agreement->emergency_notice()
-                                : std::string(kDefaultEmergencyNotice));
+    result.notice.push_back(emergency);
     return result;
   }
   v1::Content content;
@@ -338,21 +346,27 @@ absl::StatusOr<SendResult> Client::SendText(const std::string& ref, const std::s
   content.mutable_text()->set_intent(options.intent);
   content.mutable_text()->set_urgent(options.urgent);
   ALLIANCE_ASSIGN_OR_RETURN(result, SendContent(contact, std::move(content), true));
-  if (client_side) {
-    if (agreement.has_value()) {
-      care::SendNoticeOptions no;
-      no.intent = options.intent;
-      no.urgent = options.urgent;
-      no.crisis_matched = crisis.matched;
-      absl::StatusOr<care::SendNotice> notice =
-          care::NoticeForSend(Now(), *agreement, no, absl::LocalTimeZone());
-      if (notice.ok()) {
-        result.notice = notice->lines;
-        result.reply_due = notice->reply_due;
-      }
-    } else if (options.urgent || crisis.matched) {
-      result.notice.push_back(kDefaultEmergencyNotice);
+  result.recipient = std::move(recipient);
+  if (!client_side) return result;
+  if (care_error.ok() && agreement.has_value()) {
+    care::SendNoticeOptions no;
+    no.intent = options.intent;
+    no.urgent = options.urgent;
+    no.crisis_matched = crisis.matched;
+    absl::StatusOr<care::SendNotice> notice =
+        care::NoticeForSend(Now(), *agreement, no, absl::LocalTimeZone());
+    if (notice.ok()) {
+      result.notice = notice->lines;
+      result.reply_due = notice->reply_due;
+    } else {
+      care_error = notice.status();
     }
+  } else if (care_error.ok() && (options.urgent || crisis.matched)) {
+    result.notice.push_back(kDefaultEmergencyNotice);
+  }
+  if (!care_error.ok()) {
+    result.care_error = care_error;
+    result.notice = {kCareUnknown, emergency};
   }
   return result;
 }
@@ -378,8 +392,9 @@ absl::StatusOr<Client::Processed> Client::ProcessEnvelope(const v1::Envelope& en
 
   const int64_t now_ms = absl::ToUnixMillis(Now());
   const int64_t now_s = now_ms / 1000;
-  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-    const std::string seen = names::Seen(hex, ToHex(env.message_id()));
+  const std::string seen = names::Seen(hex, ToHex(env.message_id()));
+  bool replayed_content = false;
+  absl::Status processed = store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> was_seen, txn.GetBytes(seen));
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> contact,
                               txn.Get<v1::ContactRecord>(names::Contact(hex)));
@@ -394,6 +409,10 @@ absl::StatusOr<Client::Processed> Client::ProcessEnvelope(const v1::Envelope& en
     ALLIANCE_ASSIGN_OR_RETURN(
         OpenedEnvelope opened,
         OpenEnvelope(txn, *identity_, env, hex, contact->identity_key(), now_s, rng_, &plain));
+    if (opened.replay) {
+      p.duplicate = true;  // A replayed first message: dropped, only its envelope id is kept.
+      return absl::OkStatus();
+    }
     const bool identity_unverified = opened.ok && opened.identity_unverified;
     if (identity_unverified) contact->set_pending_identity_key(opened.remote_identity);
     const absl::Status decrypted = opened.ok ? absl::OkStatus() : crypto::DecryptError();
@@ -401,8 +420,16 @@ absl::StatusOr<Client::Processed> Client::ProcessEnvelope(const v1::Envelope& en
     v1::Content content;
     const bool parsed = decrypted.ok() &&
                         content.ParseFromArray(plain.data(), static_cast<int>(plain.size())) &&
-                        content.version() == 1 && content.id() == env.message_id();
+                        content.version() == 1;
     sodium_memzero(plain.data(), plain.size());
+    if (parsed && content.id() != env.message_id()) {
+      // Content re-sent under another envelope id (a replay, or a relay rewriting ids). The
+      // content id must be the envelope id, and the envelope id was not seen (checked above),
+      // so a match also means the content id is new. Nothing of this transaction is kept: the
+      // sessions stay exactly as they were.
+      replayed_content = true;
+      return absl::AbortedError("content id does not match its envelope");
+    }
     if (!parsed || content.has_text()) {
       v1::HistoryEntry e;
       e.set_version(1);
@@ -454,7 +481,19 @@ absl::StatusOr<Client::Processed> Client::ProcessEnvelope(const v1::Envelope& en
       p.duplicate = true;  // A content kind this version does not know: kept out of history.
     }
     return txn.Put(names::Contact(hex), *contact);
-  }));
+  });
+  if (replayed_content) {
+    // Only the envelope id is remembered, so that the relay's copy is acknowledged once.
+    ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+      return txn.PutBytes(seen, crypto::AsBytes("1"));
+    }));
+    Processed dropped;
+    dropped.sequence = env.sequence();
+    dropped.contact_id = hex;
+    dropped.duplicate = true;
+    return dropped;
+  }
+  ALLIANCE_RETURN_IF_ERROR(processed);
   return p;
 }
 

@@ -98,7 +98,7 @@ Try, as the client or the therapist:
   build/client/alliance --profile var/therapist --passphrase-file var/therapist.pass watch
   build/client/alliance --profile var/therapist --passphrase-file var/therapist.pass inbox --due
   build/client/alliance --profile var/client --passphrase-file var/client.pass concern open therapist "Sleep"
-  build/client/alliance --profile var/client --passphrase-file var/client.pass verify therapist --confirm
+  build/client/alliance --profile var/client --passphrase-file var/client.pass verify therapist --confirm "<all 60 digits>"
   build/client/alliance --profile var/admin --passphrase-file var/admin.pass admin audit
 
 Stop the relay with:  kill \$(cat var/relay.pid)

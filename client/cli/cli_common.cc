@@ -63,6 +63,12 @@ std::string Name(const ContactView& c) {
   return absl::StrCat(n, " (", client::RoleName(c.role), ")");
 }
 
+std::string Recipient(const ContactView& c) {
+  std::string out = absl::StrCat(client::RoleName(c.role), " ", c.id.substr(0, 8));
+  if (!c.display_name.empty()) absl::StrAppend(&out, " \"", Printable(c.display_name), "\"");
+  return out;
+}
+
 json ToJson(const MessageView& m) {
   return {{"contact", m.contact_id},
           {"contact_name", m.contact_name},

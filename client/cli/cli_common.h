@@ -39,6 +39,9 @@ const char* IntentName(v1::Intent i);
 // "2026-11-25 14:05" in the local time zone.
 std::string LocalTime(absl::Time t);
 std::string Name(const ContactView& c);
+// "therapist 1a2b3c4d "Rivera"": role and id prefix first, then the name the contact chose
+// (made printable, quoted, shown but never interpreted).
+std::string Recipient(const ContactView& c);
 json ToJson(const MessageView& m);
 json ToJson(const ContactView& c);
 void PrintMessage(const MessageView& m);

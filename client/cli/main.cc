@@ -75,23 +75,32 @@ int Run(int argc, char** argv) {
   };
 
   // init
-  app.add_subcommand("init", "Create a profile (identity key) protected by a passphrase")
-      ->callback(run([&]() -> absl::Status {
-        ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes pass,
-                                  ReadPassphrase(g.passphrase_file, true));
-        ClientOptions o;
-        o.profile_dir = g.profile;
-        o.relay.address = g.relay;
-        o.store.hold_open = false;
-        ALLIANCE_RETURN_IF_ERROR(Client::Init(o, pass.span()).status());
-        if (g.json_output) {
-          std::cout << json{{"profile", g.profile}}.dump() << "\n";
-        } else {
-          std::printf("Created profile %s. Next: alliance register <invite> --relay HOST:PORT\n",
-                      g.profile.c_str());
-        }
-        return absl::OkStatus();
-      }));
+  std::string cost_name = "moderate";
+  auto* init =
+      app.add_subcommand("init", "Create a profile (identity key) protected by a passphrase");
+  init->add_option("--passphrase-cost", cost_name,
+                   "Argon2id cost of unlocking: interactive (64 MiB), moderate (256 MiB), "
+                   "sensitive (1 GiB)")
+      ->check(CLI::IsMember({"interactive", "moderate", "sensitive"}))
+      ->capture_default_str();
+  init->callback(run([&]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes pass, ReadPassphrase(g.passphrase_file, true));
+    ClientOptions o;
+    o.profile_dir = g.profile;
+    o.relay.address = g.relay;
+    o.store.hold_open = false;
+    o.store.cost = cost_name == "interactive" ? crypto::PassphraseCost::Interactive()
+                   : cost_name == "sensitive" ? crypto::PassphraseCost::Sensitive()
+                                              : crypto::PassphraseCost::Moderate();
+    ALLIANCE_RETURN_IF_ERROR(Client::Init(o, pass.span()).status());
+    if (g.json_output) {
+      std::cout << json{{"profile", g.profile}}.dump() << "\n";
+    } else {
+      std::printf("Created profile %s. Next: alliance register <invite> --relay HOST:PORT\n",
+                  g.profile.c_str());
+    }
+    return absl::OkStatus();
+  }));
 
   // register
   std::string invite_text, display_name;
@@ -173,35 +182,45 @@ int Run(int argc, char** argv) {
     ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
     return show_safety(*c);
   }));
+  // Both trust decisions bind the contact's key: the user types (or pastes) the whole number
+  // they compared, never a part — the number is both halves in sorted order, so the first half
+  // may be the user's own and say nothing about the contact's key.
+  constexpr char kConfirmHelp[] =
+      "The whole 60-digit safety number, as your contact read it to you (in person, on a call "
+      "you trust), or the QR payload; spaces are ignored. Never only a part: the first half may "
+      "be your own";
+  std::string typed_number;
   auto* verify = app.add_subcommand(
-      "verify", "Mark a contact verified after comparing safety numbers out of band");
+      "verify", "Mark a contact verified after comparing the whole safety number out of band");
   verify->add_option("contact", contact_ref)->required();
-  verify->add_flag("--confirm", confirm, "The numbers match (required)");
+  verify->add_option("--confirm", typed_number, kConfirmHelp);
   verify->callback(run([&]() -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
     ALLIANCE_RETURN_IF_ERROR(show_safety(*c));
-    if (!confirm) {
+    if (typed_number.empty()) {
       return absl::FailedPreconditionError(
-          "compare this number with your contact, then run again with --confirm");
+          "compare the whole 60-digit number with your contact (the first half may be your "
+          "own), then run again with --confirm \"<the 60 digits they read to you>\"");
     }
-    ALLIANCE_RETURN_IF_ERROR(c->Verify(contact_ref));
-    if (!g.json_output) std::printf("Marked verified.\n");
+    ALLIANCE_RETURN_IF_ERROR(c->Verify(contact_ref, typed_number));
+    if (!g.json_output) std::printf("Marked verified for this identity key.\n");
     return absl::OkStatus();
   }));
-  auto* accept = app.add_subcommand("accept-key", "Accept a contact's changed identity key");
+  auto* accept =
+      app.add_subcommand("accept-key",
+                         "Accept a contact's changed identity key after comparing the whole new "
+                         "safety number out of band");
   accept->add_option("contact", contact_ref)->required();
-  std::string accept_digits;
-  accept->add_option("--confirm", accept_digits,
-                     "The safety number you compared (at least its first 10 digits)");
+  accept->add_option("--confirm", typed_number, kConfirmHelp);
   accept->callback(run([&]() -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
     ALLIANCE_RETURN_IF_ERROR(show_safety(*c));
-    if (accept_digits.empty()) {
+    if (typed_number.empty()) {
       return absl::FailedPreconditionError(
-          "compare the new safety number with your contact, then run again with "
-          "--confirm \"<the digits you compared>\"");
+          "compare the whole new 60-digit number with your contact (the first half may be "
+          "your own), then run again with --confirm \"<the 60 digits they read to you>\"");
     }
-    ALLIANCE_RETURN_IF_ERROR(c->AcceptKey(contact_ref, accept_digits));
+    ALLIANCE_RETURN_IF_ERROR(c->AcceptKey(contact_ref, typed_number));
     if (!g.json_output) std::printf("New identity key accepted (not verified).\n");
     return absl::OkStatus();
   }));
@@ -245,19 +264,30 @@ int Run(int argc, char** argv) {
       so.crisis_acknowledged = true;
       ALLIANCE_ASSIGN_OR_RETURN(r, c->SendText(contact_ref, text, so));
     }
+    if (!r.care_error.ok()) {
+      // The agreement could not be evaluated: say so plainly, with the emergency notice.
+      for (const std::string& line : r.notice) {
+        std::fprintf(stderr, "alliance: %s\n", Printable(line).c_str());
+      }
+    }
     if (g.json_output) {
       json due = r.reply_due
                      ? json(absl::FormatTime(absl::RFC3339_sec, *r.reply_due, absl::UTCTimeZone()))
                      : json();
       std::cout << json{{"id", r.message_id},
+                        {"to", ToJson(r.recipient)},
                         {"sent", r.sent},
                         {"notice", r.notice},
+                        {"care_error", std::string(r.care_error.message())},
                         {"reply_due", due}}
                        .dump()
                 << "\n";
     } else {
-      if (r.sent) std::printf("Sent.\n");
-      for (const std::string& line : r.notice) std::printf("%s\n", Printable(line).c_str());
+      // Who it went to, by role and id (fixed by the relationship) before the chosen name.
+      std::printf("%s to %s\n", r.sent ? "Sent" : "Queued", Recipient(r.recipient).c_str());
+      if (r.care_error.ok()) {
+        for (const std::string& line : r.notice) std::printf("%s\n", Printable(line).c_str());
+      }
     }
     if (!r.sent) {
       return absl::UnavailableError(

@@ -6,6 +6,7 @@
 
 #include "absl/time/civil_time.h"
 #include "client/client.h"
+#include "client/local_store.h"
 #include "tests/client/client_fixture.h"
 
 namespace alliance::client::testing {
@@ -235,6 +236,87 @@ TEST_F(CareClientTest, DeviceRetentionDeletesOldMessagesOnBothSides) {
     const std::string ref = dir == "Sam" ? "therapist" : "client";
     EXPECT_TRUE((*reopened)->History(ref)->empty()) << dir;
   }
+}
+
+// Issue 8, item 15. The attack: `ooo set` with a period longer than the agreement rules allow
+// (367 days). Before the fix it was announced, and every later client send came back with no
+// notice at all, not even the emergency notice.
+TEST_F(CareClientTest, OutOfOfficeLongerThanTheRulesAllowIsRefusedAtSet) {
+  BuildClinic();
+  Agree(Draft(Today(absl::Now())));
+  v1::OutOfOffice away;
+  away.set_start_unix(absl::ToUnixSeconds(absl::Now() + absl::Hours(24)));
+  away.set_end_unix(away.start_unix() + 367 * 24 * 3600);
+  away.set_notice("Sabbatical");
+  absl::Status s = therapist_->SetOutOfOffice({away});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(s.message()).find('\n'), std::string::npos);
+  EXPECT_NE(s.message().find("366 days"), std::string::npos) << s;
+  ASSERT_TRUE(client_->Sync().ok());
+  EXPECT_TRUE(client_->Agreement("therapist")->out_of_office.empty());  // Nothing announced.
+}
+
+// Replaces the client's stored care log with `bytes` (as an older or damaged profile may have).
+class CareStateTest : public CareClientTest {
+ protected:
+  void PutCareLog(const std::string& bytes) {
+    const std::string therapist = client_->ResolveContact("therapist")->id;
+    client_.reset();
+    {
+      auto store = LocalStore::Open(Options("Sam").profile_dir, Pass("pw-Sam"));
+      ASSERT_TRUE(store.ok()) << store.status();
+      ASSERT_TRUE((*store)
+                      ->Run([&](LocalStore::Txn& txn) {
+                        return txn.PutBytes("care/" + therapist, crypto::AsBytes(bytes));
+                      })
+                      .ok());
+    }
+    auto reopened = Client::Open(Options("Sam"), Pass("pw-Sam"));
+    ASSERT_TRUE(reopened.ok()) << reopened.status();
+    client_ = *std::move(reopened);
+  }
+};
+
+// An invalid period that did arrive (announced by an older client) is dropped on receipt: the
+// agreement stays usable and the sender sees the usual notice, emergency notice included.
+TEST_F(CareStateTest, InvalidAnnouncedOutOfOfficeNeverSilencesTheEmergencyNotice) {
+  BuildClinic();
+  Agree(Draft(Shift(Today(absl::Now()), 2)));  // Outside hours now.
+  v1::OutOfOfficeUpdate update;
+  update.set_format_version(1);
+  update.set_issued_at_unix(absl::ToUnixSeconds(absl::Now()));
+  v1::OutOfOffice* away = update.add_periods();
+  away->set_start_unix(absl::ToUnixSeconds(absl::Now() + absl::Hours(24)));  // Not begun yet.
+  away->set_end_unix(away->start_unix() + 367 * 24 * 3600);
+  v1::CareLog log;
+  log.mutable_out_of_office()->set_document(update.SerializeAsString());
+  PutCareLog(log.SerializeAsString());
+  auto sent = client_->SendText("therapist", "Can we talk?");
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_TRUE(sent->care_error.ok()) << sent->care_error;
+  ASSERT_FALSE(sent->notice.empty());
+  EXPECT_NE(sent->notice[0].find("outside agreed hours"), std::string::npos) << sent->notice[0];
+  EXPECT_NE(sent->notice.back().find("0800 111 0111"), std::string::npos) << sent->notice.back();
+  EXPECT_TRUE(client_->Agreement("therapist")->out_of_office.empty());
+}
+
+// When the care state cannot be evaluated at all, the message still goes, and the sender gets
+// a plain warning and the emergency notice instead of silence (or a failed send).
+TEST_F(CareStateTest, UnevaluableCareStateStillSendsAndShowsEmergencyNotice) {
+  BuildClinic();
+  Agree(Draft(Shift(Today(absl::Now()), 2)));
+  PutCareLog(std::string("\x0a\xff\xff", 3));  // Does not parse.
+  auto sent = client_->SendText("therapist", "Are you there?");
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_TRUE(sent->sent);
+  EXPECT_FALSE(sent->care_error.ok());
+  ASSERT_EQ(sent->notice.size(), 2u);
+  EXPECT_NE(sent->notice[0].find("could not be checked"), std::string::npos) << sent->notice[0];
+  EXPECT_NE(sent->notice[1].find("emergency"), std::string::npos) << sent->notice[1];
+  auto got = therapist_->Sync();
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].body, "Are you there?");
 }
 
 }  // namespace

@@ -9,9 +9,9 @@
 
 #include "client/client.h"
 #include "gtest/gtest.h"
-#include "server/clock.h"
-#include "server/config.h"
-#include "server/logging.h"
+#include "server/infra/clock.h"
+#include "server/infra/config.h"
+#include "server/infra/logging.h"
 #include "server/relay_server.h"
 
 namespace alliance::client::testing {
@@ -67,6 +67,7 @@ class ClientFixture : public ::testing::Test {
     o.relay.address = Address();
     o.relay.call_timeout = absl::Seconds(5);
     o.store.hold_open = hold_open;
+    o.store.cost = crypto::PassphraseCost::Interactive();  // Fast; the default is Moderate.
     return o;
   }
 

@@ -69,7 +69,7 @@ TEST_F(ClientTest, SafetyNumbersMatchAndVerify) {
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->digits, b->digits);
   EXPECT_FALSE(a->verified);
-  ASSERT_TRUE(client_->Verify("therapist").ok());
+  ASSERT_TRUE(client_->Verify("therapist", a->formatted).ok());
   EXPECT_TRUE(client_->SafetyNumber("therapist")->verified);
 }
 
@@ -190,13 +190,15 @@ TEST_F(ClientTest, ChangedIdentityKeyBlocksSendingUntilAccepted) {
   auto blocked = (*sam)->SendText("therapist", "should not go");
   EXPECT_EQ(blocked.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(blocked.status().message().find("accept-key"), std::string::npos);
-  EXPECT_EQ((*sam)->Verify("therapist").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*sam)->Verify("therapist", before).code(), absl::StatusCode::kFailedPrecondition);
   // The safety number shown is the one for the key the relay now presents.
   EXPECT_EQ((*sam)->SafetyNumber("therapist")->digits, before);
   const std::string digits = (*sam)->SafetyNumber("therapist")->digits;
-  EXPECT_EQ((*sam)->AcceptKey("therapist", "0000000000").code(),
+  EXPECT_EQ((*sam)->AcceptKey("therapist", std::string(60, '0')).code(),
             absl::StatusCode::kFailedPrecondition);  // Not the number the user compared.
-  ASSERT_TRUE((*sam)->AcceptKey("therapist", digits.substr(0, 10)).ok());
+  EXPECT_EQ((*sam)->AcceptKey("therapist", digits.substr(0, 10)).code(),
+            absl::StatusCode::kInvalidArgument);  // A prefix never binds the new key.
+  ASSERT_TRUE((*sam)->AcceptKey("therapist", digits).ok());
   EXPECT_FALSE((*sam)->ResolveContact("therapist")->verified);
   auto after = (*sam)->SendText("therapist", "after accepting");
   ASSERT_TRUE(after.ok()) << after.status();

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -39,6 +40,12 @@ class CareE2eTest : public E2eFixture {
 
 TEST_F(CareE2eTest, ProposeAcceptNoticeDueListAndReplyClears) {
   const std::string emergency = "AGREEMENT-TEXT-7d1e: call 112 in an emergency";
+  // A window ending when it starts is a typo, never 24 hours: refused in one line.
+  Result typo = Run("therapist", {"agreement", "propose", "client", "--time-zone", "UTC",
+                                  "--window", "mon 09:00-09:00", "--emergency", emergency});
+  EXPECT_EQ(typo.exit_code, 1);
+  EXPECT_EQ(std::count(typo.err.begin(), typo.err.end(), '\n'), 1) << typo.err;
+  EXPECT_NE(typo.err.find("mon 00:00-24:00"), std::string::npos) << typo.err;
   MustRun("therapist",
           {"agreement", "propose", "client", "--time-zone", "UTC", "--window",
            Day(2) + " 09:00-17:00", "--reply-within-hours", "4", "--emergency", emergency});

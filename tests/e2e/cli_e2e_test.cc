@@ -45,6 +45,22 @@ TEST_F(CliE2eTest, ConversationBothWaysWithMatchingSafetyNumbers) {
   json b = json::parse(MustRun("therapist", {"--json", "safety-number", "client"}).out);
   EXPECT_EQ(a["safety_number"], b["safety_number"]);
   EXPECT_EQ(a["safety_number"].get<std::string>().size(), 60u);
+  // Verifying binds the key: a part of the number (here the first half, which may be the
+  // user's own) is refused in one line; the whole number, as shown in groups, is accepted.
+  const std::string number = a["safety_number"];
+  Result part = Run("client", {"verify", "therapist", "--confirm", number.substr(0, 30)});
+  EXPECT_EQ(part.exit_code, 1);
+  EXPECT_EQ(Lines(part.err), 1) << part.err;
+  EXPECT_NE(part.err.find("whole 60-digit"), std::string::npos) << part.err;
+  std::string grouped;
+  for (size_t i = 0; i < number.size(); i += 5) grouped += number.substr(i, 5) + " ";
+  MustRun("client", {"verify", "therapist", "--confirm", grouped});
+  json verified = json::parse(MustRun("client", {"--json", "safety-number", "therapist"}).out);
+  EXPECT_TRUE(verified["verified"].get<bool>());
+  // `send` says who the message goes to: role and id before the name the contact chose.
+  Result to = MustRun("therapist", {"send", "client", "Noted."});
+  EXPECT_EQ(to.out.rfind("Sent to client ", 0), 0u) << to.out;
+  EXPECT_NE(to.out.find("\"Sam Client\""), std::string::npos) << to.out;
   // Text from stdin.
   Result piped = RunCommand(As("client", {"send", "therapist"}), {}, "from stdin\n");
   EXPECT_EQ(piped.exit_code, 0) << piped.err;
@@ -184,7 +200,7 @@ TEST_F(CliE2eTest, TerminalControlCharactersFromPeersAreNeutralized) {
 
 TEST_F(CliE2eTest, RefusesPlaintextToARemoteRelay) {
   std::ofstream(dir_ / "x.pass") << "passphrase of x\n";
-  MustRun("x", {"init"});
+  MustRun("x", {"init", "--passphrase-cost", "interactive"});
   Result r = Run("x", {"--relay", "192.0.2.10:7443", "register", bootstrap_});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err.rfind("alliance: refusing plaintext to 192.0.2.10:7443", 0), 0u) << r.err;
@@ -228,7 +244,7 @@ class TlsE2eTest : public E2eFixture {
 TEST_F(TlsE2eTest, ClientTalksToTlsRelayWithItsCaAndRefusesAnother) {
   const std::string ca = (dir_ / "ca.pem").string();
   std::ofstream(dir_ / "admin.pass") << "passphrase of admin\n";
-  MustRun("admin", {"init"});
+  MustRun("admin", {"init", "--passphrase-cost", "interactive"});
   // A CA that did not sign the relay's certificate: refused, one clear line.
   Result wrong = Run("admin", {"--relay", Address(), "--ca-file", (dir_ / "other.pem").string(),
                                "register", bootstrap_});

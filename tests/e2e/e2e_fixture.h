@@ -97,7 +97,7 @@ class E2eFixture : public ::testing::Test {
 
   void Join(const std::string& who, const std::string& invite, const std::string& name) {
     std::ofstream(dir_ / (who + ".pass")) << "passphrase of " << who << "\n";
-    MustRun(who, {"init"});
+    MustRun(who, {"init", "--passphrase-cost", "interactive"});
     MustRun(who, {"--relay", Address(), "register", invite, "--name", name});
   }
   std::string Invite(const std::string& by, const std::string& role) {
