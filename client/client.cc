@@ -1,7 +1,5 @@
 // Client: profile lifecycle, registration, contacts, verification, prekeys, administration.
 // Messaging lives in client_messaging.cc.
-#include "client/client.h"
-
 #include <sodium.h>
 
 #include <algorithm>
@@ -12,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/envelope_opener.h"
+#include "client/internal/client_core.h"
 #include "client/store_names.h"
 #include "crypto/record_io.h"
 #include "crypto/safety_number.h"
@@ -115,20 +114,20 @@ absl::StatusOr<std::string> ParseInviteCode(const std::string& text) {
   return absl::HexStringToBytes(hex);
 }
 
-Client::Client(ClientOptions options, std::unique_ptr<LocalStore> store)
+ClientCore::ClientCore(ClientOptions options, std::unique_ptr<LocalStore> store)
     : options_(std::move(options)), store_(std::move(store)) {
   if (!options_.clock) options_.clock = [] { return absl::Now(); };
 }
 
-Client::~Client() = default;
+ClientCore::~ClientCore() = default;
 
-absl::Time Client::Now() const { return options_.clock(); }
+absl::Time ClientCore::Now() const { return options_.clock(); }
 
-absl::StatusOr<std::unique_ptr<Client>> Client::Init(const ClientOptions& options,
-                                                     crypto::ByteSpan passphrase) {
+absl::StatusOr<std::unique_ptr<ClientCore>> ClientCore::Init(const ClientOptions& options,
+                                                             crypto::ByteSpan passphrase) {
   ALLIANCE_ASSIGN_OR_RETURN(std::unique_ptr<LocalStore> store,
                             LocalStore::Create(options.profile_dir, passphrase, options.store));
-  auto client = std::unique_ptr<Client>(new Client(options, std::move(store)));
+  auto client = std::unique_ptr<ClientCore>(new ClientCore(options, std::move(store)));
   ALLIANCE_ASSIGN_OR_RETURN(crypto::IdentityKeyPair id,
                             crypto::IdentityKeyPair::Generate(client->rng_));
   ALLIANCE_RETURN_IF_ERROR(client->store_->Run([&](LocalStore::Txn& txn) {
@@ -141,16 +140,16 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Init(const ClientOptions& option
   return client;
 }
 
-absl::StatusOr<std::unique_ptr<Client>> Client::Open(const ClientOptions& options,
-                                                     crypto::ByteSpan passphrase) {
+absl::StatusOr<std::unique_ptr<ClientCore>> ClientCore::Open(const ClientOptions& options,
+                                                             crypto::ByteSpan passphrase) {
   ALLIANCE_ASSIGN_OR_RETURN(std::unique_ptr<LocalStore> store,
                             LocalStore::Open(options.profile_dir, passphrase, options.store));
-  auto client = std::unique_ptr<Client>(new Client(options, std::move(store)));
+  auto client = std::unique_ptr<ClientCore>(new ClientCore(options, std::move(store)));
   ALLIANCE_RETURN_IF_ERROR(client->LoadIdentity());
   return client;
 }
 
-absl::Status Client::LoadIdentity() {
+absl::Status ClientCore::LoadIdentity() {
   std::optional<v1::AccountRecord> account;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> bytes,
@@ -175,14 +174,14 @@ absl::Status Client::LoadIdentity() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<RelayConnection>> Client::Connect(const std::string& address) {
+absl::StatusOr<std::unique_ptr<RelayConnection>> ClientCore::Connect(const std::string& address) {
   RelayOptions ro = options_.relay;
   if (ro.address.empty()) ro.address = address;
   if (ro.address.empty()) return absl::InvalidArgumentError("no relay address given (--relay)");
   return RelayConnection::Create(ro);
 }
 
-absl::StatusOr<v1::AccountRecord> Client::RequireAccount() {
+absl::StatusOr<v1::AccountRecord> ClientCore::RequireAccount() {
   std::optional<v1::AccountRecord> account;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(account, txn.Get<v1::AccountRecord>(names::Account()));
@@ -194,13 +193,13 @@ absl::StatusOr<v1::AccountRecord> Client::RequireAccount() {
   return *account;
 }
 
-absl::StatusOr<AccountView> Client::Account() {
+absl::StatusOr<AccountView> ClientCore::Account() {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord a, RequireAccount());
   return AccountView{ToHex(a.account_id()), a.role(), relay_->address(), a.display_name(),
                      a.read_receipts()};
 }
 
-absl::Status Client::Register(const std::string& invite_code, const std::string& display_name) {
+absl::Status ClientCore::Register(const std::string& invite_code, const std::string& display_name) {
   if (invite_code.size() != 16) return absl::InvalidArgumentError("invite code must be 16 bytes");
   if (display_name.size() > 200) return absl::InvalidArgumentError("display name is too long");
   if (relay_ != nullptr) return absl::FailedPreconditionError("profile is already registered");
@@ -235,7 +234,7 @@ absl::Status Client::Register(const std::string& invite_code, const std::string&
   return MaintainPreKeys();
 }
 
-absl::StatusOr<std::vector<uint32_t>> Client::PublishOneTimeKeys(uint32_t count) {
+absl::StatusOr<std::vector<uint32_t>> ClientCore::PublishOneTimeKeys(uint32_t count) {
   // Store the secrets first: a published key we could not use would lose a message.
   v1::PublishPreKeysRequest req;
   std::vector<uint32_t> ids;
@@ -260,7 +259,7 @@ absl::StatusOr<std::vector<uint32_t>> Client::PublishOneTimeKeys(uint32_t count)
   return ids;
 }
 
-absl::Status Client::MaintainPreKeys() {
+absl::Status ClientCore::MaintainPreKeys() {
   ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
   ALLIANCE_ASSIGN_OR_RETURN(v1::GetPreKeyStatusResponse status, relay_->GetPreKeyStatus());
   const int64_t now = absl::ToUnixSeconds(Now());
@@ -318,12 +317,12 @@ absl::Status Client::MaintainPreKeys() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::GetPreKeyStatusResponse> Client::PreKeyStatus() {
+absl::StatusOr<v1::GetPreKeyStatusResponse> ClientCore::PreKeyStatus() {
   ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
   return relay_->GetPreKeyStatus();
 }
 
-absl::Status Client::RefreshContacts() {
+absl::Status ClientCore::RefreshContacts() {
   ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ListContactsResponse resp, relay_->ListContacts());
   return store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
@@ -404,7 +403,7 @@ absl::StatusOr<std::string> SafetyDigits(const crypto::IdentityKeyPair& me,
 
 }  // namespace
 
-absl::StatusOr<std::vector<ContactView>> Client::Contacts(bool refresh) {
+absl::StatusOr<std::vector<ContactView>> ClientCore::Contacts(bool refresh) {
   if (refresh) ALLIANCE_RETURN_IF_ERROR(RefreshContacts());
   std::vector<ContactView> out;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
@@ -422,7 +421,7 @@ absl::StatusOr<std::vector<ContactView>> Client::Contacts(bool refresh) {
   return out;
 }
 
-absl::StatusOr<v1::ContactRecord> Client::FindContact(const std::string& ref) {
+absl::StatusOr<v1::ContactRecord> ClientCore::FindContact(const std::string& ref) {
   if (ref.empty()) return absl::InvalidArgumentError("contact name is empty");
   const std::string lower = absl::AsciiStrToLower(ref);
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -462,12 +461,12 @@ absl::StatusOr<v1::ContactRecord> Client::FindContact(const std::string& ref) {
   return absl::NotFoundError("no contact matches '" + TruncateUtf8(ref, 40) + "'");
 }
 
-absl::StatusOr<ContactView> Client::ResolveContact(const std::string& ref) {
+absl::StatusOr<ContactView> ClientCore::ResolveContact(const std::string& ref) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord c, FindContact(ref));
   return ViewOf(c);
 }
 
-absl::StatusOr<SafetyNumberView> Client::SafetyNumber(const std::string& ref) {
+absl::StatusOr<SafetyNumberView> ClientCore::SafetyNumber(const std::string& ref) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord c, FindContact(ref));
   // With a pending change, show the number for the new key: that is what the user must check.
@@ -481,7 +480,7 @@ absl::StatusOr<SafetyNumberView> Client::SafetyNumber(const std::string& ref) {
   return v;
 }
 
-absl::Status Client::Verify(const std::string& ref, const std::string& typed) {
+absl::Status ClientCore::Verify(const std::string& ref, const std::string& typed) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord found, FindContact(ref));
   const std::string hex = ToHex(found.account_id());
@@ -504,7 +503,7 @@ absl::Status Client::Verify(const std::string& ref, const std::string& typed) {
   });
 }
 
-absl::Status Client::AcceptKey(const std::string& ref, const std::string& typed) {
+absl::Status ClientCore::AcceptKey(const std::string& ref, const std::string& typed) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord found, FindContact(ref));
   const std::string hex = ToHex(found.account_id());
@@ -541,7 +540,7 @@ absl::Status Client::AcceptKey(const std::string& ref, const std::string& typed)
   });
 }
 
-absl::Status Client::SetReadReceipts(bool enabled) {
+absl::Status ClientCore::SetReadReceipts(bool enabled) {
   ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
   std::vector<v1::ContactRecord> contacts;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
@@ -564,7 +563,7 @@ absl::Status Client::SetReadReceipts(bool enabled) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<InviteView> Client::CreateInvite(v1::Role role) {
+absl::StatusOr<InviteView> ClientCore::CreateInvite(v1::Role role) {
   ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
   v1::CreateInviteRequest req;
   req.set_role(role);
@@ -573,7 +572,7 @@ absl::StatusOr<InviteView> Client::CreateInvite(v1::Role role) {
                     absl::FromUnixSeconds(static_cast<int64_t>(resp.expires_at()))};
 }
 
-absl::StatusOr<std::vector<v1::Member>> Client::Members() {
+absl::StatusOr<std::vector<v1::Member>> ClientCore::Members() {
   ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
   std::vector<v1::Member> out;
   v1::ListMembersRequest req;
@@ -587,7 +586,7 @@ absl::StatusOr<std::vector<v1::Member>> Client::Members() {
   return out;
 }
 
-absl::Status Client::Deactivate(const std::string& account_id_hex) {
+absl::Status ClientCore::Deactivate(const std::string& account_id_hex) {
   ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
   if (account_id_hex.size() != 32 ||
       !std::all_of(account_id_hex.begin(), account_id_hex.end(),
@@ -600,13 +599,34 @@ absl::Status Client::Deactivate(const std::string& account_id_hex) {
   return relay_->DeactivateAccount(req).status();
 }
 
-absl::StatusOr<std::vector<v1::AuditEntry>> Client::Audit(uint64_t after, uint32_t limit) {
+absl::StatusOr<std::vector<v1::AuditEntry>> ClientCore::Audit(uint64_t after, uint32_t limit) {
   ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
   v1::ReadAuditRequest req;
   req.set_after_sequence(after);
   req.set_limit(limit);
   ALLIANCE_ASSIGN_OR_RETURN(v1::ReadAuditResponse resp, relay_->ReadAudit(req));
   return std::vector<v1::AuditEntry>(resp.entries().begin(), resp.entries().end());
+}
+
+uint64_t ClientCore::Subscribe(EventHandler handler) {
+  std::lock_guard<std::mutex> lock(events_mu_);
+  const uint64_t id = next_subscription_++;
+  handlers_.emplace_back(id, std::move(handler));
+  return id;
+}
+
+void ClientCore::Unsubscribe(uint64_t id) {
+  std::lock_guard<std::mutex> lock(events_mu_);
+  std::erase_if(handlers_, [id](const auto& h) { return h.first == id; });
+}
+
+void ClientCore::Emit(const ClientEvent& event) {
+  std::vector<EventHandler> handlers;
+  {
+    std::lock_guard<std::mutex> lock(events_mu_);
+    for (const auto& h : handlers_) handlers.push_back(h.second);
+  }
+  for (const EventHandler& h : handlers) h(event);
 }
 
 }  // namespace alliance::client

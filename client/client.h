@@ -29,178 +29,27 @@
 #ifndef ALLIANCE_CLIENT_CLIENT_H_
 #define ALLIANCE_CLIENT_CLIENT_H_
 
-#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "alliance/v1/client_records.pb.h"
+#include "alliance/v1/care.pb.h"
 #include "alliance/v1/clinic_service.pb.h"
 #include "alliance/v1/content.pb.h"
-#include "client/local_store.h"
-#include "client/relay_connection.h"
-#include "crypto/keys.h"
-#include "crypto/random.h"
+#include "alliance/v1/keys_service.pb.h"
+#include "client/events.h"
+#include "client/options.h"
+#include "client/views.h"
+#include "crypto/secret.h"
 
 namespace alliance::client {
 
-struct ClientOptions {
-  // Profile directory (created by Init).
-  std::string profile_dir;
-  // Relay to use. An empty address means the one the profile registered with.
-  RelayOptions relay;
-  LocalStoreOptions store;
-  // Clock; tests inject one. Default: absl::Now.
-  std::function<absl::Time()> clock;
-  // Fault injection for tests: called after received envelopes are durably stored and before
-  // they are acknowledged to the relay (a test makes it simulate a crash). Default: none.
-  std::function<void()> before_ack;
-};
-
-struct ContactView {
-  std::string id;  // Account id, hex.
-  v1::Role role = v1::ROLE_UNSPECIFIED;
-  std::string display_name;  // As the contact shared it end to end; may be empty.
-  bool verified = false;
-  bool identity_changed = false;  // Sending is blocked until AcceptKey.
-  uint64_t messages = 0;
-  uint64_t unread = 0;
-};
-
-struct MessageView {
-  std::string contact_id;  // Hex.
-  std::string contact_name;
-  std::string id;  // Content id, hex.
-  uint64_t index = 0;
-  v1::Direction direction = v1::DIRECTION_UNSPECIFIED;
-  absl::Time sent_at;
-  absl::Time stored_at;
-  v1::DeliveryState state = v1::DELIVERY_STATE_UNSPECIFIED;
-  std::string body;
-  v1::Intent intent = v1::INTENT_NEEDS_REPLY;
-  bool urgent = false;
-  bool read = false;
-  bool identity_unverified = false;
-  bool undecryptable = false;
-};
-
-struct SendOptions {
-  v1::Intent intent = v1::INTENT_NEEDS_REPLY;
-  bool urgent = false;
-  // The sender saw the emergency notice after the on-device crisis check matched and chose to
-  // send anyway. Default: false (a match returns crisis_prompt without sending).
-  bool crisis_acknowledged = false;
-};
-
-struct SendResult {
-  // Who the message goes to, as resolved from the name the sender typed (show it: a name is
-  // chosen by the contact, the role and id are not).
-  ContactView recipient;
-  std::string message_id;  // Hex; empty when nothing was sent (crisis_prompt).
-  // False when the relay could not be reached: the message is queued locally and will be sent
-  // by the next Sync, Listen or Send.
-  bool sent = false;
-  absl::Status relay_error;  // Why it is still queued.
-  // The on-device crisis check matched and crisis_acknowledged was false: nothing was sent;
-  // show `notice` (the emergency notice) and ask whether to send anyway.
-  bool crisis_prompt = false;
-  // What the sender should see under the agreement in force, e.g. "outside agreed hours —
-  // expect a reply by Tue 10:00" and the emergency notice. Empty without an agreement.
-  // Never empty when care_error is set.
-  std::vector<std::string> notice;
-  // The care agreement in force could not be evaluated (e.g. a damaged local record): the
-  // message was still sent, and `notice` holds a plain warning and the emergency notice
-  // instead of the agreement's notice. OK otherwise.
-  absl::Status care_error;
-  std::optional<absl::Time> reply_due;
-};
-
-// The care agreement with one contact.
-struct AgreementView {
-  std::optional<v1::CareAgreement> in_force;  // Both signatures valid, highest version.
-  std::optional<v1::CareAgreement> pending;   // A newer proposal awaiting the client.
-  size_t versions = 0;
-  std::vector<v1::OutOfOffice> out_of_office;  // The therapist's announced periods.
-};
-
-// One thread awaiting the therapist's reply (inbox --due), or a digest item.
-struct DueView {
-  std::string contact_id;
-  std::string contact_name;
-  std::string message_id;
-  std::string body;
-  absl::Time arrived_at;
-  std::optional<absl::Time> due_at;
-  bool overdue = false;
-  bool urgent = false;
-  size_t waiting = 0;
-};
-
-struct ConcernView {
-  std::string id;  // Hex.
-  std::string title;
-  std::string state;  // open, acknowledged, deferred, addressed, closed.
-  std::string note;
-};
-
-struct GoalView {
-  std::string id;  // Hex.
-  std::string title;
-  std::string description;
-  bool completed = false;
-  std::optional<uint32_t> percent;  // Latest progress percentage, if any.
-  std::vector<std::string> progress_notes;
-};
-
-enum class ConcernStep { kAcknowledge, kDefer, kAddress, kClose };
-enum class GoalStep { kEdit, kProgress, kComplete };
-
-struct SafetyNumberView {
-  std::string digits;     // 60 digits.
-  std::string formatted;  // Twelve groups of five.
-  std::string qr_payload;
-  bool verified = false;
-};
-
-struct InviteView {
-  std::string code;  // 32 hex digits, what the invitee types.
-  std::string id;    // Hex, for RevokeInvite.
-  v1::Role role = v1::ROLE_UNSPECIFIED;
-  absl::Time expires_at;
-};
-
-struct AccountView {
-  std::string id;  // Hex.
-  v1::Role role = v1::ROLE_UNSPECIFIED;
-  std::string relay_address;
-  std::string display_name;
-  bool read_receipts = false;
-};
-
-// Hex of bytes, and the bytes of an invite code typed by a person (hex; spaces and dashes
-// ignored). INVALID_ARGUMENT unless it is exactly 16 bytes.
-std::string ToHex(const std::string& bytes);
-// At most `max` bytes of `s`, never splitting a UTF-8 sequence (proto3 refuses to parse invalid
-// UTF-8, so a split character would make a stored record unreadable).
-std::string TruncateUtf8(const std::string& s, size_t max);
-// Checks what the user typed to confirm the 60-digit safety number `digits` (verify,
-// accept-key). Accepted: the whole number (spaces, tabs, newlines, '-', '.' and ',' ignored) or
-// exactly its QR payload (crypto::SafetyNumberQrPayload). A prefix is never enough: the number
-// is the two parties' halves in sorted order, so its first half may be the user's own and not
-// depend on the contact's key at all. Compared in constant time over the whole length.
-// INVALID_ARGUMENT when `typed` is not a whole number or payload (a prefix, other characters);
-// FAILED_PRECONDITION when it is a whole number but not this one.
-[[nodiscard]] absl::Status ConfirmSafetyNumber(const std::string& digits, const std::string& typed);
-// "admin", "therapist", "client" ("unknown" otherwise); also how contacts are named by role.
-const char* RoleName(v1::Role role);
-// "queued", "sent", "delivered", "read", "received", "failed".
-const char* DeliveryStateName(v1::DeliveryState state);
-[[nodiscard]] absl::StatusOr<std::string> ParseInviteCode(const std::string& text);
+class ClientCore;  // client/internal/client_core.h
 
 class Client {
  public:
@@ -212,6 +61,8 @@ class Client {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Client>> Open(const ClientOptions& options,
                                                                     crypto::ByteSpan passphrase);
   ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
 
   // Redeems an invite (16 bytes), uploads prekeys and stores the account. `display_name` is
   // shared end to end with contacts only. FAILED_PRECONDITION if already registered; relay
@@ -325,50 +176,16 @@ class Client {
   // What the relay holds for this device: signed prekey id and age, one-time prekeys left.
   [[nodiscard]] absl::StatusOr<v1::GetPreKeyStatusResponse> PreKeyStatus();
 
+  // Subscribes to typed events (events.h): new and sent messages, delivery and read states,
+  // identity and contact changes, agreement, care and due-list changes. Returns an id for
+  // Unsubscribe. Handlers run after the change is durably stored, on the thread that caused
+  // it, with no client lock held.
+  uint64_t Subscribe(EventHandler handler);
+  void Unsubscribe(uint64_t subscription);
+
  private:
-  struct Processed;
-
-  Client(ClientOptions options, std::unique_ptr<LocalStore> store);
-  absl::Time Now() const;
-  absl::Status LoadIdentity();
-  absl::StatusOr<std::unique_ptr<RelayConnection>> Connect(const std::string& address);
-  absl::StatusOr<v1::AccountRecord> RequireAccount();
-  absl::Status RefreshContacts();
-  absl::StatusOr<v1::ContactRecord> FindContact(const std::string& ref);
-
-  // Messaging internals (client_messaging.cc).
-  // Makes sure a session with the contact exists (fetching and checking its bundle).
-  absl::Status EnsureSession(v1::ContactRecord& contact);
-  absl::StatusOr<std::string> QueueContent(const v1::ContactRecord& contact, v1::Content content,
-                                           bool record_history);
-  absl::Status FlushOutbox(absl::Status* first_error);
-  absl::StatusOr<Processed> ProcessEnvelope(const v1::Envelope& envelope);
-  // ProcessEnvelope; if that fails for good (not a busy profile), stores the envelope as an
-  // undecryptable entry so that it can be acknowledged instead of blocking the mailbox.
-  absl::StatusOr<Processed> ProcessEnvelopeOrSetAside(const v1::Envelope& envelope);
-  absl::Status SendReceipts(const std::string& contact_id, v1::ReceiptType type,
-                            const std::vector<std::string>& ids);
-  absl::Status AfterReceive(const std::vector<Processed>& batch);
-  absl::StatusOr<std::vector<uint32_t>> PublishOneTimeKeys(uint32_t count);
-  // Sends any content to a contact (session, profile, outbox); shared by text and care events.
-  absl::StatusOr<SendResult> SendContent(const v1::ContactRecord& contact, v1::Content content,
-                                         bool record_history);
-  // Applies a received (or our own sent) care event to the contact's logs inside `txn`.
-  absl::Status ApplyCare(LocalStore::Txn& txn, v1::ContactRecord& contact, bool from_contact,
-                         const v1::Content& content);
-  // The agreement in force with a contact (OOO periods merged in), or nullopt.
-  absl::StatusOr<std::optional<v1::CareAgreement>> AgreementInForce(LocalStore::Txn& txn,
-                                                                    const v1::ContactRecord& c);
-  absl::StatusOr<v1::ContactRecord> CareContact(const std::string& ref);
-
-  ClientOptions options_;
-  std::unique_ptr<LocalStore> store_;
-  crypto::SystemRandom rng_;
-  std::optional<crypto::IdentityKeyPair> identity_;
-  std::unique_ptr<RelayConnection> relay_;
-  std::mutex stream_mu_;
-  grpc::ClientContext* stream_context_ = nullptr;  // Guarded by stream_mu_.
-  bool stop_listening_ = false;                    // Guarded by stream_mu_.
+  explicit Client(std::unique_ptr<ClientCore> core);
+  std::unique_ptr<ClientCore> core_;
 };
 
 }  // namespace alliance::client

@@ -9,7 +9,7 @@
 #include "client/care/due_list.h"
 #include "client/care/goals.h"
 #include "client/care/reply_due.h"
-#include "client/client.h"
+#include "client/internal/client_core.h"
 #include "client/store_names.h"
 #include "crypto/status_macros.h"
 
@@ -118,7 +118,7 @@ absl::StatusOr<std::vector<v1::OutOfOffice>> AnnouncedOutOfOffice(LocalStore::Tx
 
 }  // namespace
 
-absl::StatusOr<v1::ContactRecord> Client::CareContact(const std::string& ref) {
+absl::StatusOr<v1::ContactRecord> ClientCore::CareContact(const std::string& ref) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(ref));
   const bool pair = (account.role() == v1::ROLE_THERAPIST && contact.role() == v1::ROLE_CLIENT) ||
@@ -129,8 +129,8 @@ absl::StatusOr<v1::ContactRecord> Client::CareContact(const std::string& ref) {
   return contact;
 }
 
-absl::Status Client::ApplyCare(LocalStore::Txn& txn, v1::ContactRecord& contact, bool from_contact,
-                               const v1::Content& content) {
+absl::Status ClientCore::ApplyCare(LocalStore::Txn& txn, v1::ContactRecord& contact,
+                                   bool from_contact, const v1::Content& content) {
   ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AccountRecord> account,
                             txn.Get<v1::AccountRecord>(names::Account()));
   if (!account.has_value()) return absl::FailedPreconditionError("profile is not registered");
@@ -226,7 +226,7 @@ absl::Status Client::ApplyCare(LocalStore::Txn& txn, v1::ContactRecord& contact,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<v1::CareAgreement>> Client::AgreementInForce(
+absl::StatusOr<std::optional<v1::CareAgreement>> ClientCore::AgreementInForce(
     LocalStore::Txn& txn, const v1::ContactRecord& contact) {
   ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AccountRecord> account,
                             txn.Get<v1::AccountRecord>(names::Account()));
@@ -252,7 +252,7 @@ absl::StatusOr<std::optional<v1::CareAgreement>> Client::AgreementInForce(
   return std::optional<v1::CareAgreement>(std::move(agreement));
 }
 
-absl::Status Client::ProposeAgreement(const std::string& ref, v1::CareAgreement draft) {
+absl::Status ClientCore::ProposeAgreement(const std::string& ref, v1::CareAgreement draft) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
   if (account.role() != v1::ROLE_THERAPIST) {
@@ -285,7 +285,7 @@ absl::Status Client::ProposeAgreement(const std::string& ref, v1::CareAgreement 
   });
 }
 
-absl::Status Client::AcceptAgreement(const std::string& ref) {
+absl::Status ClientCore::AcceptAgreement(const std::string& ref) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
   if (account.role() != v1::ROLE_CLIENT) {
@@ -316,7 +316,7 @@ absl::Status Client::AcceptAgreement(const std::string& ref) {
   });
 }
 
-absl::StatusOr<AgreementView> Client::Agreement(const std::string& ref) {
+absl::StatusOr<AgreementView> ClientCore::Agreement(const std::string& ref) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
   const std::string hex = ToHex(contact.account_id());
@@ -339,7 +339,7 @@ absl::StatusOr<AgreementView> Client::Agreement(const std::string& ref) {
   return view;
 }
 
-absl::Status Client::SetOutOfOffice(std::vector<v1::OutOfOffice> periods) {
+absl::Status ClientCore::SetOutOfOffice(std::vector<v1::OutOfOffice> periods) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   if (account.role() != v1::ROLE_THERAPIST) {
     return absl::PermissionDeniedError("only a therapist sets out-of-office");
@@ -374,7 +374,7 @@ absl::Status Client::SetOutOfOffice(std::vector<v1::OutOfOffice> periods) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<DueView>> Client::DueList() {
+absl::StatusOr<std::vector<DueView>> ClientCore::DueList() {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   if (account.role() != v1::ROLE_THERAPIST) {
     return absl::PermissionDeniedError("the due list is the therapist's");
@@ -447,7 +447,7 @@ absl::StatusOr<std::vector<DueView>> Client::DueList() {
   return out;
 }
 
-absl::StatusOr<std::vector<DueView>> Client::Digest(const std::string& ref) {
+absl::StatusOr<std::vector<DueView>> ClientCore::Digest(const std::string& ref) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
   ALLIANCE_ASSIGN_OR_RETURN(std::vector<MessageView> history, History(ref, false));
   std::vector<DueView> out;
@@ -474,7 +474,7 @@ absl::StatusOr<std::vector<DueView>> Client::Digest(const std::string& ref) {
   return out;
 }
 
-absl::StatusOr<std::optional<absl::Time>> Client::HeldUntil(const std::string& ref) {
+absl::StatusOr<std::optional<absl::Time>> ClientCore::HeldUntil(const std::string& ref) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   if (account.role() != v1::ROLE_THERAPIST) return std::optional<absl::Time>();
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(ref));
@@ -491,8 +491,9 @@ absl::StatusOr<std::optional<absl::Time>> Client::HeldUntil(const std::string& r
   return std::optional<absl::Time>(next);
 }
 
-absl::StatusOr<std::string> Client::OpenConcern(const std::string& ref, const std::string& title,
-                                                const std::string& note) {
+absl::StatusOr<std::string> ClientCore::OpenConcern(const std::string& ref,
+                                                    const std::string& title,
+                                                    const std::string& note) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
   ALLIANCE_ASSIGN_OR_RETURN(v1::CareLog l, LoadCareLog(*store_, ToHex(contact.account_id())));
@@ -519,8 +520,8 @@ absl::StatusOr<std::string> Client::OpenConcern(const std::string& ref, const st
   return ToHex(content.concern().concern_id());
 }
 
-absl::Status Client::StepConcern(const std::string& ref, const std::string& concern_id,
-                                 ConcernStep step, const std::string& note) {
+absl::Status ClientCore::StepConcern(const std::string& ref, const std::string& concern_id,
+                                     ConcernStep step, const std::string& note) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
   const std::string hex = ToHex(contact.account_id());
@@ -553,7 +554,7 @@ absl::Status Client::StepConcern(const std::string& ref, const std::string& conc
   });
 }
 
-absl::StatusOr<std::vector<ConcernView>> Client::Concerns(const std::string& ref) {
+absl::StatusOr<std::vector<ConcernView>> ClientCore::Concerns(const std::string& ref) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
   ALLIANCE_ASSIGN_OR_RETURN(v1::CareLog l, LoadCareLog(*store_, ToHex(contact.account_id())));
   const std::vector<v1::ConcernEvent> events = ConcernEvents(l);
@@ -565,8 +566,8 @@ absl::StatusOr<std::vector<ConcernView>> Client::Concerns(const std::string& ref
   return out;
 }
 
-absl::StatusOr<std::string> Client::AddGoal(const std::string& ref, const std::string& title,
-                                            const std::string& description) {
+absl::StatusOr<std::string> ClientCore::AddGoal(const std::string& ref, const std::string& title,
+                                                const std::string& description) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(std::vector<GoalView> existing, Goals(ref));
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
@@ -590,8 +591,8 @@ absl::StatusOr<std::string> Client::AddGoal(const std::string& ref, const std::s
   return ToHex(e.goal_id());
 }
 
-absl::Status Client::StepGoal(const std::string& ref, const std::string& goal_id, GoalStep step,
-                              const std::string& text, std::optional<uint32_t> percent) {
+absl::Status ClientCore::StepGoal(const std::string& ref, const std::string& goal_id, GoalStep step,
+                                  const std::string& text, std::optional<uint32_t> percent) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
   ALLIANCE_ASSIGN_OR_RETURN(v1::CareLog l, LoadCareLog(*store_, ToHex(contact.account_id())));
@@ -631,7 +632,7 @@ absl::Status Client::StepGoal(const std::string& ref, const std::string& goal_id
   });
 }
 
-absl::StatusOr<std::vector<GoalView>> Client::Goals(const std::string& ref) {
+absl::StatusOr<std::vector<GoalView>> ClientCore::Goals(const std::string& ref) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, CareContact(ref));
   ALLIANCE_ASSIGN_OR_RETURN(v1::CareLog l, LoadCareLog(*store_, ToHex(contact.account_id())));
   const std::vector<v1::GoalEvent> events = GoalEvents(l);
@@ -651,7 +652,7 @@ absl::StatusOr<std::vector<GoalView>> Client::Goals(const std::string& ref) {
   return out;
 }
 
-absl::StatusOr<size_t> Client::ApplyRetention() {
+absl::StatusOr<size_t> ClientCore::ApplyRetention() {
   ALLIANCE_ASSIGN_OR_RETURN(std::vector<ContactView> contacts, Contacts(false));
   size_t removed = 0;
   const int64_t now_ms = absl::ToUnixMillis(Now());

@@ -12,8 +12,8 @@
 #include "absl/time/clock.h"
 #include "client/care/crisis.h"
 #include "client/care/notice.h"
-#include "client/client.h"
 #include "client/envelope_opener.h"
+#include "client/internal/client_core.h"
 #include "client/store_names.h"
 #include "crypto/record_io.h"
 #include "crypto/safety_number.h"
@@ -23,7 +23,7 @@
 
 namespace alliance::client {
 
-struct Client::Processed {
+struct ClientCore::Processed {
   bool duplicate = false;
   bool is_text = false;
   uint64_t sequence = 0;
@@ -95,7 +95,7 @@ bool IsPermanent(const absl::Status& s) {
 
 }  // namespace
 
-absl::Status Client::EnsureSession(v1::ContactRecord& contact) {
+absl::Status ClientCore::EnsureSession(v1::ContactRecord& contact) {
   const std::string hex = ToHex(contact.account_id());
   bool exists = false;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
@@ -140,8 +140,8 @@ absl::Status Client::EnsureSession(v1::ContactRecord& contact) {
   });
 }
 
-absl::StatusOr<std::string> Client::QueueContent(const v1::ContactRecord& contact,
-                                                 v1::Content content, bool record_history) {
+absl::StatusOr<std::string> ClientCore::QueueContent(const v1::ContactRecord& contact,
+                                                     v1::Content content, bool record_history) {
   const std::string hex = ToHex(contact.account_id());
   const std::string id = RandomId();
   const int64_t now_ms = absl::ToUnixMillis(Now());
@@ -205,7 +205,7 @@ absl::StatusOr<std::string> Client::QueueContent(const v1::ContactRecord& contac
   return id;
 }
 
-absl::Status Client::FlushOutbox(absl::Status* first_error) {
+absl::Status ClientCore::FlushOutbox(absl::Status* first_error) {
   std::vector<v1::OutboxRecord> pending;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> index,
@@ -250,8 +250,8 @@ absl::Status Client::FlushOutbox(absl::Status* first_error) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<SendResult> Client::SendContent(const v1::ContactRecord& contact_in,
-                                               v1::Content content, bool record_history) {
+absl::StatusOr<SendResult> ClientCore::SendContent(const v1::ContactRecord& contact_in,
+                                                   v1::Content content, bool record_history) {
   v1::ContactRecord contact = contact_in;
   if (!contact.pending_identity_key().empty()) {
     return absl::FailedPreconditionError(
@@ -309,8 +309,8 @@ absl::StatusOr<SendResult> Client::SendContent(const v1::ContactRecord& contact_
   return result;
 }
 
-absl::StatusOr<SendResult> Client::SendText(const std::string& ref, const std::string& body,
-                                            const SendOptions& options) {
+absl::StatusOr<SendResult> ClientCore::SendText(const std::string& ref, const std::string& body,
+                                                const SendOptions& options) {
   if (body.empty()) return absl::InvalidArgumentError("message is empty");
   if (body.size() > kMaxBodySize) {
     return absl::InvalidArgumentError("message is longer than 60000 bytes");
@@ -371,7 +371,7 @@ absl::StatusOr<SendResult> Client::SendText(const std::string& ref, const std::s
   return result;
 }
 
-absl::StatusOr<Client::Processed> Client::ProcessEnvelope(const v1::Envelope& env) {
+absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelope(const v1::Envelope& env) {
   Processed p;
   p.sequence = env.sequence();
   if (env.version() != 1 || env.sender().account_id().size() != 16 ||
@@ -497,7 +497,8 @@ absl::StatusOr<Client::Processed> Client::ProcessEnvelope(const v1::Envelope& en
   return p;
 }
 
-absl::StatusOr<Client::Processed> Client::ProcessEnvelopeOrSetAside(const v1::Envelope& env) {
+absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelopeOrSetAside(
+    const v1::Envelope& env) {
   absl::StatusOr<Processed> p = ProcessEnvelope(env);
   if (p.ok() || absl::IsUnavailable(p.status())) return p;  // Busy profile: retry later.
   // The envelope cannot be processed (e.g. a damaged local record): set it aside as an
@@ -529,8 +530,8 @@ absl::StatusOr<Client::Processed> Client::ProcessEnvelopeOrSetAside(const v1::En
   return aside;
 }
 
-absl::Status Client::SendReceipts(const std::string& contact_hex, v1::ReceiptType type,
-                                  const std::vector<std::string>& ids) {
+absl::Status ClientCore::SendReceipts(const std::string& contact_hex, v1::ReceiptType type,
+                                      const std::vector<std::string>& ids) {
   if (ids.empty()) return absl::OkStatus();
   std::optional<v1::ContactRecord> contact;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
@@ -550,7 +551,7 @@ absl::Status Client::SendReceipts(const std::string& contact_hex, v1::ReceiptTyp
   return absl::OkStatus();
 }
 
-absl::Status Client::AfterReceive(const std::vector<Processed>& batch) {
+absl::Status ClientCore::AfterReceive(const std::vector<Processed>& batch) {
   std::map<std::string, std::vector<std::string>> delivered;
   for (const Processed& p : batch) {
     if (p.is_text) delivered[p.contact_id].push_back(p.content_id);
@@ -562,7 +563,7 @@ absl::Status Client::AfterReceive(const std::vector<Processed>& batch) {
   return FlushOutbox(&ignored);
 }
 
-absl::StatusOr<std::vector<MessageView>> Client::Sync() {
+absl::StatusOr<std::vector<MessageView>> ClientCore::Sync() {
   ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
   absl::Status send_error;
   ALLIANCE_RETURN_IF_ERROR(FlushOutbox(&send_error));
@@ -609,7 +610,7 @@ absl::StatusOr<std::vector<MessageView>> Client::Sync() {
   return out;
 }
 
-absl::Status Client::Listen(const std::function<void(const MessageView&)>& on_message) {
+absl::Status ClientCore::Listen(const std::function<void(const MessageView&)>& on_message) {
   ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
   absl::Status send_error;
   ALLIANCE_RETURN_IF_ERROR(FlushOutbox(&send_error));
@@ -670,13 +671,14 @@ absl::Status Client::Listen(const std::function<void(const MessageView&)>& on_me
   return FromGrpc(finish, relay_->address());
 }
 
-void Client::StopListening() {
+void ClientCore::StopListening() {
   std::lock_guard<std::mutex> lock(stream_mu_);
   stop_listening_ = true;
   if (stream_context_ != nullptr) stream_context_->TryCancel();
 }
 
-absl::StatusOr<std::vector<MessageView>> Client::History(const std::string& ref, bool mark_read) {
+absl::StatusOr<std::vector<MessageView>> ClientCore::History(const std::string& ref,
+                                                             bool mark_read) {
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(ref));
   const std::string hex = ToHex(contact.account_id());
@@ -712,7 +714,7 @@ absl::StatusOr<std::vector<MessageView>> Client::History(const std::string& ref,
   return out;
 }
 
-absl::Status Client::Export(const std::string& ref, const std::string& path) {
+absl::Status ClientCore::Export(const std::string& ref, const std::string& path) {
   ALLIANCE_ASSIGN_OR_RETURN(std::vector<MessageView> history, History(ref, false));
   ALLIANCE_ASSIGN_OR_RETURN(ContactView contact, ResolveContact(ref));
   ALLIANCE_ASSIGN_OR_RETURN(SafetyNumberView sn, SafetyNumber(ref));

@@ -39,17 +39,9 @@ class DB;
 class WriteBatchWithIndex;
 }  // namespace rocksdb
 
-namespace alliance::client {
+#include "client/options.h"
 
-struct LocalStoreOptions {
-  // Keep the database open between transactions (single-process embedding). Default: true.
-  bool hold_open = true;
-  // How long Run waits for another process to release the database. Default: 10 s.
-  absl::Duration lock_wait = absl::Seconds(10);
-  // Argon2id cost for a new profile (the cost is stored with the wrapped key, so opening an
-  // existing profile uses whatever it was created with). Default: PassphraseCost::Moderate().
-  crypto::PassphraseCost cost;
-};
+namespace alliance::client {
 
 class LocalStore {
  public:

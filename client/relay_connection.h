@@ -24,21 +24,10 @@
 #include "alliance/v1/clinic_service.grpc.pb.h"
 #include "alliance/v1/keys_service.grpc.pb.h"
 #include "alliance/v1/relay_service.grpc.pb.h"
+#include "client/options.h"
 #include "crypto/keys.h"
 
 namespace alliance::client {
-
-struct RelayOptions {
-  // host:port of the relay.
-  std::string address;
-  // PEM file of the CA that signed the relay's certificate; empty for plaintext (loopback only).
-  std::string ca_file;
-  // Deadline of each unary call. Default: 15 s.
-  absl::Duration call_timeout = absl::Seconds(15);
-  // Allow plaintext to a relay that is not on this machine. Default: false (plaintext only to
-  // loopback addresses; anything else needs ca_file).
-  bool insecure = false;
-};
 
 // Maps a gRPC status to an absl status whose message is one clear line for `address`.
 absl::Status FromGrpc(const grpc::Status& s, const std::string& address);

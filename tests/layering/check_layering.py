@@ -16,7 +16,9 @@ Rules, by the folder of the including file (first match wins):
   server/         anything under server/, base/, wire/, protos, gRPC (never crypto/, client/,
                   care/)
   client/         base/, wire/, crypto/, care/, client/, protos, gRPC (never server/)
-Nothing outside client/, app/ and tests/ includes client/. Third-party headers: base/ and wire/
+Nothing outside client/, app/ and tests/ includes client/; client.h, options.h, views.h and
+events.h (what a front end embeds) include no gRPC, RocksDB or client internals, and the CLI uses
+only them. Third-party headers: base/ and wire/
 take abseil and libc only; nothing below the client and the relay takes gRPC or RocksDB.
 """
 import os
@@ -35,8 +37,20 @@ def care_prefix(header):
     return header.startswith(CARE)
 
 
+# The headers a front end embeds: no gRPC, RocksDB or client internals behind them.
+FACADE = ('client/client.h', 'client/options.h', 'client/views.h', 'client/events.h')
+FACADE_FORBIDDEN = ('grpc/', 'grpcpp/', 'rocksdb/', 'client/internal/', 'client/local_store.h',
+                    'client/relay_connection.h', 'client/envelope_opener.h')
+
+
 def allowed(path, header):
     """Returns None when `path` may include `header`, else the rule it breaks."""
+    if path in FACADE and (header.startswith(FACADE_FORBIDDEN) or header.endswith('.grpc.pb.h')):
+        return 'the client facade headers carry no gRPC, RocksDB or internal types'
+    if header.startswith('client/internal/') and not path.startswith(('client/', 'tests/')):
+        return 'client/internal/ is the client library\'s own'
+    if header.startswith('client/internal/') and path.startswith('client/cli/'):
+        return 'the CLI uses the Client facade, not its internals'
     if not header.startswith(OURS):  # the standard library or a third-party library
         if path.startswith(('base/', 'wire/')) and '/' in header and \
                 not header.startswith(('absl/', 'sys/', 'arpa/', 'netinet/')):

@@ -27,6 +27,11 @@ CASES = [
     ('base/x.cc', '#include "google/protobuf/message.h"', False),
     ('server/store/x.cc', '#include "server/relay_records.pb.h"', True),
     ('client/x.cc', '#include "server/relay_records.pb.h"', False),
+    ('client/client.h', '#include <grpcpp/grpcpp.h>', False),
+    ('client/client.h', '#include "client/relay_connection.h"', False),
+    ('client/views.h', '#include "alliance/v1/relay_service.grpc.pb.h"', False),
+    ('client/cli/x.cc', '#include "client/internal/client_core.h"', False),
+    ('client/core_inbox.cc', '#include "client/internal/client_core.h"', True),
 ]
 
 

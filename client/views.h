@@ -1,0 +1,163 @@
+// What the client library hands to a front end: plain views of contacts, messages, the care
+// frame and the account, plus small helpers to name and parse them. No gRPC or RocksDB types.
+#ifndef ALLIANCE_CLIENT_VIEWS_H_
+#define ALLIANCE_CLIENT_VIEWS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "alliance/v1/care.pb.h"
+#include "alliance/v1/client_records.pb.h"
+#include "alliance/v1/clinic_service.pb.h"
+#include "alliance/v1/content.pb.h"
+
+namespace alliance::client {
+
+struct ContactView {
+  std::string id;  // Account id, hex.
+  v1::Role role = v1::ROLE_UNSPECIFIED;
+  std::string display_name;  // As the contact shared it end to end; may be empty.
+  bool verified = false;
+  bool identity_changed = false;  // Sending is blocked until AcceptKey.
+  uint64_t messages = 0;
+  uint64_t unread = 0;
+};
+
+struct MessageView {
+  std::string contact_id;  // Hex.
+  std::string contact_name;
+  std::string id;  // Content id, hex.
+  uint64_t index = 0;
+  v1::Direction direction = v1::DIRECTION_UNSPECIFIED;
+  absl::Time sent_at;
+  absl::Time stored_at;
+  v1::DeliveryState state = v1::DELIVERY_STATE_UNSPECIFIED;
+  std::string body;
+  v1::Intent intent = v1::INTENT_NEEDS_REPLY;
+  bool urgent = false;
+  bool read = false;
+  bool identity_unverified = false;
+  bool undecryptable = false;
+};
+
+struct SendOptions {
+  v1::Intent intent = v1::INTENT_NEEDS_REPLY;
+  bool urgent = false;
+  // The sender saw the emergency notice after the on-device crisis check matched and chose to
+  // send anyway. Default: false (a match returns crisis_prompt without sending).
+  bool crisis_acknowledged = false;
+};
+
+struct SendResult {
+  // Who the message goes to, as resolved from the name the sender typed (show it: a name is
+  // chosen by the contact, the role and id are not).
+  ContactView recipient;
+  std::string message_id;  // Hex; empty when nothing was sent (crisis_prompt).
+  // False when the relay could not be reached: the message is queued locally and will be sent
+  // by the next Sync, Listen or Send.
+  bool sent = false;
+  absl::Status relay_error;  // Why it is still queued.
+  // The on-device crisis check matched and crisis_acknowledged was false: nothing was sent;
+  // show `notice` (the emergency notice) and ask whether to send anyway.
+  bool crisis_prompt = false;
+  // What the sender should see under the agreement in force, e.g. "outside agreed hours —
+  // expect a reply by Tue 10:00" and the emergency notice. Empty without an agreement.
+  // Never empty when care_error is set.
+  std::vector<std::string> notice;
+  // The care agreement in force could not be evaluated (e.g. a damaged local record): the
+  // message was still sent, and `notice` holds a plain warning and the emergency notice
+  // instead of the agreement's notice. OK otherwise.
+  absl::Status care_error;
+  std::optional<absl::Time> reply_due;
+};
+
+// The care agreement with one contact.
+struct AgreementView {
+  std::optional<v1::CareAgreement> in_force;  // Both signatures valid, highest version.
+  std::optional<v1::CareAgreement> pending;   // A newer proposal awaiting the client.
+  size_t versions = 0;
+  std::vector<v1::OutOfOffice> out_of_office;  // The therapist's announced periods.
+};
+
+// One thread awaiting the therapist's reply (inbox --due), or a digest item.
+struct DueView {
+  std::string contact_id;
+  std::string contact_name;
+  std::string message_id;
+  std::string body;
+  absl::Time arrived_at;
+  std::optional<absl::Time> due_at;
+  bool overdue = false;
+  bool urgent = false;
+  size_t waiting = 0;
+};
+
+struct ConcernView {
+  std::string id;  // Hex.
+  std::string title;
+  std::string state;  // open, acknowledged, deferred, addressed, closed.
+  std::string note;
+};
+
+struct GoalView {
+  std::string id;  // Hex.
+  std::string title;
+  std::string description;
+  bool completed = false;
+  std::optional<uint32_t> percent;  // Latest progress percentage, if any.
+  std::vector<std::string> progress_notes;
+};
+
+enum class ConcernStep { kAcknowledge, kDefer, kAddress, kClose };
+enum class GoalStep { kEdit, kProgress, kComplete };
+
+struct SafetyNumberView {
+  std::string digits;     // 60 digits.
+  std::string formatted;  // Twelve groups of five.
+  std::string qr_payload;
+  bool verified = false;
+};
+
+struct InviteView {
+  std::string code;  // 32 hex digits, what the invitee types.
+  std::string id;    // Hex, for RevokeInvite.
+  v1::Role role = v1::ROLE_UNSPECIFIED;
+  absl::Time expires_at;
+};
+
+struct AccountView {
+  std::string id;  // Hex.
+  v1::Role role = v1::ROLE_UNSPECIFIED;
+  std::string relay_address;
+  std::string display_name;
+  bool read_receipts = false;
+};
+
+// Hex of bytes, and the bytes of an invite code typed by a person (hex; spaces and dashes
+// ignored). INVALID_ARGUMENT unless it is exactly 16 bytes.
+std::string ToHex(const std::string& bytes);
+// At most `max` bytes of `s`, never splitting a UTF-8 sequence (proto3 refuses to parse invalid
+// UTF-8, so a split character would make a stored record unreadable).
+std::string TruncateUtf8(const std::string& s, size_t max);
+// Checks what the user typed to confirm the 60-digit safety number `digits` (verify,
+// accept-key). Accepted: the whole number (spaces, tabs, newlines, '-', '.' and ',' ignored) or
+// exactly its QR payload (crypto::SafetyNumberQrPayload). A prefix is never enough: the number
+// is the two parties' halves in sorted order, so its first half may be the user's own and not
+// depend on the contact's key at all. Compared in constant time over the whole length.
+// INVALID_ARGUMENT when `typed` is not a whole number or payload (a prefix, other characters);
+// FAILED_PRECONDITION when it is a whole number but not this one.
+[[nodiscard]] absl::Status ConfirmSafetyNumber(const std::string& digits, const std::string& typed);
+// "admin", "therapist", "client" ("unknown" otherwise); also how contacts are named by role.
+const char* RoleName(v1::Role role);
+// "queued", "sent", "delivered", "read", "received", "failed".
+const char* DeliveryStateName(v1::DeliveryState state);
+[[nodiscard]] absl::StatusOr<std::string> ParseInviteCode(const std::string& text);
+
+}  // namespace alliance::client
+
+#endif  // ALLIANCE_CLIENT_VIEWS_H_
