@@ -129,15 +129,28 @@ absl::StatusOr<v1::ContactRecord> ClientCore::CareContact(const std::string& ref
   return contact;
 }
 
-absl::Status ClientCore::ApplyCare(LocalStore::Txn& txn, v1::ContactRecord& contact,
-                                   bool from_contact, const v1::Content& content) {
+absl::Status ClientCore::ApplyOwnCare(LocalStore::Txn& txn, v1::ContactRecord& contact,
+                                      const v1::Content& content) {
+  ALLIANCE_ASSIGN_OR_RETURN(CareOutcome outcome,
+                            ApplyCare(txn, contact, /*from_contact=*/false, content));
+  if (outcome == CareOutcome::kRejected) {
+    return absl::FailedPreconditionError(
+        "the care record with this contact cannot take this change (full or refused)");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ClientCore::CareOutcome> ClientCore::ApplyCare(LocalStore::Txn& txn,
+                                                              v1::ContactRecord& contact,
+                                                              bool from_contact,
+                                                              const v1::Content& content) {
   ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AccountRecord> account,
                             txn.Get<v1::AccountRecord>(names::Account()));
   if (!account.has_value()) return absl::FailedPreconditionError("profile is not registered");
   const bool i_am_therapist = account->role() == v1::ROLE_THERAPIST;
   if (PartyOf(account->role()) == v1::PARTY_UNSPECIFIED ||
       PartyOf(contact.role()) == v1::PARTY_UNSPECIFIED || account->role() == contact.role()) {
-    return absl::OkStatus();  // Only between a therapist and a client.
+    return CareOutcome::kRejected;  // Only between a therapist and a client.
   }
   const crypto::PublicKey& mine = identity_->public_key();
   ALLIANCE_ASSIGN_OR_RETURN(crypto::PublicKey theirs, Key(contact.identity_key()));
@@ -150,13 +163,14 @@ absl::Status ClientCore::ApplyCare(LocalStore::Txn& txn, v1::ContactRecord& cont
     ALLIANCE_ASSIGN_OR_RETURN(care::AgreementHistory history,
                               LoadAgreementHistory(txn, hex, mine, theirs, i_am_therapist, &l));
     absl::StatusOr<care::AgreementHistory::AddOutcome> added = history.Add(content.agreement());
-    if (!added.ok() || *added == care::AgreementHistory::AddOutcome::kUnchanged ||
-        l.versions_size() >= static_cast<int>(kMaxCareEvents)) {
-      return absl::OkStatus();  // Forged, conflicting or known: never in force, nothing stored.
+    if (!added.ok() || l.versions_size() >= static_cast<int>(kMaxCareEvents)) {
+      return CareOutcome::kRejected;  // Forged or conflicting: never in force, nothing stored.
     }
+    if (*added == care::AgreementHistory::AddOutcome::kUnchanged) return CareOutcome::kKnown;
     *l.add_versions() = content.agreement();
-    if (l.ByteSizeLong() > kMaxCareLogBytes) return absl::OkStatus();
-    return txn.Put(AgreementName(hex), l);
+    if (l.ByteSizeLong() > kMaxCareLogBytes) return CareOutcome::kRejected;
+    ALLIANCE_RETURN_IF_ERROR(txn.Put(AgreementName(hex), l));
+    return CareOutcome::kApplied;
   }
 
   ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> log, txn.Get<v1::CareLog>(CareName(hex)));
@@ -169,25 +183,26 @@ absl::Status ClientCore::ApplyCare(LocalStore::Txn& txn, v1::ContactRecord& cont
                                  crypto::AsBytes(s.signature())) ||
         !update.ParseFromString(s.document()) || update.format_version() != 1 ||
         update.periods_size() > static_cast<int>(kMaxOutOfOfficePeriods)) {
-      return absl::OkStatus();
+      return CareOutcome::kRejected;
     }
     v1::OutOfOfficeUpdate current;
     if (l.has_out_of_office() && current.ParseFromString(l.out_of_office().document()) &&
         current.issued_at_unix() >= update.issued_at_unix()) {
-      return absl::OkStatus();  // Older than what we have.
+      return CareOutcome::kKnown;  // Older than what we have.
     }
     *l.mutable_out_of_office() = s;
-    return txn.Put(CareName(hex), l);
+    ALLIANCE_RETURN_IF_ERROR(txn.Put(CareName(hex), l));
+    return CareOutcome::kApplied;
   }
   if (l.concerns_size() + l.goals_size() >= static_cast<int>(kMaxCareEvents) ||
       l.ByteSizeLong() + content.ByteSizeLong() > kMaxCareLogBytes) {
-    return absl::OkStatus();  // Full: further events are dropped, never blocking the mailbox.
+    return CareOutcome::kRejected;  // Full: further events are dropped, never blocking the mailbox.
   }
   if (content.has_concern()) {
     const v1::ConcernEvent& e = content.concern();
-    if (!care::ValidateConcernEvent(e).ok() || e.author() != sender) return absl::OkStatus();
+    if (!care::ValidateConcernEvent(e).ok() || e.author() != sender) return CareOutcome::kRejected;
     for (const v1::ConcernEvent& x : l.concerns()) {
-      if (x.event_id() == e.event_id()) return absl::OkStatus();
+      if (x.event_id() == e.event_id()) return CareOutcome::kKnown;
     }
     *l.add_concerns() = e;
     if (e.action() == v1::CONCERN_ACTION_OPEN) {
@@ -209,21 +224,23 @@ absl::Status ClientCore::ApplyCare(LocalStore::Txn& txn, v1::ContactRecord& cont
       if (from_contact) contact.set_unread_count(contact.unread_count() + 1);
       ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, h.index()), h));
     }
-    return txn.Put(CareName(hex), l);
+    ALLIANCE_RETURN_IF_ERROR(txn.Put(CareName(hex), l));
+    return CareOutcome::kApplied;
   }
   if (content.has_goal()) {
     absl::StatusOr<v1::GoalEvent> e = care::VerifyGoalEvent(content.goal(), sender_key);
-    if (!e.ok() || e->author() != sender) return absl::OkStatus();
+    if (!e.ok() || e->author() != sender) return CareOutcome::kRejected;
     for (const v1::SignedGoalEvent& x : l.goals()) {
       v1::GoalEvent known;
       if (known.ParseFromString(x.event()) && known.event_id() == e->event_id()) {
-        return absl::OkStatus();
+        return CareOutcome::kKnown;
       }
     }
     *l.add_goals() = content.goal();
-    return txn.Put(CareName(hex), l);
+    ALLIANCE_RETURN_IF_ERROR(txn.Put(CareName(hex), l));
+    return CareOutcome::kApplied;
   }
-  return absl::OkStatus();
+  return CareOutcome::kRejected;
 }
 
 absl::StatusOr<std::optional<v1::CareAgreement>> ClientCore::AgreementInForce(
@@ -280,9 +297,7 @@ absl::Status ClientCore::ProposeAgreement(const std::string& ref, v1::CareAgreem
   *content.mutable_agreement() = proposal;
   ALLIANCE_ASSIGN_OR_RETURN(SendResult sent, SendContent(contact, content, false));
   (void)sent;  // Queued when the relay is unreachable; delivered later.
-  return store_->Run([&](LocalStore::Txn& txn) {
-    return ApplyCare(txn, contact, /*from_contact=*/false, content);
-  });
+  return store_->Run([&](LocalStore::Txn& txn) { return ApplyOwnCare(txn, contact, content); });
 }
 
 absl::Status ClientCore::AcceptAgreement(const std::string& ref) {
@@ -311,9 +326,7 @@ absl::Status ClientCore::AcceptAgreement(const std::string& ref) {
   v1::Content content;
   *content.mutable_agreement() = both;
   ALLIANCE_RETURN_IF_ERROR(SendContent(contact, content, false).status());
-  return store_->Run([&](LocalStore::Txn& txn) {
-    return ApplyCare(txn, contact, /*from_contact=*/false, content);
-  });
+  return store_->Run([&](LocalStore::Txn& txn) { return ApplyOwnCare(txn, contact, content); });
 }
 
 absl::StatusOr<AgreementView> ClientCore::Agreement(const std::string& ref) {
@@ -367,9 +380,8 @@ absl::Status ClientCore::SetOutOfOffice(std::vector<v1::OutOfOffice> periods) {
     ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(c.id));
     if (!contact.pending_identity_key().empty()) continue;  // Blocked until accepted.
     ALLIANCE_RETURN_IF_ERROR(SendContent(contact, content, false).status());
-    ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) {
-      return ApplyCare(txn, contact, /*from_contact=*/false, content);
-    }));
+    ALLIANCE_RETURN_IF_ERROR(
+        store_->Run([&](LocalStore::Txn& txn) { return ApplyOwnCare(txn, contact, content); }));
   }
   return absl::OkStatus();
 }
@@ -514,7 +526,7 @@ absl::StatusOr<std::string> ClientCore::OpenConcern(const std::string& ref,
         std::optional<v1::ContactRecord> c,
         txn.Get<v1::ContactRecord>(names::Contact(ToHex(contact.account_id()))));
     if (!c.has_value()) return absl::NotFoundError("contact disappeared");
-    ALLIANCE_RETURN_IF_ERROR(ApplyCare(txn, *c, /*from_contact=*/false, content));
+    ALLIANCE_RETURN_IF_ERROR(ApplyOwnCare(txn, *c, content));
     return txn.Put(names::Contact(ToHex(contact.account_id())), *c);
   }));
   return ToHex(content.concern().concern_id());
@@ -549,9 +561,7 @@ absl::Status ClientCore::StepConcern(const std::string& ref, const std::string& 
     return absl::FailedPreconditionError("that step does not apply to this concern now");
   }
   ALLIANCE_RETURN_IF_ERROR(SendContent(contact, content, false).status());
-  return store_->Run([&](LocalStore::Txn& txn) {
-    return ApplyCare(txn, contact, /*from_contact=*/false, content);
-  });
+  return store_->Run([&](LocalStore::Txn& txn) { return ApplyOwnCare(txn, contact, content); });
 }
 
 absl::StatusOr<std::vector<ConcernView>> ClientCore::Concerns(const std::string& ref) {
@@ -585,9 +595,8 @@ absl::StatusOr<std::string> ClientCore::AddGoal(const std::string& ref, const st
   v1::Content content;
   ALLIANCE_ASSIGN_OR_RETURN(*content.mutable_goal(), care::SignGoalEvent(e, *identity_));
   ALLIANCE_RETURN_IF_ERROR(SendContent(contact, content, false).status());
-  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) {
-    return ApplyCare(txn, contact, /*from_contact=*/false, content);
-  }));
+  ALLIANCE_RETURN_IF_ERROR(
+      store_->Run([&](LocalStore::Txn& txn) { return ApplyOwnCare(txn, contact, content); }));
   return ToHex(e.goal_id());
 }
 
@@ -627,9 +636,7 @@ absl::Status ClientCore::StepGoal(const std::string& ref, const std::string& goa
   v1::Content content;
   ALLIANCE_ASSIGN_OR_RETURN(*content.mutable_goal(), care::SignGoalEvent(e, *identity_));
   ALLIANCE_RETURN_IF_ERROR(SendContent(contact, content, false).status());
-  return store_->Run([&](LocalStore::Txn& txn) {
-    return ApplyCare(txn, contact, /*from_contact=*/false, content);
-  });
+  return store_->Run([&](LocalStore::Txn& txn) { return ApplyOwnCare(txn, contact, content); });
 }
 
 absl::StatusOr<std::vector<GoalView>> ClientCore::Goals(const std::string& ref) {

@@ -25,6 +25,8 @@ namespace alliance::client {
 
 struct ClientCore::Processed {
   bool duplicate = false;
+  // What to tell subscribers once the envelope is stored and acknowledged.
+  std::vector<ClientEvent> events;
   bool is_text = false;
   uint64_t sequence = 0;
   std::string contact_id;  // Hex.
@@ -148,6 +150,7 @@ absl::StatusOr<std::string> ClientCore::QueueContent(const v1::ContactRecord& co
   content.set_version(1);
   content.set_id(id);
   content.set_sent_at_ms(static_cast<uint64_t>(now_ms));
+  std::optional<MessageView> queued_view;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::Session> session,
                               LoadSession(txn, names::Session(hex, kDevice), rng_));
@@ -190,6 +193,7 @@ absl::StatusOr<std::string> ClientCore::QueueContent(const v1::ContactRecord& co
       *e.mutable_text() = content.text();
       e.set_index(c->history_count());
       ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, e.index()), e));
+      queued_view = ToView(e, *c);
       v1::HistoryRef ref;
       ref.set_contact_id(contact.account_id());
       ref.set_index(e.index());
@@ -202,6 +206,7 @@ absl::StatusOr<std::string> ClientCore::QueueContent(const v1::ContactRecord& co
     ALLIANCE_RETURN_IF_ERROR(txn.Put(names::Outbox(ToHex(id)), out));
     return AddToIndex(txn, names::OutboxIndex(), id);
   }));
+  if (queued_view.has_value()) Emit(MessageEvent{*std::move(queued_view)});
   return id;
 }
 
@@ -233,6 +238,7 @@ absl::Status ClientCore::FlushOutbox(absl::Status* first_error) {
       break;
     }
     if (permanent && first_error != nullptr && first_error->ok()) *first_error = resp.status();
+    std::optional<v1::DeliveryState> changed;
     ALLIANCE_RETURN_IF_ERROR(store_->Run(
         [&](LocalStore::Txn& txn) -> absl::Status {
           txn.Delete(names::Outbox(ToHex(r.message_id())));
@@ -243,9 +249,13 @@ absl::Status ClientCore::FlushOutbox(absl::Status* first_error) {
                                     txn.Get<v1::HistoryEntry>(name));
           if (!e.has_value() || e->state() != v1::DELIVERY_STATE_QUEUED) return absl::OkStatus();
           e->set_state(permanent ? v1::DELIVERY_STATE_FAILED : v1::DELIVERY_STATE_SENT);
+          changed = e->state();
           return txn.Put(name, *e);
         },
         /*sync=*/false));  // If lost in a crash, the resend is deduplicated by the relay.
+    if (changed.has_value()) {
+      Emit(DeliveryStateEvent{ToHex(r.contact_id()), ToHex(r.message_id()), *changed});
+    }
   }
   return absl::OkStatus();
 }
@@ -448,8 +458,12 @@ absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelope(const v1::Enve
       p.is_text = parsed;
       p.content_id = env.message_id();
       p.view = ToView(e, *contact);
+      p.events.push_back(MessageEvent{p.view});
+      if (identity_unverified) p.events.push_back(IdentityChangedEvent{hex});
+      p.events.push_back(DueListChangedEvent{});
     } else if (identity_unverified) {
       p.duplicate = true;  // Receipts, profiles and care documents only from the pinned key.
+      p.events.push_back(IdentityChangedEvent{hex});
     } else if (content.has_receipt()) {
       const v1::DeliveryState to = content.receipt().type() == v1::RECEIPT_TYPE_READ
                                        ? v1::DELIVERY_STATE_READ
@@ -465,18 +479,31 @@ absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelope(const v1::Enve
         if (!e.has_value() || e->state() >= to || e->state() == v1::DELIVERY_STATE_FAILED) continue;
         e->set_state(to);
         ALLIANCE_RETURN_IF_ERROR(txn.Put(name, *e));
+        p.events.push_back(DeliveryStateEvent{hex, ToHex(id), to});
       }
       p.duplicate = true;  // Nothing to show.
     } else if (content.has_profile()) {
       contact->set_display_name(TruncateUtf8(content.profile().display_name(), kMaxDisplayName));
       contact->set_read_receipts(content.profile().read_receipts());
       p.duplicate = true;
+      p.events.push_back(ContactChangedEvent{hex});
     } else if (content.has_agreement() || content.has_concern() || content.has_goal() ||
                content.has_out_of_office()) {
-      // A care document that cannot be applied (malformed, over a size bound) is dropped rather
-      // than blocking the mailbox.
-      (void)ApplyCare(txn, *contact, /*from_contact=*/true, content);
+      // A care document the care rules refuse (forged, malformed, over a bound) is dropped
+      // rather than blocking the mailbox, and reported; a storage failure fails the envelope.
+      ALLIANCE_ASSIGN_OR_RETURN(CareOutcome outcome,
+                                ApplyCare(txn, *contact, /*from_contact=*/true, content));
       p.duplicate = true;
+      if (outcome == CareOutcome::kRejected) {
+        p.events.push_back(CareRejectedEvent{hex});
+      } else if (outcome == CareOutcome::kApplied) {
+        if (content.has_agreement() || content.has_out_of_office()) {
+          p.events.push_back(AgreementChangedEvent{hex});
+        } else {
+          p.events.push_back(CareChangedEvent{hex});
+        }
+        if (content.has_concern()) p.events.push_back(DueListChangedEvent{});
+      }
     } else {
       p.duplicate = true;  // A content kind this version does not know: kept out of history.
     }
@@ -601,6 +628,9 @@ absl::StatusOr<std::vector<MessageView>> ClientCore::Sync() {
     return FromGrpc(finish, relay_->address());
   }
   ALLIANCE_RETURN_IF_ERROR(AfterReceive(batch));
+  for (const Processed& p : batch) {
+    for (const ClientEvent& e : p.events) Emit(e);
+  }
   ALLIANCE_RETURN_IF_ERROR(MaintainPreKeys());
   ALLIANCE_RETURN_IF_ERROR(ApplyRetention().status());
   std::vector<MessageView> out;
@@ -653,6 +683,9 @@ absl::Status ClientCore::Listen(const std::function<void(const MessageView&)>& o
     ack.add_sequences(p->sequence);
     result = relay_->Ack(ack).status();
     if (result.ok()) result = AfterReceive({*p});
+    if (result.ok()) {
+      for (const ClientEvent& e : p->events) Emit(e);
+    }
     if (!result.ok()) {
       ctx.TryCancel();
       break;

@@ -189,8 +189,15 @@ class ClientCore {
   absl::StatusOr<SendResult> SendContent(const v1::ContactRecord& contact, v1::Content content,
                                          bool record_history);
   // Applies a received (or our own sent) care event to the contact's logs inside `txn`.
-  absl::Status ApplyCare(LocalStore::Txn& txn, v1::ContactRecord& contact, bool from_contact,
-                         const v1::Content& content);
+  // kApplied: stored; kKnown: already held (or older than what is held); kRejected: the care
+  // rules refuse it (forged, malformed, over a bound, wrong party). Errors: storage only.
+  enum class CareOutcome { kApplied, kKnown, kRejected };
+  absl::StatusOr<CareOutcome> ApplyCare(LocalStore::Txn& txn, v1::ContactRecord& contact,
+                                        bool from_contact, const v1::Content& content);
+  // ApplyCare for an event of ours, already validated when it was made: a refusal (the log is
+  // full) is FAILED_PRECONDITION, never silently dropped.
+  absl::Status ApplyOwnCare(LocalStore::Txn& txn, v1::ContactRecord& contact,
+                            const v1::Content& content);
   // The agreement in force with a contact (OOO periods merged in), or nullopt.
   absl::StatusOr<std::optional<v1::CareAgreement>> AgreementInForce(LocalStore::Txn& txn,
                                                                     const v1::ContactRecord& c);
