@@ -9,17 +9,17 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "client/envelope_opener.h"
 #include "client/internal/client_core.h"
 #include "client/store_names.h"
 #include "crypto/record_io.h"
 #include "crypto/safety_number.h"
-#include "crypto/status_macros.h"
+#include "wire/signed_strings.h"
 
 namespace alliance::client {
 namespace {
 
-constexpr char kRegisterDomain[] = "alliance/v1/register";
 constexpr uint32_t kOneTimeKeyTarget = 100;
 constexpr uint32_t kOneTimeKeyLow = 20;
 constexpr int64_t kSignedPreKeyRotation = 7 * 24 * 3600;
@@ -206,10 +206,9 @@ absl::Status ClientCore::Register(const std::string& invite_code, const std::str
   ALLIANCE_ASSIGN_OR_RETURN(std::unique_ptr<RelayConnection> relay, Connect(""));
   ALLIANCE_ASSIGN_OR_RETURN(v1::ChallengeResponse ch, relay->Challenge());
   const crypto::PublicKey& ik = identity_->public_key();
-  std::string proof_msg = kRegisterDomain;
-  proof_msg += ch.relay_id();
-  proof_msg += invite_code;
-  proof_msg.append(reinterpret_cast<const char*>(ik.data()), ik.size());
+  const std::string proof_msg =
+      wire::RegisterMessage(ch.relay_id(), invite_code,
+                            std::string_view(reinterpret_cast<const char*>(ik.data()), ik.size()));
   crypto::Signature proof = identity_->Sign(crypto::AsBytes(proof_msg));
   v1::RegisterRequest req;
   req.set_invite_code(invite_code);

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "absl/strings/escaping.h"
+#include "base/status_macros.h"
 #include "client/care/agreement.h"
 #include "client/care/concerns.h"
 #include "client/care/due_list.h"
@@ -11,12 +12,12 @@
 #include "client/care/reply_due.h"
 #include "client/internal/client_core.h"
 #include "client/store_names.h"
-#include "crypto/status_macros.h"
+#include "wire/protocol.h"
+#include "wire/signed_strings.h"
 
 namespace alliance::client {
 namespace {
 
-constexpr char kOutOfOfficeDomain[] = "alliance/v1/doc/ooo";
 constexpr size_t kMaxOutOfOfficePeriods = 32;
 constexpr size_t kMaxCareEvents = 10000;
 // A care log (one sealed record per contact) stops growing at this size. Default: 4 MiB.
@@ -42,7 +43,7 @@ absl::StatusOr<crypto::PublicKey> Key(const std::string& bytes) {
 }
 
 std::string OutOfOfficeMessage(const std::string& document) {
-  return std::string(kOutOfOfficeDomain) + document;
+  return wire::DocumentMessage(wire::kOutOfOfficeDocument, document);
 }
 
 // A concern or goal id given by the user: a unique hex prefix of an id in `ids`.

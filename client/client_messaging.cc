@@ -10,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "base/status_macros.h"
 #include "client/care/crisis.h"
 #include "client/care/notice.h"
 #include "client/envelope_opener.h"
@@ -18,7 +19,6 @@
 #include "crypto/record_io.h"
 #include "crypto/safety_number.h"
 #include "crypto/session.h"
-#include "crypto/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace alliance::client {

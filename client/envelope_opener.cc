@@ -2,9 +2,9 @@
 
 #include <cstring>
 
+#include "base/status_macros.h"
 #include "client/store_names.h"
 #include "crypto/record_io.h"
-#include "crypto/status_macros.h"
 
 namespace alliance::client {
 namespace {

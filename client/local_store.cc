@@ -11,8 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include "base/status_macros.h"
 #include "crypto/record_io.h"
-#include "crypto/status_macros.h"
 
 namespace alliance::client {
 namespace {

@@ -8,12 +8,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/loopback.h"
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
+#include "wire/signed_strings.h"
 
 namespace alliance::client {
 namespace {
 
-constexpr char kLoginDomain[] = "alliance/v1/login";
 constexpr absl::Duration kReconnectWait = absl::Seconds(2);
 
 absl::StatusCode ToAbslCode(grpc::StatusCode c) { return static_cast<absl::StatusCode>(c); }
@@ -168,10 +168,7 @@ absl::StatusOr<std::string> RelayConnection::Login() {
     return absl::PermissionDeniedError("relay at " + options_.address +
                                        " is not the relay this profile registered with");
   }
-  std::string message = kLoginDomain;
-  message += ch.relay_id();
-  message += ch.nonce();
-  for (int i = 7; i >= 0; --i) message.push_back(static_cast<char>(ch.expires_at() >> (8 * i)));
+  const std::string message = wire::LoginMessage(ch.relay_id(), ch.nonce(), ch.expires_at());
   crypto::Signature sig = identity->Sign(crypto::AsBytes(message));
   req.set_nonce(ch.nonce());
   req.set_expires_at(ch.expires_at());

@@ -3,14 +3,16 @@
 #include <cstring>
 #include <string>
 
-#include "crypto/hkdf.h"
 #include "base/status_macros.h"
+#include "crypto/aead.h"
+#include "crypto/hkdf.h"
+#include "wire/protocol.h"
 
 namespace alliance::crypto {
 namespace {
 
-constexpr char kNamesInfo[] = "alliance/v1/names";
-constexpr char kWrapAd[] = "alliance/v1/store-key";
+constexpr std::string_view kNamesInfo = wire::kStoreNamesInfo;
+constexpr std::string_view kWrapAd = wire::kStoreKeyWrapAd;
 constexpr size_t kSaltSize = crypto_pwhash_SALTBYTES;
 static_assert(kSaltSize == 16);
 
@@ -55,9 +57,7 @@ absl::StatusOr<v1::WrappedStoreKey> StoreKey::Wrap(ByteSpan passphrase,
   std::string sealed(kSealOverhead + key_.size(), '\0');
   uint8_t* out = reinterpret_cast<uint8_t*>(sealed.data());
   randombytes_buf(out, kSealNonceSize);
-  crypto_aead_xchacha20poly1305_ietf_encrypt(out + kSealNonceSize, nullptr, key_.data(),
-                                             key_.size(), reinterpret_cast<const uint8_t*>(kWrapAd),
-                                             sizeof(kWrapAd) - 1, nullptr, out, wrap_key.data());
+  Aead::Seal(out + kSealNonceSize, key_.span(), AsBytes(kWrapAd), out, wrap_key.data());
   v1::WrappedStoreKey w;
   w.set_version(1);
   w.set_ops_limit(cost.ops_limit);
@@ -78,10 +78,9 @@ absl::StatusOr<StoreKey> StoreKey::Unwrap(ByteSpan passphrase, const v1::Wrapped
   StoreKey key;
   ALLIANCE_ASSIGN_OR_RETURN(key.key_, SecretBytes::Allocate(32));
   const uint8_t* in = reinterpret_cast<const uint8_t*>(w.sealed_key().data());
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-          key.key_.data(), nullptr, nullptr, in + kSealNonceSize,
-          w.sealed_key().size() - kSealNonceSize, reinterpret_cast<const uint8_t*>(kWrapAd),
-          sizeof(kWrapAd) - 1, in, wrap_key.data()) != 0) {
+  if (!Aead::Open(key.key_.data(),
+                  ByteSpan(in + kSealNonceSize, w.sealed_key().size() - kSealNonceSize),
+                  AsBytes(kWrapAd), in, wrap_key.data())) {
     return absl::PermissionDeniedError("wrong passphrase or damaged key file");
   }
   ALLIANCE_RETURN_IF_ERROR(key.DeriveNameKey());
@@ -105,9 +104,7 @@ absl::StatusOr<std::vector<uint8_t>> StoreKey::Seal(ByteSpan name, ByteSpan valu
   if (value.size() > kMaxSealedValue) return absl::InvalidArgumentError("value is too large");
   std::vector<uint8_t> out(kSealOverhead + value.size());
   randombytes_buf(out.data(), kSealNonceSize);
-  crypto_aead_xchacha20poly1305_ietf_encrypt(out.data() + kSealNonceSize, nullptr, value.data(),
-                                             value.size(), name.data(), name.size(), nullptr,
-                                             out.data(), key_.data());
+  Aead::Seal(out.data() + kSealNonceSize, value, name, out.data(), key_.data());
   return out;
 }
 
@@ -116,10 +113,7 @@ absl::StatusOr<SecretBytes> StoreKey::Open(ByteSpan name, ByteSpan sealed) const
     return absl::DataLossError("stored value is damaged");
   }
   ALLIANCE_ASSIGN_OR_RETURN(SecretBytes out, SecretBytes::Allocate(sealed.size() - kSealOverhead));
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(out.data(), nullptr, nullptr,
-                                                 sealed.data() + kSealNonceSize,
-                                                 sealed.size() - kSealNonceSize, name.data(),
-                                                 name.size(), sealed.data(), key_.data()) != 0) {
+  if (!Aead::Open(out.data(), sealed.subspan(kSealNonceSize), name, sealed.data(), key_.data())) {
     return absl::DataLossError("stored value is damaged");
   }
   return out;

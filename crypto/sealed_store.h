@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "alliance/v1/records.pb.h"
+#include "crypto/aead.h"
 #include "crypto/secret.h"
 
 namespace alliance::crypto {
@@ -51,8 +52,8 @@ struct PassphraseCost {
 inline constexpr uint64_t kMaxPassphraseOpsLimit = 10;
 inline constexpr uint64_t kMaxPassphraseMemLimit = uint64_t{1} << 30;  // 1 GiB.
 
-inline constexpr size_t kSealNonceSize = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-inline constexpr size_t kSealOverhead = kSealNonceSize + crypto_aead_xchacha20poly1305_ietf_ABYTES;
+inline constexpr size_t kSealNonceSize = Aead::kNonceSize;
+inline constexpr size_t kSealOverhead = kSealNonceSize + Aead::kTagSize;
 // Largest value Seal accepts. Default: 16 MiB.
 inline constexpr size_t kMaxSealedValue = 16 * 1024 * 1024;
 

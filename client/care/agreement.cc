@@ -6,9 +6,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "base/status_macros.h"
 #include "client/care/crisis.h"
 #include "client/care/internal/canonical_bytes.h"
-#include "crypto/status_macros.h"
+#include "wire/protocol.h"
+#include "wire/signed_strings.h"
 
 namespace alliance::care {
 namespace {
@@ -105,11 +107,8 @@ absl::Status ValidateAgreement(const v1::CareAgreement& a) {
 }
 
 std::vector<uint8_t> AgreementSignedMessage(std::string_view document) {
-  std::vector<uint8_t> message(kAgreementSignatureDomain.size() + document.size());
-  std::copy(kAgreementSignatureDomain.begin(), kAgreementSignatureDomain.end(), message.begin());
-  std::copy(document.begin(), document.end(),
-            message.begin() + static_cast<std::ptrdiff_t>(kAgreementSignatureDomain.size()));
-  return message;
+  const std::string bytes = wire::DocumentMessage(wire::kAgreementDocument, document);
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
 }
 
 absl::StatusOr<v1::SignedAgreement> ProposeAgreement(const v1::CareAgreement& agreement,

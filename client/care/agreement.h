@@ -39,7 +39,6 @@
 namespace alliance::care {
 
 // The domain string of agreement signatures (DESIGN appendix).
-inline constexpr std::string_view kAgreementSignatureDomain = "alliance/v1/doc/agreement";
 // Current CareAgreement.format_version.
 inline constexpr uint32_t kAgreementFormatVersion = 1;
 
@@ -74,7 +73,8 @@ inline constexpr int64_t kMaxOutOfOfficeSeconds = 366LL * 24 * 3600;
 // agreement in force).
 [[nodiscard]] absl::Status ValidateOutOfOfficePeriod(const v1::OutOfOffice& period);
 
-// The exact bytes each signature covers: kAgreementSignatureDomain ‖ document.
+// The exact bytes each signature covers: "alliance/v1/doc/agreement" ‖ document
+// (wire::DocumentMessage).
 std::vector<uint8_t> AgreementSignedMessage(std::string_view document);
 
 // Therapist side: validates `agreement`, serializes it canonically and signs it with

@@ -5,9 +5,11 @@
 #include <map>
 #include <tuple>
 
+#include "base/status_macros.h"
 #include "client/care/internal/canonical_bytes.h"
 #include "client/care/internal/event_order.h"
-#include "crypto/status_macros.h"
+#include "wire/protocol.h"
+#include "wire/signed_strings.h"
 
 namespace alliance::care {
 namespace {
@@ -124,11 +126,8 @@ uint64_t NextGoalLamport(std::span<const v1::GoalEvent> events) {
 namespace {
 
 std::vector<uint8_t> GoalSignedMessage(const std::string& event) {
-  std::vector<uint8_t> message(kGoalSignatureDomain.size() + event.size());
-  std::copy(kGoalSignatureDomain.begin(), kGoalSignatureDomain.end(), message.begin());
-  std::copy(event.begin(), event.end(),
-            message.begin() + static_cast<std::ptrdiff_t>(kGoalSignatureDomain.size()));
-  return message;
+  const std::string bytes = wire::DocumentMessage(wire::kGoalDocument, event);
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
 }
 
 }  // namespace

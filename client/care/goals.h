@@ -79,7 +79,6 @@ struct GoalList {
 uint64_t NextGoalLamport(std::span<const v1::GoalEvent> events);
 
 // The domain string of goal-event signatures (DESIGN appendix).
-inline constexpr std::string_view kGoalSignatureDomain = "alliance/v1/doc/goal";
 inline constexpr size_t kMaxSignedGoalEventBytes = 8 * 1024;
 
 // Serializes `event` canonically and signs it with the author's identity key.

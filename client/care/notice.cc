@@ -2,8 +2,8 @@
 #include "client/care/notice.h"
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "client/care/reply_due.h"
-#include "crypto/status_macros.h"
 
 namespace alliance::care {
 namespace {

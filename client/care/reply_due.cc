@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "absl/time/civil_time.h"
+#include "base/status_macros.h"
 #include "client/care/agreement.h"
-#include "crypto/status_macros.h"
 
 namespace alliance::care {
 namespace {

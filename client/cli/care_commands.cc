@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/care/window_text.h"
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
 
 namespace alliance::cli {
 namespace {

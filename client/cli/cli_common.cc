@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/cli/passphrase.h"
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
 
 namespace alliance::cli {
 

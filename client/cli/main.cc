@@ -26,7 +26,7 @@
 #include "client/cli/cli_common.h"
 #include "client/cli/passphrase.h"
 #include "client/client.h"
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace alliance::cli {

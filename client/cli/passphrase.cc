@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
 
 namespace alliance::cli {
 namespace {
