@@ -598,11 +598,13 @@ absl::Status ClientCore::Deactivate(const std::string& account_id_hex) {
   return relay_->DeactivateAccount(req).status();
 }
 
-absl::StatusOr<std::vector<v1::AuditEntry>> ClientCore::Audit(uint64_t after, uint32_t limit) {
+absl::StatusOr<std::vector<v1::AuditEntry>> ClientCore::Audit(uint64_t after, uint32_t limit,
+                                                              bool security_only) {
   ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
   v1::ReadAuditRequest req;
   req.set_after_sequence(after);
   req.set_limit(limit);
+  req.set_security_only(security_only);
   ALLIANCE_ASSIGN_OR_RETURN(v1::ReadAuditResponse resp, relay_->ReadAudit(req));
   return std::vector<v1::AuditEntry>(resp.entries().begin(), resp.entries().end());
 }

@@ -120,8 +120,10 @@ class Client {
   // read receipt is sent when both sides share them).
   [[nodiscard]] absl::StatusOr<std::vector<MessageView>> History(const std::string& ref,
                                                                  bool mark_read = false);
-  // Writes the decrypted history with a contact as JSON to `path` (created with mode 0600).
-  [[nodiscard]] absl::Status Export(const std::string& ref, const std::string& path);
+  // The decrypted history with a contact as a JSON document ("alliance-export/1"), for the
+  // caller to save (the CLI writes it with mode 0600, never through a symlink). NOT_FOUND /
+  // INVALID_ARGUMENT for `ref` as ResolveContact.
+  [[nodiscard]] absl::StatusOr<std::string> ExportJson(const std::string& ref);
   // Shares read receipts (they flow only when both sides share them).
   [[nodiscard]] absl::Status SetReadReceipts(bool enabled);
 
@@ -168,7 +170,12 @@ class Client {
   [[nodiscard]] absl::StatusOr<InviteView> CreateInvite(v1::Role role);
   [[nodiscard]] absl::StatusOr<std::vector<v1::Member>> Members();
   [[nodiscard]] absl::Status Deactivate(const std::string& account_id_hex);
-  [[nodiscard]] absl::StatusOr<std::vector<v1::AuditEntry>> Audit(uint64_t after, uint32_t limit);
+  // Audit entries after sequence `after` (at most `limit`, 1..1000); with `security_only`,
+  // only security events (registrations, redeemed and revoked invites, deactivations,
+  // deletions), found through the relay's index under any flood. PERMISSION_DENIED unless an
+  // admin; INVALID_ARGUMENT for a limit over 1000.
+  [[nodiscard]] absl::StatusOr<std::vector<v1::AuditEntry>> Audit(uint64_t after, uint32_t limit,
+                                                                  bool security_only = false);
 
   // Keeps at least 20 one-time prekeys at the relay (tops up to 100) and rotates the signed
   // prekey every 7 days, keeping the previous ones 30 days.

@@ -69,8 +69,8 @@ absl::StatusOr<std::vector<MessageView>> Client::History(const std::string& ref,
   return core_->History(ref, mark_read);
 }
 
-absl::Status Client::Export(const std::string& ref, const std::string& path) {
-  return core_->Export(ref, path);
+absl::StatusOr<std::string> Client::ExportJson(const std::string& ref) {
+  return core_->ExportJson(ref);
 }
 
 absl::Status Client::SetReadReceipts(bool enabled) { return core_->SetReadReceipts(enabled); }
@@ -137,8 +137,9 @@ absl::Status Client::Deactivate(const std::string& account_id_hex) {
   return core_->Deactivate(account_id_hex);
 }
 
-absl::StatusOr<std::vector<v1::AuditEntry>> Client::Audit(uint64_t after, uint32_t limit) {
-  return core_->Audit(after, limit);
+absl::StatusOr<std::vector<v1::AuditEntry>> Client::Audit(uint64_t after, uint32_t limit,
+                                                          bool security_only) {
+  return core_->Audit(after, limit, security_only);
 }
 
 absl::Status Client::MaintainPreKeys() { return core_->MaintainPreKeys(); }

@@ -15,6 +15,7 @@
 #include "client/care/notice.h"
 #include "client/envelope_opener.h"
 #include "client/internal/client_core.h"
+#include "client/receive_stream.h"
 #include "client/store_names.h"
 #include "crypto/record_io.h"
 #include "crypto/safety_number.h"
@@ -645,27 +646,27 @@ absl::Status ClientCore::Listen(const std::function<void(const MessageView&)>& o
   absl::Status send_error;
   ALLIANCE_RETURN_IF_ERROR(FlushOutbox(&send_error));
   if (absl::IsUnavailable(send_error)) return send_error;
-  grpc::ClientContext ctx;
-  ALLIANCE_RETURN_IF_ERROR(relay_->PrepareStream(&ctx));
+  ALLIANCE_ASSIGN_OR_RETURN(std::shared_ptr<ReceiveStream> stream,
+                            ReceiveStream::Open(relay_.get()));
   {
     std::lock_guard<std::mutex> lock(stream_mu_);
     if (stop_listening_) {
       stop_listening_ = false;
+      stream->Cancel();
+      (void)stream->Finish();  // Cancelled by us: nothing to report.
       return absl::OkStatus();
     }
-    stream_context_ = &ctx;
+    stream_ = stream;
   }
-  std::unique_ptr<grpc::ClientReader<v1::ReceiveResponse>> reader =
-      relay_->relay_stub()->Receive(&ctx, v1::ReceiveRequest());
   v1::ReceiveResponse resp;
   absl::Status result;
-  while (reader->Read(&resp)) {
+  while (stream->Read(&resp)) {
     if (resp.backlog_complete()) {
       // Prekeys are topped up and rotated only after the backlog is in: a rotation must not
       // drop a signed prekey that a waiting message still needs.
       result = MaintainPreKeys();
       if (!result.ok()) {
-        ctx.TryCancel();
+        stream->Cancel();
         break;
       }
       continue;
@@ -673,7 +674,7 @@ absl::Status ClientCore::Listen(const std::function<void(const MessageView&)>& o
     absl::StatusOr<Processed> p = ProcessEnvelopeOrSetAside(resp.envelope());
     if (!p.ok()) {
       result = p.status();
-      ctx.TryCancel();
+      stream->Cancel();
       break;
     }
     // Stored durably: show it now, then let the relay forget it and send the receipt.
@@ -687,27 +688,31 @@ absl::Status ClientCore::Listen(const std::function<void(const MessageView&)>& o
       for (const ClientEvent& e : p->events) Emit(e);
     }
     if (!result.ok()) {
-      ctx.TryCancel();
+      stream->Cancel();
       break;
     }
   }
-  grpc::Status finish = reader->Finish();
+  absl::Status finish = stream->Finish();
   bool stopped;
   {
     std::lock_guard<std::mutex> lock(stream_mu_);
-    stream_context_ = nullptr;
+    stream_.reset();
     stopped = stop_listening_;
     stop_listening_ = false;
   }
   if (!result.ok()) return result;
   if (stopped) return absl::OkStatus();
-  return FromGrpc(finish, relay_->address());
+  return finish;
 }
 
 void ClientCore::StopListening() {
-  std::lock_guard<std::mutex> lock(stream_mu_);
-  stop_listening_ = true;
-  if (stream_context_ != nullptr) stream_context_->TryCancel();
+  std::shared_ptr<ReceiveStream> stream;
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    stop_listening_ = true;
+    stream = stream_;
+  }
+  if (stream != nullptr) stream->Cancel();
 }
 
 absl::StatusOr<std::vector<MessageView>> ClientCore::History(const std::string& ref,
@@ -747,7 +752,7 @@ absl::StatusOr<std::vector<MessageView>> ClientCore::History(const std::string& 
   return out;
 }
 
-absl::Status ClientCore::Export(const std::string& ref, const std::string& path) {
+absl::StatusOr<std::string> ClientCore::ExportJson(const std::string& ref) {
   ALLIANCE_ASSIGN_OR_RETURN(std::vector<MessageView> history, History(ref, false));
   ALLIANCE_ASSIGN_OR_RETURN(ContactView contact, ResolveContact(ref));
   ALLIANCE_ASSIGN_OR_RETURN(SafetyNumberView sn, SafetyNumber(ref));
@@ -771,19 +776,7 @@ absl::Status ClientCore::Export(const std::string& ref, const std::string& path)
          {"body", m.body}});
   }
   doc["messages"] = std::move(messages);
-  const std::string text = doc.dump(2) + "\n";
-  // Never through a symlink, and 0600 even when the file already existed.
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return absl::UnavailableError("cannot write " + path);
-  if (::fchmod(fd, 0600) != 0) {
-    ::close(fd);
-    return absl::UnavailableError("cannot restrict permissions of " + path);
-  }
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                  ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return absl::UnavailableError("cannot write " + path);
-  return absl::OkStatus();
+  return doc.dump(2) + "\n";
 }
 
 }  // namespace alliance::client

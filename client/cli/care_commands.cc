@@ -4,8 +4,8 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "client/care/window_text.h"
 #include "base/status_macros.h"
+#include "client/care/window_text.h"
 
 namespace alliance::cli {
 namespace {
@@ -120,8 +120,7 @@ void AddCareCommands(CLI::App& app, Globals& g, CareFlags& f, int& rc) {
   show->add_option("contact", f.contact)->required();
   show->callback(run([&]() -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
-    absl::Status synced = c->Sync().status();
-    if (!synced.ok() && !absl::IsUnavailable(synced)) return synced;
+    ALLIANCE_RETURN_IF_ERROR(SyncTolerant(*c));
     ALLIANCE_ASSIGN_OR_RETURN(client::AgreementView v, c->Agreement(f.contact));
     if (g.json_output) {
       std::cout << json{{"in_force", v.in_force ? AgreementJson(*v.in_force) : json()},
@@ -170,8 +169,7 @@ void AddCareCommands(CLI::App& app, Globals& g, CareFlags& f, int& rc) {
   digest->add_option("client", f.contact)->required();
   digest->callback(run([&]() -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
-    absl::Status synced = c->Sync().status();
-    if (!synced.ok() && !absl::IsUnavailable(synced)) return synced;
+    ALLIANCE_RETURN_IF_ERROR(SyncTolerant(*c));
     ALLIANCE_ASSIGN_OR_RETURN(std::vector<client::DueView> items, c->Digest(f.contact));
     json arr = json::array();
     for (const client::DueView& d : items) {
@@ -216,8 +214,7 @@ void AddCareCommands(CLI::App& app, Globals& g, CareFlags& f, int& rc) {
     const client::ConcernStep s = step;
     cmd->callback(run([&g, &f, s]() -> absl::Status {
       ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
-      absl::Status synced = c->Sync().status();
-      if (!synced.ok() && !absl::IsUnavailable(synced)) return synced;
+      ALLIANCE_RETURN_IF_ERROR(SyncTolerant(*c));
       return c->StepConcern(f.contact, f.id, s, f.note);
     }));
   }
@@ -225,8 +222,7 @@ void AddCareCommands(CLI::App& app, Globals& g, CareFlags& f, int& rc) {
   clist->add_option("contact", f.contact)->required();
   clist->callback(run([&]() -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
-    absl::Status synced = c->Sync().status();
-    if (!synced.ok() && !absl::IsUnavailable(synced)) return synced;
+    ALLIANCE_RETURN_IF_ERROR(SyncTolerant(*c));
     ALLIANCE_ASSIGN_OR_RETURN(std::vector<client::ConcernView> all, c->Concerns(f.contact));
     json arr = json::array();
     for (const client::ConcernView& x : all) {
@@ -266,8 +262,7 @@ void AddCareCommands(CLI::App& app, Globals& g, CareFlags& f, int& rc) {
     if (step == client::GoalStep::kProgress) cmd->add_option("--percent", f.percent);
     cmd->callback(run([&g, &f, step]() -> absl::Status {
       ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
-      absl::Status synced = c->Sync().status();
-      if (!synced.ok() && !absl::IsUnavailable(synced)) return synced;
+      ALLIANCE_RETURN_IF_ERROR(SyncTolerant(*c));
       std::optional<uint32_t> percent;
       if (f.percent >= 0) percent = static_cast<uint32_t>(f.percent);
       return c->StepGoal(f.contact, f.id, step, f.text, percent);
@@ -280,8 +275,7 @@ void AddCareCommands(CLI::App& app, Globals& g, CareFlags& f, int& rc) {
   glist->add_option("contact", f.contact)->required();
   glist->callback(run([&]() -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
-    absl::Status synced = c->Sync().status();
-    if (!synced.ok() && !absl::IsUnavailable(synced)) return synced;
+    ALLIANCE_RETURN_IF_ERROR(SyncTolerant(*c));
     ALLIANCE_ASSIGN_OR_RETURN(std::vector<client::GoalView> all, c->Goals(f.contact));
     json arr = json::array();
     for (const client::GoalView& x : all) {

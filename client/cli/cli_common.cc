@@ -4,10 +4,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "client/cli/passphrase.h"
 #include "base/status_macros.h"
+#include "client/cli/passphrase.h"
 
 namespace alliance::cli {
 
@@ -133,6 +134,28 @@ absl::StatusOr<std::unique_ptr<Client>> OpenClient(const Globals& g) {
     o.before_ack = [] { ::_exit(137); };
   }
   return Client::Open(o, pass.span());
+}
+
+absl::Status SyncTolerant(Client& c) {
+  absl::Status synced = c.Sync().status();
+  if (!synced.ok() && !absl::IsUnavailable(synced)) return synced;
+  return absl::OkStatus();
+}
+
+void Output::Print(const json& data, std::string_view text) const {
+  if (g_.json_output) {
+    std::cout << data.dump() << "\n";
+    std::cout.flush();  // `watch` prints as things happen, often into a pipe or a file
+    return;
+  }
+  Note(text);
+}
+
+void Output::Note(std::string_view text) const {
+  if (g_.json_output || text.empty()) return;
+  std::cout << text;
+  if (text.back() != '\n') std::cout << "\n";
+  std::cout.flush();
 }
 
 }  // namespace alliance::cli

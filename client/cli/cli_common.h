@@ -2,10 +2,12 @@
 #ifndef ALLIANCE_CLIENT_CLI_CLI_COMMON_H_
 #define ALLIANCE_CLIENT_CLI_CLI_COMMON_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "client/client.h"
@@ -49,6 +51,49 @@ void PrintMessage(const MessageView& m);
 int Fail(const absl::Status& s);
 // Opens the profile with the passphrase from --passphrase-file, the environment or the terminal.
 [[nodiscard]] absl::StatusOr<std::unique_ptr<Client>> OpenClient(const Globals& g);
+
+// The one "fetch first, but an unreachable relay is no error" policy of commands that show
+// local state (history, agreement, concerns, goals, digest): they then show what this device
+// holds. Other errors are returned.
+[[nodiscard]] absl::Status SyncTolerant(Client& c);
+
+// The output layer: every command prints through it, as text or (with --json) as one JSON
+// document per result on stdout. Errors go through Fail, never through Output.
+class Output {
+ public:
+  explicit Output(const Globals& g) : g_(g) {}
+  bool json_mode() const { return g_.json_output; }
+  // `data` as JSON with --json; otherwise `text` (a trailing newline is added if missing).
+  void Print(const json& data, std::string_view text) const;
+  // Text for people only (confirmations); nothing with --json.
+  void Note(std::string_view text) const;
+
+ private:
+  const Globals& g_;
+};
+
+// What a command file gets: the app to add to, the global options, the output layer and a
+// wrapper that records a command's error as the exit code.
+struct Commands {
+  CLI::App& app;
+  Globals& g;
+  int& rc;
+  Output out;
+
+  // A CLI11 callback running `fn`; a non-OK status becomes one line on stderr and exit 1.
+  std::function<void()> Run(std::function<absl::Status()> fn) {
+    return [this, fn = std::move(fn)] {
+      absl::Status s = fn();
+      if (!s.ok()) rc = Fail(s);
+    };
+  }
+};
+
+// The command groups, one file each.
+void AddProfileCommands(Commands& cli);    // init, register, whoami, receipts
+void AddContactCommands(Commands& cli);    // contacts, safety-number, verify, accept-key
+void AddMessagingCommands(Commands& cli);  // send, sync, inbox, history, watch, export
+void AddAdminCommands(Commands& cli);      // admin invite|members|deactivate|audit
 
 }  // namespace alliance::cli
 

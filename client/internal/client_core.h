@@ -24,6 +24,7 @@
 #include "client/events.h"
 #include "client/local_store.h"
 #include "client/options.h"
+#include "client/receive_stream.h"
 #include "client/relay_connection.h"
 #include "client/views.h"
 #include "crypto/keys.h"
@@ -98,8 +99,9 @@ class ClientCore {
   // read receipt is sent when both sides share them).
   [[nodiscard]] absl::StatusOr<std::vector<MessageView>> History(const std::string& ref,
                                                                  bool mark_read = false);
-  // Writes the decrypted history with a contact as JSON to `path` (created with mode 0600).
-  [[nodiscard]] absl::Status Export(const std::string& ref, const std::string& path);
+  // The decrypted history with a contact as a JSON document ("alliance-export/1"), for the
+  // caller to save. NOT_FOUND / INVALID_ARGUMENT for `ref` as ResolveContact.
+  [[nodiscard]] absl::StatusOr<std::string> ExportJson(const std::string& ref);
   // Shares read receipts (they flow only when both sides share them).
   [[nodiscard]] absl::Status SetReadReceipts(bool enabled);
 
@@ -146,7 +148,8 @@ class ClientCore {
   [[nodiscard]] absl::StatusOr<InviteView> CreateInvite(v1::Role role);
   [[nodiscard]] absl::StatusOr<std::vector<v1::Member>> Members();
   [[nodiscard]] absl::Status Deactivate(const std::string& account_id_hex);
-  [[nodiscard]] absl::StatusOr<std::vector<v1::AuditEntry>> Audit(uint64_t after, uint32_t limit);
+  [[nodiscard]] absl::StatusOr<std::vector<v1::AuditEntry>> Audit(uint64_t after, uint32_t limit,
+                                                                  bool security_only = false);
 
   // Keeps at least 20 one-time prekeys at the relay (tops up to 100) and rotates the signed
   // prekey every 7 days, keeping the previous ones 30 days.
@@ -212,8 +215,8 @@ class ClientCore {
   uint64_t next_subscription_ = 1;                           // Guarded by events_mu_.
   std::vector<std::pair<uint64_t, EventHandler>> handlers_;  // Guarded by events_mu_.
   std::mutex stream_mu_;
-  grpc::ClientContext* stream_context_ = nullptr;  // Guarded by stream_mu_.
-  bool stop_listening_ = false;                    // Guarded by stream_mu_.
+  std::shared_ptr<ReceiveStream> stream_;  // Guarded by stream_mu_; the stream Listen reads.
+  bool stop_listening_ = false;            // Guarded by stream_mu_.
 };
 
 }  // namespace alliance::client

@@ -130,7 +130,13 @@ TEST_F(ClientTest, OutOfOrderDeliveryIsReassembled) {
                     .ok());
   }
   RestartRelay();
-  auto flushed = (*sam)->Sync();  // Flushes the outbox.
+  // Flushes the outbox. The channel may still be backing off from the relay's restart (more so
+  // on a loaded machine): that is UNAVAILABLE and the outbox keeps its order, so try again.
+  absl::StatusOr<std::vector<MessageView>> flushed = (*sam)->Sync();
+  for (int i = 0; i < 50 && absl::IsUnavailable(flushed.status()); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    flushed = (*sam)->Sync();
+  }
   ASSERT_TRUE(flushed.ok()) << flushed.status();
   auto got = therapist_->Sync();
   ASSERT_TRUE(got.ok()) << got.status();
@@ -337,18 +343,14 @@ TEST_F(ClientTest, ReadReceiptsFlowOnlyWhenBothShareThem) {
   EXPECT_EQ(two.state, v1::DELIVERY_STATE_READ);
 }
 
-TEST_F(ClientTest, ExportWritesDecryptedHistoryOnlyWhereAsked) {
+TEST_F(ClientTest, ExportReturnsTheDecryptedHistoryAndWritesNothing) {
   BuildClinic();
   ASSERT_TRUE(client_->SendText("therapist", "for the record").ok());
-  const std::string path = (root_ / "export.json").string();
-  ASSERT_TRUE(client_->Export("therapist", path).ok());
-  std::ifstream in(path);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  EXPECT_NE(buf.str().find("for the record"), std::string::npos);
-  EXPECT_NE(buf.str().find("alliance-export/1"), std::string::npos);
-  EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
-            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  absl::StatusOr<std::string> doc = client_->ExportJson("therapist");
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  EXPECT_NE(doc->find("for the record"), std::string::npos);
+  EXPECT_NE(doc->find("alliance-export/1"), std::string::npos);
+  EXPECT_EQ(client_->ExportJson("nobody").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(ClientTest, ProfilesAndRelayHoldNoPlaintext) {

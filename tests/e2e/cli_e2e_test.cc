@@ -218,6 +218,51 @@ TEST_F(CliE2eTest, AdminSeesMembersAndAuditButNoContent) {
   EXPECT_EQ(Lines(denied.err), 1);
 }
 
+TEST_F(CliE2eTest, GlobalOptionsWorkAfterTheSubcommandAsTheReadmeWritesThem) {
+  std::ofstream(dir_ / "sam.pass") << "passphrase of sam\n";
+  // `alliance init --profile DIR --passphrase-file F`, all after the subcommand.
+  const std::string profile = (dir_ / "profiles" / "sam").string();
+  Result init = RunCommand({kCli, "init", "--passphrase-cost", "interactive", "--profile", profile,
+                            "--passphrase-file", (dir_ / "sam.pass").string()});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  // The README's form: `alliance register <invite> --relay HOST:PORT --name "Sam"`.
+  Result reg = RunCommand({kCli, "register", bootstrap_, "--relay",
+                           "127.0.0.1:" + std::to_string(port_), "--name", "Sam", "--profile",
+                           profile, "--passphrase-file", (dir_ / "sam.pass").string(), "--json"});
+  ASSERT_EQ(reg.exit_code, 0) << reg.err;
+  EXPECT_EQ(json::parse(reg.out)["role"], "admin");
+}
+
+TEST_F(CliE2eTest, ExportWritesAPrivateFileAndNeverFollowsALink) {
+  BuildClinic();
+  MustRun("client", {"send", "therapist", "for the record"});
+  const fs::path path = dir_ / "export.json";
+  MustRun("client", {"export", "therapist", path.string()});
+  const std::string doc = ReadFile(path.string());
+  EXPECT_NE(doc.find("for the record"), std::string::npos);
+  EXPECT_NE(doc.find("alliance-export/1"), std::string::npos);
+  EXPECT_EQ(fs::status(path).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  // A link planted where the export goes is refused, not written through.
+  const fs::path target = dir_ / "elsewhere.txt";
+  std::ofstream(target) << "untouched";
+  fs::create_symlink(target, dir_ / "link.json");
+  Result r = Run("client", {"export", "therapist", (dir_ / "link.json").string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(Lines(r.err), 1);
+  EXPECT_EQ(ReadFile(target.string()), "untouched");
+}
+
+TEST_F(CliE2eTest, AdminAuditSecurityShowsOnlySecurityEvents) {
+  BuildClinic();
+  json audit = json::parse(MustRun("admin", {"admin", "audit", "--security", "--json"}).out);
+  ASSERT_FALSE(audit.empty());
+  for (const json& e : audit) {
+    EXPECT_NE(e["event"], "AUDIT_EVENT_LOGIN_OK");
+    EXPECT_NE(e["event"], "AUDIT_EVENT_INVITE_CREATED");
+  }
+}
+
 // A relay serving TLS with a certificate from a test CA (openssl, made at test time).
 class TlsE2eTest : public E2eFixture {
  protected:
