@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "client/care/window_text.h"
+#include "care/window_text.h"
 
 namespace alliance::cli {
 namespace {

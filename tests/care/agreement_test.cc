@@ -1,10 +1,10 @@
 // Tests for client/care/agreement.h: validation, propose/accept/verify, and the version history.
-#include "client/care/agreement.h"
+#include "care/agreement.h"
 
 #include <functional>
 #include <string>
 
-#include "client/care/internal/canonical_bytes.h"
+#include "care/internal/canonical_bytes.h"
 #include "gtest/gtest.h"
 #include "tests/care/care_test_util.h"
 

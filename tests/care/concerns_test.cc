@@ -1,6 +1,6 @@
 // Tests for client/care/concerns.h: the lifecycle, ignored transitions, and convergence of the
 // derived list whatever the delivery order.
-#include "client/care/concerns.h"
+#include "care/concerns.h"
 
 #include <algorithm>
 #include <random>

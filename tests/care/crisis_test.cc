@@ -1,5 +1,5 @@
 // Tests for client/care/crisis.h: whole-word, case-insensitive phrase matching on the device.
-#include "client/care/crisis.h"
+#include "care/crisis.h"
 
 #include <string>
 #include <vector>

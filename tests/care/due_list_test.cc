@@ -1,5 +1,5 @@
 // Tests for client/care/due_list.h: the therapist's due list and the pre-session digest.
-#include "client/care/due_list.h"
+#include "care/due_list.h"
 
 #include <map>
 #include <string>

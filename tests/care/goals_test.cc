@@ -1,6 +1,6 @@
 // Tests for client/care/goals.h: the shared goal list and its convergence under concurrent
 // edits delivered in any order.
-#include "client/care/goals.h"
+#include "care/goals.h"
 
 #include <algorithm>
 #include <random>

@@ -1,5 +1,5 @@
 // Tests for client/care/notice.h: what the client is shown when sending.
-#include "client/care/notice.h"
+#include "care/notice.h"
 
 #include "gtest/gtest.h"
 #include "tests/care/care_test_util.h"

@@ -1,6 +1,6 @@
 // Tests for client/care/reply_due.h: working time across weekends, midnight, daylight-saving
 // changes and out-of-office periods. Every time is explicit; nothing reads the clock.
-#include "client/care/reply_due.h"
+#include "care/reply_due.h"
 
 #include "gtest/gtest.h"
 #include "tests/care/care_test_util.h"

@@ -1,6 +1,6 @@
 // Response windows as typed: an end equal to its start is refused (never read as 24 hours), a
 // whole day is written 00:00-24:00, and a window may run past midnight.
-#include "client/care/window_text.h"
+#include "care/window_text.h"
 
 #include "gtest/gtest.h"
 

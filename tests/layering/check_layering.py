@@ -30,7 +30,7 @@ OURS = ('base/', 'wire/', 'crypto/', 'care/', 'client/', 'server/', 'app/', 'all
 NETWORK_OR_DISK = ('grpc/', 'grpcpp/', 'rocksdb/')
 PROTO_MESSAGES = re.compile(r'^alliance/v1/[a-z_]+\.pb\.h$')
 PROTO_ANY = re.compile(r'^alliance/v1/[a-z_]+\.(grpc\.)?pb\.h$')
-CARE = ('care/', 'client/care/')  # care/ is moving up beside client/
+CARE = ('care/',)
 
 
 def care_prefix(header):

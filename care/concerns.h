@@ -20,8 +20,8 @@
 //   v1::ConcernEvent ack;  // ... ack.set_lamport(NextConcernLamport(log)); ...
 //
 // Thread safety: pure functions; may be called concurrently.
-#ifndef ALLIANCE_CLIENT_CARE_CONCERNS_H_
-#define ALLIANCE_CLIENT_CARE_CONCERNS_H_
+#ifndef ALLIANCE_CARE_CONCERNS_H_
+#define ALLIANCE_CARE_CONCERNS_H_
 
 #include <cstdint>
 #include <span>
@@ -87,4 +87,4 @@ inline bool AwaitsResponse(const Concern& concern) { return concern.state == Con
 
 }  // namespace alliance::care
 
-#endif  // ALLIANCE_CLIENT_CARE_CONCERNS_H_
+#endif  // ALLIANCE_CARE_CONCERNS_H_

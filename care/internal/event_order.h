@@ -8,8 +8,8 @@
 //   std::vector<const v1::GoalEvent*> ordered = care_internal::CanonicalOrder(events, is_valid);
 //
 // Internal to alliance_care; not part of its API.
-#ifndef ALLIANCE_CLIENT_CARE_INTERNAL_EVENT_ORDER_H_
-#define ALLIANCE_CLIENT_CARE_INTERNAL_EVENT_ORDER_H_
+#ifndef ALLIANCE_CARE_INTERNAL_EVENT_ORDER_H_
+#define ALLIANCE_CARE_INTERNAL_EVENT_ORDER_H_
 
 #include <algorithm>
 #include <set>
@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "client/care/internal/canonical_bytes.h"
+#include "care/internal/canonical_bytes.h"
 
 namespace alliance::care_internal {
 
@@ -63,4 +63,4 @@ uint64_t NextLamport(std::span<const Event> events) {
 
 }  // namespace alliance::care_internal
 
-#endif  // ALLIANCE_CLIENT_CARE_INTERNAL_EVENT_ORDER_H_
+#endif  // ALLIANCE_CARE_INTERNAL_EVENT_ORDER_H_

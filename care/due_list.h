@@ -15,8 +15,8 @@
 //   for (const DueItem& item : list.due) Print(item.contact_id, item.due_at, item.overdue);
 //
 // Thread safety: pure function; may be called concurrently.
-#ifndef ALLIANCE_CLIENT_CARE_DUE_LIST_H_
-#define ALLIANCE_CLIENT_CARE_DUE_LIST_H_
+#ifndef ALLIANCE_CARE_DUE_LIST_H_
+#define ALLIANCE_CARE_DUE_LIST_H_
 
 #include <functional>
 #include <optional>
@@ -90,4 +90,4 @@ using AgreementLookup = std::function<const v1::CareAgreement*(std::string_view 
 
 }  // namespace alliance::care
 
-#endif  // ALLIANCE_CLIENT_CARE_DUE_LIST_H_
+#endif  // ALLIANCE_CARE_DUE_LIST_H_

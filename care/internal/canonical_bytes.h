@@ -7,8 +7,8 @@
 //   std::string bytes = care_internal::DeterministicBytes(agreement);
 //
 // Internal to alliance_care; not part of its API.
-#ifndef ALLIANCE_CLIENT_CARE_INTERNAL_CANONICAL_BYTES_H_
-#define ALLIANCE_CLIENT_CARE_INTERNAL_CANONICAL_BYTES_H_
+#ifndef ALLIANCE_CARE_INTERNAL_CANONICAL_BYTES_H_
+#define ALLIANCE_CARE_INTERNAL_CANONICAL_BYTES_H_
 
 #include <string>
 
@@ -32,4 +32,4 @@ std::string DeterministicBytes(const Message& message) {
 
 }  // namespace alliance::care_internal
 
-#endif  // ALLIANCE_CLIENT_CARE_INTERNAL_CANONICAL_BYTES_H_
+#endif  // ALLIANCE_CARE_INTERNAL_CANONICAL_BYTES_H_

@@ -15,8 +15,8 @@
 //   for (const std::string& line : notice.lines) Print(line);
 //
 // Thread safety: pure functions; may be called concurrently.
-#ifndef ALLIANCE_CLIENT_CARE_NOTICE_H_
-#define ALLIANCE_CLIENT_CARE_NOTICE_H_
+#ifndef ALLIANCE_CARE_NOTICE_H_
+#define ALLIANCE_CARE_NOTICE_H_
 
 #include <optional>
 #include <string>
@@ -66,4 +66,4 @@ std::string FormatLocalTime(absl::Time t, const absl::TimeZone& zone);
 
 }  // namespace alliance::care
 
-#endif  // ALLIANCE_CLIENT_CARE_NOTICE_H_
+#endif  // ALLIANCE_CARE_NOTICE_H_

@@ -23,8 +23,8 @@
 //
 // Thread safety: free functions are pure. AgreementHistory is a value type with no internal
 // locking; const methods may be called concurrently, mutations need external synchronization.
-#ifndef ALLIANCE_CLIENT_CARE_AGREEMENT_H_
-#define ALLIANCE_CLIENT_CARE_AGREEMENT_H_
+#ifndef ALLIANCE_CARE_AGREEMENT_H_
+#define ALLIANCE_CARE_AGREEMENT_H_
 
 #include <cstdint>
 #include <string>
@@ -160,4 +160,4 @@ class AgreementHistory {
 
 }  // namespace alliance::care
 
-#endif  // ALLIANCE_CLIENT_CARE_AGREEMENT_H_
+#endif  // ALLIANCE_CARE_AGREEMENT_H_

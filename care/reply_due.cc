@@ -1,5 +1,5 @@
 // Working-time arithmetic over weekly wall-clock windows in the therapist's time zone.
-#include "client/care/reply_due.h"
+#include "care/reply_due.h"
 
 #include <algorithm>
 #include <array>
@@ -7,7 +7,7 @@
 
 #include "absl/time/civil_time.h"
 #include "base/status_macros.h"
-#include "client/care/agreement.h"
+#include "care/agreement.h"
 
 namespace alliance::care {
 namespace {

@@ -1,5 +1,5 @@
 // Parsing and formatting response windows ("mon 09:00-12:00").
-#include "client/care/window_text.h"
+#include "care/window_text.h"
 
 #include <cstdio>
 #include <vector>

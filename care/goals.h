@@ -15,8 +15,8 @@
 //   v1::GoalEvent progress;  // ... progress.set_lamport(NextGoalLamport(log)); ...
 //
 // Thread safety: pure functions; may be called concurrently.
-#ifndef ALLIANCE_CLIENT_CARE_GOALS_H_
-#define ALLIANCE_CLIENT_CARE_GOALS_H_
+#ifndef ALLIANCE_CARE_GOALS_H_
+#define ALLIANCE_CARE_GOALS_H_
 
 #include <cstdint>
 #include <optional>
@@ -27,7 +27,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "alliance/v1/care.pb.h"
-#include "client/care/concerns.h"  // kCareIdBytes, kMaxTitleBytes, kMaxNoteBytes, kMaxLamport
+#include "care/concerns.h"  // kCareIdBytes, kMaxTitleBytes, kMaxNoteBytes, kMaxLamport
 #include "crypto/keys.h"
 
 namespace alliance::care {
@@ -97,4 +97,4 @@ inline constexpr size_t kMaxSignedGoalEventBytes = 8 * 1024;
 
 }  // namespace alliance::care
 
-#endif  // ALLIANCE_CLIENT_CARE_GOALS_H_
+#endif  // ALLIANCE_CARE_GOALS_H_

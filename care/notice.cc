@@ -1,9 +1,9 @@
 // The client-side notice shown when sending under a care agreement.
-#include "client/care/notice.h"
+#include "care/notice.h"
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "client/care/reply_due.h"
+#include "care/reply_due.h"
 
 namespace alliance::care {
 namespace {

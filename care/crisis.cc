@@ -1,5 +1,5 @@
 // Word-boundary phrase matching for the on-device crisis check.
-#include "client/care/crisis.h"
+#include "care/crisis.h"
 
 #include <algorithm>
 #include <array>

@@ -15,8 +15,8 @@
 //   if (check.matched) { /* show agreement.emergency_notice(), ask "send anyway?" */ }
 //
 // Thread safety: all functions are pure and may be called concurrently.
-#ifndef ALLIANCE_CLIENT_CARE_CRISIS_H_
-#define ALLIANCE_CLIENT_CARE_CRISIS_H_
+#ifndef ALLIANCE_CARE_CRISIS_H_
+#define ALLIANCE_CARE_CRISIS_H_
 
 #include <span>
 #include <string>
@@ -60,4 +60,4 @@ std::vector<std::string> CrisisWords(std::string_view text);
 
 }  // namespace alliance::care
 
-#endif  // ALLIANCE_CLIENT_CARE_CRISIS_H_
+#endif  // ALLIANCE_CARE_CRISIS_H_

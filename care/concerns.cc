@@ -1,10 +1,10 @@
 // Concern lifecycle derived from the canonical order of events.
-#include "client/care/concerns.h"
+#include "care/concerns.h"
 
 #include <algorithm>
 #include <map>
 
-#include "client/care/internal/event_order.h"
+#include "care/internal/event_order.h"
 
 namespace alliance::care {
 namespace {

@@ -1,5 +1,5 @@
 // Care agreement validation, signing, verification and version history.
-#include "client/care/agreement.h"
+#include "care/agreement.h"
 
 #include <algorithm>
 #include <cstring>
@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "base/status_macros.h"
-#include "client/care/crisis.h"
-#include "client/care/internal/canonical_bytes.h"
+#include "care/crisis.h"
+#include "care/internal/canonical_bytes.h"
 #include "wire/protocol.h"
 #include "wire/signed_strings.h"
 

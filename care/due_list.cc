@@ -1,11 +1,11 @@
 // Due items and the pre-session digest for the therapist.
-#include "client/care/due_list.h"
+#include "care/due_list.h"
 
 #include <algorithm>
 #include <map>
 #include <tuple>
 
-#include "client/care/reply_due.h"
+#include "care/reply_due.h"
 
 namespace alliance::care {
 namespace {

@@ -1,13 +1,13 @@
 // Goal list derived from the canonical order of events.
-#include "client/care/goals.h"
+#include "care/goals.h"
 
 #include <algorithm>
 #include <map>
 #include <tuple>
 
 #include "base/status_macros.h"
-#include "client/care/internal/canonical_bytes.h"
-#include "client/care/internal/event_order.h"
+#include "care/internal/canonical_bytes.h"
+#include "care/internal/event_order.h"
 #include "wire/protocol.h"
 #include "wire/signed_strings.h"
 

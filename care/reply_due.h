@@ -18,8 +18,8 @@
 // therapist's clock shows inside it.
 //
 // Thread safety: all functions are pure and may be called concurrently.
-#ifndef ALLIANCE_CLIENT_CARE_REPLY_DUE_H_
-#define ALLIANCE_CLIENT_CARE_REPLY_DUE_H_
+#ifndef ALLIANCE_CARE_REPLY_DUE_H_
+#define ALLIANCE_CARE_REPLY_DUE_H_
 
 #include <optional>
 
@@ -61,4 +61,4 @@ std::optional<v1::OutOfOffice> ActiveOutOfOffice(absl::Time t, const v1::CareAgr
 
 }  // namespace alliance::care
 
-#endif  // ALLIANCE_CLIENT_CARE_REPLY_DUE_H_
+#endif  // ALLIANCE_CARE_REPLY_DUE_H_

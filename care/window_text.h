@@ -10,8 +10,8 @@
 //   std::string shown = FormatResponseWindow(w);  // "thu 14:00-18:00"
 //
 // Thread safety: pure functions.
-#ifndef ALLIANCE_CLIENT_CARE_WINDOW_TEXT_H_
-#define ALLIANCE_CLIENT_CARE_WINDOW_TEXT_H_
+#ifndef ALLIANCE_CARE_WINDOW_TEXT_H_
+#define ALLIANCE_CARE_WINDOW_TEXT_H_
 
 #include <string>
 
@@ -33,4 +33,4 @@ std::string FormatResponseWindow(const v1::ResponseWindow& window);
 
 }  // namespace alliance::care
 
-#endif  // ALLIANCE_CLIENT_CARE_WINDOW_TEXT_H_
+#endif  // ALLIANCE_CARE_WINDOW_TEXT_H_
