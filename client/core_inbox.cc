@@ -1,0 +1,383 @@
+// ClientCore, receiving: decrypt, store, then acknowledge; one branch per content kind; receipts;
+// Sync and Listen.
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <string_view>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/status_macros.h"
+#include "care/agreement.h"
+#include "care/concerns.h"
+#include "care/crisis.h"
+#include "care/due_list.h"
+#include "care/goals.h"
+#include "care/notice.h"
+#include "care/reply_due.h"
+#include "client/envelope_opener.h"
+#include "client/internal/client_core.h"
+#include "client/internal/core_helpers.h"
+#include "client/receive_stream.h"
+#include "client/store_names.h"
+#include "crypto/record_io.h"
+#include "crypto/safety_number.h"
+#include "crypto/session.h"
+#include "nlohmann/json.hpp"
+#include "wire/protocol.h"
+#include "wire/signed_strings.h"
+
+namespace alliance::client {
+
+struct ClientCore::Processed {
+  bool duplicate = false;
+  // What to tell subscribers once the envelope is stored and acknowledged.
+  std::vector<ClientEvent> events;
+  bool is_text = false;
+  uint64_t sequence = 0;
+  std::string contact_id;  // Hex.
+  std::string content_id;  // Raw bytes.
+  MessageView view;
+};
+
+absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelope(const v1::Envelope& env) {
+  Processed p;
+  p.sequence = env.sequence();
+  if (env.version() != 1 || env.sender().account_id().size() != 16 ||
+      env.message_id().size() != 16 || env.payload().empty()) {
+    p.duplicate = true;  // Malformed: nothing to store; acknowledge so it does not jam.
+    return p;
+  }
+  const std::string hex = ToHex(env.sender().account_id());
+  p.contact_id = hex;
+  bool known = false;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
+                              txn.Get<v1::ContactRecord>(names::Contact(hex)));
+    known = c.has_value();
+    return absl::OkStatus();
+  }));
+  if (!known) ALLIANCE_RETURN_IF_ERROR(RefreshContacts());
+
+  const int64_t now_ms = absl::ToUnixMillis(Now());
+  const int64_t now_s = now_ms / 1000;
+  const std::string seen = names::Seen(hex, ToHex(env.message_id()));
+  bool replayed_content = false;
+  absl::Status processed = store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> was_seen, txn.GetBytes(seen));
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> contact,
+                              txn.Get<v1::ContactRecord>(names::Contact(hex)));
+    if (was_seen.has_value() || !contact.has_value()) {
+      p.duplicate = true;  // Redelivery (or a sender the relay no longer links to us).
+      return absl::OkStatus();
+    }
+    ALLIANCE_RETURN_IF_ERROR(txn.PutBytes(seen, crypto::AsBytes("1")));
+
+    // Decrypt with a stored session, or build one from a prekey message (envelope_opener.h).
+    std::vector<uint8_t> plain;
+    ALLIANCE_ASSIGN_OR_RETURN(
+        OpenedEnvelope opened,
+        OpenEnvelope(txn, *identity_, env, hex, contact->identity_key(), now_s, rng_, &plain));
+    if (opened.replay) {
+      p.duplicate = true;  // A replayed first message: dropped, only its envelope id is kept.
+      return absl::OkStatus();
+    }
+    const bool identity_unverified = opened.ok && opened.identity_unverified;
+    if (identity_unverified) contact->set_pending_identity_key(opened.remote_identity);
+    const absl::Status decrypted = opened.ok ? absl::OkStatus() : crypto::DecryptError();
+
+    v1::Content content;
+    const bool parsed = decrypted.ok() &&
+                        content.ParseFromArray(plain.data(), static_cast<int>(plain.size())) &&
+                        content.version() == 1;
+    sodium_memzero(plain.data(), plain.size());
+    if (parsed && content.id() != env.message_id()) {
+      // Content re-sent under another envelope id (a replay, or a relay rewriting ids). The
+      // content id must be the envelope id, and the envelope id was not seen (checked above),
+      // so a match also means the content id is new. Nothing of this transaction is kept: the
+      // sessions stay exactly as they were.
+      replayed_content = true;
+      return absl::AbortedError("content id does not match its envelope");
+    }
+    if (!parsed || content.has_text()) {
+      v1::HistoryEntry e;
+      e.set_version(1);
+      e.set_id(env.message_id());
+      e.set_direction(v1::DIRECTION_INCOMING);
+      e.set_sent_at_ms(parsed ? content.sent_at_ms() : env.server_time_ms());
+      e.set_stored_at_ms(static_cast<uint64_t>(now_ms));
+      e.set_state(v1::DELIVERY_STATE_RECEIVED);
+      if (parsed) *e.mutable_text() = content.text();
+      e.set_undecryptable(!parsed);
+      e.set_identity_unverified(identity_unverified);
+      e.set_index(contact->history_count());
+      contact->set_history_count(contact->history_count() + 1);
+      contact->set_unread_count(contact->unread_count() + 1);
+      ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, e.index()), e));
+      p.is_text = parsed;
+      p.content_id = env.message_id();
+      p.view = ToView(e, *contact);
+      p.events.push_back(MessageEvent{p.view});
+      if (identity_unverified) p.events.push_back(IdentityChangedEvent{hex});
+      p.events.push_back(DueListChangedEvent{});
+    } else if (identity_unverified) {
+      p.duplicate = true;  // Receipts, profiles and care documents only from the pinned key.
+      p.events.push_back(IdentityChangedEvent{hex});
+    } else if (content.has_receipt()) {
+      const v1::DeliveryState to = content.receipt().type() == v1::RECEIPT_TYPE_READ
+                                       ? v1::DELIVERY_STATE_READ
+                                       : v1::DELIVERY_STATE_DELIVERED;
+      for (const std::string& id : content.receipt().message_ids()) {
+        if (id.size() != 16) continue;
+        ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryRef> ref,
+                                  txn.Get<v1::HistoryRef>(names::MessageRef(ToHex(id))));
+        if (!ref.has_value() || ref->contact_id() != env.sender().account_id()) continue;
+        const std::string name = names::History(hex, ref->index());
+        ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e,
+                                  txn.Get<v1::HistoryEntry>(name));
+        if (!e.has_value() || e->state() >= to || e->state() == v1::DELIVERY_STATE_FAILED) continue;
+        e->set_state(to);
+        ALLIANCE_RETURN_IF_ERROR(txn.Put(name, *e));
+        p.events.push_back(DeliveryStateEvent{hex, ToHex(id), to});
+      }
+      p.duplicate = true;  // Nothing to show.
+    } else if (content.has_profile()) {
+      contact->set_display_name(TruncateUtf8(content.profile().display_name(), kMaxDisplayName));
+      contact->set_read_receipts(content.profile().read_receipts());
+      p.duplicate = true;
+      p.events.push_back(ContactChangedEvent{hex});
+    } else if (content.has_agreement() || content.has_concern() || content.has_goal() ||
+               content.has_out_of_office()) {
+      // A care document the care rules refuse (forged, malformed, over a bound) is dropped
+      // rather than blocking the mailbox, and reported; a storage failure fails the envelope.
+      ALLIANCE_ASSIGN_OR_RETURN(CareOutcome outcome,
+                                ApplyCare(txn, *contact, /*from_contact=*/true, content));
+      p.duplicate = true;
+      if (outcome == CareOutcome::kRejected) {
+        p.events.push_back(CareRejectedEvent{hex});
+      } else if (outcome == CareOutcome::kApplied) {
+        if (content.has_agreement() || content.has_out_of_office()) {
+          p.events.push_back(AgreementChangedEvent{hex});
+        } else {
+          p.events.push_back(CareChangedEvent{hex});
+        }
+        if (content.has_concern()) p.events.push_back(DueListChangedEvent{});
+      }
+    } else {
+      p.duplicate = true;  // A content kind this version does not know: kept out of history.
+    }
+    return txn.Put(names::Contact(hex), *contact);
+  });
+  if (replayed_content) {
+    // Only the envelope id is remembered, so that the relay's copy is acknowledged once.
+    ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+      return txn.PutBytes(seen, crypto::AsBytes("1"));
+    }));
+    Processed dropped;
+    dropped.sequence = env.sequence();
+    dropped.contact_id = hex;
+    dropped.duplicate = true;
+    return dropped;
+  }
+  ALLIANCE_RETURN_IF_ERROR(processed);
+  return p;
+}
+
+absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelopeOrSetAside(
+    const v1::Envelope& env) {
+  absl::StatusOr<Processed> p = ProcessEnvelope(env);
+  if (p.ok() || absl::IsUnavailable(p.status())) return p;  // Busy profile: retry later.
+  // The envelope cannot be processed (e.g. a damaged local record): set it aside as an
+  // undecryptable entry so that one bad message does not hold back the whole mailbox.
+  Processed aside;
+  aside.sequence = env.sequence();
+  aside.duplicate = true;
+  const std::string hex = ToHex(env.sender().account_id());
+  absl::Status stored = store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_RETURN_IF_ERROR(
+        txn.PutBytes(names::Seen(hex, ToHex(env.message_id())), crypto::AsBytes("1")));
+    absl::StatusOr<std::optional<v1::ContactRecord>> c =
+        txn.Get<v1::ContactRecord>(names::Contact(hex));
+    if (!c.ok() || !c->has_value()) return absl::OkStatus();
+    v1::HistoryEntry e;
+    e.set_version(1);
+    e.set_id(env.message_id());
+    e.set_direction(v1::DIRECTION_INCOMING);
+    e.set_sent_at_ms(env.server_time_ms());
+    e.set_stored_at_ms(static_cast<uint64_t>(absl::ToUnixMillis(Now())));
+    e.set_state(v1::DELIVERY_STATE_RECEIVED);
+    e.set_undecryptable(true);
+    e.set_index((*c)->history_count());
+    (*c)->set_history_count((*c)->history_count() + 1);
+    ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, e.index()), e));
+    return txn.Put(names::Contact(hex), **c);
+  });
+  if (!stored.ok()) return p.status();
+  return aside;
+}
+
+absl::Status ClientCore::SendReceipts(const std::string& contact_hex, v1::ReceiptType type,
+                                      const std::vector<std::string>& ids) {
+  if (ids.empty()) return absl::OkStatus();
+  std::optional<v1::ContactRecord> contact;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(contact, txn.Get<v1::ContactRecord>(names::Contact(contact_hex)));
+    return absl::OkStatus();
+  }));
+  if (!contact.has_value() || !contact->pending_identity_key().empty()) return absl::OkStatus();
+  // At most 1000 ids a receipt (16 bytes each), well inside the message size limit.
+  for (size_t i = 0; i < ids.size(); i += 1000) {
+    v1::Content content;
+    content.mutable_receipt()->set_type(type);
+    for (size_t j = i; j < std::min(ids.size(), i + 1000); ++j) {
+      *content.mutable_receipt()->add_message_ids() = ids[j];
+    }
+    ALLIANCE_RETURN_IF_ERROR(QueueContent(*contact, content, /*record_history=*/false).status());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ClientCore::AfterReceive(const std::vector<Processed>& batch) {
+  std::map<std::string, std::vector<std::string>> delivered;
+  for (const Processed& p : batch) {
+    if (p.is_text) delivered[p.contact_id].push_back(p.content_id);
+  }
+  for (const auto& [contact, ids] : delivered) {
+    ALLIANCE_RETURN_IF_ERROR(SendReceipts(contact, v1::RECEIPT_TYPE_DELIVERED, ids));
+  }
+  absl::Status ignored;
+  return FlushOutbox(&ignored);
+}
+
+absl::StatusOr<std::vector<MessageView>> ClientCore::Sync() {
+  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
+  absl::Status send_error;
+  ALLIANCE_RETURN_IF_ERROR(FlushOutbox(&send_error));
+  if (absl::IsUnavailable(send_error)) return send_error;
+
+  grpc::ClientContext ctx;
+  ALLIANCE_RETURN_IF_ERROR(relay_->PrepareStream(&ctx));
+  std::unique_ptr<grpc::ClientReader<v1::ReceiveResponse>> reader =
+      relay_->relay_stub()->Receive(&ctx, v1::ReceiveRequest());
+  std::vector<Processed> batch;
+  std::vector<uint64_t> acks;
+  v1::ReceiveResponse resp;
+  absl::Status process_error;
+  while (reader->Read(&resp)) {
+    if (resp.backlog_complete()) break;
+    absl::StatusOr<Processed> p = ProcessEnvelopeOrSetAside(resp.envelope());
+    if (!p.ok()) {
+      process_error = p.status();  // Not stored, so not acked: the relay keeps it.
+      break;
+    }
+    acks.push_back(p->sequence);
+    batch.push_back(*std::move(p));
+  }
+  ctx.TryCancel();
+  grpc::Status finish = reader->Finish();
+  if (options_.before_ack && !acks.empty()) options_.before_ack();
+  // Stored durably above; now the relay may forget them.
+  for (size_t i = 0; i < acks.size(); i += 1000) {
+    v1::AckRequest ack;
+    for (size_t j = i; j < std::min(acks.size(), i + 1000); ++j) ack.add_sequences(acks[j]);
+    ALLIANCE_RETURN_IF_ERROR(relay_->Ack(ack).status());
+  }
+  ALLIANCE_RETURN_IF_ERROR(process_error);
+  if (!finish.ok() && finish.error_code() != grpc::StatusCode::CANCELLED) {
+    return FromGrpc(finish, relay_->address());
+  }
+  ALLIANCE_RETURN_IF_ERROR(AfterReceive(batch));
+  for (const Processed& p : batch) {
+    for (const ClientEvent& e : p.events) Emit(e);
+  }
+  ALLIANCE_RETURN_IF_ERROR(MaintainPreKeys());
+  ALLIANCE_RETURN_IF_ERROR(ApplyRetention().status());
+  std::vector<MessageView> out;
+  for (Processed& p : batch) {
+    if (!p.duplicate) out.push_back(std::move(p.view));
+  }
+  return out;
+}
+
+absl::Status ClientCore::Listen(const std::function<void(const MessageView&)>& on_message) {
+  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
+  absl::Status send_error;
+  ALLIANCE_RETURN_IF_ERROR(FlushOutbox(&send_error));
+  if (absl::IsUnavailable(send_error)) return send_error;
+  ALLIANCE_ASSIGN_OR_RETURN(std::shared_ptr<ReceiveStream> stream,
+                            ReceiveStream::Open(relay_.get()));
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    if (stop_listening_) {
+      stop_listening_ = false;
+      stream->Cancel();
+      (void)stream->Finish();  // Cancelled by us: nothing to report.
+      return absl::OkStatus();
+    }
+    stream_ = stream;
+  }
+  v1::ReceiveResponse resp;
+  absl::Status result;
+  while (stream->Read(&resp)) {
+    if (resp.backlog_complete()) {
+      // Prekeys are topped up and rotated only after the backlog is in: a rotation must not
+      // drop a signed prekey that a waiting message still needs.
+      result = MaintainPreKeys();
+      if (!result.ok()) {
+        stream->Cancel();
+        break;
+      }
+      continue;
+    }
+    absl::StatusOr<Processed> p = ProcessEnvelopeOrSetAside(resp.envelope());
+    if (!p.ok()) {
+      result = p.status();
+      stream->Cancel();
+      break;
+    }
+    // Stored durably: show it now, then let the relay forget it and send the receipt.
+    if (!p->duplicate) on_message(p->view);
+    if (options_.before_ack) options_.before_ack();
+    v1::AckRequest ack;
+    ack.add_sequences(p->sequence);
+    result = relay_->Ack(ack).status();
+    if (result.ok()) result = AfterReceive({*p});
+    if (result.ok()) {
+      for (const ClientEvent& e : p->events) Emit(e);
+    }
+    if (!result.ok()) {
+      stream->Cancel();
+      break;
+    }
+  }
+  absl::Status finish = stream->Finish();
+  bool stopped;
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    stream_.reset();
+    stopped = stop_listening_;
+    stop_listening_ = false;
+  }
+  if (!result.ok()) return result;
+  if (stopped) return absl::OkStatus();
+  return finish;
+}
+
+void ClientCore::StopListening() {
+  std::shared_ptr<ReceiveStream> stream;
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    stop_listening_ = true;
+    stream = stream_;
+  }
+  if (stream != nullptr) stream->Cancel();
+}
+
+}  // namespace alliance::client

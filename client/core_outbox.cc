@@ -1,0 +1,323 @@
+// ClientCore, sending: sessions, the outbox (stored before it is sent, retried with identical
+// bytes) and the notice a sender sees under the care agreement.
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <string_view>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/status_macros.h"
+#include "care/agreement.h"
+#include "care/concerns.h"
+#include "care/crisis.h"
+#include "care/due_list.h"
+#include "care/goals.h"
+#include "care/notice.h"
+#include "care/reply_due.h"
+#include "client/envelope_opener.h"
+#include "client/internal/client_core.h"
+#include "client/internal/core_helpers.h"
+#include "client/receive_stream.h"
+#include "client/store_names.h"
+#include "crypto/record_io.h"
+#include "crypto/safety_number.h"
+#include "crypto/session.h"
+#include "nlohmann/json.hpp"
+#include "wire/protocol.h"
+#include "wire/signed_strings.h"
+
+namespace alliance::client {
+
+absl::Status ClientCore::EnsureSession(v1::ContactRecord& contact) {
+  const std::string hex = ToHex(contact.account_id());
+  bool exists = false;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> s,
+                              txn.GetBytes(names::Session(hex, kDevice)));
+    exists = s.has_value();
+    return absl::OkStatus();
+  }));
+  if (exists) return absl::OkStatus();
+
+  v1::FetchPreKeyBundleRequest req;
+  req.mutable_address()->set_account_id(contact.account_id());
+  req.mutable_address()->set_device_id(kDevice);
+  ALLIANCE_ASSIGN_OR_RETURN(v1::FetchPreKeyBundleResponse resp, relay_->FetchPreKeyBundle(req));
+  if (resp.bundle().identity_key() != contact.identity_key()) {
+    // The relay presents another key than the one pinned: never adopt it silently.
+    ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+      // Re-read: another process may have stored messages meanwhile.
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
+                                txn.Get<v1::ContactRecord>(names::Contact(hex)));
+      if (!c.has_value()) return absl::OkStatus();
+      c->set_pending_identity_key(resp.bundle().identity_key());
+      return txn.Put(names::Contact(hex), *c);
+    }));
+    return absl::FailedPreconditionError(
+        "identity key of this contact changed; compare safety numbers, then run "
+        "`alliance accept-key`");
+  }
+  absl::StatusOr<crypto::VerifiedBundle> bundle =
+      crypto::VerifyPreKeyBundle(resp.bundle(), absl::ToUnixSeconds(Now()));
+  if (!bundle.ok()) {
+    return absl::FailedPreconditionError("the contact's published keys are invalid: " +
+                                         std::string(bundle.status().message()));
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::Session session,
+                            crypto::Session::Initiate(*identity_, *bundle, rng_));
+  return store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> s,
+                              txn.GetBytes(names::Session(hex, kDevice)));
+    if (s.has_value()) return absl::OkStatus();  // Another process made one meanwhile.
+    return StoreSession(txn, names::Session(hex, kDevice), session);
+  });
+}
+
+absl::StatusOr<std::string> ClientCore::QueueContent(const v1::ContactRecord& contact,
+                                                     v1::Content content, bool record_history) {
+  const std::string hex = ToHex(contact.account_id());
+  const std::string id = RandomId();
+  const int64_t now_ms = absl::ToUnixMillis(Now());
+  content.set_version(1);
+  content.set_id(id);
+  content.set_sent_at_ms(static_cast<uint64_t>(now_ms));
+  std::optional<MessageView> queued_view;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::Session> session,
+                              LoadSession(txn, names::Session(hex, kDevice), rng_));
+    if (!session.has_value()) return absl::FailedPreconditionError("no session with contact");
+    const crypto::PublicKey& remote = session->remote_identity();
+    if (std::string(reinterpret_cast<const char*>(remote.data()), remote.size()) !=
+        contact.identity_key()) {
+      return absl::FailedPreconditionError("session does not match the contact's pinned key");
+    }
+    ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes plain,
+                              crypto::SecretBytes::Allocate(content.ByteSizeLong()));
+    if (!content.SerializeToArray(plain.data(), static_cast<int>(plain.size()))) {
+      return absl::InternalError("cannot serialize message");
+    }
+    crypto::OutgoingMessage wire;
+    ALLIANCE_RETURN_IF_ERROR(session->Encrypt(plain.span(), &wire));
+    ALLIANCE_RETURN_IF_ERROR(StoreSession(txn, names::Session(hex, kDevice), *session));
+
+    v1::OutboxRecord out;
+    out.set_version(1);
+    out.set_message_id(id);
+    out.mutable_recipient()->set_account_id(contact.account_id());
+    out.mutable_recipient()->set_device_id(kDevice);
+    out.set_type(wire.type == crypto::MessageType::kPreKey ? v1::ENVELOPE_TYPE_PREKEY_MESSAGE
+                                                           : v1::ENVELOPE_TYPE_MESSAGE);
+    out.set_payload(wire.bytes.data(), wire.bytes.size());
+    out.set_contact_id(contact.account_id());
+
+    if (record_history) {
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
+                                txn.Get<v1::ContactRecord>(names::Contact(hex)));
+      if (!c.has_value()) return absl::NotFoundError("contact disappeared");
+      v1::HistoryEntry e;
+      e.set_version(1);
+      e.set_id(id);
+      e.set_direction(v1::DIRECTION_OUTGOING);
+      e.set_sent_at_ms(static_cast<uint64_t>(now_ms));
+      e.set_stored_at_ms(static_cast<uint64_t>(now_ms));
+      e.set_state(v1::DELIVERY_STATE_QUEUED);
+      *e.mutable_text() = content.text();
+      e.set_index(c->history_count());
+      ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, e.index()), e));
+      queued_view = ToView(e, *c);
+      v1::HistoryRef ref;
+      ref.set_contact_id(contact.account_id());
+      ref.set_index(e.index());
+      ALLIANCE_RETURN_IF_ERROR(txn.Put(names::MessageRef(ToHex(id)), ref));
+      out.set_has_history(true);
+      out.set_history_index(e.index());
+      c->set_history_count(c->history_count() + 1);
+      ALLIANCE_RETURN_IF_ERROR(txn.Put(names::Contact(hex), *c));
+    }
+    ALLIANCE_RETURN_IF_ERROR(txn.Put(names::Outbox(ToHex(id)), out));
+    return AddToIndex(txn, names::OutboxIndex(), id);
+  }));
+  if (queued_view.has_value()) Emit(MessageEvent{*std::move(queued_view)});
+  return id;
+}
+
+absl::Status ClientCore::FlushOutbox(absl::Status* first_error) {
+  std::vector<v1::OutboxRecord> pending;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> index,
+                              txn.Get<v1::IdList>(names::OutboxIndex()));
+    const v1::IdList index_list = index.value_or(v1::IdList());
+    for (const std::string& id : index_list.ids()) {
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::OutboxRecord> r,
+                                txn.Get<v1::OutboxRecord>(names::Outbox(ToHex(id))));
+      if (r.has_value()) pending.push_back(*std::move(r));
+    }
+    return absl::OkStatus();
+  }));
+  for (const v1::OutboxRecord& r : pending) {
+    v1::SendRequest req;
+    req.set_version(1);
+    req.set_message_id(r.message_id());
+    *req.mutable_recipient() = r.recipient();
+    req.set_type(r.type());
+    req.set_payload(r.payload());
+    absl::StatusOr<v1::SendResponse> resp = relay_->Send(req);
+    const bool permanent = !resp.ok() && IsPermanent(resp.status());
+    if (!resp.ok() && !permanent) {
+      // Unreachable, rate limited or mailbox full: keep it (and the order) for a later retry.
+      if (first_error != nullptr && first_error->ok()) *first_error = resp.status();
+      break;
+    }
+    if (permanent && first_error != nullptr && first_error->ok()) *first_error = resp.status();
+    std::optional<v1::DeliveryState> changed;
+    ALLIANCE_RETURN_IF_ERROR(store_->Run(
+        [&](LocalStore::Txn& txn) -> absl::Status {
+          txn.Delete(names::Outbox(ToHex(r.message_id())));
+          ALLIANCE_RETURN_IF_ERROR(RemoveFromIndex(txn, names::OutboxIndex(), r.message_id()));
+          if (!r.has_history()) return absl::OkStatus();
+          const std::string name = names::History(ToHex(r.contact_id()), r.history_index());
+          ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e,
+                                    txn.Get<v1::HistoryEntry>(name));
+          if (!e.has_value() || e->state() != v1::DELIVERY_STATE_QUEUED) return absl::OkStatus();
+          e->set_state(permanent ? v1::DELIVERY_STATE_FAILED : v1::DELIVERY_STATE_SENT);
+          changed = e->state();
+          return txn.Put(name, *e);
+        },
+        /*sync=*/false));  // If lost in a crash, the resend is deduplicated by the relay.
+    if (changed.has_value()) {
+      Emit(DeliveryStateEvent{ToHex(r.contact_id()), ToHex(r.message_id()), *changed});
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SendResult> ClientCore::SendContent(const v1::ContactRecord& contact_in,
+                                                   v1::Content content, bool record_history) {
+  v1::ContactRecord contact = contact_in;
+  if (!contact.pending_identity_key().empty()) {
+    return absl::FailedPreconditionError(
+        "identity key of this contact changed; compare safety numbers, then run "
+        "`alliance accept-key`");
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_RETURN_IF_ERROR(EnsureSession(contact));
+  if (contact.profile_sent_at_ms() == 0) {
+    v1::Content profile;
+    profile.mutable_profile()->set_display_name(account.display_name());
+    profile.mutable_profile()->set_read_receipts(account.read_receipts());
+    ALLIANCE_RETURN_IF_ERROR(QueueContent(contact, profile, /*record_history=*/false).status());
+    ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+      const std::string name = names::Contact(ToHex(contact.account_id()));
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
+                                txn.Get<v1::ContactRecord>(name));
+      if (!c.has_value()) return absl::OkStatus();
+      c->set_profile_sent_at_ms(static_cast<uint64_t>(absl::ToUnixMillis(Now())));
+      return txn.Put(name, *c);
+    }));
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(std::string id,
+                            QueueContent(contact, std::move(content), record_history));
+  SendResult result;
+  result.message_id = ToHex(id);
+  absl::Status send_error;
+  ALLIANCE_RETURN_IF_ERROR(FlushOutbox(&send_error));
+  // Report on this message, not on whichever queued item failed first.
+  bool still_queued = false;
+  bool failed = false;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> queued,
+                              txn.GetBytes(names::Outbox(result.message_id)));
+    still_queued = queued.has_value();
+    if (!record_history || still_queued) return absl::OkStatus();
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryRef> ref,
+                              txn.Get<v1::HistoryRef>(names::MessageRef(result.message_id)));
+    if (!ref.has_value()) return absl::OkStatus();
+    ALLIANCE_ASSIGN_OR_RETURN(
+        std::optional<v1::HistoryEntry> e,
+        txn.Get<v1::HistoryEntry>(names::History(ToHex(ref->contact_id()), ref->index())));
+    failed = e.has_value() && e->state() == v1::DELIVERY_STATE_FAILED;
+    return absl::OkStatus();
+  }));
+  if (failed) {
+    return send_error.ok() ? absl::FailedPreconditionError("the relay refused the message")
+                           : send_error;
+  }
+  result.sent = !still_queued;
+  if (still_queued) {
+    result.relay_error =
+        send_error.ok() ? absl::UnavailableError("message is queued for sending") : send_error;
+  }
+  return result;
+}
+
+absl::StatusOr<SendResult> ClientCore::SendText(const std::string& ref, const std::string& body,
+                                                const SendOptions& options) {
+  if (body.empty()) return absl::InvalidArgumentError("message is empty");
+  if (body.size() > kMaxBodySize) {
+    return absl::InvalidArgumentError("message is longer than 60000 bytes");
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(ref));
+  ALLIANCE_ASSIGN_OR_RETURN(ContactView recipient, ResolveContact(ToHex(contact.account_id())));
+  const bool client_side = account.role() == v1::ROLE_CLIENT;
+  // The care state decides what the sender is told; when it cannot be evaluated the message
+  // still goes, and the sender is told so and shown the emergency notice (never nothing).
+  std::optional<v1::CareAgreement> agreement;
+  absl::Status care_error = store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(agreement, AgreementInForce(txn, contact));
+    return absl::OkStatus();
+  });
+  if (!care_error.ok()) agreement.reset();
+  const std::string emergency = agreement && !agreement->emergency_notice().empty()
+                                    ? agreement->emergency_notice()
+                                    : std::string(kDefaultEmergencyNotice);
+  // The crisis check runs on this device only: nothing about it is sent or stored.
+  const care::CrisisCheck crisis =
+      client_side ? care::CheckForCrisis(body, agreement ? &*agreement : nullptr)
+                  : care::CrisisCheck{};
+  SendResult result;
+  if (crisis.matched && !options.crisis_acknowledged) {
+    result.recipient = recipient;
+    result.crisis_prompt = true;
+    result.notice.push_back(emergency);
+    return result;
+  }
+  v1::Content content;
+  content.mutable_text()->set_body(body);
+  content.mutable_text()->set_intent(options.intent);
+  content.mutable_text()->set_urgent(options.urgent);
+  ALLIANCE_ASSIGN_OR_RETURN(result, SendContent(contact, std::move(content), true));
+  result.recipient = std::move(recipient);
+  if (!client_side) return result;
+  if (care_error.ok() && agreement.has_value()) {
+    care::SendNoticeOptions no;
+    no.intent = options.intent;
+    no.urgent = options.urgent;
+    no.crisis_matched = crisis.matched;
+    absl::StatusOr<care::SendNotice> notice =
+        care::NoticeForSend(Now(), *agreement, no, absl::LocalTimeZone());
+    if (notice.ok()) {
+      result.notice = notice->lines;
+      result.reply_due = notice->reply_due;
+    } else {
+      care_error = notice.status();
+    }
+  } else if (care_error.ok() && (options.urgent || crisis.matched)) {
+    result.notice.push_back(kDefaultEmergencyNotice);
+  }
+  if (!care_error.ok()) {
+    result.care_error = care_error;
+    result.notice = {kCareUnknown, emergency};
+  }
+  return result;
+}
+
+}  // namespace alliance::client

@@ -1,0 +1,105 @@
+// Helpers of the messaging parts of ClientCore: limits, ids, history views, store indexes.
+// Internal to client/ (the parts of ClientCore share it).
+#ifndef ALLIANCE_CLIENT_INTERNAL_CORE_HELPERS_H_
+#define ALLIANCE_CLIENT_INTERNAL_CORE_HELPERS_H_
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/status_macros.h"
+#include "care/agreement.h"
+#include "care/concerns.h"
+#include "care/crisis.h"
+#include "care/due_list.h"
+#include "care/goals.h"
+#include "care/notice.h"
+#include "care/reply_due.h"
+#include "client/envelope_opener.h"
+#include "client/internal/client_core.h"
+#include "client/receive_stream.h"
+#include "client/store_names.h"
+#include "crypto/record_io.h"
+#include "crypto/safety_number.h"
+#include "crypto/session.h"
+#include "nlohmann/json.hpp"
+#include "wire/protocol.h"
+#include "wire/signed_strings.h"
+
+namespace alliance::client {
+
+inline constexpr size_t kMaxBodySize = 60000;
+inline constexpr char kDefaultEmergencyNotice[] =
+    "This channel is not monitored for emergencies. If you are in danger or might harm "
+    "yourself, call your local emergency number (112 or 911) now.";
+inline constexpr char kCareUnknown[] =
+    "Your care agreement could not be checked on this device, so no reply time can be given.";
+inline constexpr size_t kMaxDisplayName = 200;
+inline constexpr uint32_t kDevice = 1;
+
+inline std::string RandomId() {
+  std::string id(16, '\0');
+  randombytes_buf(id.data(), id.size());
+  return id;
+}
+
+inline MessageView ToView(const v1::HistoryEntry& e, const v1::ContactRecord& c) {
+  MessageView v;
+  v.contact_id = ToHex(c.account_id());
+  v.contact_name = c.display_name();
+  v.id = ToHex(e.id());
+  v.index = e.index();
+  v.direction = e.direction();
+  v.sent_at = absl::FromUnixMillis(static_cast<int64_t>(e.sent_at_ms()));
+  v.stored_at = absl::FromUnixMillis(static_cast<int64_t>(e.stored_at_ms()));
+  v.state = e.state();
+  v.body = e.text().body();
+  v.intent =
+      e.text().intent() == v1::INTENT_UNSPECIFIED ? v1::INTENT_NEEDS_REPLY : e.text().intent();
+  v.urgent = e.text().urgent();
+  v.read = e.read();
+  v.identity_unverified = e.identity_unverified();
+  v.undecryptable = e.undecryptable();
+  return v;
+}
+
+inline absl::Status AddToIndex(LocalStore::Txn& txn, const std::string& index_name,
+                               const std::string& id) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> list, txn.Get<v1::IdList>(index_name));
+  v1::IdList l = list.value_or(v1::IdList());
+  *l.add_ids() = id;
+  return txn.Put(index_name, l);
+}
+
+inline absl::Status RemoveFromIndex(LocalStore::Txn& txn, const std::string& index_name,
+                                    const std::string& id) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> list, txn.Get<v1::IdList>(index_name));
+  if (!list.has_value()) return absl::OkStatus();
+  v1::IdList kept;
+  for (const std::string& x : list->ids()) {
+    if (x != id) *kept.add_ids() = x;
+  }
+  return txn.Put(index_name, kept);
+}
+
+inline bool IsPermanent(const absl::Status& s) {
+  return absl::IsPermissionDenied(s) || absl::IsInvalidArgument(s) || absl::IsNotFound(s) ||
+         absl::IsFailedPrecondition(s);
+}
+
+}  // namespace alliance::client
+
+#endif  // ALLIANCE_CLIENT_INTERNAL_CORE_HELPERS_H_
