@@ -314,7 +314,7 @@ absl::Status ClientCore::Listen(const std::function<void(const MessageView&)>& o
   ALLIANCE_ASSIGN_OR_RETURN(std::shared_ptr<ReceiveStream> stream,
                             ReceiveStream::Open(relay_.get()));
   {
-    std::lock_guard<std::mutex> lock(stream_mu_);
+    absl::MutexLock lock(&stream_mu_);
     if (stop_listening_) {
       stop_listening_ = false;
       stream->Cancel();
@@ -360,7 +360,7 @@ absl::Status ClientCore::Listen(const std::function<void(const MessageView&)>& o
   absl::Status finish = stream->Finish();
   bool stopped;
   {
-    std::lock_guard<std::mutex> lock(stream_mu_);
+    absl::MutexLock lock(&stream_mu_);
     stream_.reset();
     stopped = stop_listening_;
     stop_listening_ = false;
@@ -373,7 +373,7 @@ absl::Status ClientCore::Listen(const std::function<void(const MessageView&)>& o
 void ClientCore::StopListening() {
   std::shared_ptr<ReceiveStream> stream;
   {
-    std::lock_guard<std::mutex> lock(stream_mu_);
+    absl::MutexLock lock(&stream_mu_);
     stop_listening_ = true;
     stream = stream_;
   }

@@ -81,7 +81,7 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Create(const std::string
   auto store = std::unique_ptr<LocalStore>(new LocalStore(dir, std::move(created.key), options));
   // Create the database now so a later Open finds a complete profile.
   {
-    std::lock_guard<std::mutex> lock(store->mu_);
+    absl::MutexLock lock(&store->mu_);
     ALLIANCE_RETURN_IF_ERROR(store->OpenDb());
     if (!options.hold_open) store->CloseDb();
   }
@@ -112,7 +112,7 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& 
   }
   auto store = std::unique_ptr<LocalStore>(new LocalStore(dir, *std::move(key), options));
   if (options.hold_open) {
-    std::lock_guard<std::mutex> lock(store->mu_);
+    absl::MutexLock lock(&store->mu_);
     ALLIANCE_RETURN_IF_ERROR(store->OpenDb());
   }
   return store;
@@ -155,7 +155,7 @@ void LocalStore::CloseDb() {
 }
 
 absl::Status LocalStore::Run(const std::function<absl::Status(Txn&)>& fn, bool sync) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   ALLIANCE_RETURN_IF_ERROR(OpenDb());
   rocksdb::WriteBatchWithIndex batch(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
   Txn txn(db_.get(), &key_, &batch);

@@ -29,7 +29,9 @@
 #include <optional>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "crypto/sealed_store.h"
 #include "crypto/secret.h"
@@ -69,14 +71,14 @@ class LocalStore {
 
  private:
   LocalStore(std::string dir, crypto::StoreKey key, LocalStoreOptions options);
-  absl::Status OpenDb();
-  void CloseDb();
+  absl::Status OpenDb() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CloseDb() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::string dir_;
   crypto::StoreKey key_;
   LocalStoreOptions options_;
-  std::mutex mu_;
-  std::unique_ptr<rocksdb::DB> db_;  // Guarded by mu_; null while closed.
+  absl::Mutex mu_;
+  std::unique_ptr<rocksdb::DB> db_ ABSL_GUARDED_BY(mu_);  // Null while closed.
 };
 
 // A transaction's view. Names are logical ("contact/<hex id>"); the store hashes them.

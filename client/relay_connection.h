@@ -18,7 +18,9 @@
 #include <optional>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "alliance/v1/accounts_service.grpc.pb.h"
 #include "alliance/v1/clinic_service.grpc.pb.h"
@@ -97,12 +99,12 @@ class RelayConnection {
   std::unique_ptr<v1::Relay::Stub> relay_;
   std::unique_ptr<v1::Clinic::Stub> clinic_;
 
-  std::mutex mu_;
-  const crypto::IdentityKeyPair* identity_ = nullptr;  // Guarded by mu_.
-  std::string account_id_;                             // Guarded by mu_.
-  uint32_t device_id_ = 0;                             // Guarded by mu_.
-  std::string relay_id_;                               // Guarded by mu_; pinned at registration.
-  std::string token_hex_;                              // Guarded by mu_.
+  absl::Mutex mu_;
+  const crypto::IdentityKeyPair* identity_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::string account_id_ ABSL_GUARDED_BY(mu_);
+  uint32_t device_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string relay_id_ ABSL_GUARDED_BY(mu_);  // Pinned at registration.
+  std::string token_hex_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace alliance::client

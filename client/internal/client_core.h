@@ -19,7 +19,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/events.h"
 #include "client/local_store.h"
@@ -211,12 +213,12 @@ class ClientCore {
   crypto::SystemRandom rng_;
   std::optional<crypto::IdentityKeyPair> identity_;
   std::unique_ptr<RelayConnection> relay_;
-  std::mutex events_mu_;
-  uint64_t next_subscription_ = 1;                           // Guarded by events_mu_.
-  std::vector<std::pair<uint64_t, EventHandler>> handlers_;  // Guarded by events_mu_.
-  std::mutex stream_mu_;
-  std::shared_ptr<ReceiveStream> stream_;  // Guarded by stream_mu_; the stream Listen reads.
-  bool stop_listening_ = false;            // Guarded by stream_mu_.
+  absl::Mutex events_mu_;
+  uint64_t next_subscription_ ABSL_GUARDED_BY(events_mu_) = 1;
+  std::vector<std::pair<uint64_t, EventHandler>> handlers_ ABSL_GUARDED_BY(events_mu_);
+  absl::Mutex stream_mu_;
+  std::shared_ptr<ReceiveStream> stream_ ABSL_GUARDED_BY(stream_mu_);  // The one Listen reads.
+  bool stop_listening_ ABSL_GUARDED_BY(stream_mu_) = false;
 };
 
 }  // namespace alliance::client
