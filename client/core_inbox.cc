@@ -37,7 +37,9 @@
 namespace alliance::client {
 
 struct ClientCore::Processed {
-  bool duplicate = false;
+  // True when the envelope adds no message to show (a receipt, a profile, a care document,
+  // a redelivery, a replay, something malformed): it is still acknowledged.
+  bool nothing_to_show = false;
   // What to tell subscribers once the envelope is stored and acknowledged.
   std::vector<ClientEvent> events;
   bool is_text = false;
@@ -52,7 +54,7 @@ absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelope(const v1::Enve
   p.sequence = env.sequence();
   if (env.version() != 1 || env.sender().account_id().size() != 16 ||
       env.message_id().size() != 16 || env.payload().empty()) {
-    p.duplicate = true;  // Malformed: nothing to store; acknowledge so it does not jam.
+    p.nothing_to_show = true;  // Malformed: nothing to store; acknowledge so it does not jam.
     return p;
   }
   const std::string hex = ToHex(env.sender().account_id());
@@ -75,7 +77,7 @@ absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelope(const v1::Enve
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> contact,
                               txn.Get<v1::ContactRecord>(names::Contact(hex)));
     if (was_seen.has_value() || !contact.has_value()) {
-      p.duplicate = true;  // Redelivery (or a sender the relay no longer links to us).
+      p.nothing_to_show = true;  // Redelivery (or a sender the relay no longer links to us).
       return absl::OkStatus();
     }
     ALLIANCE_RETURN_IF_ERROR(txn.PutBytes(seen, crypto::AsBytes("1")));
@@ -86,7 +88,7 @@ absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelope(const v1::Enve
         OpenedEnvelope opened,
         OpenEnvelope(txn, *identity_, env, hex, contact->identity_key(), now_s, rng_, &plain));
     if (opened.replay) {
-      p.duplicate = true;  // A replayed first message: dropped, only its envelope id is kept.
+      p.nothing_to_show = true;  // A replayed first message: dropped, only its envelope id is kept.
       return absl::OkStatus();
     }
     const bool identity_unverified = opened.ok && opened.identity_unverified;
@@ -107,71 +109,20 @@ absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelope(const v1::Enve
       return absl::AbortedError("content id does not match its envelope");
     }
     if (!parsed || content.has_text()) {
-      v1::HistoryEntry e;
-      e.set_version(1);
-      e.set_id(env.message_id());
-      e.set_direction(v1::DIRECTION_INCOMING);
-      e.set_sent_at_ms(parsed ? content.sent_at_ms() : env.server_time_ms());
-      e.set_stored_at_ms(static_cast<uint64_t>(now_ms));
-      e.set_state(v1::DELIVERY_STATE_RECEIVED);
-      if (parsed) *e.mutable_text() = content.text();
-      e.set_undecryptable(!parsed);
-      e.set_identity_unverified(identity_unverified);
-      e.set_index(contact->history_count());
-      contact->set_history_count(contact->history_count() + 1);
-      contact->set_unread_count(contact->unread_count() + 1);
-      ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, e.index()), e));
-      p.is_text = parsed;
-      p.content_id = env.message_id();
-      p.view = ToView(e, *contact);
-      p.events.push_back(MessageEvent{p.view});
-      if (identity_unverified) p.events.push_back(IdentityChangedEvent{hex});
-      p.events.push_back(DueListChangedEvent{});
+      ALLIANCE_RETURN_IF_ERROR(HandleText(txn, env, parsed ? &content : nullptr,
+                                          identity_unverified, now_ms, *contact, &p));
     } else if (identity_unverified) {
-      p.duplicate = true;  // Receipts, profiles and care documents only from the pinned key.
+      p.nothing_to_show = true;  // Receipts, profiles and care documents only from the pinned key.
       p.events.push_back(IdentityChangedEvent{hex});
     } else if (content.has_receipt()) {
-      const v1::DeliveryState to = content.receipt().type() == v1::RECEIPT_TYPE_READ
-                                       ? v1::DELIVERY_STATE_READ
-                                       : v1::DELIVERY_STATE_DELIVERED;
-      for (const std::string& id : content.receipt().message_ids()) {
-        if (id.size() != 16) continue;
-        ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryRef> ref,
-                                  txn.Get<v1::HistoryRef>(names::MessageRef(ToHex(id))));
-        if (!ref.has_value() || ref->contact_id() != env.sender().account_id()) continue;
-        const std::string name = names::History(hex, ref->index());
-        ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e,
-                                  txn.Get<v1::HistoryEntry>(name));
-        if (!e.has_value() || e->state() >= to || e->state() == v1::DELIVERY_STATE_FAILED) continue;
-        e->set_state(to);
-        ALLIANCE_RETURN_IF_ERROR(txn.Put(name, *e));
-        p.events.push_back(DeliveryStateEvent{hex, ToHex(id), to});
-      }
-      p.duplicate = true;  // Nothing to show.
+      ALLIANCE_RETURN_IF_ERROR(HandleReceipt(txn, env, content.receipt(), &p));
     } else if (content.has_profile()) {
-      contact->set_display_name(TruncateUtf8(content.profile().display_name(), kMaxDisplayName));
-      contact->set_read_receipts(content.profile().read_receipts());
-      p.duplicate = true;
-      p.events.push_back(ContactChangedEvent{hex});
+      HandleProfile(content.profile(), *contact, &p);
     } else if (content.has_agreement() || content.has_concern() || content.has_goal() ||
                content.has_out_of_office()) {
-      // A care document the care rules refuse (forged, malformed, over a bound) is dropped
-      // rather than blocking the mailbox, and reported; a storage failure fails the envelope.
-      ALLIANCE_ASSIGN_OR_RETURN(CareOutcome outcome,
-                                ApplyCare(txn, *contact, /*from_contact=*/true, content));
-      p.duplicate = true;
-      if (outcome == CareOutcome::kRejected) {
-        p.events.push_back(CareRejectedEvent{hex});
-      } else if (outcome == CareOutcome::kApplied) {
-        if (content.has_agreement() || content.has_out_of_office()) {
-          p.events.push_back(AgreementChangedEvent{hex});
-        } else {
-          p.events.push_back(CareChangedEvent{hex});
-        }
-        if (content.has_concern()) p.events.push_back(DueListChangedEvent{});
-      }
+      ALLIANCE_RETURN_IF_ERROR(HandleCare(txn, content, *contact, &p));
     } else {
-      p.duplicate = true;  // A content kind this version does not know: kept out of history.
+      p.nothing_to_show = true;  // A content kind this version does not know: kept out of history.
     }
     return txn.Put(names::Contact(hex), *contact);
   });
@@ -183,11 +134,93 @@ absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelope(const v1::Enve
     Processed dropped;
     dropped.sequence = env.sequence();
     dropped.contact_id = hex;
-    dropped.duplicate = true;
+    dropped.nothing_to_show = true;
     return dropped;
   }
   ALLIANCE_RETURN_IF_ERROR(processed);
   return p;
+}
+
+absl::Status ClientCore::HandleText(LocalStore::Txn& txn, const v1::Envelope& env,
+                                    const v1::Content* content, bool identity_unverified,
+                                    int64_t now_ms, v1::ContactRecord& contact, Processed* p) {
+  // A text, or anything that could not be opened: both go into the history (the latter
+  // flagged undecryptable, so that nothing is silently dropped).
+  const std::string hex = ToHex(contact.account_id());
+  v1::HistoryEntry e;
+  e.set_version(1);
+  e.set_id(env.message_id());
+  e.set_direction(v1::DIRECTION_INCOMING);
+  e.set_sent_at_ms(content != nullptr ? content->sent_at_ms() : env.server_time_ms());
+  e.set_stored_at_ms(static_cast<uint64_t>(now_ms));
+  e.set_state(v1::DELIVERY_STATE_RECEIVED);
+  if (content != nullptr) *e.mutable_text() = content->text();
+  e.set_undecryptable(content == nullptr);
+  e.set_identity_unverified(identity_unverified);
+  e.set_index(contact.history_count());
+  contact.set_history_count(contact.history_count() + 1);
+  contact.set_unread_count(contact.unread_count() + 1);
+  ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, e.index()), e));
+  p->is_text = content != nullptr;
+  p->content_id = env.message_id();
+  p->view = ToView(e, contact);
+  p->events.push_back(MessageEvent{p->view});
+  if (identity_unverified) p->events.push_back(IdentityChangedEvent{hex});
+  p->events.push_back(DueListChangedEvent{});
+  return absl::OkStatus();
+}
+
+absl::Status ClientCore::HandleReceipt(LocalStore::Txn& txn, const v1::Envelope& env,
+                                       const v1::Receipt& receipt, Processed* p) {
+  // Moves our messages forward (delivered, read), never back, and only those sent to this
+  // contact.
+  const std::string hex = ToHex(env.sender().account_id());
+  const v1::DeliveryState to = receipt.type() == v1::RECEIPT_TYPE_READ
+                                   ? v1::DELIVERY_STATE_READ
+                                   : v1::DELIVERY_STATE_DELIVERED;
+  for (const std::string& id : receipt.message_ids()) {
+    if (id.size() != 16) continue;
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryRef> ref,
+                              txn.Get<v1::HistoryRef>(names::MessageRef(ToHex(id))));
+    if (!ref.has_value() || ref->contact_id() != env.sender().account_id()) continue;
+    const std::string name = names::History(hex, ref->index());
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e, txn.Get<v1::HistoryEntry>(name));
+    if (!e.has_value() || e->state() >= to || e->state() == v1::DELIVERY_STATE_FAILED) continue;
+    e->set_state(to);
+    ALLIANCE_RETURN_IF_ERROR(txn.Put(name, *e));
+    p->events.push_back(DeliveryStateEvent{hex, ToHex(id), to});
+  }
+  p->nothing_to_show = true;  // Nothing to show.
+  return absl::OkStatus();
+}
+
+void ClientCore::HandleProfile(const v1::Profile& profile, v1::ContactRecord& contact,
+                               Processed* p) {
+  contact.set_display_name(TruncateUtf8(profile.display_name(), kMaxDisplayName));
+  contact.set_read_receipts(profile.read_receipts());
+  p->nothing_to_show = true;
+  p->events.push_back(ContactChangedEvent{ToHex(contact.account_id())});
+}
+
+absl::Status ClientCore::HandleCare(LocalStore::Txn& txn, const v1::Content& content,
+                                    v1::ContactRecord& contact, Processed* p) {
+  // A care document the care rules refuse (forged, malformed, over a bound) is dropped rather
+  // than blocking the mailbox, and reported; a storage failure fails the envelope.
+  const std::string hex = ToHex(contact.account_id());
+  ALLIANCE_ASSIGN_OR_RETURN(CareOutcome outcome,
+                            ApplyCare(txn, contact, /*from_contact=*/true, content));
+  p->nothing_to_show = true;
+  if (outcome == CareOutcome::kRejected) {
+    p->events.push_back(CareRejectedEvent{hex});
+  } else if (outcome == CareOutcome::kApplied) {
+    if (content.has_agreement() || content.has_out_of_office()) {
+      p->events.push_back(AgreementChangedEvent{hex});
+    } else {
+      p->events.push_back(CareChangedEvent{hex});
+    }
+    if (content.has_concern()) p->events.push_back(DueListChangedEvent{});
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelopeOrSetAside(
@@ -198,7 +231,7 @@ absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelopeOrSetAside(
   // undecryptable entry so that one bad message does not hold back the whole mailbox.
   Processed aside;
   aside.sequence = env.sequence();
-  aside.duplicate = true;
+  aside.nothing_to_show = true;
   const std::string hex = ToHex(env.sender().account_id());
   absl::Status stored = store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_RETURN_IF_ERROR(
@@ -301,7 +334,7 @@ absl::StatusOr<std::vector<MessageView>> ClientCore::Sync() {
   ALLIANCE_RETURN_IF_ERROR(ApplyRetention().status());
   std::vector<MessageView> out;
   for (Processed& p : batch) {
-    if (!p.duplicate) out.push_back(std::move(p.view));
+    if (!p.nothing_to_show) out.push_back(std::move(p.view));
   }
   return out;
 }
@@ -343,7 +376,7 @@ absl::Status ClientCore::Listen(const std::function<void(const MessageView&)>& o
       break;
     }
     // Stored durably: show it now, then let the relay forget it and send the receipt.
-    if (!p->duplicate) on_message(p->view);
+    if (!p->nothing_to_show) on_message(p->view);
     if (options_.before_ack) options_.before_ack();
     v1::AckRequest ack;
     ack.add_sequences(p->sequence);

@@ -182,7 +182,19 @@ class ClientCore {
   absl::StatusOr<std::string> QueueContent(const v1::ContactRecord& contact, v1::Content content,
                                            bool record_history);
   absl::Status FlushOutbox(absl::Status* first_error);
+  // Decrypts one envelope (deciding replays before any session changes), then hands its
+  // content to the handler of its kind, all in one store transaction.
   absl::StatusOr<Processed> ProcessEnvelope(const v1::Envelope& envelope);
+  // One handler per content kind (core_inbox.cc). `content` is null for a message that could
+  // not be opened (stored as undecryptable).
+  absl::Status HandleText(LocalStore::Txn& txn, const v1::Envelope& env, const v1::Content* content,
+                          bool identity_unverified, int64_t now_ms, v1::ContactRecord& contact,
+                          Processed* p);
+  absl::Status HandleReceipt(LocalStore::Txn& txn, const v1::Envelope& env,
+                             const v1::Receipt& receipt, Processed* p);
+  void HandleProfile(const v1::Profile& profile, v1::ContactRecord& contact, Processed* p);
+  absl::Status HandleCare(LocalStore::Txn& txn, const v1::Content& content,
+                          v1::ContactRecord& contact, Processed* p);
   // ProcessEnvelope; if that fails for good (not a busy profile), stores the envelope as an
   // undecryptable entry so that it can be acknowledged instead of blocking the mailbox.
   absl::StatusOr<Processed> ProcessEnvelopeOrSetAside(const v1::Envelope& envelope);
