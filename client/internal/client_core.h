@@ -36,98 +36,46 @@ namespace alliance::client {
 
 class ClientCore {
  public:
-  // Creates a profile with a fresh identity. ALREADY_EXISTS if the directory has one;
-  // INVALID_ARGUMENT for an empty passphrase.
+  // Each public method is Client's (client.h), where its contract and error codes are written;
+  // the facade forwards to it one for one.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<ClientCore>> Init(
       const ClientOptions& options, crypto::ByteSpan passphrase);
-  // Opens an existing profile. NOT_FOUND, PERMISSION_DENIED (wrong passphrase), DATA_LOSS.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<ClientCore>> Open(
       const ClientOptions& options, crypto::ByteSpan passphrase);
   ~ClientCore();
 
-  // Redeems an invite (16 bytes), uploads prekeys and stores the account. `display_name` is
-  // shared end to end with contacts only. FAILED_PRECONDITION if already registered; relay
-  // errors as they come (NOT_FOUND unknown invite, FAILED_PRECONDITION used/expired...).
   [[nodiscard]] absl::Status Register(const std::string& invite_code,
                                       const std::string& display_name);
-  // FAILED_PRECONDITION ("profile is not registered") before Register.
   [[nodiscard]] absl::StatusOr<AccountView> Account();
 
-  // Contacts, refreshed from the relay when `refresh` (identity keys pinned on first use).
   [[nodiscard]] absl::StatusOr<std::vector<ContactView>> Contacts(bool refresh = true);
-  // The one contact `ref` names: its role, an id prefix of at least 4 hex digits, or its
-  // display name (case-insensitive), all matched together; a whole 32-digit id names that
-  // contact only. NOT_FOUND when nothing matches; INVALID_ARGUMENT when several contacts do,
-  // with a one-line message listing them ("'admin' could be: admin 1a2b3c4d, client 5e6f7a8b
-  // (calls itself admin); use the id").
   [[nodiscard]] absl::StatusOr<ContactView> ResolveContact(const std::string& ref);
 
-  // The safety number with a contact; with a pending key change, the number for the new key
-  // (the one the user must compare). `verified` is true only when the contact was verified
-  // for the key pinned now.
   [[nodiscard]] absl::StatusOr<SafetyNumberView> SafetyNumber(const std::string& ref);
-  // Marks the contact verified for its pinned identity key, after the user compared safety
-  // numbers out of band. `typed` is what the user compared: the whole 60-digit number or the
-  // scanned QR payload (ConfirmSafetyNumber). INVALID_ARGUMENT for a prefix or other text;
-  // FAILED_PRECONDITION when it is not the current number or the key changed (accept-key
-  // first); NOT_FOUND / INVALID_ARGUMENT for `ref` as ResolveContact.
   [[nodiscard]] absl::Status Verify(const std::string& ref, const std::string& typed);
-  // Accepts a changed identity key: pins it, clears verification, ends the old key's sessions.
-  // `typed` is the safety number the user compared for the NEW key: the whole 60 digits or the
-  // QR payload (ConfirmSafetyNumber), never a prefix. INVALID_ARGUMENT for a prefix or other
-  // text; FAILED_PRECONDITION if it is not the current number (e.g. the pending key changed
-  // meanwhile) or the key did not change.
   [[nodiscard]] absl::Status AcceptKey(const std::string& ref, const std::string& typed);
 
-  // Encrypts and sends a text. INVALID_ARGUMENT (empty or > 60 000 bytes, or `ref` ambiguous),
-  // FAILED_PRECONDITION (identity changed, or the contact has no prekeys), NOT_FOUND (contact).
-  // A relay that cannot be reached is not an error: SendResult.sent is false and the message
-  // is queued. A care agreement that cannot be evaluated is not an error either: the message is
-  // sent and SendResult.care_error is set (with the emergency notice in `notice`).
   [[nodiscard]] absl::StatusOr<SendResult> SendText(const std::string& ref, const std::string& body,
                                                     const SendOptions& options = {});
 
-  // Sends queued messages, pulls and stores everything waiting at the relay, acknowledges it,
-  // sends delivery receipts and keeps prekeys topped up. Returns the new incoming messages.
   [[nodiscard]] absl::StatusOr<std::vector<MessageView>> Sync();
 
-  // Streams incoming messages until StopListening() or an error: calls `on_message` for each
-  // after it is stored. Returns OK when stopped; UNAVAILABLE when the relay goes away;
-  // ABORTED when another stream of this device replaced it.
   [[nodiscard]] absl::Status Listen(const std::function<void(const MessageView&)>& on_message);
   void StopListening();
 
-  // History with a contact, oldest first. With `mark_read`, incoming messages become read (and a
-  // read receipt is sent when both sides share them).
   [[nodiscard]] absl::StatusOr<std::vector<MessageView>> History(const std::string& ref,
                                                                  bool mark_read = false);
-  // The decrypted history with a contact as a JSON document ("alliance-export/1"), for the
-  // caller to save. NOT_FOUND / INVALID_ARGUMENT for `ref` as ResolveContact.
   [[nodiscard]] absl::StatusOr<std::string> ExportJson(const std::string& ref);
-  // Shares read receipts (they flow only when both sides share them).
   [[nodiscard]] absl::Status SetReadReceipts(bool enabled);
 
-  // Care agreement (client_care.cc). Therapist: proposes a new version to a client (version,
-  // keys and time are filled in). INVALID_ARGUMENT for an invalid draft, PERMISSION_DENIED
-  // unless a therapist proposes to a client.
   [[nodiscard]] absl::Status ProposeAgreement(const std::string& ref, v1::CareAgreement draft);
-  // Client: countersigns the pending proposal. FAILED_PRECONDITION when none is pending.
   [[nodiscard]] absl::Status AcceptAgreement(const std::string& ref);
   [[nodiscard]] absl::StatusOr<AgreementView> Agreement(const std::string& ref);
-  // Therapist: announces out-of-office periods to every client (replacing earlier ones).
-  // INVALID_ARGUMENT (one line naming the rule) for more than 32 periods or a period that
-  // care::ValidateOutOfOfficePeriod refuses (empty, reversed, longer than 366 days, notice
-  // too long); PERMISSION_DENIED unless a therapist.
   [[nodiscard]] absl::Status SetOutOfOffice(std::vector<v1::OutOfOffice> periods);
-  // Therapist: threads awaiting a reply, ordered by due time (overdue flagged).
   [[nodiscard]] absl::StatusOr<std::vector<DueView>> DueList();
-  // "For our next session" messages and deferred concerns of one client.
   [[nodiscard]] absl::StatusOr<std::vector<DueView>> Digest(const std::string& ref);
-  // When the contact's agreement says we (the therapist) are outside our windows now: the next
-  // working time. nullopt inside the windows or without an agreement.
   [[nodiscard]] absl::StatusOr<std::optional<absl::Time>> HeldUntil(const std::string& ref);
 
-  // Concerns and goals, derived from the message log on both sides.
   [[nodiscard]] absl::StatusOr<std::string> OpenConcern(const std::string& ref,
                                                         const std::string& title,
                                                         const std::string& note);
@@ -142,27 +90,19 @@ class ClientCore {
                                       std::optional<uint32_t> percent);
   [[nodiscard]] absl::StatusOr<std::vector<GoalView>> Goals(const std::string& ref);
 
-  // Deletes history older than the device-retention period of each contact's agreement in
-  // force. Returns how many entries were removed. Sync runs it.
   [[nodiscard]] absl::StatusOr<size_t> ApplyRetention();
 
-  // Clinic administration (admins; therapists may invite clients).
   [[nodiscard]] absl::StatusOr<InviteView> CreateInvite(v1::Role role);
   [[nodiscard]] absl::StatusOr<std::vector<v1::Member>> Members();
   [[nodiscard]] absl::Status Deactivate(const std::string& account_id_hex);
   [[nodiscard]] absl::StatusOr<std::vector<v1::AuditEntry>> Audit(uint64_t after, uint32_t limit,
                                                                   bool security_only = false);
 
-  // Keeps at least 20 one-time prekeys at the relay (tops up to 100) and rotates the signed
-  // prekey every 7 days, keeping the previous ones 30 days.
   [[nodiscard]] absl::Status MaintainPreKeys();
-  // What the relay holds for this device: signed prekey id and age, one-time prekeys left.
   [[nodiscard]] absl::StatusOr<v1::GetPreKeyStatusResponse> PreKeyStatus();
 
-  // Event subscription (events.h). Returns an id for Unsubscribe.
   uint64_t Subscribe(EventHandler handler);
   void Unsubscribe(uint64_t id);
-  // Hands `event` to every subscriber (no lock held while they run).
   void Emit(const ClientEvent& event);
 
  private:
