@@ -25,6 +25,7 @@
 #include "care/reply_due.h"
 #include "client/envelope_opener.h"
 #include "client/internal/client_core.h"
+#include "client/internal/core_helpers.h"
 #include "client/receive_stream.h"
 #include "client/store_names.h"
 #include "crypto/record_io.h"
@@ -70,25 +71,6 @@ absl::Status ClientCore::RefreshContacts() {
 }
 
 namespace {
-
-// Verified means verified for the key pinned now: a verification never carries over to a key
-// that replaced the one the user compared.
-bool VerifiedForPinnedKey(const v1::ContactRecord& c) {
-  return c.verified() && c.pending_identity_key().empty() &&
-         c.verified_identity_key().size() == 32 && c.verified_identity_key() == c.identity_key();
-}
-
-ContactView ViewOf(const v1::ContactRecord& c) {
-  ContactView v;
-  v.id = ToHex(c.account_id());
-  v.role = c.role();
-  v.display_name = c.display_name();
-  v.verified = VerifiedForPinnedKey(c);
-  v.identity_changed = !c.pending_identity_key().empty();
-  v.messages = c.history_count();
-  v.unread = c.unread_count();
-  return v;
-}
 
 bool IsHex(const std::string& s) {
   return std::all_of(s.begin(), s.end(),

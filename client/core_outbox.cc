@@ -266,7 +266,7 @@ absl::StatusOr<SendResult> ClientCore::SendText(const std::string& ref, const st
   }
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(ref));
-  ALLIANCE_ASSIGN_OR_RETURN(ContactView recipient, ResolveContact(ToHex(contact.account_id())));
+  const ContactView recipient = ViewOf(contact);
   const bool client_side = account.role() == v1::ROLE_CLIENT;
   // The care state decides what the sender is told; when it cannot be evaluated the message
   // still goes, and the sender is told so and shown the emergency notice (never nothing).

@@ -100,6 +100,25 @@ inline bool IsPermanent(const absl::Status& s) {
          absl::IsFailedPrecondition(s);
 }
 
+// Verified means verified for the key pinned now: a verification never carries over to a key
+// that replaced the one the user compared.
+inline bool VerifiedForPinnedKey(const v1::ContactRecord& c) {
+  return c.verified() && c.pending_identity_key().empty() &&
+         c.verified_identity_key().size() == 32 && c.verified_identity_key() == c.identity_key();
+}
+
+inline ContactView ViewOf(const v1::ContactRecord& c) {
+  ContactView v;
+  v.id = ToHex(c.account_id());
+  v.role = c.role();
+  v.display_name = c.display_name();
+  v.verified = VerifiedForPinnedKey(c);
+  v.identity_changed = !c.pending_identity_key().empty();
+  v.messages = c.history_count();
+  v.unread = c.unread_count();
+  return v;
+}
+
 }  // namespace alliance::client
 
 #endif  // ALLIANCE_CLIENT_INTERNAL_CORE_HELPERS_H_

@@ -171,6 +171,7 @@ absl::StatusOr<Caller> Authenticator::Authenticate(std::string_view authorizatio
   caller.account_id = session.account_id();
   caller.device_id = session.device_id();
   caller.role = account.role();
+  caller.identity_key = account.identity_key();
   return caller;
 }
 

@@ -48,7 +48,8 @@ struct Caller {
   std::string account_id;  // 16 bytes
   uint32_t device_id = 0;
   v1::Role role = v1::ROLE_UNSPECIFIED;
-  std::string token_hash;  // BLAKE2b-256 of the session token
+  std::string token_hash;    // BLAKE2b-256 of the session token
+  std::string identity_key;  // Ed25519 (32), as the account holds it at this call
 
   // The caller's own mailbox address.
   v1::Address address() const {
