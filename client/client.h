@@ -69,6 +69,10 @@ class Client {
   // errors as they come (NOT_FOUND unknown invite, FAILED_PRECONDITION used/expired...).
   [[nodiscard]] absl::Status Register(const std::string& invite_code,
                                       const std::string& display_name);
+  // Register with the relay `relay` instead of the one in ClientOptions (a front end that asks
+  // for the address after the profile exists). Errors as Register.
+  [[nodiscard]] absl::Status Register(const std::string& invite_code,
+                                      const std::string& display_name, const RelayOptions& relay);
   // FAILED_PRECONDITION ("profile is not registered") before Register.
   [[nodiscard]] absl::StatusOr<AccountView> Account();
 
@@ -98,11 +102,18 @@ class Client {
   // meanwhile) or the key did not change.
   [[nodiscard]] absl::Status AcceptKey(const std::string& ref, const std::string& typed);
 
+  // What sending a message with `options` to `ref` now would mean under the care agreement in
+  // force, for a front end to show before the person writes ("outside agreed hours — expect a
+  // reply by Thu 10:00"). Empty notice for a therapist or an admin, and inside the hours.
+  // NOT_FOUND / INVALID_ARGUMENT for `ref` as ResolveContact.
+  [[nodiscard]] absl::StatusOr<ComposePreview> Preview(const std::string& ref,
+                                                       const SendOptions& options = {});
   // Encrypts and sends a text. INVALID_ARGUMENT (empty or > 60 000 bytes, or `ref` ambiguous),
   // FAILED_PRECONDITION (identity changed, or the contact has no prekeys), NOT_FOUND (contact).
   // A relay that cannot be reached is not an error: SendResult.sent is false and the message
   // is queued. A care agreement that cannot be evaluated is not an error either: the message is
-  // sent and SendResult.care_error is set (with the emergency notice in `notice`).
+  // sent and SendResult.care_error is set (with the emergency notice in `notice`). The notice
+  // and reply due are kept with the message (MessageView.notice, reply_due).
   [[nodiscard]] absl::StatusOr<SendResult> SendText(const std::string& ref, const std::string& body,
                                                     const SendOptions& options = {});
 

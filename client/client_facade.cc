@@ -30,6 +30,11 @@ absl::Status Client::Register(const std::string& invite_code, const std::string&
   return core_->Register(invite_code, display_name);
 }
 
+absl::Status Client::Register(const std::string& invite_code, const std::string& display_name,
+                              const RelayOptions& relay) {
+  return core_->RegisterWith(invite_code, display_name, relay);
+}
+
 absl::StatusOr<AccountView> Client::Account() { return core_->Account(); }
 
 absl::StatusOr<std::vector<ContactView>> Client::Contacts(bool refresh) {
@@ -50,6 +55,11 @@ absl::Status Client::Verify(const std::string& ref, const std::string& typed) {
 
 absl::Status Client::AcceptKey(const std::string& ref, const std::string& typed) {
   return core_->AcceptKey(ref, typed);
+}
+
+absl::StatusOr<ComposePreview> Client::Preview(const std::string& ref,
+                                               const SendOptions& options) {
+  return core_->Preview(ref, options);
 }
 
 absl::StatusOr<SendResult> Client::SendText(const std::string& ref, const std::string& body,

@@ -259,6 +259,13 @@ absl::StatusOr<AgreementView> ClientCore::Agreement(const std::string& ref) {
         care::AgreementHistory history,
         LoadAgreementHistory(txn, hex, identity_->public_key(), theirs, i_am_therapist));
     view.versions = history.versions().size();
+    for (const care::VerifiedAgreement& v : history.versions()) {
+      if (v.countersigned) view.history.push_back(v.agreement);
+    }
+    std::sort(view.history.begin(), view.history.end(),
+              [](const v1::CareAgreement& a, const v1::CareAgreement& b) {
+                return a.version() < b.version();
+              });
     if (history.PendingProposal() != nullptr) view.pending = history.PendingProposal()->agreement;
     ALLIANCE_ASSIGN_OR_RETURN(view.out_of_office, AnnouncedOutOfOffice(txn, hex));
     if (history.InForce() != nullptr) {

@@ -82,7 +82,8 @@ absl::Status ClientCore::EnsureSession(v1::ContactRecord& contact) {
 }
 
 absl::StatusOr<std::string> ClientCore::QueueContent(const v1::ContactRecord& contact,
-                                                     v1::Content content, bool record_history) {
+                                                     v1::Content content, bool record_history,
+                                                     const CareNotice* notice) {
   const std::string hex = ToHex(contact.account_id());
   const std::string id = RandomId();
   const int64_t now_ms = absl::ToUnixMillis(Now());
@@ -131,6 +132,12 @@ absl::StatusOr<std::string> ClientCore::QueueContent(const v1::ContactRecord& co
       e.set_state(v1::DELIVERY_STATE_QUEUED);
       *e.mutable_text() = content.text();
       e.set_index(c->history_count());
+      if (notice != nullptr) {
+        for (const std::string& line : notice->lines) e.add_notice(line);
+        if (notice->reply_due.has_value()) {
+          e.set_reply_due_ms(static_cast<uint64_t>(absl::ToUnixMillis(*notice->reply_due)));
+        }
+      }
       ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, e.index()), e));
       queued_view = ToView(e, *c);
       v1::HistoryRef ref;
@@ -200,7 +207,8 @@ absl::Status ClientCore::FlushOutbox(absl::Status* first_error) {
 }
 
 absl::StatusOr<SendResult> ClientCore::SendContent(const v1::ContactRecord& contact_in,
-                                                   v1::Content content, bool record_history) {
+                                                   v1::Content content, bool record_history,
+                                                   const CareNotice* notice) {
   v1::ContactRecord contact = contact_in;
   if (!contact.pending_identity_key().empty()) {
     return absl::FailedPreconditionError(
@@ -224,7 +232,7 @@ absl::StatusOr<SendResult> ClientCore::SendContent(const v1::ContactRecord& cont
     }));
   }
   ALLIANCE_ASSIGN_OR_RETURN(std::string id,
-                            QueueContent(contact, std::move(content), record_history));
+                            QueueContent(contact, std::move(content), record_history, notice));
   SendResult result;
   result.message_id = ToHex(id);
   absl::Status send_error;
@@ -258,6 +266,59 @@ absl::StatusOr<SendResult> ClientCore::SendContent(const v1::ContactRecord& cont
   return result;
 }
 
+ClientCore::CareNotice ClientCore::NoticeFor(const v1::AccountRecord& account,
+                                             const v1::ContactRecord& contact,
+                                             const std::string& body, const SendOptions& options) {
+  CareNotice n;
+  // The care state decides what the sender is told; when it cannot be evaluated the message
+  // still goes, and the sender is told so and shown the emergency notice (never nothing).
+  std::optional<v1::CareAgreement> agreement;
+  n.care_error = store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(agreement, AgreementInForce(txn, contact));
+    return absl::OkStatus();
+  });
+  if (!n.care_error.ok()) agreement.reset();
+  n.has_agreement = agreement.has_value();
+  n.emergency = agreement && !agreement->emergency_notice().empty()
+                    ? agreement->emergency_notice()
+                    : std::string(kDefaultEmergencyNotice);
+  if (account.role() != v1::ROLE_CLIENT) return n;
+  // The crisis check runs on this device only: nothing about it is sent or stored.
+  n.crisis_matched =
+      !body.empty() && care::CheckForCrisis(body, agreement ? &*agreement : nullptr).matched;
+  if (n.care_error.ok() && agreement.has_value()) {
+    care::SendNoticeOptions no;
+    no.intent = options.intent;
+    no.urgent = options.urgent;
+    no.crisis_matched = n.crisis_matched;
+    absl::StatusOr<care::SendNotice> notice =
+        care::NoticeForSend(Now(), *agreement, no, absl::LocalTimeZone());
+    if (notice.ok()) {
+      n.lines = notice->lines;
+      n.reply_due = notice->reply_due;
+    } else {
+      n.care_error = notice.status();
+    }
+  } else if (n.care_error.ok() && (options.urgent || n.crisis_matched)) {
+    n.lines.push_back(kDefaultEmergencyNotice);
+  }
+  if (!n.care_error.ok()) n.lines = {kCareUnknown, n.emergency};
+  return n;
+}
+
+absl::StatusOr<ComposePreview> ClientCore::Preview(const std::string& ref,
+                                                   const SendOptions& options) {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(ref));
+  CareNotice n = NoticeFor(account, contact, "", options);
+  ComposePreview preview;
+  preview.notice = std::move(n.lines);
+  preview.reply_due = n.reply_due;
+  preview.emergency_notice = std::move(n.emergency);
+  preview.has_agreement = n.has_agreement;
+  return preview;
+}
+
 absl::StatusOr<SendResult> ClientCore::SendText(const std::string& ref, const std::string& body,
                                                 const SendOptions& options) {
   if (body.empty()) return absl::InvalidArgumentError("message is empty");
@@ -267,56 +328,23 @@ absl::StatusOr<SendResult> ClientCore::SendText(const std::string& ref, const st
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(ref));
   const ContactView recipient = ViewOf(contact);
-  const bool client_side = account.role() == v1::ROLE_CLIENT;
-  // The care state decides what the sender is told; when it cannot be evaluated the message
-  // still goes, and the sender is told so and shown the emergency notice (never nothing).
-  std::optional<v1::CareAgreement> agreement;
-  absl::Status care_error = store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-    ALLIANCE_ASSIGN_OR_RETURN(agreement, AgreementInForce(txn, contact));
-    return absl::OkStatus();
-  });
-  if (!care_error.ok()) agreement.reset();
-  const std::string emergency = agreement && !agreement->emergency_notice().empty()
-                                    ? agreement->emergency_notice()
-                                    : std::string(kDefaultEmergencyNotice);
-  // The crisis check runs on this device only: nothing about it is sent or stored.
-  const care::CrisisCheck crisis =
-      client_side ? care::CheckForCrisis(body, agreement ? &*agreement : nullptr)
-                  : care::CrisisCheck{};
+  CareNotice notice = NoticeFor(account, contact, body, options);
   SendResult result;
-  if (crisis.matched && !options.crisis_acknowledged) {
+  if (notice.crisis_matched && !options.crisis_acknowledged) {
     result.recipient = recipient;
     result.crisis_prompt = true;
-    result.notice.push_back(emergency);
+    result.notice.push_back(notice.emergency);
     return result;
   }
   v1::Content content;
   content.mutable_text()->set_body(body);
   content.mutable_text()->set_intent(options.intent);
   content.mutable_text()->set_urgent(options.urgent);
-  ALLIANCE_ASSIGN_OR_RETURN(result, SendContent(contact, std::move(content), true));
+  ALLIANCE_ASSIGN_OR_RETURN(result, SendContent(contact, std::move(content), true, &notice));
   result.recipient = std::move(recipient);
-  if (!client_side) return result;
-  if (care_error.ok() && agreement.has_value()) {
-    care::SendNoticeOptions no;
-    no.intent = options.intent;
-    no.urgent = options.urgent;
-    no.crisis_matched = crisis.matched;
-    absl::StatusOr<care::SendNotice> notice =
-        care::NoticeForSend(Now(), *agreement, no, absl::LocalTimeZone());
-    if (notice.ok()) {
-      result.notice = notice->lines;
-      result.reply_due = notice->reply_due;
-    } else {
-      care_error = notice.status();
-    }
-  } else if (care_error.ok() && (options.urgent || crisis.matched)) {
-    result.notice.push_back(kDefaultEmergencyNotice);
-  }
-  if (!care_error.ok()) {
-    result.care_error = care_error;
-    result.notice = {kCareUnknown, emergency};
-  }
+  result.notice = std::move(notice.lines);
+  result.reply_due = notice.reply_due;
+  result.care_error = notice.care_error;
   return result;
 }
 

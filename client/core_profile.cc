@@ -163,6 +163,14 @@ absl::Status ClientCore::Register(const std::string& invite_code, const std::str
   return MaintainPreKeys();
 }
 
+absl::Status ClientCore::RegisterWith(const std::string& invite_code,
+                                      const std::string& display_name,
+                                      const RelayOptions& relay) {
+  if (relay_ != nullptr) return absl::FailedPreconditionError("profile is already registered");
+  options_.relay = relay;
+  return Register(invite_code, display_name);
+}
+
 absl::StatusOr<std::vector<uint32_t>> ClientCore::PublishOneTimeKeys(uint32_t count) {
   // Store the secrets first: a published key we could not use would lose a message.
   v1::PublishPreKeysRequest req;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <string_view>
 
@@ -120,6 +121,33 @@ absl::StatusOr<std::string> ParseInviteCode(const std::string& text) {
   }
   if (hex.size() != 32) return absl::InvalidArgumentError("invite code must be 32 hex digits");
   return absl::HexStringToBytes(hex);
+}
+
+AuditChainCheck CheckAuditChain(const std::vector<v1::AuditEntry>& entries) {
+  AuditChainCheck check;
+  const v1::AuditEntry* previous = nullptr;
+  for (const v1::AuditEntry& e : entries) {
+    v1::AuditEntry unhashed = e;
+    unhashed.clear_hash();
+    std::string encoded;
+    unsigned char hash[crypto_generichash_BYTES];
+    const bool encoded_ok = unhashed.SerializeToString(&encoded);
+    crypto_generichash(hash, sizeof hash, reinterpret_cast<const unsigned char*>(encoded.data()),
+                       encoded.size(), nullptr, 0);
+    const bool own_ok = encoded_ok && e.hash().size() == sizeof hash &&
+                        std::memcmp(e.hash().data(), hash, sizeof hash) == 0;
+    const bool linked = previous == nullptr || previous->sequence() + 1 != e.sequence() ||
+                        previous->hash() == e.prev_hash();
+    const bool ordered = previous == nullptr || previous->sequence() < e.sequence();
+    ++check.checked;
+    if (!own_ok || !linked || !ordered) {
+      check.intact = false;
+      check.broken_at = e.sequence();
+      return check;
+    }
+    previous = &e;
+  }
+  return check;
 }
 
 }  // namespace alliance::client

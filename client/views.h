@@ -43,6 +43,10 @@ struct MessageView {
   bool read = false;
   bool identity_unverified = false;
   bool undecryptable = false;
+  // Our own messages: what we were told under the care agreement when sending, and when a
+  // reply is due (SendResult's notice and reply_due, kept with the message).
+  std::vector<std::string> notice;
+  std::optional<absl::Time> reply_due;
 };
 
 struct SendOptions {
@@ -76,11 +80,22 @@ struct SendResult {
   std::optional<absl::Time> reply_due;
 };
 
+// What sending a message now would mean under the agreement in force (Client::Preview): shown
+// before the sender writes, e.g. "outside agreed hours — expect a reply by Thu 10:00".
+struct ComposePreview {
+  std::vector<std::string> notice;  // Empty inside the agreed hours, or without an agreement.
+  std::optional<absl::Time> reply_due;
+  std::string emergency_notice;  // The agreement's, or the default one without an agreement.
+  bool has_agreement = false;
+};
+
 // The care agreement with one contact.
 struct AgreementView {
   std::optional<v1::CareAgreement> in_force;  // Both signatures valid, highest version.
   std::optional<v1::CareAgreement> pending;   // A newer proposal awaiting the client.
   size_t versions = 0;
+  // Every version both parties signed, oldest first (the one in force is the last).
+  std::vector<v1::CareAgreement> history;
   std::vector<v1::OutOfOffice> out_of_office;  // The therapist's announced periods.
 };
 
@@ -137,6 +152,19 @@ struct AccountView {
   std::string display_name;
   bool read_receipts = false;
 };
+
+// What CheckAuditChain found.
+struct AuditChainCheck {
+  bool intact = true;
+  uint64_t broken_at = 0;  // Sequence of the first entry that does not verify.
+  size_t checked = 0;      // Entries whose hash was recomputed.
+};
+
+// Verifies audit entries read from the relay: recomputes each entry's hash (BLAKE2b-256 of its
+// encoding with `hash` unset, DESIGN §5) and checks that each entry's prev_hash is the hash of
+// the entry before it when both were read (a gap, as in a security-only listing, starts a new
+// run). A relay that altered, dropped or reordered an entry inside what was read is caught.
+AuditChainCheck CheckAuditChain(const std::vector<v1::AuditEntry>& entries);
 
 // Hex of bytes, and the bytes of an invite code typed by a person (hex; spaces and dashes
 // ignored). INVALID_ARGUMENT unless it is exactly 16 bytes.

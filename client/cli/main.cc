@@ -6,6 +6,7 @@
 //   alliance register <invite> --relay relay.example.org:7443 --ca-file ca.pem --name "Sam"
 //   alliance send therapist "Can we talk about Tuesday?"
 //   alliance watch
+//   alliance app
 #include <grpc/support/log.h>
 #include <sodium.h>
 
@@ -40,6 +41,7 @@ int Run(int argc, char** argv) {
   AddContactCommands(cli);
   AddMessagingCommands(cli);
   AddAdminCommands(cli);
+  AddAppCommand(cli);
   static CareFlags care_flags;
   AddCareCommands(app, g, care_flags, rc);
   for (CLI::App* sub : app.get_subcommands({})) {

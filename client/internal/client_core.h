@@ -44,6 +44,9 @@ class ClientCore {
       const ClientOptions& options, crypto::ByteSpan passphrase);
   ~ClientCore();
 
+  [[nodiscard]] absl::Status RegisterWith(const std::string& invite_code,
+                                          const std::string& display_name,
+                                          const RelayOptions& relay);
   [[nodiscard]] absl::Status Register(const std::string& invite_code,
                                       const std::string& display_name);
   [[nodiscard]] absl::StatusOr<AccountView> Account();
@@ -55,6 +58,8 @@ class ClientCore {
   [[nodiscard]] absl::Status Verify(const std::string& ref, const std::string& typed);
   [[nodiscard]] absl::Status AcceptKey(const std::string& ref, const std::string& typed);
 
+  [[nodiscard]] absl::StatusOr<ComposePreview> Preview(const std::string& ref,
+                                                       const SendOptions& options);
   [[nodiscard]] absl::StatusOr<SendResult> SendText(const std::string& ref, const std::string& body,
                                                     const SendOptions& options = {});
 
@@ -119,8 +124,22 @@ class ClientCore {
   // Messaging internals (client_messaging.cc).
   // Makes sure a session with the contact exists (fetching and checking its bundle).
   absl::Status EnsureSession(v1::ContactRecord& contact);
+  // What a client is told about a message sent now under the agreement with `contact` (and
+  // whether the on-device crisis check matched `body`). Therapists and admins get no lines.
+  struct CareNotice {
+    std::vector<std::string> lines;
+    std::optional<absl::Time> reply_due;
+    std::string emergency;  // The agreement's emergency notice, or the default one.
+    bool has_agreement = false;
+    bool crisis_matched = false;
+    absl::Status care_error;  // The agreement could not be evaluated.
+  };
+  CareNotice NoticeFor(const v1::AccountRecord& account, const v1::ContactRecord& contact,
+                       const std::string& body, const SendOptions& options);
+  // Stores `content` (with `notice` kept in the history entry) and queues it for sending.
   absl::StatusOr<std::string> QueueContent(const v1::ContactRecord& contact, v1::Content content,
-                                           bool record_history);
+                                           bool record_history,
+                                           const CareNotice* notice = nullptr);
   absl::Status FlushOutbox(absl::Status* first_error);
   // Decrypts one envelope (deciding replays before any session changes), then hands its
   // content to the handler of its kind, all in one store transaction.
@@ -144,7 +163,8 @@ class ClientCore {
   absl::StatusOr<std::vector<uint32_t>> PublishOneTimeKeys(uint32_t count);
   // Sends any content to a contact (session, profile, outbox); shared by text and care events.
   absl::StatusOr<SendResult> SendContent(const v1::ContactRecord& contact, v1::Content content,
-                                         bool record_history);
+                                         bool record_history,
+                                         const CareNotice* notice = nullptr);
   // Applies a received (or our own sent) care event to the contact's logs inside `txn`.
   // kApplied: stored; kKnown: already held (or older than what is held); kRejected: the care
   // rules refuse it (forged, malformed, over a bound, wrong party). Errors: storage only.

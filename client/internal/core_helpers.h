@@ -73,6 +73,10 @@ inline MessageView ToView(const v1::HistoryEntry& e, const v1::ContactRecord& c)
   v.read = e.read();
   v.identity_unverified = e.identity_unverified();
   v.undecryptable = e.undecryptable();
+  v.notice.assign(e.notice().begin(), e.notice().end());
+  if (e.reply_due_ms() != 0) {
+    v.reply_due = absl::FromUnixMillis(static_cast<int64_t>(e.reply_due_ms()));
+  }
   return v;
 }
 
