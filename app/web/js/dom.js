@@ -93,3 +93,9 @@ export async function busy(button, fn) {
     if (button && button.isConnected) button.disabled = false;
   }
 }
+
+/** Replaces el's children (null/false children are skipped, unlike Element.append). */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}

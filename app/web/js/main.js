@@ -1,7 +1,7 @@
 // Start-up, routing by hash, the app shell, locking (locked means empty), idle timer, live
 // updates and browser notifications.
 
-import {h, clear} from './dom.js';
+import {h, fill, clear} from './dom.js';
 import {get, post, launch, csrf, setCsrf} from './api.js';
 import {startEvents, stopEvents} from './events.js';
 import {app, role, discreet, notifyWanted, applyTitle} from './state.js';
@@ -209,7 +209,7 @@ function renderNav() {
   if (r === 'admin') links.push(['#/admin', 'Clinic']);
   links.push(['#/settings', 'Settings']);
   const current = currentTop();
-  clear(shell.nav).append(...links.map(([href, label]) => h('a', {href,
+  fill(shell.nav, ...links.map(([href, label]) => h('a', {href,
     'aria-current': href === current ? 'page' : null}, label)));
 }
 

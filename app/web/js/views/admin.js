@@ -2,7 +2,7 @@
 // log with the hash chain's verification result. Admins see ids and roles, never content.
 // A therapist sees only the invite part (to invite clients).
 
-import {h, clear, field, checkbox, errorSlot, showIn, busy} from '../dom.js';
+import {h, fill, clear, field, checkbox, errorSlot, showIn, busy} from '../dom.js';
 import {get, post} from '../api.js';
 import {role} from '../state.js';
 import {roleLabel} from '../format.js';
@@ -38,7 +38,7 @@ function inviteCard(me) {
     busy(submit, async () => {
       try {
         const inv = await post('/api/admin/invites', {role: roles.length > 1 ? roleField.input.value : roles[0]});
-        clear(result).append(
+        fill(result, 
           h('p', null, `Invite for a ${roleLabel(inv.role).toLowerCase()}${inv.expires_text ? `, valid until ${inv.expires_text}` : ''}:`),
           h('p', {class: 'code', id: 'invite-code'}, inv.code),
           inv.qr ? h('figure', {class: 'qr-figure'}, qrSvg(inv.qr, 'QR code of the invite'),
@@ -105,7 +105,7 @@ function membersCard() {
         h('td', null, roleLabel(m.role)), h('td', null, m.state), h('td', null, m.created_text || ''),
         h('td', null, b));
     });
-    clear(body).append(rows.length
+    fill(body, rows.length
       ? h('div', {class: 'table-wrap'}, h('table', null,
         h('thead', null, h('tr', null, ['Id', 'Role', 'State', 'Joined', ''].map((t) =>
           h('th', {scope: 'col'}, t || h('span', {class: 'visually-hidden'}, 'Actions'))))),
@@ -140,7 +140,7 @@ function auditCard() {
       ? `The log is intact: all ${a.checked} entries check out.`
       : `The log has been altered (${a.chain}). Please tell whoever runs the clinic's server.`;
     const entries = a.entries || [];
-    clear(body).append(entries.length
+    fill(body, entries.length
       ? h('div', {class: 'table-wrap'}, h('table', null,
         h('thead', null, h('tr', null, ['#', 'When', 'Event', 'By', 'About', 'Role'].map((t) =>
           h('th', {scope: 'col'}, t)))),

@@ -1,7 +1,7 @@
 // The care agreement: the one in force, its history, a client's view of a pending proposal (what
 // changed, Accept), and a therapist's form to propose one.
 
-import {h, clear, field, checkbox, errorSlot, showIn, busy} from '../dom.js';
+import {h, fill, clear, field, checkbox, errorSlot, showIn, busy} from '../dom.js';
 import {get, post, cpath} from '../api.js';
 import {role, contactById} from '../state.js';
 import {contactName, when, windowLine, DAY_KEYS, DAY_NAMES} from '../format.js';
@@ -41,7 +41,7 @@ export function agreementView(main, id) {
     try {
       ag = await get(cpath(id, '/agreement'));
     } catch (e) {
-      clear(section).append(h('h1', {id: 'agreement-title'}, 'Care agreement'),
+      fill(section, h('h1', {id: 'agreement-title'}, 'Care agreement'),
         h('p', {class: 'error', role: 'alert'}, e.message));
       return;
     }
@@ -110,7 +110,7 @@ export function agreementView(main, id) {
         h('summary', null, `Earlier versions (${history.length})`),
         history.map((a) => agreementCard(a, `Version ${a.version}`))));
     }
-    clear(section).append(...parts);
+    fill(section, ...parts);
   }
 
   load();

@@ -1,7 +1,7 @@
 // Concerns (open → acknowledged / deferred → addressed → closed) and goals with progress bars,
 // for both sides.
 
-import {h, clear, field, errorSlot, showIn, busy} from '../dom.js';
+import {h, fill, clear, field, errorSlot, showIn, busy} from '../dom.js';
 import {get, post, cpath} from '../api.js';
 import {role, contactById} from '../state.js';
 import {contactName} from '../format.js';
@@ -29,7 +29,7 @@ export function careView(main, id) {
     try {
       care = await get(cpath(id, '/care'));
     } catch (e) {
-      clear(section).append(h('h1', {id: 'care-title'}, 'Concerns & goals'),
+      fill(section, h('h1', {id: 'care-title'}, 'Concerns & goals'),
         h('p', {class: 'error', role: 'alert'}, e.message));
       return;
     }
@@ -37,7 +37,7 @@ export function careView(main, id) {
     const name = contactName(contactById(id), me);
     const concerns = care.concerns || [];
     const goals = care.goals || [];
-    clear(section).append(
+    fill(section, 
       h('a', {href: `#/c/${encodeURIComponent(id)}`, class: 'back-link'}, `← Back to ${name}`),
       h('h1', {id: 'care-title'}, 'Concerns & goals'),
       h('p', {class: 'lead'}, me === 'client'
@@ -80,7 +80,8 @@ export function careView(main, id) {
       h('div', {class: 'card-head'}, h('h3', null, c.title),
         h('span', {class: `tag state-tag ${c.state}`}, STATE_LABEL[c.state] || c.state)),
       c.note ? h('p', null, c.note) : null,
-      buttons.length ? h('div', {class: 'step-row'}, note, ...buttons) : null, err);
+      buttons.length ? h('details', {class: 'steps'}, h('summary', null, 'Update'),
+        h('div', {class: 'step-row'}, note, ...buttons)) : null, err);
   }
 
   function goalItem(g) {

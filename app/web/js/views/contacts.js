@@ -33,8 +33,8 @@ export function renderContactList(ul, activeId) {
     if (c.due && me === 'therapist') {
       const d = c.due;
       lines.push(h('span', {class: d.overdue ? 'due overdue' : 'due'},
-        d.overdue ? `Reply was due ${d.due_text}` : `Reply by ${d.due_text}`,
-        d.urgent ? h('span', {class: 'tag urgent'}, 'Urgent') : null));
+        d.overdue ? `Reply was due ${d.due_text}` : `Reply by ${d.due_text}`));
+      if (d.urgent) badges.prepend(h('span', {class: 'tag urgent'}, 'Urgent'));
     } else if (!discreet() && c.messages) {
       lines.push(h('span', {class: 'contact-count'},
         `${c.messages} message${c.messages === 1 ? '' : 's'}`));

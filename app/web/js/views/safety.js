@@ -1,7 +1,7 @@
 // The safety number screen: 60 digits in 12 groups of 5 to read aloud, a QR code to scan, and
 // "They match — mark as verified" (or accept a changed number).
 
-import {h, clear, errorSlot, showIn, busy} from '../dom.js';
+import {h, fill, clear, errorSlot, showIn, busy} from '../dom.js';
 import {get, post, cpath} from '../api.js';
 import {app, role, contactById} from '../state.js';
 import {contactName} from '../format.js';
@@ -17,7 +17,7 @@ export function safetyView(main, id) {
     try {
       s = await get(cpath(id, '/safety'));
     } catch (e) {
-      clear(section).append(h('h1', {id: 'safety-title'}, 'Safety number'),
+      fill(section, h('h1', {id: 'safety-title'}, 'Safety number'),
         h('p', {class: 'error', role: 'alert'}, e.message));
       return;
     }
@@ -60,7 +60,7 @@ export function safetyView(main, id) {
         }
       }));
     }
-    clear(section).append(
+    fill(section, 
       h('a', {href: `#/c/${encodeURIComponent(id)}`, class: 'back-link'}, `← Back to ${name}`),
       h('h1', {id: 'safety-title'}, 'Safety number'),
       s.identity_changed

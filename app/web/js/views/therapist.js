@@ -1,13 +1,13 @@
 // The therapist's pages: "For our next session" (printable), the due list (a calm queue sorted by
 // due time) and out-of-office periods.
 
-import {h, clear, field, errorSlot, showIn, busy} from '../dom.js';
+import {h, fill, clear, field, errorSlot, showIn, busy} from '../dom.js';
 import {get, post, cpath} from '../api.js';
-import {app, role, contactById, discreet} from '../state.js';
+import {role, contactById, discreet} from '../state.js';
 import {contactName, toLocalInput, fromLocalInput, when} from '../format.js';
 
 function failed(section, title, e) {
-  clear(section).append(h('h1', null, title), h('p', {class: 'error', role: 'alert'}, e.message));
+  fill(section, h('h1', null, title), h('p', {class: 'error', role: 'alert'}, e.message));
 }
 
 export function digestView(main, id) {
@@ -26,7 +26,7 @@ export function digestView(main, id) {
     const name = contactName(contactById(id), role());
     const print = h('button', {type: 'button', class: 'secondary no-print', id: 'print',
       onclick: () => window.print()}, 'Print');
-    clear(section).append(
+    fill(section, 
       h('a', {href: `#/c/${encodeURIComponent(id)}`, class: 'back-link no-print'}, `← Back to ${name}`),
       h('div', {class: 'page-head'}, h('h1', {id: 'digest-title'}, 'For our next session'), print),
       h('p', {class: 'lead'}, `What ${name} marked for your next session.`),
@@ -61,20 +61,19 @@ export function dueView(main) {
       return;
     }
     if (destroyed) return;
-    const held = app.state && app.state.held_until_text;
-    clear(section).append(
+    fill(section, 
       h('h1', {id: 'due-title'}, 'Waiting for a reply'),
       h('p', {class: 'lead'}, 'Messages that asked for a reply, the soonest due first.'),
-      held ? h('p', {class: 'banner quiet'}, `Outside your working hours — notifications held until ${held}.`) : null,
       Array.isArray(items) && items.length
         ? h('ol', {class: 'due-list', id: 'due-list'}, items.map((d) => h('li',
           {class: d.overdue ? 'card due-item overdue' : 'card due-item'},
           h('a', {href: `#/c/${encodeURIComponent(d.contact_id)}`, class: 'due-link'},
-            h('span', {class: 'due-name'}, d.contact_name || contactName(contactById(d.contact_id), 'therapist')),
+            h('span', {class: 'due-top'},
+              h('span', {class: 'due-name'}, d.contact_name || contactName(contactById(d.contact_id), 'therapist')),
+              d.urgent ? h('span', {class: 'tag urgent'}, 'Urgent') : null,
+              d.waiting > 1 ? h('span', {class: 'tag'}, `${d.waiting} waiting`) : null),
             h('span', {class: d.overdue ? 'due overdue' : 'due'},
               d.overdue ? `Was due ${d.due_text}` : `Reply by ${d.due_text}`),
-            d.urgent ? h('span', {class: 'tag urgent'}, 'Urgent') : null,
-            d.waiting > 1 ? h('span', {class: 'tag'}, `${d.waiting} waiting`) : null,
             !discreet() && d.body ? h('span', {class: 'due-body'}, d.body) : null))))
         : h('p', {class: 'muted', id: 'due-list'}, 'Nothing is waiting for a reply.'));
   }
@@ -151,7 +150,7 @@ export function awayView(main) {
         }
       });
     });
-    clear(section).append(h('h1', {id: 'away-title'}, 'Time away'),
+    fill(section, h('h1', {id: 'away-title'}, 'Time away'),
       h('p', {class: 'lead'}, 'While you are away, your clients see your notice at the top of their conversation, and replies are not expected.'),
       form);
   }

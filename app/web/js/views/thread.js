@@ -19,8 +19,9 @@ export function threadView(main, id) {
   const titleTag = h('span', {class: 'title-tag'});
   const tools = h('nav', {class: 'thread-tools', 'aria-label': 'This conversation'});
   const head = h('header', {class: 'thread-head'},
-    h('a', {href: '#/', class: 'back'}, '← Conversations'),
-    h('div', {class: 'thread-title-row'}, title, titleTag), tools);
+    h('div', {class: 'thread-title-row'},
+      h('a', {href: '#/', class: 'back', 'aria-label': 'Back to conversations'}, '←'),
+      title, titleTag), tools);
   const banners = h('div', {class: 'thread-banners'});
   const messages = h('ol', {id: 'messages', class: 'messages', 'aria-label': 'Messages',
     tabindex: '0'});
@@ -146,7 +147,7 @@ export function threadView(main, id) {
 
   function messageItem(m) {
     const tags = h('div', {class: 'msg-tags'});
-    if (m.intent) tags.append(h('span', {class: 'tag intent'}, intentLabel(m.intent)));
+    if (m.intent) tags.append(h('span', {class: 'tag kind'}, intentLabel(m.intent)));
     if (m.urgent) tags.append(h('span', {class: 'tag urgent'}, 'Urgent'));
     if (m.unverified) {
       tags.append(h('span', {class: 'tag', title: 'Sent before the safety number was compared'},
@@ -200,7 +201,7 @@ export function threadView(main, id) {
     }
     const lines = (preview && preview.lines) || [];
     for (const l of lines) notice.append(h('p', null, l));
-    if (!lines.length && preview && preview.reply_due_text && intent === 'needs_reply') {
+    if (!lines.length && me === 'client' && preview && preview.reply_due_text && intent === 'needs_reply') {
       notice.append(h('p', null, `Expect a reply by ${preview.reply_due_text}.`));
     }
     notice.hidden = !notice.childNodes.length;
