@@ -222,15 +222,9 @@ absl::Status ClientCore::AcceptKey(const std::string& ref, const std::string& ty
     c->set_profile_sent_at_ms(0);
     // The old key's sessions end; a session quarantined for the new key becomes active.
     for (uint32_t device : {1u}) {
-      txn.Delete(names::Session(hex, device));
-      txn.Delete(names::PreviousSession(hex, device));
-      ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::Session> q,
-                                LoadSession(txn, names::QuarantinedSession(hex, device), rng_));
-      if (q.has_value() && std::string(reinterpret_cast<const char*>(q->remote_identity().data()),
-                                       32) == c->identity_key()) {
-        ALLIANCE_RETURN_IF_ERROR(StoreSession(txn, names::Session(hex, device), *q));
-      }
-      txn.Delete(names::QuarantinedSession(hex, device));
+      StoredSessionSlots slots(txn, hex, device, rng_);
+      ALLIANCE_RETURN_IF_ERROR(
+          crypto::AcceptQuarantined(slots, crypto::AsBytes(c->identity_key())));
     }
     return txn.Put(names::Contact(hex), *c);
   });

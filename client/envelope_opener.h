@@ -1,22 +1,15 @@
-// Opening a received envelope against the sessions kept for one peer device.
+// Opening a received envelope against the sessions kept for one peer device in the sealed local
+// store. Which session opens it, replays, quarantine and simultaneous initiation are the
+// protocol's rules (crypto/session_store.h); this file stores its session slots under the
+// client's record names:
+//   session/…       SessionSlot::kActive
+//   session-prev/…  SessionSlot::kPrevious
+//   session-new/…   SessionSlot::kQuarantined
+//   base-keys/…     the used base keys (v1::IdList of 32-byte keys, oldest first)
+//   spk/…, opk/…    our signed and one-time prekeys (v1::PreKeyPairRecord)
 //
-// Three session slots per peer device, all in the sealed local store:
-//   session/…       the active session (its remote identity is always the pinned key); sending
-//                   uses only this one;
-//   session-prev/…  the session it replaced, still tried for late messages (e.g. both sides
-//                   started a session at once);
-//   session-new/…   a session whose remote identity is NOT the pinned key (quarantine): its
-//                   messages are shown flagged, and only accept-key promotes it.
-// When both sides started a session at once, both keep the one with the lower base key active,
-// so they converge on one session.
-//
-// Replays: a prekey message is matched to sessions by its X3DH base key (the initiator's
-// ephemeral key) before any state changes. When a stored session has that base key, only that
-// session may open it; when none does but the base key already built a session (remembered in
-// a bounded per-peer-device list, kMaxUsedBaseKeys, oldest evicted), or a stored session with
-// that base key refuses it, the message is a replay: {replay = true}, nothing changed. A
-// replayed first message therefore never rebuilds or re-activates a session, whether or not
-// it used a one-time prekey.
+//   StoredSessionSlots slots(txn, contact_hex, device, rng);
+//   ALLIANCE_RETURN_IF_ERROR(crypto::AcceptQuarantined(slots, crypto::AsBytes(new_key)));
 //
 // Thread safety: runs inside one LocalStore transaction.
 #ifndef ALLIANCE_CLIENT_ENVELOPE_OPENER_H_
@@ -32,11 +25,36 @@
 #include "crypto/keys.h"
 #include "crypto/random.h"
 #include "crypto/session.h"
+#include "crypto/session_store.h"
 
 namespace alliance::client {
 
-// Base keys remembered per peer device. Default: 256.
-inline constexpr int kMaxUsedBaseKeys = 256;
+// The session slots of the peer device `device` of contact `contact_hex`, with our prekeys, in
+// `txn`. Errors are the store's (DATA_LOSS for a damaged record). `txn` and `rng` are borrowed
+// and must outlive this object and the sessions it loads.
+class StoredSessionSlots final : public crypto::SessionSlots {
+ public:
+  StoredSessionSlots(LocalStore::Txn& txn, const std::string& contact_hex, uint32_t device,
+                     crypto::Random& rng)
+      : txn_(txn), contact_hex_(contact_hex), device_(device), rng_(rng) {}
+
+  absl::StatusOr<std::optional<crypto::Session>> Load(crypto::SessionSlot slot) override;
+  absl::Status Store(crypto::SessionSlot slot, const crypto::Session& session) override;
+  absl::Status Clear(crypto::SessionSlot slot) override;
+  absl::StatusOr<std::vector<crypto::PublicKey>> LoadUsedBaseKeys() override;
+  absl::Status StoreUsedBaseKeys(const std::vector<crypto::PublicKey>& keys) override;
+  absl::StatusOr<std::optional<crypto::SignedPreKeyPair>> SignedPreKey(uint32_t id) override;
+  absl::StatusOr<std::optional<crypto::OneTimePreKeyPair>> OneTimePreKey(uint32_t id) override;
+  absl::Status ConsumeOneTimePreKey(uint32_t id) override;
+
+ private:
+  std::string Name(crypto::SessionSlot slot) const;
+
+  LocalStore::Txn& txn_;
+  const std::string contact_hex_;
+  const uint32_t device_;
+  crypto::Random& rng_;
+};
 
 struct OpenedEnvelope {
   bool ok = false;                   // Decrypted and authenticated.
@@ -46,15 +64,17 @@ struct OpenedEnvelope {
 };
 
 // Decrypts `envelope` from the contact `contact_hex` whose pinned identity key is `pinned_key`,
-// writing the plaintext to `plain` and the updated sessions into `txn`. A message that cannot be
-// opened returns {ok = false} (nothing changed), with `replay` set for a replayed prekey message;
-// errors are local store failures only (DATA_LOSS for a damaged record).
+// writing the plaintext to `plain` and the updated sessions into `txn` (crypto::OpenWithSessions
+// over the sender device's StoredSessionSlots). A message that cannot be opened, or of an
+// unknown type, returns {ok = false} (nothing changed), with `replay` set for a replayed prekey
+// message; errors are local store failures only (DATA_LOSS for a damaged record).
 [[nodiscard]] absl::StatusOr<OpenedEnvelope> OpenEnvelope(
     LocalStore::Txn& txn, const crypto::IdentityKeyPair& identity, const v1::Envelope& envelope,
     const std::string& contact_hex, const std::string& pinned_key, int64_t now_unix,
     crypto::Random& rng, std::vector<uint8_t>* plain);
 
-// Reads and writes session records (wiping the intermediate copies).
+// Reads and writes session records (wiping the intermediate copies). LoadSession returns nullopt
+// when `name` is absent, DATA_LOSS when its record is damaged.
 [[nodiscard]] absl::StatusOr<std::optional<crypto::Session>> LoadSession(LocalStore::Txn& txn,
                                                                          const std::string& name,
                                                                          crypto::Random& rng);
