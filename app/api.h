@@ -31,6 +31,8 @@ using ClientHandler = std::function<absl::Status(const httplib::Request& req, cl
 using SessionHandler =
     std::function<absl::Status(const httplib::Request& req, AppSession& s, Json& out)>;
 
+// Registers handlers on `server`; the handlers refer to `session`, not to this object, which may
+// go away once the routes are added.
 class Routes {
  public:
   Routes(httplib::Server& server, AppSession& session) : server_(server), session_(session) {}

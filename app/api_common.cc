@@ -47,26 +47,26 @@ void RunSession(AppSession& session, const httplib::Request& req, httplib::Respo
 }  // namespace
 
 void Routes::Get(const std::string& pattern, ClientHandler h) {
-  server_.Get(pattern, [this, h](const httplib::Request& req, httplib::Response& res) {
-    Run(session_, req, res, h);
+  server_.Get(pattern, [&session = session_, h](const httplib::Request& req, httplib::Response& res) {
+    Run(session, req, res, h);
   });
 }
 
 void Routes::Post(const std::string& pattern, ClientHandler h) {
-  server_.Post(pattern, [this, h](const httplib::Request& req, httplib::Response& res) {
-    Run(session_, req, res, h);
+  server_.Post(pattern, [&session = session_, h](const httplib::Request& req, httplib::Response& res) {
+    Run(session, req, res, h);
   });
 }
 
 void Routes::GetSession(const std::string& pattern, SessionHandler h) {
-  server_.Get(pattern, [this, h](const httplib::Request& req, httplib::Response& res) {
-    RunSession(session_, req, res, h);
+  server_.Get(pattern, [&session = session_, h](const httplib::Request& req, httplib::Response& res) {
+    RunSession(session, req, res, h);
   });
 }
 
 void Routes::PostSession(const std::string& pattern, SessionHandler h) {
-  server_.Post(pattern, [this, h](const httplib::Request& req, httplib::Response& res) {
-    RunSession(session_, req, res, h);
+  server_.Post(pattern, [&session = session_, h](const httplib::Request& req, httplib::Response& res) {
+    RunSession(session, req, res, h);
   });
 }
 

@@ -188,9 +188,9 @@ void AddMessageRoutes(Routes& r) {
          });
 
   r.server().Get(absl::StrCat(kContact, "/export"),
-                 [&r](const httplib::Request& req, httplib::Response& res) {
-                   r.session().Touch();
-                   absl::StatusOr<std::shared_ptr<client::Client>> c = r.session().Client();
+                 [&session = r.session()](const httplib::Request& req, httplib::Response& res) {
+                   session.Touch();
+                   absl::StatusOr<std::shared_ptr<client::Client>> c = session.Client();
                    if (!c.ok()) return FailWith(res, 423, "Alliance is locked. Unlock it to "
                                                           "continue.");
                    absl::StatusOr<std::string> json = (*c)->ExportJson(ContactId(req));
