@@ -17,7 +17,13 @@ packages=(
   libolm-dev libsignal-protocol-c-dev libssl-dev
   # Process-level tests and the quick start.
   procps python3 openssl
+  # The app: QR codes, and its browser tests in headless Chromium.
+  libqrencode-dev chromium chromium-driver python3-selenium
 )
+
+# axe-core (the browser tests' accessibility check) comes from npm's registry into the build
+# directory; npm itself from Debian when the machine has no Node.js of its own.
+if ! command -v npm > /dev/null 2>&1; then packages+=(npm); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -92,7 +92,13 @@ as client agreement show therapist
 cat <<NEXT
 
 The relay is still running (pid $(cat "$var/relay.pid"), log var/relay.log).
-Try, as the client or the therapist:
+
+Open the app as the client (or --profile var/therapist as the therapist); it prints a one-time
+link and opens it in your browser. The passphrase to unlock it is in var/client.pass:
+
+  build/client/alliance --profile var/client app
+
+Or, as the client or the therapist, on the command line:
 
   build/client/alliance --profile var/client --passphrase-file var/client.pass send therapist "See you Tuesday"
   build/client/alliance --profile var/therapist --passphrase-file var/therapist.pass watch

@@ -25,6 +25,7 @@ namespace {
 struct AppFlags {
   int port = 0;
   bool no_browser = false;
+  int idle_seconds = 0;  // Tests only (hidden): the idle lock in seconds.
 };
 
 // Opens `url` in the desktop's browser, quietly; nothing happens where there is none.
@@ -56,6 +57,7 @@ absl::Status RunApp(const Globals& g, const AppFlags& f) {
   options.session.relay.address = g.relay;
   options.session.relay.ca_file = g.ca_file;
   options.session.relay.insecure = g.insecure;
+  if (f.idle_seconds > 0) options.session.idle = absl::Seconds(f.idle_seconds);
   ALLIANCE_ASSIGN_OR_RETURN(std::unique_ptr<app::AppServer> server,
                             app::AppServer::Start(std::move(options)));
   // With a passphrase file (the quick start's demo profiles), start unlocked; otherwise the
@@ -98,6 +100,8 @@ void AddAppCommand(Commands& cli) {
       "app", "Open the Alliance app in your browser (served on 127.0.0.1 only)");
   app->add_option("--port", f.port, "Port on 127.0.0.1 (default: a free one)");
   app->add_flag("--no-browser", f.no_browser, "Print the link without opening a browser");
+  app->add_option("--idle-seconds", f.idle_seconds, "Lock after this many idle seconds (tests)")
+      ->group("");
   app->callback(cli.Run([&cli] { return RunApp(cli.g, f); }));
 }
 
