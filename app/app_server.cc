@@ -4,15 +4,15 @@
 #include <sodium.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "app/api.h"
 #include "app/app_assets.h"
 
@@ -108,19 +108,18 @@ class AppServer::Impl {
 
   void Stop() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopping_) return;
       stopping_ = true;
     }
-    stop_cv_.notify_all();
     session_.Lock();
     session_.CloseStreams();
     server_.stop();
   }
 
   void Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    stop_cv_.wait(lock, [&] { return stopping_; });
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&stopping_));
   }
 
   ~Impl() {
@@ -131,7 +130,7 @@ class AppServer::Impl {
 
   std::string LaunchUrl() {
     const std::string token = RandomToken();
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (launch_tokens_.size() >= kMaxLaunchTokens) launch_tokens_.erase(launch_tokens_.begin());
     launch_tokens_[token] = absl::Now() + kLaunchTokenLife;
     return absl::StrCat("http://127.0.0.1:", port_, "/#launch=", token);
@@ -160,7 +159,7 @@ class AppServer::Impl {
     const std::string cookie = CookieValue(req);
     std::string csrf;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       for (const auto& [c, token] : sessions_) {
         if (SameSecret(cookie, c)) csrf = token;
       }
@@ -186,7 +185,7 @@ class AppServer::Impl {
     const std::string cookie = RandomToken();
     const std::string csrf = RandomToken();
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (token.ok()) {
         for (auto it = launch_tokens_.begin(); it != launch_tokens_.end(); ++it) {
           if (SameSecret(*token, it->first)) {
@@ -235,18 +234,17 @@ class AppServer::Impl {
   }
 
   bool IsStopping() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return stopping_;
   }
 
   void TickLoop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stopping_) {
-      stop_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
-      if (stopping_) break;
-      lock.unlock();
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Seconds(1))) return;
+      }
       session_.Tick();
-      lock.lock();
     }
   }
 
@@ -267,11 +265,10 @@ class AppServer::Impl {
   int port_ = -1;
   std::thread listener_;
   std::thread ticker_;
-  std::mutex mu_;
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;
-  std::map<std::string, absl::Time> launch_tokens_;
-  std::vector<std::pair<std::string, std::string>> sessions_;  // cookie, csrf
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, absl::Time> launch_tokens_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, std::string>> sessions_ ABSL_GUARDED_BY(mu_);  // cookie, csrf
 };
 
 absl::StatusOr<std::unique_ptr<AppServer>> AppServer::Start(AppServerOptions options) {

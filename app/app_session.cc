@@ -62,33 +62,27 @@ PageEvent ToPageEvent(const client::ClientEvent& event) {
 }  // namespace
 
 void EventQueue::Push(PageEvent e) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closed_ || events_.size() >= 1000) return;  // A stalled page reloads what it shows.
-    events_.push_back(std::move(e));
-  }
-  cv_.notify_all();
+  absl::MutexLock lock(&mu_);
+  if (closed_ || events_.size() >= 1000) return;  // A stalled page reloads what it shows.
+  events_.push_back(std::move(e));
 }
 
 std::vector<PageEvent> EventQueue::Wait(absl::Duration timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout),
-               [&] { return closed_ || !events_.empty(); });
+  absl::MutexLock lock(&mu_);
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_ || !events_.empty(); };
+  mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
   std::vector<PageEvent> out(events_.begin(), events_.end());
   events_.clear();
   return out;
 }
 
 void EventQueue::Close() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-  }
-  cv_.notify_all();
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
 }
 
 bool EventQueue::closed() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return closed_;
 }
 
@@ -121,17 +115,17 @@ bool AppSession::ProfileExists() const {
 }
 
 bool AppSession::unlocked() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return client_ != nullptr;
 }
 
 bool AppSession::online() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return online_;
 }
 
 absl::Duration AppSession::idle() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return idle_;
 }
 
@@ -149,7 +143,7 @@ absl::Status AppSession::SetIdle(absl::Duration idle) {
   if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
     return absl::UnavailableError("The setting could not be saved.");
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   idle_ = idle;
   return absl::OkStatus();
 }
@@ -159,7 +153,7 @@ void AppSession::Adopt(std::unique_ptr<client::Client> c) {
   const uint64_t id =
       shared->Subscribe([this](const client::ClientEvent& e) { Publish(ToPageEvent(e)); });
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     client_ = shared;
     subscription_ = id;
     last_touch_ = absl::Now();
@@ -184,29 +178,30 @@ absl::Status AppSession::Unlock(crypto::ByteSpan passphrase) {
 }
 
 absl::StatusOr<std::shared_ptr<client::Client>> AppSession::Client() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (client_ == nullptr) return absl::FailedPreconditionError("locked");
   return client_;
 }
 
 void AppSession::StartListening() {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (client_ == nullptr || listener_.joinable()) return;
-  std::shared_ptr<client::Client> c = client_;
-  lock.unlock();
+  std::shared_ptr<client::Client> c;
+  {
+    absl::MutexLock lock(&mu_);
+    if (client_ == nullptr || listener_.joinable()) return;
+    c = client_;
+  }
   if (!c->Account().ok()) return;  // Not registered yet: Register starts it.
-  lock.lock();
+  absl::MutexLock lock(&mu_);
   if (client_ != c || listener_.joinable()) return;
-  stop_ = false;
-  listener_ = std::thread([this, c] { ListenLoop(c); });
+  listener_ = std::thread([this, c, g = generation_] { ListenLoop(c, g); });
 }
 
-void AppSession::ListenLoop(std::shared_ptr<client::Client> c) {
+void AppSession::ListenLoop(std::shared_ptr<client::Client> c, uint64_t generation) {
   absl::Duration backoff = absl::Seconds(1);
   while (true) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stop_) return;
+      absl::MutexLock lock(&mu_);
+      if (generation_ != generation) return;
     }
     // Sync first: it sends what is queued and tells whether the relay is there.
     absl::StatusOr<std::vector<client::MessageView>> synced = c->Sync();
@@ -216,61 +211,55 @@ void AppSession::ListenLoop(std::shared_ptr<client::Client> c) {
       backoff = absl::Seconds(1);
       status = c->Listen([](const client::MessageView&) {});  // Events carry what arrived.
     }
-    std::unique_lock<std::mutex> lock(mu_);
-    if (stop_) return;
-    if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
-      lock.unlock();
-      SetOnline(false);
-      lock.lock();
-    }
+    if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) SetOnline(false);
     // ABORTED: another process of this profile (`alliance watch`) took the stream; try again
     // later. Anything else: back off too rather than spin.
-    stop_cv_.wait_for(lock, absl::ToChronoMilliseconds(backoff), [&] { return stop_; });
-    if (stop_) return;
+    absl::MutexLock lock(&mu_);
+    auto stopped = [this, generation]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return generation_ != generation;
+    };
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopped), backoff)) return;
     backoff = std::min(backoff * 2, absl::Seconds(8));
   }
 }
 
 void AppSession::SetOnline(bool online) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (online_ == online) return;
     online_ = online;
   }
   Publish({"online", online ? "{\"online\":true}" : "{\"online\":false}"});
 }
 
-void AppSession::StopListeningLocked(std::unique_lock<std::mutex>& lock) {
-  stop_ = true;
-  std::shared_ptr<client::Client> c = client_;
-  std::thread t = std::move(listener_);
-  lock.unlock();
-  stop_cv_.notify_all();
-  if (c != nullptr) c->StopListening();
-  if (t.joinable()) t.join();
-  lock.lock();
-}
-
 void AppSession::Lock() {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (client_ == nullptr && !listener_.joinable()) return;
-  StopListeningLocked(lock);
-  if (client_ != nullptr) client_->Unsubscribe(subscription_);
-  client_.reset();  // In-flight requests hold their own reference until they finish.
-  online_ = true;
-  lock.unlock();
+  std::shared_ptr<client::Client> c;
+  std::thread listener;
+  uint64_t subscription = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (client_ == nullptr && !listener_.joinable()) return;
+    ++generation_;
+    c = std::move(client_);  // In-flight requests hold their own reference until they finish.
+    listener = std::move(listener_);
+    subscription = subscription_;
+    online_ = true;
+  }
+  if (c != nullptr) c->StopListening();
+  if (listener.joinable()) listener.join();
+  if (c != nullptr) c->Unsubscribe(subscription);
   Publish({"locked", "{}"});
 }
 
 void AppSession::Touch() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   last_touch_ = absl::Now();
 }
 
 void AppSession::Tick() {
   bool expired = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     expired = client_ != nullptr && absl::Now() - last_touch_ >= idle_;
   }
   if (expired) Lock();
@@ -278,24 +267,24 @@ void AppSession::Tick() {
 
 std::shared_ptr<EventQueue> AppSession::OpenStream() {
   auto q = std::make_shared<EventQueue>();
-  std::lock_guard<std::mutex> lock(streams_mu_);
+  absl::MutexLock lock(&streams_mu_);
   streams_.push_back(q);
   return q;
 }
 
 void AppSession::CloseStream(const std::shared_ptr<EventQueue>& q) {
   q->Close();
-  std::lock_guard<std::mutex> lock(streams_mu_);
+  absl::MutexLock lock(&streams_mu_);
   std::erase(streams_, q);
 }
 
 void AppSession::CloseStreams() {
-  std::lock_guard<std::mutex> lock(streams_mu_);
+  absl::MutexLock lock(&streams_mu_);
   for (const std::shared_ptr<EventQueue>& q : streams_) q->Close();
 }
 
 void AppSession::Publish(const PageEvent& e) {
-  std::lock_guard<std::mutex> lock(streams_mu_);
+  absl::MutexLock lock(&streams_mu_);
   for (const std::shared_ptr<EventQueue>& q : streams_) q->Push(e);
 }
 

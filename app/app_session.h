@@ -14,17 +14,17 @@
 #ifndef ALLIANCE_APP_APP_SESSION_H_
 #define ALLIANCE_APP_APP_SESSION_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "crypto/secret.h"
@@ -58,10 +58,9 @@ class EventQueue {
   bool closed();
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<PageEvent> events_;
-  bool closed_ = false;
+  absl::Mutex mu_;
+  std::deque<PageEvent> events_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 class AppSession {
@@ -103,24 +102,23 @@ class AppSession {
   void CloseStreams();
 
  private:
-  void ListenLoop(std::shared_ptr<client::Client> c);
-  void StopListeningLocked(std::unique_lock<std::mutex>& lock);
-  void SetOnline(bool online);
-  void Adopt(std::unique_ptr<client::Client> c);
+  // Listens with `c` until generation_ moves past `generation` (Lock).
+  void ListenLoop(std::shared_ptr<client::Client> c, uint64_t generation);
+  void SetOnline(bool online) ABSL_LOCKS_EXCLUDED(mu_);
+  void Adopt(std::unique_ptr<client::Client> c) ABSL_LOCKS_EXCLUDED(mu_);
   client::ClientOptions ClientOptionsFor() const;
 
   const AppSessionOptions options_;
-  std::mutex mu_;
-  std::shared_ptr<client::Client> client_;  // Null while locked.
-  uint64_t subscription_ = 0;
-  std::thread listener_;
-  bool stop_ = false;
-  std::condition_variable stop_cv_;
-  bool online_ = true;
-  absl::Duration idle_;
-  absl::Time last_touch_;
-  std::mutex streams_mu_;
-  std::vector<std::shared_ptr<EventQueue>> streams_;
+  absl::Mutex mu_;
+  std::shared_ptr<client::Client> client_ ABSL_GUARDED_BY(mu_);  // Null while locked.
+  uint64_t subscription_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread listener_ ABSL_GUARDED_BY(mu_);
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // Moves on at every Lock.
+  bool online_ ABSL_GUARDED_BY(mu_) = true;
+  absl::Duration idle_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_touch_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex streams_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::vector<std::shared_ptr<EventQueue>> streams_ ABSL_GUARDED_BY(streams_mu_);
 };
 
 }  // namespace alliance::app
