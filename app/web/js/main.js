@@ -311,7 +311,7 @@ function onEvent(name, data) {
     setOnline(!!data.online);
     return;
   }
-  if (name === 'message') notify(data.contact_id);
+  if (name === 'message' && data.incoming !== false) notify(data.contact_id);
   scheduleRefresh(name, data);
 }
 

@@ -160,7 +160,9 @@ export function threadView(main, id) {
       h('time', {datetime: new Date(Number(m.sent_at)).toISOString()}, m.time_text || ''),
       h('span', {class: 'state', dataset: {state: m.state}},
         m.direction === 'in' ? '' : (STATE_TEXT[m.state] || m.state)));
-    const notes = [...(m.notice || [])];
+    const shownEmergency = me === 'client' ? emergencyText() : null;
+    const notes = (m.notice || []).filter((n) => !shownEmergency || n.trim() !== shownEmergency.trim())
+      .map((n) => n.charAt(0).toUpperCase() + n.slice(1));
     if (m.reply_due_text && !notes.some((n) => n.includes(m.reply_due_text))) {
       notes.push(`Reply expected by ${m.reply_due_text}.`);
     }
@@ -171,10 +173,15 @@ export function threadView(main, id) {
     h('div', {class: 'bubble'}, tags.childNodes.length ? tags : null, text), meta, noticeList);
   }
 
+  function emergencyText() {
+    const a = data && data.agreement;
+    return (a && a.emergency_notice) || (data && data.compose && data.compose.emergency_notice) || null;
+  }
+
   function renderCareInfo() {
     clear(careInfo);
     const a = data.agreement;
-    const emergency = (a && a.emergency_notice) || (data.compose && data.compose.emergency_notice);
+    const emergency = emergencyText();
     if (me === 'client') {
       if (a && a.hours && a.hours.length) {
         careInfo.append(h('p', {class: 'hours', id: 'hours'},
@@ -199,8 +206,10 @@ export function threadView(main, id) {
       notice.append(h('p', null, 'Writing is paused until you compare safety numbers.'));
       return;
     }
-    const lines = (preview && preview.lines) || [];
-    for (const l of lines) notice.append(h('p', null, l));
+    // The emergency notice has its own place beside the compose box; not repeated here.
+    const shown = me === 'client' ? emergencyText() : null;
+    const lines = ((preview && preview.lines) || []).filter((l) => !shown || l.trim() !== shown.trim());
+    for (const l of lines) notice.append(h('p', null, l.charAt(0).toUpperCase() + l.slice(1)));
     if (!lines.length && me === 'client' && preview && preview.reply_due_text && intent === 'needs_reply') {
       notice.append(h('p', null, `Expect a reply by ${preview.reply_due_text}.`));
     }
@@ -292,13 +301,14 @@ export function threadView(main, id) {
         renderMessages();
         messages.scrollTop = messages.scrollHeight;
       }
-      await load();
     } catch (e) {
       showIn(err, e.message);
+      return;
     } finally {
       sending = false;
       if (data && !data.contact.identity_changed) send.disabled = false;
     }
+    load();
   }
 
   load().then(() => {
