@@ -59,6 +59,8 @@ void AddAdminRoutes(Routes& r);
 void Fail(httplib::Response& res, const absl::Status& status);
 void FailWith(httplib::Response& res, int http_status, const std::string& sentence);
 
+// `j` as compact JSON; invalid UTF-8 becomes U+FFFD instead of an exception.
+std::string Dump(const Json& j);
 // The request body as a JSON object. INVALID_ARGUMENT when it is not one.
 absl::StatusOr<Json> Body(const httplib::Request& req);
 // A string field of at most `max` bytes. INVALID_ARGUMENT ("<what> is missing/too long").

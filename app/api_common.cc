@@ -32,7 +32,7 @@ void Run(AppSession& session, const httplib::Request& req, httplib::Response& re
   Json out = Json::object();
   absl::Status s = h(req, **c, out);
   if (!s.ok()) return Fail(res, s);
-  if (res.body.empty()) res.set_content(out.dump(), "application/json");
+  if (res.body.empty()) res.set_content(Dump(out), "application/json");
 }
 
 void RunSession(AppSession& session, const httplib::Request& req, httplib::Response& res,
@@ -41,7 +41,7 @@ void RunSession(AppSession& session, const httplib::Request& req, httplib::Respo
   Json out = Json::object();
   absl::Status s = h(req, session, out);
   if (!s.ok()) return Fail(res, s);
-  res.set_content(out.dump(), "application/json");
+  res.set_content(Dump(out), "application/json");
 }
 
 }  // namespace
@@ -70,9 +70,15 @@ void Routes::PostSession(const std::string& pattern, SessionHandler h) {
   });
 }
 
+std::string Dump(const Json& j) {
+  // Text from other people is valid UTF-8 (protobuf checks it), but a damaged record must not
+  // turn into an exception: invalid bytes become U+FFFD.
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 void FailWith(httplib::Response& res, int http_status, const std::string& sentence) {
   res.status = http_status;
-  res.set_content(Json{{"error", sentence}}.dump(), "application/json");
+  res.set_content(Dump(Json{{"error", sentence}}), "application/json");
 }
 
 void Fail(httplib::Response& res, const absl::Status& status) {

@@ -159,6 +159,9 @@ void AddProfileRoutes(Routes& r) {
 
   r.PostSession("/api/settings", [](const httplib::Request& req, AppSession& s, Json& out) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(Json body, Body(req));
+    if (!body.contains("idle_minutes") && !body.contains("read_receipts")) {
+      return absl::InvalidArgumentError("there is no setting to change");
+    }
     if (body.contains("idle_minutes")) {
       ALLIANCE_ASSIGN_OR_RETURN(int64_t minutes,
                                 Int(body, "idle_minutes", 1, 240, "the lock time"));

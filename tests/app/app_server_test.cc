@@ -296,6 +296,31 @@ TEST_F(AppServerTest, RegistersThroughTheApiAndSendsToItsTherapist) {
   auto malformed = Post("/api/contacts/" + id + "/send", Json{{"body", 42}});
   ASSERT_TRUE(malformed);
   EXPECT_EQ(malformed->status, 400);
+
+  // Garbage into every route that takes a body: one plain sentence, never a crash or a 500.
+  const std::vector<std::string> routes = {
+      "/api/contacts/" + id + "/send",        "/api/contacts/" + id + "/agreement",
+      "/api/contacts/" + id + "/concerns",    "/api/contacts/" + id + "/goals",
+      "/api/contacts/" + id + "/verify",      "/api/contacts/" + id + "/accept",
+      "/api/out-of-office",                   "/api/admin/invites",
+      "/api/settings",                        "/api/unlock",
+      "/api/contacts/" + id + "/concerns/" + std::string(32, 'b'),
+      "/api/contacts/" + id + "/goals/" + std::string(32, 'c')};
+  const std::vector<std::string> bodies = {
+      "", "null", "[]", "{", "\"text\"", "{\"body\":[1,2]}", "{\"percent\":1e400}",
+      "{\"windows\":[{\"day\":7}],\"time_zone\":\"Mars/Base\"}",
+      "{\"periods\":[{\"start\":-1,\"end\":18446744073709551615}]}",
+      "{\"idle_minutes\":9999999999999}", std::string(1000, '[')};
+  for (const std::string& route : routes) {
+    for (const std::string& body : bodies) {
+      auto res = http_->Post(route.c_str(), Auth(), body, "application/json");
+      ASSERT_TRUE(res) << route << " " << body;
+      EXPECT_GE(res->status, 400) << route << " " << body;
+      EXPECT_LT(res->status, 500) << route << " " << body << " -> " << res->body;
+      EXPECT_TRUE(Json::parse(res->body, nullptr, false).contains("error")) << res->body;
+    }
+  }
+  EXPECT_EQ(Get("/api/state")->status, 200);
 }
 
 }  // namespace
