@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 
 namespace alliance::app {
 namespace {
@@ -165,7 +166,9 @@ bool Flag(const Json& body, const char* key) {
 }
 
 std::string TimeText(absl::Time t) {
-  return absl::FormatTime("%a %e %b %H:%M", t, absl::LocalTimeZone());
+  // %e pads the day with a space ("Sun  6 Dec"); people write "Sun 6 Dec".
+  return absl::StrReplaceAll(absl::FormatTime("%a %e %b %H:%M", t, absl::LocalTimeZone()),
+                             {{"  ", " "}});
 }
 
 int64_t Millis(absl::Time t) { return absl::ToUnixMillis(t); }

@@ -51,7 +51,9 @@ std::string CookieValue(const httplib::Request& req) {
   return "";
 }
 
+// Idempotent: the guard, the error handler and the post-routing handler may each call it.
 void SecurityHeaders(httplib::Response& res) {
+  if (res.has_header("Content-Security-Policy")) return;
   res.set_header("Content-Security-Policy", kCsp);
   res.set_header("X-Content-Type-Options", "nosniff");
   res.set_header("Referrer-Policy", "no-referrer");

@@ -149,6 +149,9 @@ TEST_F(AppServerTest, EveryResponseCarriesTheContentSecurityPolicy) {
     EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos) << path;
     EXPECT_EQ(res->get_header_value("Cache-Control"), "no-store") << path;
   }
+  auto refused = http_->Get("/api/state");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->get_header_value_count("Content-Security-Policy"), 1u) << "sent once";
   auto page = http_->Get("/");
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
