@@ -20,6 +20,7 @@ namespace {
 constexpr char kSettingsFile[] = "app-idle-minutes";
 constexpr absl::Duration kMinIdle = absl::Minutes(1);
 constexpr absl::Duration kMaxIdle = absl::Minutes(240);
+constexpr size_t kMaxStreams = 8;
 
 std::string Quote(const std::string& s) { return absl::StrCat("\"", s, "\""); }
 
@@ -268,6 +269,12 @@ void AppSession::Tick() {
 std::shared_ptr<EventQueue> AppSession::OpenStream() {
   auto q = std::make_shared<EventQueue>();
   absl::MutexLock lock(&streams_mu_);
+  // Each open stream holds one of the server's threads: beyond a few tabs, the oldest ends
+  // (its page reconnects if it is still open).
+  if (streams_.size() >= kMaxStreams) {
+    streams_.front()->Close();
+    streams_.erase(streams_.begin());
+  }
   streams_.push_back(q);
   return q;
 }
