@@ -38,6 +38,9 @@ Json ContactJson(const client::ContactView& c) {
               {"identity_changed", c.identity_changed},
               {"unread", c.unread},
               {"messages", c.messages},
+              {"missing", c.missing_messages},
+              {"missing_before_text",
+               c.missing_before ? Json(TimeText(*c.missing_before)) : Json(nullptr)},
               {"due", nullptr}};
 }
 

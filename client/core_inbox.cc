@@ -92,6 +92,7 @@ absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelope(const v1::Enve
       return absl::OkStatus();
     }
     const bool identity_unverified = opened.ok && opened.identity_unverified;
+    if (opened.ok) NoteMissing(opened.missing, env, *contact, &p);
     if (identity_unverified) contact->set_pending_identity_key(opened.remote_identity);
     const absl::Status decrypted = opened.ok ? absl::OkStatus() : crypto::DecryptError();
 
@@ -139,6 +140,22 @@ absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelope(const v1::Enve
   }
   ALLIANCE_RETURN_IF_ERROR(processed);
   return p;
+}
+
+void ClientCore::NoteMissing(size_t missing, const v1::Envelope& env, v1::ContactRecord& contact,
+                             Processed* p) {
+  // Every content kind moves the ratchet, so a withheld receipt shows as a gap too: the count is
+  // of messages, whatever they carried.
+  const uint32_t now_missing = static_cast<uint32_t>(std::min<size_t>(missing, UINT32_MAX));
+  if (now_missing == contact.missing_messages()) return;
+  if (now_missing > contact.missing_messages()) {
+    // The relay's clock, not the sender's: the sender's is inside the ciphertext of a content
+    // not parsed yet, and the relay stamps every envelope it stores.
+    contact.set_missing_before_ms(env.server_time_ms());
+  }
+  contact.set_missing_messages(now_missing);
+  if (now_missing == 0) contact.clear_missing_before_ms();
+  p->events.push_back(ContactChangedEvent{ToHex(contact.account_id())});
 }
 
 absl::Status ClientCore::HandleText(LocalStore::Txn& txn, const v1::Envelope& env,

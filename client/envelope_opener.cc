@@ -138,6 +138,7 @@ absl::StatusOr<OpenedEnvelope> OpenEnvelope(LocalStore::Txn& txn,
   result.replay = opened.replay;
   result.identity_unverified = opened.identity_unverified;
   if (opened.ok) result.remote_identity = KeyBytes(opened.remote_identity);
+  result.missing = opened.missing;
   return result;
 }
 

@@ -61,6 +61,7 @@ struct OpenedEnvelope {
   bool replay = false;               // A prekey message of a session already built (not ok).
   bool identity_unverified = false;  // Under a key other than the pinned one.
   std::string remote_identity;       // The sender's identity key (32 bytes) when ok.
+  size_t missing = 0;                // crypto::OpenedMessage::missing.
 };
 
 // Decrypts `envelope` from the contact `contact_hex` whose pinned identity key is `pinned_key`,

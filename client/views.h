@@ -26,6 +26,12 @@ struct ContactView {
   bool identity_changed = false;  // Sending is blocked until AcceptKey.
   uint64_t messages = 0;
   uint64_t unread = 0;
+  // Messages the contact sent that have not arrived although later ones did (the ratchet's
+  // counters show the gap), all sent before `missing_before`. Show it: "a message from your
+  // therapist sent before 10:02 has not arrived". A relay withholding a message cannot hide it;
+  // when the message arrives after all the count goes down.
+  uint32_t missing_messages = 0;
+  std::optional<absl::Time> missing_before;
 };
 
 struct MessageView {

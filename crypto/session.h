@@ -99,6 +99,9 @@ class Session {
   // True while the initiator has not yet heard back (it still sends prekey messages).
   bool awaiting_reply() const { return pending_.has_value(); }
   Ratchet& ratchet() { return ratchet_; }
+  // Messages of this session the peer sent before the latest one received that have not
+  // arrived (their keys are held as skipped keys until they do, or expire).
+  size_t missing_messages() const { return ratchet_.skipped_key_count(); }
 
  private:
   struct Pending {

@@ -24,6 +24,7 @@ OpenedMessage Opened(const Session& session, ByteSpan pinned_identity) {
   result.ok = true;
   result.remote_identity = session.remote_identity();
   result.identity_unverified = !SameKey(result.remote_identity, pinned_identity);
+  result.missing = session.missing_messages();
   return result;
 }
 

@@ -82,6 +82,9 @@ struct OpenedMessage {
   bool replay = false;               // A prekey message of a session already built (not ok).
   bool identity_unverified = false;  // Under a key other than the pinned one (when ok).
   PublicKey remote_identity{};       // The sender's Ed25519 identity key (when ok).
+  // Messages the sender sent on this session before this one that have not arrived: the
+  // ratchet counters skipped them (when ok). A relay that withholds a message cannot hide it.
+  size_t missing = 0;
 };
 
 // Decrypts `payload` (a message of `type` from the peer device behind `slots`, whose pinned

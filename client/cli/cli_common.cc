@@ -93,7 +93,20 @@ json ToJson(const ContactView& c) {
           {"verified", c.verified},
           {"identity_changed", c.identity_changed},
           {"messages", c.messages},
-          {"unread", c.unread}};
+          {"unread", c.unread},
+          {"missing_messages", c.missing_messages},
+          {"missing_before",
+           c.missing_before ? json(LocalTime(*c.missing_before)) : json(nullptr)}};
+}
+
+std::string MissingLine(const ContactView& c) {
+  if (c.missing_messages == 0 || !c.missing_before) return "";
+  return absl::StrCat("! ", c.missing_messages,
+                      c.missing_messages == 1 ? " message from " : " messages from ", Name(c),
+                      " sent before ", LocalTime(*c.missing_before),
+                      c.missing_messages == 1 ? " has" : " have",
+                      " not arrived (later ones did). If it does not come, tell your clinic: "
+                      "the server may be holding it back.");
 }
 
 void PrintMessage(const MessageView& m) {

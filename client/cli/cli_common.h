@@ -46,6 +46,8 @@ std::string Name(const ContactView& c);
 std::string Recipient(const ContactView& c);
 json ToJson(const MessageView& m);
 json ToJson(const ContactView& c);
+// "! 1 message from Dr. Rivera sent before Tue 10:02 has not arrived ..." ("" when none).
+std::string MissingLine(const ContactView& c);
 void PrintMessage(const MessageView& m);
 // Prints "alliance: <message>" on stderr; returns the exit code 1.
 int Fail(const absl::Status& s);

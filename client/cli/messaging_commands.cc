@@ -230,6 +230,9 @@ void AddMessagingCommands(Commands& cli) {
     } else {
       for (const MessageView& m : all) PrintMessage(m);
       if (all.empty()) out.Note("No messages yet.");
+      ALLIANCE_ASSIGN_OR_RETURN(client::ContactView contact, c->ResolveContact(f.contact));
+      const std::string missing = MissingLine(contact);
+      if (!missing.empty()) out.Note(missing);
     }
     return absl::OkStatus();
   }));

@@ -149,6 +149,9 @@ class ClientCore {
   absl::Status HandleText(LocalStore::Txn& txn, const v1::Envelope& env, const v1::Content* content,
                           bool identity_unverified, int64_t now_ms, v1::ContactRecord& contact,
                           Processed* p);
+  // Records on `contact` how many of its messages the ratchet shows missing (see ContactView).
+  void NoteMissing(size_t missing, const v1::Envelope& env, v1::ContactRecord& contact,
+                   Processed* p);
   absl::Status HandleReceipt(LocalStore::Txn& txn, const v1::Envelope& env,
                              const v1::Receipt& receipt, Processed* p);
   void HandleProfile(const v1::Profile& profile, v1::ContactRecord& contact, Processed* p);

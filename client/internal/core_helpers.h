@@ -120,6 +120,10 @@ inline ContactView ViewOf(const v1::ContactRecord& c) {
   v.identity_changed = !c.pending_identity_key().empty();
   v.messages = c.history_count();
   v.unread = c.unread_count();
+  v.missing_messages = c.missing_messages();
+  if (c.missing_messages() > 0) {
+    v.missing_before = absl::FromUnixMillis(static_cast<int64_t>(c.missing_before_ms()));
+  }
   return v;
 }
 

@@ -122,6 +122,15 @@ export function threadView(main, id) {
         h('a', {href: `#/c/${encodeURIComponent(id)}/safety`, class: 'button secondary',
           id: 'compare-safety'}, 'Compare safety numbers')));
     }
+    if (c.missing > 0) {
+      // The ratchet's counters show messages sent before later ones that have not arrived: a
+      // server holding one back cannot hide it.
+      const what = c.missing === 1 ? 'A message' : `${c.missing} messages`;
+      banners.append(h('div', {class: 'banner quiet', id: 'missing-banner', role: 'status'},
+        h('p', null, `${what} from ${name()} sent before ${c.missing_before_text} ` +
+          `${c.missing === 1 ? 'has' : 'have'} not arrived yet, although later ones did. ` +
+          "If it doesn't come, please tell your clinic.")));
+    }
     if (data.pending_agreement) {
       banners.append(h('div', {class: 'banner quiet', id: 'pending-banner'},
         me === 'client'
