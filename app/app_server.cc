@@ -104,6 +104,11 @@ class AppServer::Impl {
                                                  " (is another app running?)"));
     }
     listener_ = std::thread([this] { server_.listen_after_bind(); });
+    // httplib's stop() does nothing before the accept loop runs, and that loop would then run
+    // for ever: return only once it is running, so that a Stop right after Start works.
+    for (int i = 0; i < 5000 && !server_.is_running(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     ticker_ = std::thread([this] { TickLoop(); });
     return absl::OkStatus();
   }
