@@ -21,6 +21,7 @@
 #include "care/due_list.h"
 #include "care/goals.h"
 #include "care/notice.h"
+#include "care/out_of_office.h"
 #include "care/reply_due.h"
 #include "client/envelope_opener.h"
 #include "client/internal/care_helpers.h"
@@ -95,17 +96,12 @@ absl::StatusOr<ClientCore::CareOutcome> ClientCore::ApplyCare(LocalStore::Txn& t
   v1::CareLog l = log.value_or(v1::CareLog());
   if (content.has_out_of_office()) {
     const v1::SignedOutOfOffice& s = content.out_of_office();
-    v1::OutOfOfficeUpdate update;
-    if (sender != v1::PARTY_THERAPIST ||
-        !crypto::VerifySignature(sender_key, crypto::AsBytes(OutOfOfficeMessage(s.document())),
-                                 crypto::AsBytes(s.signature())) ||
-        !update.ParseFromString(s.document()) || update.format_version() != 1 ||
-        update.periods_size() > static_cast<int>(kMaxOutOfOfficePeriods)) {
-      return CareOutcome::kRejected;
-    }
+    if (sender != v1::PARTY_THERAPIST) return CareOutcome::kRejected;
+    absl::StatusOr<v1::OutOfOfficeUpdate> update = care::VerifyOutOfOffice(s, sender_key);
+    if (!update.ok()) return CareOutcome::kRejected;
     v1::OutOfOfficeUpdate current;
     if (l.has_out_of_office() && current.ParseFromString(l.out_of_office().document()) &&
-        current.issued_at_unix() >= update.issued_at_unix()) {
+        current.issued_at_unix() >= update->issued_at_unix()) {
       return CareOutcome::kKnown;  // Older than what we have.
     }
     *l.mutable_out_of_office() = s;
@@ -282,23 +278,15 @@ absl::Status ClientCore::SetOutOfOffice(std::vector<v1::OutOfOffice> periods) {
   if (account.role() != v1::ROLE_THERAPIST) {
     return absl::PermissionDeniedError("only a therapist sets out-of-office");
   }
-  if (periods.size() > kMaxOutOfOfficePeriods) {
-    return absl::InvalidArgumentError("too many out-of-office periods");
-  }
-  for (const v1::OutOfOffice& p : periods) {
-    // The same rules the receiving side and the agreement apply: a period they would refuse
-    // must never be announced.
-    ALLIANCE_RETURN_IF_ERROR(care::ValidateOutOfOfficePeriod(p));
-  }
   v1::OutOfOfficeUpdate update;
   update.set_format_version(1);
   update.set_issued_at_unix(absl::ToUnixSeconds(Now()));
   for (v1::OutOfOffice& p : periods) *update.add_periods() = std::move(p);
+  // The same rules the receiving side and the agreement apply: a period they would refuse is
+  // never announced (INVALID_ARGUMENT naming the rule).
   v1::Content content;
-  v1::SignedOutOfOffice* s = content.mutable_out_of_office();
-  s->set_document(update.SerializeAsString());
-  crypto::Signature sig = identity_->Sign(crypto::AsBytes(OutOfOfficeMessage(s->document())));
-  s->set_signature(reinterpret_cast<const char*>(sig.data()), sig.size());
+  ALLIANCE_ASSIGN_OR_RETURN(*content.mutable_out_of_office(),
+                            care::SignOutOfOffice(update, *identity_));
   ALLIANCE_ASSIGN_OR_RETURN(std::vector<ContactView> contacts, Contacts(false));
   for (const ContactView& c : contacts) {
     if (c.role != v1::ROLE_CLIENT) continue;

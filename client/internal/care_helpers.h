@@ -27,6 +27,7 @@
 #include "care/due_list.h"
 #include "care/goals.h"
 #include "care/notice.h"
+#include "care/out_of_office.h"
 #include "care/reply_due.h"
 #include "client/envelope_opener.h"
 #include "client/internal/client_core.h"
@@ -42,7 +43,6 @@
 
 namespace alliance::client {
 
-inline constexpr size_t kMaxOutOfOfficePeriods = 32;
 inline constexpr size_t kMaxCareEvents = 10000;
 // A care log (one sealed record per contact) stops growing at this size. Default: 4 MiB.
 inline constexpr size_t kMaxCareLogBytes = 4 * 1024 * 1024;
@@ -58,10 +58,6 @@ inline v1::Party PartyOf(v1::Role role) {
 
 inline absl::StatusOr<crypto::PublicKey> Key(const std::string& bytes) {
   return crypto::ParsePublicKey(crypto::AsBytes(bytes));
-}
-
-inline std::string OutOfOfficeMessage(const std::string& document) {
-  return wire::DocumentMessage(wire::kOutOfOfficeDocument, document);
 }
 
 // A concern or goal id given by the user: a unique hex prefix of an id in `ids`.
@@ -120,19 +116,11 @@ inline absl::StatusOr<std::vector<v1::OutOfOffice>> AnnouncedOutOfOffice(LocalSt
                                                                          const std::string& hex) {
   ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::CareLog> care, txn.Get<v1::CareLog>(CareName(hex)));
   v1::OutOfOfficeUpdate update;
-  std::vector<v1::OutOfOffice> valid;
   if (!care.has_value() || !care->has_out_of_office() ||
       !update.ParseFromString(care->out_of_office().document())) {
-    return valid;
+    return std::vector<v1::OutOfOffice>();
   }
-  // A period the agreement rules refuse (e.g. longer than 366 days) is dropped: merged into the
-  // agreement it would make the whole care state unusable, emergency notice included.
-  for (const v1::OutOfOffice& p : update.periods()) {
-    if (care::ValidateOutOfOfficePeriod(p).ok() && valid.size() < kMaxOutOfOfficePeriods) {
-      valid.push_back(p);
-    }
-  }
-  return valid;
+  return care::UsablePeriods(update);
 }
 
 }  // namespace alliance::client

@@ -12,8 +12,7 @@
 //   4: body is a v1::CareLog: its concern events and (unsigned) goal events are derived into
 //      lists forwards and backwards, which must agree ("the result depends only on the set").
 //   5: body is a v1::SignedOutOfOffice, checked as the client checks one on receipt
-//      (client/core_care.cc: therapist signature, format version, period count, and
-//      ValidateOutOfOfficePeriod per period).
+//      (care::VerifyOutOfOffice, then care::UsablePeriods).
 //   6: body is an out-of-office update; the harness signs it as the therapist.
 #include <algorithm>
 #include <cstring>
@@ -22,6 +21,7 @@
 #include "care/agreement.h"
 #include "care/concerns.h"
 #include "care/goals.h"
+#include "care/out_of_office.h"
 #include "care/reply_due.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "wire/protocol.h"
@@ -31,9 +31,6 @@ namespace alliance::fuzz {
 namespace {
 
 using crypto::ByteSpan;
-
-// The client's bound on periods per announcement (client/internal/care_helpers.h).
-constexpr int kMaxOutOfOfficePeriods = 32;
 
 std::string Str(ByteSpan b) { return std::string(b.begin(), b.end()); }
 
@@ -140,17 +137,12 @@ void FuzzLog(const v1::CareLog& log) {
 
 void FuzzOutOfOffice(const v1::SignedOutOfOffice& s) {
   const CareParties& p = CareParties::Get();
-  v1::OutOfOfficeUpdate update;
-  if (!crypto::VerifySignature(
-          p.therapist.public_key(),
-          crypto::AsBytes(wire::DocumentMessage(wire::kOutOfOfficeDocument, s.document())),
-          crypto::AsBytes(s.signature())) ||
-      !update.ParseFromString(s.document()) || update.format_version() != 1 ||
-      update.periods_size() > kMaxOutOfOfficePeriods) {
-    return;
-  }
-  for (const v1::OutOfOffice& period : update.periods()) {
-    if (!care::ValidateOutOfOfficePeriod(period).ok()) continue;
+  absl::StatusOr<v1::OutOfOfficeUpdate> update =
+      care::VerifyOutOfOffice(s, p.therapist.public_key());
+  if (!update.ok()) return;
+  Require(static_cast<size_t>(update->periods_size()) <= care::kMaxAnnouncedPeriods,
+          "a verified announcement has a bounded number of periods");
+  for (const v1::OutOfOffice& period : care::UsablePeriods(*update)) {
     Require(period.end_unix() > period.start_unix() &&
                 static_cast<uint64_t>(period.end_unix()) - static_cast<uint64_t>(period.start_unix()) <=
                     static_cast<uint64_t>(care::kMaxOutOfOfficeSeconds) &&
