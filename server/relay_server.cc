@@ -4,7 +4,11 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <sodium.h>
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "rocksdb/utilities/checkpoint.h"
 #include "base/bytes.h"
 #include "base/status_macros.h"
 #include "server/infra/crypto_util.h"
@@ -21,31 +25,13 @@ absl::Status InitSodium() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
-  std::fclose(f);
-  return out;
-}
-
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const RelayOptions& o) {
-  if (o.tls_cert_file.empty()) {
-    if (!o.insecure && !IsLoopbackListenAddress(o.listen)) {
-      return absl::FailedPreconditionError(
-          "refusing to serve plaintext on a non-loopback address; give --tls-cert/--tls-key "
-          "or --insecure");
-    }
-    return grpc::InsecureServerCredentials();
+absl::Status CheckPlaintextAllowed(const RelayOptions& o) {
+  if (!o.insecure && !IsLoopbackListenAddress(o.listen)) {
+    return absl::FailedPreconditionError(
+        "refusing to serve plaintext on a non-loopback address; give --tls-cert/--tls-key "
+        "or --insecure");
   }
-  ALLIANCE_ASSIGN_OR_RETURN(std::string cert, ReadFile(o.tls_cert_file));
-  ALLIANCE_ASSIGN_OR_RETURN(std::string key, ReadFile(o.tls_key_file));
-  grpc::SslServerCredentialsOptions ssl;
-  ssl.pem_key_cert_pairs.push_back({std::move(key), std::move(cert)});
-  return grpc::SslServerCredentials(ssl);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -67,8 +53,9 @@ absl::StatusOr<std::string> RelayServer::Initialize(const std::string& data_dir,
   return invite.invite_code();
 }
 
-absl::StatusOr<std::string> RelayServer::Check(const std::string& data_dir) {
-  ALLIANCE_ASSIGN_OR_RETURN(auto db, RelayDb::Open(data_dir));
+absl::StatusOr<std::string> RelayServer::Check(const std::string& data_dir, bool read_only) {
+  ALLIANCE_ASSIGN_OR_RETURN(auto db,
+                            read_only ? RelayDb::OpenReadOnly(data_dir) : RelayDb::Open(data_dir));
   ALLIANCE_ASSIGN_OR_RETURN(uint64_t entries, AuditLog::Verify(db.get()));
   std::string accounts;
   db->db()->GetProperty(db->cf(Cf::kAccounts), "rocksdb.estimate-num-keys", &accounts);
@@ -95,7 +82,23 @@ absl::StatusOr<std::unique_ptr<RelayServer>> RelayServer::Start(const RelayOptio
 absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock, Logger* logger) {
   options_ = options;
   logger_ = logger;
-  ALLIANCE_ASSIGN_OR_RETURN(auto credentials, Credentials(options));
+  clock_ = clock;
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (options.tls_cert_file.empty()) {
+    ALLIANCE_RETURN_IF_ERROR(CheckPlaintextAllowed(options));
+    credentials = grpc::InsecureServerCredentials();
+  } else {
+    ALLIANCE_ASSIGN_OR_RETURN(
+        tls_, TlsReloader::Create(options.tls_cert_file, options.tls_key_file,
+                                  (std::filesystem::path(options.data_dir) / "tls").string()));
+    credentials = tls_->credentials();
+    CertificateInfo served = tls_->current();
+    if (clock->Now() >= served.not_after) {
+      logger->Warn("tls_certificate_expired",
+                   {{"serial", served.serial_hex},
+                    {"not_after", absl::FormatTime(served.not_after, absl::UTCTimeZone())}});
+    }
+  }
   metrics_ = std::make_unique<Metrics>();
   ALLIANCE_ASSIGN_OR_RETURN(db_, RelayDb::Open(options.data_dir));
   ALLIANCE_ASSIGN_OR_RETURN(audit_, AuditLog::Open(db_.get(), clock));
@@ -155,6 +158,15 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
     ALLIANCE_ASSIGN_OR_RETURN(http_,
                               MetricsHttpServer::Start(options.metrics_listen, metrics_.get()));
   }
+  ALLIANCE_ASSIGN_OR_RETURN(
+      admin_, AdminSocket::Start(
+                  (std::filesystem::path(options.data_dir) / kAdminSocketName).string(),
+                  [this](absl::string_view command, absl::string_view arg)
+                      -> absl::StatusOr<std::string> {
+                    if (command == "backup") return Backup(std::string(arg));
+                    return absl::InvalidArgumentError(
+                        absl::StrCat("unknown admin command \"", command, "\""));
+                  }));
   sweeper_ = std::thread([this, interval = options.sweep_interval] { SweepLoop(interval); });
   logger_->Info("relay_started", {{"port", port_},
                                   {"metrics_port", metrics_port()},
@@ -164,6 +176,55 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
 }
 
 RelayServer::~RelayServer() { Shutdown(); }
+
+absl::StatusOr<CertificateInfo> RelayServer::ReloadTls() {
+  if (tls_ == nullptr) {
+    return absl::FailedPreconditionError("the relay serves without TLS; nothing to reload");
+  }
+  absl::StatusOr<CertificateInfo> info = tls_->Reload(clock_->Now());
+  if (!info.ok()) {
+    logger_->Error("tls_reload_refused", {{"detail", std::string(info.status().message())},
+                                          {"serving_serial", tls_->current().serial_hex}});
+    logger_->Flush();  // An operator who just sent SIGHUP looks at the log now.
+    return info.status();
+  }
+  logger_->Info("tls_reloaded",
+                {{"serial", info->serial_hex},
+                 {"sha256", info->sha256_fingerprint},
+                 {"not_after", absl::FormatTime(info->not_after, absl::UTCTimeZone())}});
+  logger_->Flush();
+  return info;
+}
+
+absl::StatusOr<std::string> RelayServer::Backup(const std::string& to) {
+  namespace fs = std::filesystem;
+  const fs::path target(to);
+  if (to.empty() || !target.is_absolute()) {
+    return absl::InvalidArgumentError(absl::StrCat("backup target must be absolute: \"", to, "\""));
+  }
+  std::error_code ec;
+  if (fs::exists(target, ec)) {
+    if (!fs::is_directory(target, ec) || !fs::is_empty(target, ec)) {
+      return absl::AlreadyExistsError(absl::StrCat(to, " exists and is not empty"));
+    }
+    fs::remove(target, ec);  // Checkpoint creates the directory itself.
+  }
+  const absl::Time start = absl::Now();
+  rocksdb::Checkpoint* raw = nullptr;
+  ALLIANCE_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db_->db(), &raw)));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  uint64_t sequence = 0;
+  // log_size_for_flush 0: flush memtables first, so the copy needs no WAL replay to open.
+  absl::Status s = FromRocks(checkpoint->CreateCheckpoint(to, /*log_size_for_flush=*/0, &sequence));
+  if (!s.ok()) {
+    logger_->Error("backup_failed", {{"to", to}, {"detail", std::string(s.message())}});
+    return s;
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  logger_->Info("backup_written", {{"to", to}, {"sequence", sequence}, {"seconds", seconds}});
+  return absl::StrCat("checkpoint at sequence ", sequence, " written to ", to, " in ",
+                      absl::StrFormat("%.3f", seconds), " s");
+}
 
 absl::StatusOr<uint64_t> RelayServer::SweepNow() {
   ALLIANCE_ASSIGN_OR_RETURN(uint64_t expired, mailbox_->SweepExpired());
@@ -201,6 +262,7 @@ void RelayServer::Shutdown() {
     server_->Wait();
   }
   if (sweeper_.joinable()) sweeper_.join();
+  admin_.reset();  // Waits for a backup in progress.
   if (pool_ != nullptr) pool_->Shutdown();
   if (http_ != nullptr) http_->Stop();
   if (db_ != nullptr) {

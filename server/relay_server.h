@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/auth/authenticator.h"
+#include "server/infra/admin_socket.h"
 #include "server/infra/clock.h"
 #include "server/infra/commit_pool.h"
 #include "server/infra/config.h"
@@ -32,6 +33,7 @@
 #include "server/infra/metrics.h"
 #include "server/infra/metrics_http.h"
 #include "server/infra/rate_limiter.h"
+#include "server/infra/tls_reloader.h"
 #include "server/services/service_util.h"
 #include "server/store/audit_log.h"
 #include "server/store/directory.h"
@@ -54,7 +56,9 @@ class RelayServer {
 
   // Offline consistency check: schema version and the audit hash chain. Returns a one-line
   // summary. Errors: NOT_FOUND, FAILED_PRECONDITION (schema), DATA_LOSS (chain), INTERNAL.
-  [[nodiscard]] static absl::StatusOr<std::string> Check(const std::string& data_dir);
+  // With `read_only` nothing in data_dir is written (verifying a backup).
+  [[nodiscard]] static absl::StatusOr<std::string> Check(const std::string& data_dir,
+                                                         bool read_only = false);
 
   // Opens the database and starts serving. Errors: INVALID_ARGUMENT (options),
   // FAILED_PRECONDITION (non-loopback plaintext without `insecure`), NOT_FOUND (no database),
@@ -72,6 +76,20 @@ class RelayServer {
   const std::string& relay_id() const { return db_->relay_id(); }
   const Metrics& metrics() const { return *metrics_; }
 
+  // Re-reads the TLS certificate and key files (SIGHUP) and serves them to new connections
+  // within TlsReloader::kRefreshSeconds; open streams keep their connection. Logs the outcome.
+  // Returns the certificate now staged. On error the previous one stays in service. Errors:
+  // FAILED_PRECONDITION (no TLS, or the new certificate is expired or not yet valid),
+  // NOT_FOUND / INVALID_ARGUMENT (unreadable or mismatched files), INTERNAL.
+  [[nodiscard]] absl::StatusOr<CertificateInfo> ReloadTls();
+
+  // Writes a consistent copy of the database to `to` (a RocksDB checkpoint: every write that
+  // returned before the call is in it; table files are hard-linked when `to` is on the same
+  // filesystem, copied otherwise). `to` must be absolute and must not exist, or be an empty
+  // directory. Returns a one-line summary. Also reachable through `<data>/admin.sock`.
+  // Errors: INVALID_ARGUMENT (relative path), ALREADY_EXISTS (not empty), INTERNAL.
+  [[nodiscard]] absl::StatusOr<std::string> Backup(const std::string& to);
+
   // Runs the expiry sweep now (retention, sessions, nonces, invites). Returns envelopes removed.
   [[nodiscard]] absl::StatusOr<uint64_t> SweepNow();
 
@@ -86,6 +104,8 @@ class RelayServer {
 
   RelayOptions options_;
   Logger* logger_ = nullptr;
+  const Clock* clock_ = nullptr;
+  std::unique_ptr<TlsReloader> tls_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<RelayDb> db_;
   std::unique_ptr<AuditLog> audit_;
@@ -104,6 +124,7 @@ class RelayServer {
   std::unique_ptr<ClinicService> clinic_service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsHttpServer> http_;
+  std::unique_ptr<AdminSocket> admin_;
   int port_ = 0;
   std::thread sweeper_;
   absl::Mutex mu_;

@@ -91,7 +91,7 @@ absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::Create(const std::string& dir)
   }
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
-  ALLIANCE_ASSIGN_OR_RETURN(auto db, OpenInternal(dir, /*create=*/true));
+  ALLIANCE_ASSIGN_OR_RETURN(auto db, OpenInternal(dir, /*create=*/true, /*read_only=*/false));
   rocksdb::WriteBatch batch;
   std::string version;
   base::AppendU32BE(&version, kSchemaVersion);
@@ -103,11 +103,20 @@ absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::Create(const std::string& dir)
 }
 
 absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::Open(const std::string& dir) {
+  return OpenExisting(dir, /*read_only=*/false);
+}
+
+absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenReadOnly(const std::string& dir) {
+  return OpenExisting(dir, /*read_only=*/true);
+}
+
+absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenExisting(const std::string& dir,
+                                                               bool read_only) {
   std::error_code ec;
   if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec)) {
     return absl::NotFoundError("no database there (run `alliance-relay init` first)");
   }
-  ALLIANCE_ASSIGN_OR_RETURN(auto db, OpenInternal(dir, /*create=*/false));
+  ALLIANCE_ASSIGN_OR_RETURN(auto db, OpenInternal(dir, /*create=*/false, read_only));
   ALLIANCE_ASSIGN_OR_RETURN(auto version, db->Get(Cf::kMeta, kSchemaKey));
   if (!version || version->size() != 4 || base::ReadU32BE(version->data()) != kSchemaVersion) {
     return absl::FailedPreconditionError("unsupported schema version");
@@ -121,7 +130,7 @@ absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::Open(const std::string& dir) {
 }
 
 absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenInternal(const std::string& dir,
-                                                               bool create) {
+                                                               bool create, bool read_only) {
   rocksdb::DBOptions options;
   options.create_if_missing = create;
   options.create_missing_column_families = create;
@@ -139,9 +148,12 @@ absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenInternal(const std::string
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(options, dir, descriptors, &handles, &raw);
+  rocksdb::Status s =
+      read_only ? rocksdb::DB::OpenForReadOnly(options, dir, descriptors, &handles, &raw)
+                : rocksdb::DB::Open(options, dir, descriptors, &handles, &raw);
   if (!s.ok()) return absl::InternalError(absl::StrCat("cannot open database: ", s.ToString()));
   auto db = std::unique_ptr<RelayDb>(new RelayDb());
+  db->read_only_ = read_only;
   db->db_.reset(raw);
   for (size_t i = 0; i < handles.size(); ++i) db->handles_[i] = handles[i];
   return db;
@@ -166,10 +178,13 @@ absl::StatusOr<std::optional<std::string>> RelayDb::Get(Cf which, std::string_vi
 
 absl::Status RelayDb::Close() {
   if (db_ == nullptr) return absl::OkStatus();
-  absl::Status result = FromRocks(db_->FlushWAL(/*sync=*/true));
-  std::vector<rocksdb::ColumnFamilyHandle*> all(handles_.begin(), handles_.end());
-  rocksdb::FlushOptions flush;
-  if (result.ok()) result = FromRocks(db_->Flush(flush, all));
+  absl::Status result;
+  if (!read_only_) {
+    result = FromRocks(db_->FlushWAL(/*sync=*/true));
+    std::vector<rocksdb::ColumnFamilyHandle*> all(handles_.begin(), handles_.end());
+    rocksdb::FlushOptions flush;
+    if (result.ok()) result = FromRocks(db_->Flush(flush, all));
+  }
   for (auto*& h : handles_) {
     if (h != nullptr) (void)db_->DestroyColumnFamilyHandle(h);
     h = nullptr;

@@ -81,6 +81,10 @@ class RelayDb {
   // Opens an existing database. Errors: NOT_FOUND (no database), FAILED_PRECONDITION (schema
   // version differs), INTERNAL (I/O or corruption).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> Open(const std::string& dir);
+  // Opens an existing database read-only (a backup being verified): nothing in `dir` is
+  // written, and writes through this object fail. Errors: as Open.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> OpenReadOnly(
+      const std::string& dir);
 
   ~RelayDb();
   RelayDb(const RelayDb&) = delete;
@@ -97,16 +101,21 @@ class RelayDb {
   [[nodiscard]] absl::StatusOr<std::optional<std::string>> Get(Cf which, std::string_view key);
 
   // Syncs the WAL, flushes memtables (so the next start replays nothing), closes. Idempotent.
+  // A read-only database is only closed.
   [[nodiscard]] absl::Status Close();
 
  private:
   RelayDb() = default;
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> OpenInternal(const std::string& dir,
-                                                                             bool create);
+                                                                             bool create,
+                                                                             bool read_only);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> OpenExisting(
+      const std::string& dir, bool read_only);
 
   std::unique_ptr<rocksdb::DB> db_;
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
   std::string relay_id_;
+  bool read_only_ = false;
 };
 
 }  // namespace alliance::server
