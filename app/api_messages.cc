@@ -64,7 +64,9 @@ Json MessageJson(const client::MessageView& m) {
 Json PreviewJson(const client::ComposePreview& p) {
   Json j{{"lines", p.notice},
          {"reply_due_text", nullptr},
-         {"emergency_notice", p.has_agreement ? Json(p.emergency_notice) : Json(nullptr)}};
+         // Always shown to a client: the agreement's notice, or the default one without an
+         // agreement (e.g. right after a key change, before the therapist signs again).
+         {"emergency_notice", p.emergency_notice}};
   if (p.reply_due.has_value()) j["reply_due_text"] = TimeText(*p.reply_due);
   return j;
 }

@@ -92,7 +92,7 @@ AppSession::AppSession(AppSessionOptions options)
   std::ifstream in(options_.profile_dir + "/" + kSettingsFile);
   std::string text;
   int minutes = 0;
-  if (in && std::getline(in, text) && absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &minutes) &&
+  if (!options_.idle_given && in && std::getline(in, text) && absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &minutes) &&
       absl::Minutes(minutes) >= kMinIdle && absl::Minutes(minutes) <= kMaxIdle) {
     idle_ = absl::Minutes(minutes);
   }

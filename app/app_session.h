@@ -38,6 +38,8 @@ struct AppSessionOptions {
   // Lock after this long without a request from the page. Default: 15 minutes (HIPAA automatic
   // logoff); the page may change it (1..240 minutes), kept in the profile directory.
   absl::Duration idle = absl::Minutes(15);
+  // `idle` was given on the command line: it wins over the setting saved by the page.
+  bool idle_given = false;
   // Argon2id cost of a profile created here.
   crypto::PassphraseCost cost;
 };

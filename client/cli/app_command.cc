@@ -57,7 +57,10 @@ absl::Status RunApp(const Globals& g, const AppFlags& f) {
   options.session.relay.address = g.relay;
   options.session.relay.ca_file = g.ca_file;
   options.session.relay.insecure = g.insecure;
-  if (f.idle_seconds > 0) options.session.idle = absl::Seconds(f.idle_seconds);
+  if (f.idle_seconds > 0) {
+    options.session.idle = absl::Seconds(f.idle_seconds);
+    options.session.idle_given = true;
+  }
   ALLIANCE_ASSIGN_OR_RETURN(std::unique_ptr<app::AppServer> server,
                             app::AppServer::Start(std::move(options)));
   // With a passphrase file (the quick start's demo profiles), start unlocked; otherwise the

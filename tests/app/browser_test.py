@@ -701,14 +701,7 @@ def lock_on_demand_empties_the_page():
 def idle_lock_empties_the_page():
     # A second app process on the client's profile with a 5 s idle lock (hidden --idle-seconds).
     W.c_app.stop()
-    # Saving Settings earlier stored "15 minutes" in the profile directory, and that stored value
-    # wins over --idle-seconds (reported); the test removes it so the flag applies.
-    stored = os.path.join(W.client.dir, 'app-idle-minutes')
-    if os.path.exists(stored):
-        os.remove(stored)
-        W.notes.append('`alliance app --idle-seconds N` is ignored when the profile has a saved '
-                       'idle setting (app-idle-minutes, written by any Settings save): the stored '
-                       'minutes override the command-line flag.')
+    # Saving Settings earlier stored "15 minutes" in the profile directory; the flag wins.
     idle_app = App(W.build, W.cleanup, W.client.dir, os.path.join(W.work, 'client-idle-app.log'),
                    idle_seconds=5)
     d = W.cb

@@ -3,6 +3,8 @@
 // key pinned in the profile. The relay then presents the real key as a new one.
 //
 //   fake_key_change PROFILE_DIR PASSPHRASE_FILE CONTACT_ID_HEX
+#include <sodium.h>
+
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -17,6 +19,7 @@ int main(int argc, char** argv) {
     std::cerr << "usage: fake_key_change PROFILE_DIR PASSPHRASE_FILE CONTACT_ID_HEX\n";
     return 2;
   }
+  if (sodium_init() < 0) return 1;
   std::ifstream in(argv[2]);
   std::string pass;
   std::getline(in, pass);

@@ -106,7 +106,8 @@ function membersCard() {
         h('td', null, b));
     });
     fill(body, rows.length
-      ? h('div', {class: 'table-wrap'}, h('table', null,
+      ? h('div', {class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Members'},
+        h('table', null,
         h('thead', null, h('tr', null, ['Id', 'Role', 'State', 'Joined', ''].map((t) =>
           h('th', {scope: 'col'}, t || h('span', {class: 'visually-hidden'}, 'Actions'))))),
         h('tbody', null, rows)))
@@ -141,7 +142,8 @@ function auditCard() {
       : `The log has been altered (${a.chain}). Please tell whoever runs the clinic's server.`;
     const entries = a.entries || [];
     fill(body, entries.length
-      ? h('div', {class: 'table-wrap'}, h('table', null,
+      ? h('div', {class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Audit entries'},
+        h('table', null,
         h('thead', null, h('tr', null, ['#', 'When', 'Event', 'By', 'About', 'Role'].map((t) =>
           h('th', {scope: 'col'}, t)))),
         h('tbody', null, entries.map((e) => h('tr', null,

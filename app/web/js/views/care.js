@@ -186,7 +186,12 @@ export function careView(main, id) {
   return {
     async refresh(name, ev) {
       if (name === 'care' && String(ev.contact_id) === String(id)) {
+        // Never throw away what the person is typing: a form with text in it waits; its own
+        // submit reloads the page.
         if (section.contains(document.activeElement) && document.activeElement.matches('input, textarea')) return;
+        const typing = [...section.querySelectorAll('input[type=text], input:not([type]), textarea')]
+          .some((el) => el.value.trim() !== '');
+        if (typing) return;
         await load();
       }
     },

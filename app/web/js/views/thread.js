@@ -172,7 +172,7 @@ export function threadView(main, id) {
     const shownEmergency = me === 'client' ? emergencyText() : null;
     const notes = (m.notice || []).filter((n) => !shownEmergency || n.trim() !== shownEmergency.trim())
       .map((n) => n.charAt(0).toUpperCase() + n.slice(1));
-    if (m.reply_due_text && !notes.some((n) => n.includes(m.reply_due_text))) {
+    if (m.reply_due_text && !notes.length) {  // The notice already names the time.
       notes.push(`Reply expected by ${m.reply_due_text}.`);
     }
     const noticeList = notes.length && m.direction === 'out'
@@ -256,9 +256,24 @@ export function threadView(main, id) {
 
   // ---------------------------------------------------------------- actions
 
+  // Events often come in bursts (a message, then its delivery state): they are coalesced into
+  // one fetch, and a response older than one already shown is dropped, so a state never goes
+  // backwards on screen.
+  let loadSeq = 0;
+  let loadTimer = null;
+  function scheduleLoad() {
+    if (loadTimer) return;
+    loadTimer = setTimeout(() => {
+      loadTimer = null;
+      load();
+    }, 80);
+  }
+
   async function load() {
+    const seq = ++loadSeq;
+    let fresh;
     try {
-      data = await get(cpath(id, '/thread'));
+      fresh = await get(cpath(id, '/thread'));
     } catch (e) {
       if (destroyed) return;
       if (!data) {
@@ -267,7 +282,8 @@ export function threadView(main, id) {
       }
       return;
     }
-    if (destroyed) return;
+    if (destroyed || seq !== loadSeq) return;
+    data = fresh;
     if (!Array.isArray(data.messages)) data.messages = [];
     renderHead();
     renderBanners();
@@ -317,7 +333,7 @@ export function threadView(main, id) {
       sending = false;
       if (data && !data.contact.identity_changed) send.disabled = false;
     }
-    load();
+    scheduleLoad();
   }
 
   load().then(() => {
@@ -329,7 +345,7 @@ export function threadView(main, id) {
   return {
     async refresh(name, ev) {
       if (ev && ev.contact_id !== undefined && String(ev.contact_id) !== String(id)) return;
-      if (['message', 'delivery', 'identity', 'contact', 'agreement'].includes(name)) await load();
+      if (['message', 'delivery', 'identity', 'contact', 'agreement'].includes(name)) scheduleLoad();
     },
     destroy() {
       destroyed = true;
