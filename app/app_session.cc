@@ -106,6 +106,7 @@ client::ClientOptions AppSession::ClientOptionsFor() const {
   o.relay = options_.relay;
   // The CLI keeps working on the same profile while the app runs: take turns on the database.
   o.store.hold_open = false;
+  o.store.linger = absl::Milliseconds(250);  // A send's dozen transactions open it once.
   o.store.cost = options_.cost;
   return o;
 }

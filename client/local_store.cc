@@ -60,9 +60,38 @@ bool IsLockError(const rocksdb::Status& s) {
 }  // namespace
 
 LocalStore::LocalStore(std::string dir, crypto::StoreKey key, LocalStoreOptions options)
-    : dir_(std::move(dir)), key_(std::move(key)), options_(options) {}
+    : dir_(std::move(dir)), key_(std::move(key)), options_(options) {
+  if (!options_.hold_open && options_.linger > absl::ZeroDuration()) {
+    closer_ = std::thread([this] { CloseWhenIdle(); });
+  }
+}
 
-LocalStore::~LocalStore() { CloseDb(); }
+LocalStore::~LocalStore() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (closer_.joinable()) closer_.join();
+  absl::MutexLock lock(&mu_);
+  CloseDb();
+}
+
+void LocalStore::CloseWhenIdle() {
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || db_ != nullptr; };
+    mu_.Await(absl::Condition(&wake));
+    if (stopping_) return;
+    // Open: wait until it has been idle for `linger` (each Run moves last_used_ on).
+    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+    const absl::Duration idle = absl::Now() - last_used_;
+    if (idle < options_.linger) {
+      if (mu_.AwaitWithTimeout(absl::Condition(&stop), options_.linger - idle)) return;
+      continue;
+    }
+    CloseDb();
+  }
+}
 
 absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Create(const std::string& dir,
                                                                ByteSpan passphrase,
@@ -166,7 +195,13 @@ absl::Status LocalStore::Run(const std::function<absl::Status(Txn&)>& fn, bool s
     rocksdb::Status ws = db_->Write(wo, batch.GetWriteBatch());
     if (!ws.ok()) s = absl::DataLossError("cannot write local store");
   }
-  if (!options_.hold_open) CloseDb();
+  if (!options_.hold_open) {
+    if (closer_.joinable()) {
+      last_used_ = absl::Now();  // The closer thread closes it once idle.
+    } else {
+      CloseDb();
+    }
+  }
   return s;
 }
 

@@ -28,6 +28,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -73,12 +74,17 @@ class LocalStore {
   LocalStore(std::string dir, crypto::StoreKey key, LocalStoreOptions options);
   absl::Status OpenDb() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CloseDb() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With options_.linger: closes the database once it has been idle that long.
+  void CloseWhenIdle() ABSL_LOCKS_EXCLUDED(mu_);
 
   std::string dir_;
   crypto::StoreKey key_;
   LocalStoreOptions options_;
   absl::Mutex mu_;
   std::unique_ptr<rocksdb::DB> db_ ABSL_GUARDED_BY(mu_);  // Null while closed.
+  absl::Time last_used_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread closer_;  // Runs CloseWhenIdle when options_.linger is set.
 };
 
 // A transaction's view. Names are logical ("contact/<hex id>"); the store hashes them.

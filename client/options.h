@@ -32,6 +32,10 @@ struct LocalStoreOptions {
   bool hold_open = true;
   // How long Run waits for another process to release the database. Default: 10 s.
   absl::Duration lock_wait = absl::Seconds(10);
+  // With hold_open false: keep the database open this long after a transaction, so that a
+  // burst of transactions (one send is about a dozen) opens it once; another process waits at
+  // most this much longer. Default: 0 (closed at the end of every transaction).
+  absl::Duration linger = absl::ZeroDuration();
   // Argon2id cost for a new profile (the cost is stored with the wrapped key, so opening an
   // existing profile uses whatever it was created with). Default: PassphraseCost::Moderate().
   crypto::PassphraseCost cost;
