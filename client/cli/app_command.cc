@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -28,13 +31,30 @@ struct AppFlags {
   int idle_seconds = 0;  // Tests only (hidden): the idle lock in seconds.
 };
 
-// Opens `url` in the desktop's browser, quietly; nothing happens where there is none.
-void OpenBrowser(const std::string& url) {
+// Opens `url` in the desktop's browser, quietly; nothing happens where there is none. The
+// one-time token must not appear in a command line (any user of the machine can read another's
+// argv in /proc), so the browser is given a 0600 file in the profile that redirects to the URL,
+// the way Jupyter does it.
+void OpenBrowser(const std::string& profile, const std::string& url) {
+  std::error_code ec;
+  // A first run: the profile is made later, in the page; its directory is private from the start.
+  if (std::filesystem::create_directories(profile, ec)) ::chmod(profile.c_str(), 0700);
+  const std::string path = std::filesystem::absolute(profile + "/app-open.html", ec).string();
+  if (ec) return;
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  const std::string page = "<!doctype html><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
+                           "content=\"0;url=" + url + "\"><title>Alliance</title>\n";
+  const bool written = ::write(fd, page.data(), page.size()) == static_cast<ssize_t>(page.size());
+  ::close(fd);
+  if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) return;
+  const std::string file_url = "file://" + path;
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  const char* argv[] = {"xdg-open", url.c_str(), nullptr};
+  const char* argv[] = {"xdg-open", file_url.c_str(), nullptr};
   pid_t pid = 0;
   if (posix_spawnp(&pid, "xdg-open", &actions, nullptr, const_cast<char**>(argv), environ) == 0) {
     std::thread([pid] { waitpid(pid, nullptr, 0); }).detach();
@@ -75,7 +95,7 @@ absl::Status RunApp(const Globals& g, const AppFlags& f) {
   std::printf("Open this link in your browser (it works once; press Enter here for a new one):\n");
   std::printf("  %s\n", url.c_str());
   std::fflush(stdout);
-  if (!f.no_browser) OpenBrowser(url);
+  if (!f.no_browser) OpenBrowser(g.profile, url);
 
   app::AppServer* raw = server.get();
   std::thread([raw] {
@@ -92,6 +112,7 @@ absl::Status RunApp(const Globals& g, const AppFlags& f) {
   std::fflush(stdout);
   server->Stop();
   server.reset();
+  ::unlink((g.profile + "/app-open.html").c_str());  // Its token is spent; no need to keep it.
   return absl::OkStatus();
 }
 
