@@ -15,12 +15,6 @@
 namespace alliance::e2e {
 namespace {
 
-int Lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
-
 class CliE2eTest : public E2eFixture {
  protected:
   json History(const std::string& who, const std::string& contact) {
@@ -152,13 +146,7 @@ TEST_F(CliE2eTest, WatchAndSendShareOneProfile) {
   MustRun("client", {"send", "therapist", "opening message"});
   const std::string watch_out = (dir_ / "watch.out").string();
   Background watch(As("therapist", {"--json", "watch"}), watch_out);
-  auto wait_for = [&](const std::string& text) {
-    for (int i = 0; i < 300; ++i) {
-      if (ReadFile(watch_out).find(text) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-  };
+  auto wait_for = [&](const std::string& text) { return WaitForText(watch_out, text, 300); };
   EXPECT_TRUE(wait_for("opening message")) << ReadFile(watch_out);
   MustRun("client", {"send", "therapist", "live while watching"});
   EXPECT_TRUE(wait_for("live while watching")) << ReadFile(watch_out);

@@ -6,10 +6,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_split.h"
@@ -24,6 +26,23 @@ using nlohmann::json;
 
 inline const std::string kRelay = std::string(ALLIANCE_BINARY_DIR) + "/server/alliance-relay";
 inline const std::string kCli = std::string(ALLIANCE_BINARY_DIR) + "/client/alliance";
+
+// How many lines `s` has (a one-line error is exactly one).
+inline int Lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+// Polls the file `path` (a background process's output) every 20 ms, up to `tries` times, until
+// it contains `text`.
+inline bool WaitForText(const std::string& path, const std::string& text, int tries) {
+  for (int i = 0; i < tries; ++i) {
+    if (ReadFile(path).find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
 
 // True when `root` (a file, or any file below a directory) contains `needle`.
 inline bool TreeContains(const fs::path& root, const std::string& needle) {

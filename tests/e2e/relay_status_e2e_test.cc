@@ -6,12 +6,6 @@
 namespace alliance::e2e {
 namespace {
 
-int Lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
-
 class RelayStatusE2eTest : public E2eFixture {};
 
 TEST_F(RelayStatusE2eTest, VersionComesFromTheBuild) {

@@ -20,12 +20,6 @@
 namespace alliance::e2e {
 namespace {
 
-int Lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
-
 // Runs a shell command line; returns its stdout with the trailing newline removed.
 std::string Shell(const std::string& command) {
   Result r = RunCommand({"/bin/sh", "-c", command});
@@ -198,13 +192,7 @@ TEST_F(RelayTlsE2eTest, RenewedCertificateServedAfterSighupStreamsKept) {
 
   const std::string watch_out = (dir_ / "watch.out").string();
   Background watch(As("therapist", {"--json", "watch"}), watch_out);
-  auto wait_for = [&](const std::string& text) {
-    for (int i = 0; i < 500; ++i) {
-      if (ReadFile(watch_out).find(text) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-  };
+  auto wait_for = [&](const std::string& text) { return WaitForText(watch_out, text, 500); };
   MustRun("client", {"send", "therapist", "before renewal"});
   ASSERT_TRUE(wait_for("before renewal")) << ReadFile(watch_out);
   const std::set<int> stream_before = ConnectionsTo(watch.pid(), port_);
