@@ -10,6 +10,7 @@
 //   alliance-relay tls renew --host NAME --dir DIR   new server certificate from that CA
 //   alliance-relay backup --to DIR [--data D]     consistent copy from the running relay, verified
 //   alliance-relay restore --from DIR --data NEWDIR   into a new directory, then check
+//   alliance-relay migrate --data DIR [--backup-to B]  upgrade a stopped relay's database
 //   alliance-relay --version
 //
 // SIGTERM/SIGINT: stop accepting, end streams, drain writes, flush and close, exit 0.
@@ -26,6 +27,7 @@
 #include "CLI/CLI.hpp"
 #include "base/bytes.h"
 #include "server/admin/health_probe.h"
+#include "server/admin/migrate.h"
 #include "server/admin/restore.h"
 #include "server/admin/tls_init.h"
 #include "server/infra/admin_socket.h"
@@ -113,6 +115,13 @@ int RunBackup(const std::string& data_dir, const std::string& to) {
                                                  verified.status().message())));
   }
   std::printf("%s\nverified: %s\n", written->c_str(), verified->c_str());
+  return 0;
+}
+
+int RunMigrate(const std::string& data_dir, const std::string& backup_to) {
+  absl::StatusOr<std::string> summary = MigrateDatabase(data_dir, backup_to);
+  if (!summary.ok()) return Fail(summary.status());
+  std::printf("%s\n", summary->c_str());
   return 0;
 }
 
@@ -214,6 +223,14 @@ int main(int argc, char** argv) {
   restore->add_option("--from", restore_from, "Directory written by `backup`")->required();
   restore->add_option("--data", restore_data, "New (or empty) data directory")->required();
 
+  std::string migrate_data;
+  std::string migrate_backup;
+  CLI::App* migrate =
+      app.add_subcommand("migrate", "Upgrade a stopped relay's database (backs it up first)");
+  migrate->add_option("--data", migrate_data, "Database directory")->required();
+  migrate->add_option("--backup-to", migrate_backup,
+                      "Where the backup goes (default: DATA.before-migrate-vN)");
+
   RelayOptions flags;
   std::string config_file;
   CLI::App* serve = app.add_subcommand("serve", "Serve the relay");
@@ -239,6 +256,7 @@ int main(int argc, char** argv) {
   }
   if (backup->parsed()) return alliance::server::RunBackup(backup_data, backup_to);
   if (restore->parsed()) return alliance::server::RunRestore(restore_from, restore_data);
+  if (migrate->parsed()) return alliance::server::RunMigrate(migrate_data, migrate_backup);
   if (tls_init->parsed()) return alliance::server::RunTlsInit(tls_options);
   if (tls_renew->parsed()) return alliance::server::RunTlsRenew(tls_options);
 

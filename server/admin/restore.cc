@@ -3,11 +3,16 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "server/infra/clock.h"
+#include "server/infra/db.h"
 #include "server/relay_server.h"
+#include "server/store/audit_log.h"
 
 namespace alliance::server {
 namespace {
@@ -43,6 +48,36 @@ absl::Status CopyFiles(const fs::path& from, const fs::path& to) {
   return SyncPath(to);
 }
 
+// A backup holds the one-time prekeys that were unused when it was taken, but the live relay
+// may have handed some of them out since, and their owners deleted the private halves once the
+// first message arrived. Served again, they would make new sessions fail to decrypt (the
+// failure Matrix's Synapse documents for restored one-time keys). So every restored one-time
+// prekey is withdrawn: first messages fall back to the signed prekey, which X3DH allows, and
+// every client tops its one-time prekeys up at its next sync (ClientCore::MaintainPreKeys sees a
+// count of zero). Recorded in the audit log with the number withdrawn.
+absl::StatusOr<uint64_t> WithdrawOneTimePreKeys(const fs::path& dir) {
+  ALLIANCE_ASSIGN_OR_RETURN(auto db, RelayDb::Open(dir.string()));
+  SystemClock clock;
+  ALLIANCE_ASSIGN_OR_RETURN(auto audit, AuditLog::Open(db.get(), &clock));
+  rocksdb::WriteBatch batch;
+  uint64_t withdrawn = 0;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->db()->NewIterator(rocksdb::ReadOptions(), db->cf(Cf::kOneTime)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      batch.Delete(db->cf(Cf::kOneTime), it->key());
+      ++withdrawn;
+    }
+    ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  }
+  AuditLog::Event e;
+  e.event = v1::AUDIT_EVENT_RELAY_RESTORED;
+  e.count = static_cast<uint32_t>(std::min<uint64_t>(withdrawn, UINT32_MAX));
+  ALLIANCE_RETURN_IF_ERROR(audit->Commit(&batch, e));
+  ALLIANCE_RETURN_IF_ERROR(db->Close());
+  return withdrawn;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> RestoreBackup(const std::string& from, const std::string& to) {
@@ -68,7 +103,13 @@ absl::StatusOr<std::string> RestoreBackup(const std::string& from, const std::st
     return copied;
   }
   if (target.has_parent_path()) (void)SyncPath(target.parent_path());
-  return RelayServer::Check(target.string());
+  absl::StatusOr<uint64_t> withdrawn = WithdrawOneTimePreKeys(target);
+  ALLIANCE_RETURN_IF_ERROR(withdrawn.status())
+      << "restored into " << to << " but could not withdraw its one-time prekeys; do not "
+      << "serve it";
+  ALLIANCE_ASSIGN_OR_RETURN(std::string checked, RelayServer::Check(target.string()));
+  return absl::StrCat(checked, "\n", *withdrawn,
+                      " one-time prekeys withdrawn (clients publish new ones at their next sync)");
 }
 
 }  // namespace alliance::server

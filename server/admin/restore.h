@@ -7,7 +7,8 @@
 //
 // The backup is verified read-only first (schema version, audit hash chain), then copied file by
 // file (real copies, never hard links, so the restored relay cannot alter the backup) into
-// `<to>.restoring`, synced, renamed to `to`, and checked again as the relay will open it.
+// `<to>.restoring`, synced, renamed to `to`, its one-time prekeys are withdrawn (some may have
+// been handed out after the backup; see restore.cc), and it is checked as the relay will open it.
 // Nothing is written to `to` unless all of that succeeds. Thread-compatible.
 #ifndef ALLIANCE_SERVER_ADMIN_RESTORE_H_
 #define ALLIANCE_SERVER_ADMIN_RESTORE_H_

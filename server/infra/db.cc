@@ -93,33 +93,58 @@ absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::Create(const std::string& dir)
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
   ALLIANCE_ASSIGN_OR_RETURN(auto db, OpenInternal(dir, /*create=*/true, /*read_only=*/false));
   rocksdb::WriteBatch batch;
-  std::string version;
-  base::AppendU32BE(&version, kSchemaVersion);
   db->relay_id_ = RandomBytes(kRelayIdSize);
-  batch.Put(db->cf(Cf::kMeta), kSchemaKey, version);
+  db->PutSchemaVersion(&batch, kSchemaVersion);
   batch.Put(db->cf(Cf::kMeta), kRelayIdKey, db->relay_id_);
   ALLIANCE_RETURN_IF_ERROR(db->Write(&batch, /*sync=*/true));
   return db;
 }
 
 absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::Open(const std::string& dir) {
-  return OpenExisting(dir, /*read_only=*/false);
+  return OpenExisting(dir, /*read_only=*/false, /*allow_older=*/false);
 }
 
 absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenReadOnly(const std::string& dir) {
-  return OpenExisting(dir, /*read_only=*/true);
+  return OpenExisting(dir, /*read_only=*/true, /*allow_older=*/false);
+}
+
+absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenForMigration(const std::string& dir) {
+  return OpenExisting(dir, /*read_only=*/false, /*allow_older=*/true);
+}
+
+absl::StatusOr<uint32_t> RelayDb::SchemaVersion() {
+  ALLIANCE_ASSIGN_OR_RETURN(auto version, Get(Cf::kMeta, kSchemaKey));
+  if (!version || version->size() != 4) {
+    return absl::DataLossError("the database records no readable schema version");
+  }
+  return base::ReadU32BE(version->data());
+}
+
+void RelayDb::PutSchemaVersion(rocksdb::WriteBatch* batch, uint32_t version) {
+  std::string encoded;
+  base::AppendU32BE(&encoded, version);
+  batch->Put(cf(Cf::kMeta), kSchemaKey, encoded);
 }
 
 absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenExisting(const std::string& dir,
-                                                               bool read_only) {
+                                                               bool read_only, bool allow_older) {
   std::error_code ec;
   if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec)) {
     return absl::NotFoundError("no database there (run `alliance-relay init` first)");
   }
   ALLIANCE_ASSIGN_OR_RETURN(auto db, OpenInternal(dir, /*create=*/false, read_only));
-  ALLIANCE_ASSIGN_OR_RETURN(auto version, db->Get(Cf::kMeta, kSchemaKey));
-  if (!version || version->size() != 4 || base::ReadU32BE(version->data()) != kSchemaVersion) {
-    return absl::FailedPreconditionError("unsupported schema version");
+  ALLIANCE_ASSIGN_OR_RETURN(const uint32_t version, db->SchemaVersion());
+  if (version > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the database in ", dir, " has schema version ", version, ", written by a newer "
+        "alliance-relay; this one knows versions up to ", kSchemaVersion,
+        ": install the newer relay (nothing was changed)"));
+  }
+  if (version < kSchemaVersion && !allow_older) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the database in ", dir, " has schema version ", version, " and this relay needs ",
+        kSchemaVersion, ": run `alliance-relay migrate --data ", dir,
+        "` (it takes a backup first)"));
   }
   ALLIANCE_ASSIGN_OR_RETURN(auto relay_id, db->Get(Cf::kMeta, kRelayIdKey));
   if (!relay_id || relay_id->size() != kRelayIdSize) {

@@ -79,12 +79,22 @@ class RelayDb {
   // fresh random relay id. Errors: ALREADY_EXISTS, INTERNAL (I/O).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> Create(const std::string& dir);
   // Opens an existing database. Errors: NOT_FOUND (no database), FAILED_PRECONDITION (schema
-  // version differs), INTERNAL (I/O or corruption).
+  // version differs: a newer one needs a newer relay, an older one `migrate`; the message says
+  // which), INTERNAL (I/O or corruption).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> Open(const std::string& dir);
   // Opens an existing database read-only (a backup being verified): nothing in `dir` is
   // written, and writes through this object fail. Errors: as Open.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> OpenReadOnly(
       const std::string& dir);
+  // As Open, but also accepts an older schema version (for `migrate` only; a newer one is
+  // still refused).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> OpenForMigration(
+      const std::string& dir);
+
+  // The schema version recorded in meta. Errors: DATA_LOSS (missing or malformed).
+  [[nodiscard]] absl::StatusOr<uint32_t> SchemaVersion();
+  // Adds "record schema version `version`" to `batch` (a migration's last step).
+  void PutSchemaVersion(rocksdb::WriteBatch* batch, uint32_t version);
 
   ~RelayDb();
   RelayDb(const RelayDb&) = delete;
@@ -110,7 +120,7 @@ class RelayDb {
                                                                              bool create,
                                                                              bool read_only);
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> OpenExisting(
-      const std::string& dir, bool read_only);
+      const std::string& dir, bool read_only, bool allow_older);
 
   std::unique_ptr<rocksdb::DB> db_;
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};

@@ -36,6 +36,7 @@ std::string SecurityIndexKey(uint64_t sequence) {
 bool AuditLog::IsSecurityEvent(v1::AuditEvent event) {
   switch (event) {
     case v1::AUDIT_EVENT_RELAY_INITIALIZED:
+    case v1::AUDIT_EVENT_RELAY_RESTORED:
     case v1::AUDIT_EVENT_REGISTERED:
     case v1::AUDIT_EVENT_INVITE_REDEEMED:
     case v1::AUDIT_EVENT_INVITE_REVOKED:

@@ -1,0 +1,100 @@
+#include "server/admin/migrate.h"
+
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "rocksdb/utilities/checkpoint.h"
+#include "server/store/audit_log.h"
+
+namespace alliance::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+absl::Status TakeCheckpoint(RelayDb* db, const std::string& to) {
+  std::error_code ec;
+  if (fs::exists(to, ec)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "a backup directory ", to, " already exists; move it away or give --backup-to"));
+  }
+  rocksdb::Checkpoint* raw = nullptr;
+  ALLIANCE_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db->db(), &raw)));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  return FromRocks(checkpoint->CreateCheckpoint(to, /*log_size_for_flush=*/0));
+}
+
+}  // namespace
+
+const std::vector<Migration>& KnownMigrations() {
+  static const std::vector<Migration>* const kSteps = new std::vector<Migration>();
+  return *kSteps;
+}
+
+absl::StatusOr<std::string> MigrateDatabase(const std::string& dir, const std::string& backup_to,
+                                            absl::Span<const Migration> steps, uint32_t target) {
+  if (dir.empty()) return absl::InvalidArgumentError("give --data");
+  auto opened = RelayDb::OpenForMigration(dir);
+  if (!opened.ok()) {
+    // RocksDB holds an exclusive lock on the directory while a relay serves it.
+    if (absl::StrContains(opened.status().message(), "lock")) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the database in ", dir, " is in use: stop the relay before migrating it"));
+    }
+    return opened.status();
+  }
+  std::unique_ptr<RelayDb> db = *std::move(opened);
+  ALLIANCE_ASSIGN_OR_RETURN(const uint32_t from, db->SchemaVersion());
+  if (from > target) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the database has schema version ", from, ", newer than ", target,
+        ": install the newer relay (nothing was changed)"));
+  }
+  if (from == target) {
+    ALLIANCE_RETURN_IF_ERROR(db->Close());
+    return absl::StrCat("schema version ", from, " is current; nothing to do");
+  }
+  // Every step must be known before anything is written.
+  std::vector<const Migration*> plan;
+  for (uint32_t v = from; v < target; ++v) {
+    const Migration* step = nullptr;
+    for (const Migration& m : steps) {
+      if (m.from == v) step = &m;
+    }
+    if (step == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("no migration from schema version ", v, " to ", v + 1));
+    }
+    plan.push_back(step);
+  }
+  const std::string backup =
+      backup_to.empty()
+          ? absl::StrCat(fs::absolute(dir).lexically_normal().string(), ".before-migrate-v", from)
+          : backup_to;
+  ALLIANCE_RETURN_IF_ERROR(TakeCheckpoint(db.get(), backup))
+      << "no migration was done: the backup to " << backup << " failed";
+  std::string summary = absl::StrCat("backup of schema version ", from, " in ", backup, "\n");
+  for (const Migration* step : plan) {
+    rocksdb::WriteBatch batch;
+    ALLIANCE_RETURN_IF_ERROR(step->apply(db.get(), &batch))
+        << "migration " << step->from << " -> " << step->from + 1 << " failed; the database "
+        << "is still at version " << step->from << " and the backup is in " << backup;
+    db->PutSchemaVersion(&batch, step->from + 1);
+    ALLIANCE_RETURN_IF_ERROR(db->Write(&batch, /*sync=*/true));
+    absl::StrAppend(&summary, "migrated ", step->from, " -> ", step->from + 1, ": ",
+                    step->description, "\n");
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(const uint64_t entries, AuditLog::Verify(db.get()));
+  ALLIANCE_RETURN_IF_ERROR(db->Close());
+  absl::StrAppend(&summary, "ok: schema version ", target, ", audit chain of ", entries,
+                  " entries verified");
+  return summary;
+}
+
+absl::StatusOr<std::string> MigrateDatabase(const std::string& dir,
+                                            const std::string& backup_to) {
+  return MigrateDatabase(dir, backup_to, KnownMigrations(), kSchemaVersion);
+}
+
+}  // namespace alliance::server
