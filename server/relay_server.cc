@@ -4,7 +4,10 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <sodium.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -12,10 +15,12 @@
 #include "base/bytes.h"
 #include "base/status_macros.h"
 #include "server/infra/crypto_util.h"
+#include "server/infra/data_dir_stats.h"
 #include "server/services/accounts_service.h"
 #include "server/services/clinic_service.h"
 #include "server/services/keys_service.h"
 #include "server/services/relay_service.h"
+#include "server/store/mailbox_stats.h"
 
 namespace alliance::server {
 namespace {
@@ -136,6 +141,7 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
                                                         "rocksdb.estimate-num-keys", &n);
                                return static_cast<double>(n);
                              });
+  ALLIANCE_RETURN_IF_ERROR(AddOperatorGauges());
   accounts_service_ = std::make_unique<AccountsService>(&deps_);
   keys_service_ = std::make_unique<KeysService>(&deps_);
   relay_service_ = std::make_unique<RelayService>(&deps_);
@@ -172,6 +178,45 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
                                   {"metrics_port", metrics_port()},
                                   {"tls", !options.tls_cert_file.empty()},
                                   {"relay_id", base::ToHex(db_->relay_id())}});
+  return absl::OkStatus();
+}
+
+absl::Status RelayServer::AddOperatorGauges() {
+  absl::StatusOr<std::optional<absl::Time>> last_backup = ReadBackupTime(options_.data_dir);
+  if (!last_backup.ok()) {
+    // A damaged stamp must not keep the relay down; the gauge then reads "never".
+    logger_->Warn("backup_time_unreadable", {{"detail", std::string(last_backup.status().message())}});
+  } else if (last_backup->has_value()) {
+    last_backup_unix_seconds_.store(absl::ToUnixSeconds(**last_backup));
+  }
+  RelayDb* db = db_.get();
+  const Clock* clock = clock_;
+  metrics_->AddGaugeCallback(
+      "alliance_oldest_undelivered_age_seconds",
+      "Age of the oldest envelope waiting in any mailbox; 0 when all are empty.", [db, clock] {
+        absl::StatusOr<std::optional<absl::Time>> oldest = OldestPendingEnvelopeTime(db);
+        if (!oldest.ok()) return std::nan("");
+        if (!oldest->has_value()) return 0.0;
+        return std::max(0.0, absl::ToDoubleSeconds(clock->Now() - **oldest));
+      });
+  const std::string data_dir = options_.data_dir;
+  metrics_->AddGaugeCallback("alliance_data_bytes",
+                             "Bytes of the files in the data directory (database, logs).",
+                             [data_dir] { return static_cast<double>(DirectoryBytes(data_dir)); });
+  metrics_->AddGaugeCallback(
+      "alliance_data_filesystem_available_bytes",
+      "Bytes still available on the data directory's filesystem.", [data_dir] {
+        absl::StatusOr<uint64_t> available = AvailableBytes(data_dir);
+        return available.ok() ? static_cast<double>(*available) : std::nan("");
+      });
+  metrics_->AddGaugeCallback(
+      "alliance_backup_age_seconds",
+      "Seconds since the last successful `alliance-relay backup`; -1 when none was taken.",
+      [this, clock] {
+        const int64_t last = last_backup_unix_seconds_.load();
+        if (last < 0) return -1.0;
+        return std::max(0.0, absl::ToDoubleSeconds(clock->Now() - absl::FromUnixSeconds(last)));
+      });
   return absl::OkStatus();
 }
 
@@ -222,6 +267,12 @@ absl::StatusOr<std::string> RelayServer::Backup(const std::string& to) {
   }
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   logger_->Info("backup_written", {{"to", to}, {"sequence", sequence}, {"seconds", seconds}});
+  const absl::Time now = clock_->Now();
+  last_backup_unix_seconds_.store(absl::ToUnixSeconds(now));
+  absl::Status recorded = RecordBackupTime(options_.data_dir, now);
+  if (!recorded.ok()) {  // The backup itself is good; only the gauge forgets it on restart.
+    logger_->Error("backup_time_not_recorded", {{"detail", std::string(recorded.message())}});
+  }
   return absl::StrCat("checkpoint at sequence ", sequence, " written to ", to, " in ",
                       absl::StrFormat("%.3f", seconds), " s");
 }

@@ -15,6 +15,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -101,6 +102,9 @@ class RelayServer {
   RelayServer() = default;
   [[nodiscard]] absl::Status Build(const RelayOptions& options, const Clock* clock, Logger* logger);
   void SweepLoop(absl::Duration interval);
+  // Registers the gauges computed at scrape time: oldest undelivered age, data bytes, free
+  // space, backup age (loads the last backup time from the data directory).
+  [[nodiscard]] absl::Status AddOperatorGauges();
 
   RelayOptions options_;
   Logger* logger_ = nullptr;
@@ -126,6 +130,8 @@ class RelayServer {
   std::unique_ptr<MetricsHttpServer> http_;
   std::unique_ptr<AdminSocket> admin_;
   int port_ = 0;
+  // Unix seconds of the last successful Backup(), -1 when none (kept in <data>/last-backup).
+  std::atomic<int64_t> last_backup_unix_seconds_{-1};
   std::thread sweeper_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

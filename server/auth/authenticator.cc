@@ -61,6 +61,7 @@ absl::StatusOr<v1::ChallengeResponse> Authenticator::Challenge(std::string_view 
 absl::Status Authenticator::RecordFailure(std::string_view caller_address,
                                           const std::string& claimed_account) {
   metrics_->auth_failures.Increment();
+  metrics_->login_failures.Increment();
   if (!caller_failures_.TryAcquire(caller_address)) {
     return absl::ResourceExhaustedError("too many failed logins from this address; retry later");
   }

@@ -1,6 +1,9 @@
 #include "server/infra/metrics.h"
 
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace alliance::server {
 namespace {
@@ -19,6 +22,15 @@ constexpr const char* kMethods[] = {
 void RenderCounter(const char* name, const char* help, uint64_t v, std::string* out) {
   absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n", name, " ", v,
                   "\n");
+}
+
+// Integral values (byte counts, ages in whole seconds) exactly; others with full precision.
+std::string FormatValue(double v) {
+  if (std::isfinite(v) && v == std::trunc(v) && std::fabs(v) < 9.0e15) {
+    return absl::StrCat(static_cast<int64_t>(v));
+  }
+  if (std::isnan(v)) return "NaN";
+  return absl::StrFormat("%.17g", v);
 }
 
 }  // namespace
@@ -79,6 +91,8 @@ std::string Metrics::RenderPrometheus() const {
                 expirations.value(), &out);
   RenderCounter("alliance_auth_failures_total", "Rejected tokens and failed logins.",
                 auth_failures.value(), &out);
+  RenderCounter("alliance_login_failures_total", "Failed logins (a subset of auth failures).",
+                login_failures.value(), &out);
   RenderCounter("alliance_logins_total", "Successful logins.", logins.value(), &out);
   RenderCounter("alliance_registrations_total", "Redeemed invites.", registrations.value(), &out);
   RenderCounter("alliance_prekey_bundles_total", "Prekey bundles handed out.",
@@ -89,7 +103,7 @@ std::string Metrics::RenderPrometheus() const {
                   receive_streams.value(), "\n");
   for (const auto& g : gauge_callbacks_) {
     absl::StrAppend(&out, "# HELP ", g.name, " ", g.help, "\n# TYPE ", g.name, " gauge\n", g.name,
-                    " ", g.fn(), "\n");
+                    " ", FormatValue(g.fn()), "\n");
   }
   absl::StrAppend(&out,
                   "# HELP alliance_mailbox_depth Recipient mailbox depth after each stored "

@@ -63,6 +63,7 @@ class Metrics {
   Counter acks;             // envelopes deleted by Ack
   Counter expirations;      // envelopes removed by retention
   Counter auth_failures;    // missing/invalid tokens and failed logins
+  Counter login_failures;   // failed logins only (bad signature, unknown account, stale nonce)
   Counter logins;           // successful logins
   Counter registrations;    // redeemed invites
   Counter prekeys_fetched;  // bundles handed out
