@@ -17,6 +17,10 @@ packages=(
   libolm-dev libsignal-protocol-c-dev libssl-dev
   # Process-level tests and the quick start.
   procps python3 openssl
+  # tests/deploy: manifests parsed as YAML, /metrics by the Prometheus client's parser, the
+  # container image built from a debootstrap'ed Debian 12 and run by podman (runc: crun cannot
+  # run on hosts with hybrid cgroups), the unit checked by systemd-analyze.
+  python3-yaml python3-prometheus-client podman runc debootstrap systemd
   # The app: QR codes, and its browser tests in headless Chromium.
   libqrencode-dev chromium chromium-driver python3-selenium
 )
