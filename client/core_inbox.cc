@@ -87,8 +87,10 @@ absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelope(const v1::Enve
     ALLIANCE_ASSIGN_OR_RETURN(
         OpenedEnvelope opened,
         OpenEnvelope(txn, *identity_, env, hex, contact->identity_key(), now_s, rng_, &plain));
-    if (opened.replay) {
-      p.nothing_to_show = true;  // A replayed first message: dropped, only its envelope id is kept.
+    if (opened.replay || opened.misaddressed) {
+      // A replayed first message, or one the relay re-addressed: dropped, only its envelope id is
+      // kept. Its real sender's thread shows the gap once a later message arrives (NoteMissing).
+      p.nothing_to_show = true;
       return absl::OkStatus();
     }
     const bool identity_unverified = opened.ok && opened.identity_unverified;

@@ -51,6 +51,9 @@ absl::Status ClientCore::EnsureSession(v1::ContactRecord& contact) {
   req.mutable_address()->set_account_id(contact.account_id());
   req.mutable_address()->set_device_id(kDevice);
   ALLIANCE_ASSIGN_OR_RETURN(v1::FetchPreKeyBundleResponse resp, relay_->FetchPreKeyBundle(req));
+  if (resp.bundle().identity_key().size() != crypto::kKeySize) {
+    return absl::FailedPreconditionError("the contact's published keys are invalid");
+  }
   if (resp.bundle().identity_key() != contact.identity_key()) {
     // The relay presents another key than the one pinned: never adopt it silently.
     ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
@@ -71,8 +74,15 @@ absl::Status ClientCore::EnsureSession(v1::ContactRecord& contact) {
     return absl::FailedPreconditionError("the contact's published keys are invalid: " +
                                          std::string(bundle.status().message()));
   }
-  ALLIANCE_ASSIGN_OR_RETURN(crypto::Session session,
-                            crypto::Session::Initiate(*identity_, *bundle, rng_));
+  // Initiate refuses a key of small order, whose DH output the relay could predict (the
+  // one-time prekey is not signed, so the relay can put anything there): an invalid bundle
+  // like the others, never a session.
+  absl::StatusOr<crypto::Session> started = crypto::Session::Initiate(*identity_, *bundle, rng_);
+  if (!started.ok()) {
+    return absl::FailedPreconditionError("the contact's published keys are invalid: " +
+                                         std::string(started.status().message()));
+  }
+  crypto::Session& session = *started;
   return store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> s,
                               txn.GetBytes(names::Session(hex, kDevice)));

@@ -2,6 +2,7 @@
 
 #include "base/status_macros.h"
 #include "client/store_names.h"
+#include "client/views.h"
 #include "crypto/record_io.h"
 
 namespace alliance::client {
@@ -25,6 +26,30 @@ absl::StatusOr<std::optional<KeyPair>> LoadPreKey(LocalStore::Txn& txn, const st
   }
   crypto::WipeMessage(&rec);
   return out;
+}
+
+// Whether `key` (an identity key that is not the pinned one of contact `contact_hex`) is ours or
+// the pinned or pending key of another contact. Scans the contacts; only reached when a prekey
+// message's key is not the pinned one, which is rare.
+absl::StatusOr<bool> KeyOfAnotherAccount(LocalStore::Txn& txn, const crypto::IdentityKeyPair& me,
+                                         const crypto::PublicKey& key,
+                                         const std::string& contact_hex) {
+  if (key == me.public_key()) return true;  // Our own message, reflected back to us.
+  const std::string bytes = KeyBytes(key);
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> index,
+                            txn.Get<v1::IdList>(names::ContactIndex()));
+  if (!index.has_value()) return false;
+  for (const std::string& id : index->ids()) {
+    const std::string hex = ToHex(id);
+    if (hex == contact_hex) continue;
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> other,
+                              txn.Get<v1::ContactRecord>(names::Contact(hex)));
+    if (other.has_value() &&
+        (other->identity_key() == bytes || other->pending_identity_key() == bytes)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -127,6 +152,19 @@ absl::StatusOr<OpenedEnvelope> OpenEnvelope(LocalStore::Txn& txn,
       break;
     default:
       return OpenedEnvelope();
+  }
+  if (type == crypto::MessageType::kPreKey) {
+    absl::StatusOr<crypto::PreKeyMessage> pm =
+        crypto::ParsePreKeyMessage(crypto::AsBytes(envelope.payload()));
+    if (pm.ok() && KeyBytes(pm->initiator_identity) != pinned_key) {
+      ALLIANCE_ASSIGN_OR_RETURN(
+          bool elsewhere, KeyOfAnotherAccount(txn, identity, pm->initiator_identity, contact_hex));
+      if (elsewhere) {
+        OpenedEnvelope misaddressed;
+        misaddressed.misaddressed = true;
+        return misaddressed;
+      }
+    }
   }
   StoredSessionSlots slots(txn, contact_hex, envelope.sender().device_id(), rng);
   ALLIANCE_ASSIGN_OR_RETURN(

@@ -59,6 +59,9 @@ class StoredSessionSlots final : public crypto::SessionSlots {
 struct OpenedEnvelope {
   bool ok = false;                   // Decrypted and authenticated.
   bool replay = false;               // A prekey message of a session already built (not ok).
+  // A prekey message under an identity key that belongs to another account (not ok): see
+  // OpenEnvelope. Nothing was changed; drop it like a replay.
+  bool misaddressed = false;
   bool identity_unverified = false;  // Under a key other than the pinned one.
   std::string remote_identity;       // The sender's identity key (32 bytes) when ok.
   size_t missing = 0;                // crypto::OpenedMessage::missing.
@@ -69,6 +72,14 @@ struct OpenedEnvelope {
 // over the sender device's StoredSessionSlots). A message that cannot be opened, or of an
 // unknown type, returns {ok = false} (nothing changed), with `replay` set for a replayed prekey
 // message; errors are local store failures only (DATA_LOSS for a damaged record).
+//
+// The relay names an envelope's sender, and a prekey message carries its sender's identity
+// key in-band. A key other than `pinned_key` is a key change of that contact (opened,
+// quarantined and flagged) unless the key is known to belong to another account — ours, or
+// another contact's pinned or pending key: then the relay re-addressed someone else's first
+// message (or reflected ours), and it returns {misaddressed = true} before any session or
+// one-time prekey is touched. An identity key names one account.
+
 [[nodiscard]] absl::StatusOr<OpenedEnvelope> OpenEnvelope(
     LocalStore::Txn& txn, const crypto::IdentityKeyPair& identity, const v1::Envelope& envelope,
     const std::string& contact_hex, const std::string& pinned_key, int64_t now_unix,

@@ -1,5 +1,6 @@
 #include "crypto/keys.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -18,6 +19,15 @@ using base::PutU64;
 static_assert(wire::kSignedPreKeyDomain.size() == 15);
 
 ByteSpan StringBytes(const std::string& s) { return AsBytes(s); }
+
+// A 32-byte X25519 public key with the top bit clear.
+bool IsCanonicalDhKey(ByteSpan key) { return key.size() == kKeySize && (key[31] & 0x80) == 0; }
+
+// X25519(secret, base point) into `public_key`. Checked like every scalar multiplication, though
+// a clamped secret never gives the all-zero output libsodium refuses.
+[[nodiscard]] bool ScalarMultBase(const WipedArray<kKeySize>& secret, PublicKey* public_key) {
+  return crypto_scalarmult_curve25519_base(public_key->data(), secret.data()) == 0;
+}
 
 // Places `bytes` into a proto bytes field.
 void SetBytes(std::string* field, ByteSpan bytes) {
@@ -50,7 +60,8 @@ absl::StatusOr<PublicKey> IdentityToDhPublic(const PublicKey& identity) {
 DhKeyPair DhKeyPair::Generate(Random& rng) {
   DhKeyPair pair;
   rng.Fill(pair.secret.mutable_span());
-  crypto_scalarmult_curve25519_base(pair.public_key.data(), pair.secret.data());
+  // A broken invariant, not an input: clamping makes every secret a valid scalar.
+  if (!ScalarMultBase(pair.secret, &pair.public_key)) std::abort();
   return pair;
 }
 
@@ -58,7 +69,9 @@ absl::StatusOr<DhKeyPair> DhKeyPair::FromSecret(ByteSpan secret) {
   if (secret.size() != kKeySize) return absl::InvalidArgumentError("secret key must be 32 bytes");
   DhKeyPair pair;
   pair.secret.Assign(secret);
-  crypto_scalarmult_curve25519_base(pair.public_key.data(), pair.secret.data());
+  if (!ScalarMultBase(pair.secret, &pair.public_key)) {
+    return absl::InvalidArgumentError("invalid secret key");
+  }
   return pair;
 }
 
@@ -107,7 +120,9 @@ absl::Status IdentityKeyPair::DeriveDh() {
   if (crypto_sign_ed25519_sk_to_curve25519(dh_secret_.data(), secret_key_.data()) != 0) {
     return absl::InternalError("identity key conversion failed");
   }
-  crypto_scalarmult_curve25519_base(dh_public_.data(), dh_secret_.data());
+  if (!ScalarMultBase(dh_secret_, &dh_public_)) {
+    return absl::InternalError("identity key conversion failed");
+  }
   return absl::OkStatus();
 }
 
@@ -211,6 +226,12 @@ absl::StatusOr<VerifiedBundle> VerifyPreKeyBundle(const v1::PreKeyBundle& bundle
   }
   const bool has_opk = bundle.has_one_time_prekey();
   if (has_opk && bundle.one_time_prekey().public_key().size() != kKeySize) {
+    return absl::InvalidArgumentError("malformed prekey bundle");
+  }
+  // Canonical X25519 keys only (DESIGN appendix): X25519 ignores the top bit, so a relay could
+  // otherwise hand out a second encoding of a key, and the one-time prekey is not signed.
+  if (!IsCanonicalDhKey(AsBytes(spk.public_key())) ||
+      (has_opk && !IsCanonicalDhKey(AsBytes(bundle.one_time_prekey().public_key())))) {
     return absl::InvalidArgumentError("malformed prekey bundle");
   }
   VerifiedBundle out;

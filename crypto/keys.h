@@ -141,7 +141,7 @@ struct BundlePolicy {
 
 // Verifies a bundle received from the relay: sizes first, then the signed-prekey signature by
 // the bundle's identity key, then freshness against `now_unix`. Returns INVALID_ARGUMENT for a
-// malformed bundle, PERMISSION_DENIED for a bad signature, FAILED_PRECONDITION for a stale key.
+// malformed bundle (a wrong size, or a prekey with the top bit set: not canonical), PERMISSION_DENIED for a bad signature, FAILED_PRECONDITION for a stale key.
 [[nodiscard]] absl::StatusOr<VerifiedBundle> VerifyPreKeyBundle(const v1::PreKeyBundle& bundle,
                                                                 int64_t now_unix,
                                                                 const BundlePolicy& policy = {});
