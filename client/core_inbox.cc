@@ -23,6 +23,7 @@
 #include "care/notice.h"
 #include "care/reply_due.h"
 #include "client/envelope_opener.h"
+#include "client/internal/crash_point.h"
 #include "client/internal/client_core.h"
 #include "client/internal/core_helpers.h"
 #include "client/receive_stream.h"
@@ -35,6 +36,19 @@
 #include "wire/signed_strings.h"
 
 namespace alliance::client {
+
+namespace {
+
+// The value of a `seen` marker once the envelope's text is in the history (other envelopes
+// leave "1"): a redelivery of it still owes the sender a delivery receipt.
+constexpr std::string_view kStoredTextMarker = "t";
+
+bool IsStoredTextMarker(const crypto::SecretBytes& value) {
+  return std::string_view(reinterpret_cast<const char*>(value.data()), value.size()) ==
+         kStoredTextMarker;
+}
+
+}  // namespace
 
 struct ClientCore::Processed {
   // True when the envelope adds no message to show (a receipt, a profile, a care document,
@@ -78,6 +92,12 @@ absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelope(const v1::Enve
                               txn.Get<v1::ContactRecord>(names::Contact(hex)));
     if (was_seen.has_value() || !contact.has_value()) {
       p.nothing_to_show = true;  // Redelivery (or a sender the relay no longer links to us).
+      if (was_seen.has_value() && IsStoredTextMarker(*was_seen)) {
+        // A text stored by a run that died before acknowledging it may also have died before
+        // queuing its delivery receipt: queue it again (receipts only move states forward).
+        p.is_text = true;
+        p.content_id = env.message_id();
+      }
       return absl::OkStatus();
     }
     ALLIANCE_RETURN_IF_ERROR(txn.PutBytes(seen, crypto::AsBytes("1")));
@@ -180,6 +200,10 @@ absl::Status ClientCore::HandleText(LocalStore::Txn& txn, const v1::Envelope& en
   contact.set_history_count(contact.history_count() + 1);
   contact.set_unread_count(contact.unread_count() + 1);
   ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, e.index()), e));
+  if (content != nullptr) {
+    ALLIANCE_RETURN_IF_ERROR(txn.PutBytes(names::Seen(hex, ToHex(env.message_id())),
+                                          crypto::AsBytes(kStoredTextMarker)));
+  }
   p->is_text = content != nullptr;
   p->content_id = env.message_id();
   p->view = ToView(e, contact);
@@ -296,7 +320,7 @@ absl::Status ClientCore::SendReceipts(const std::string& contact_hex, v1::Receip
   return absl::OkStatus();
 }
 
-absl::Status ClientCore::AfterReceive(const std::vector<Processed>& batch) {
+absl::Status ClientCore::QueueDeliveryReceipts(const std::vector<Processed>& batch) {
   std::map<std::string, std::vector<std::string>> delivered;
   for (const Processed& p : batch) {
     if (p.is_text) delivered[p.contact_id].push_back(p.content_id);
@@ -304,8 +328,7 @@ absl::Status ClientCore::AfterReceive(const std::vector<Processed>& batch) {
   for (const auto& [contact, ids] : delivered) {
     ALLIANCE_RETURN_IF_ERROR(SendReceipts(contact, v1::RECEIPT_TYPE_DELIVERED, ids));
   }
-  absl::Status ignored;
-  return FlushOutbox(&ignored);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<MessageView>> ClientCore::Sync() {
@@ -334,6 +357,10 @@ absl::StatusOr<std::vector<MessageView>> ClientCore::Sync() {
   }
   ctx.TryCancel();
   grpc::Status finish = reader->Finish();
+  if (!acks.empty()) CrashPoint("stored-unacked");
+  // Receipts go into the outbox (durably) before the acks: an acknowledged envelope is never
+  // redelivered, so a receipt not queued by then would be lost with a crash.
+  ALLIANCE_RETURN_IF_ERROR(QueueDeliveryReceipts(batch));
   if (options_.before_ack && !acks.empty()) options_.before_ack();
   // Stored durably above; now the relay may forget them.
   for (size_t i = 0; i < acks.size(); i += 1000) {
@@ -345,7 +372,8 @@ absl::StatusOr<std::vector<MessageView>> ClientCore::Sync() {
   if (!finish.ok() && finish.error_code() != grpc::StatusCode::CANCELLED) {
     return FromGrpc(finish, relay_->address());
   }
-  ALLIANCE_RETURN_IF_ERROR(AfterReceive(batch));
+  absl::Status ignored;
+  ALLIANCE_RETURN_IF_ERROR(FlushOutbox(&ignored));
   for (const Processed& p : batch) {
     for (const ClientEvent& e : p.events) Emit(e);
   }
@@ -396,11 +424,18 @@ absl::Status ClientCore::Listen(const std::function<void(const MessageView&)>& o
     }
     // Stored durably: show it now, then let the relay forget it and send the receipt.
     if (!p->nothing_to_show) on_message(p->view);
+    CrashPoint("stored-unacked");
+    result = QueueDeliveryReceipts({*p});  // before the ack, as in Sync
+    if (!result.ok()) {
+      stream->Cancel();
+      break;
+    }
     if (options_.before_ack) options_.before_ack();
     v1::AckRequest ack;
     ack.add_sequences(p->sequence);
     result = relay_->Ack(ack).status();
-    if (result.ok()) result = AfterReceive({*p});
+    absl::Status ignored;
+    if (result.ok()) result = FlushOutbox(&ignored);
     if (result.ok()) {
       for (const ClientEvent& e : p->events) Emit(e);
     }

@@ -23,6 +23,7 @@
 #include "care/notice.h"
 #include "care/reply_due.h"
 #include "client/envelope_opener.h"
+#include "client/internal/crash_point.h"
 #include "client/internal/client_core.h"
 #include "client/internal/core_helpers.h"
 #include "client/receive_stream.h"
@@ -162,6 +163,7 @@ absl::StatusOr<std::string> ClientCore::QueueContent(const v1::ContactRecord& co
     ALLIANCE_RETURN_IF_ERROR(txn.Put(names::Outbox(ToHex(id)), out));
     return AddToIndex(txn, names::OutboxIndex(), id);
   }));
+  CrashPoint("outbox-stored");
   if (queued_view.has_value()) Emit(MessageEvent{*std::move(queued_view)});
   return id;
 }
@@ -194,6 +196,7 @@ absl::Status ClientCore::FlushOutbox(absl::Status* first_error) {
       break;
     }
     if (permanent && first_error != nullptr && first_error->ok()) *first_error = resp.status();
+    if (resp.ok()) CrashPoint("sent-unmarked");
     std::optional<v1::DeliveryState> changed;
     ALLIANCE_RETURN_IF_ERROR(store_->Run(
         [&](LocalStore::Txn& txn) -> absl::Status {

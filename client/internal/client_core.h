@@ -162,7 +162,8 @@ class ClientCore {
   absl::StatusOr<Processed> ProcessEnvelopeOrSetAside(const v1::Envelope& envelope);
   absl::Status SendReceipts(const std::string& contact_id, v1::ReceiptType type,
                             const std::vector<std::string>& ids);
-  absl::Status AfterReceive(const std::vector<Processed>& batch);
+  // Queues a delivery receipt for each text in `batch` (to be sent by the next FlushOutbox).
+  absl::Status QueueDeliveryReceipts(const std::vector<Processed>& batch);
   absl::StatusOr<std::vector<uint32_t>> PublishOneTimeKeys(uint32_t count);
   // Sends any content to a contact (session, profile, outbox); shared by text and care events.
   absl::StatusOr<SendResult> SendContent(const v1::ContactRecord& contact, v1::Content content,
