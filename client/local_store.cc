@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/disk_space.h"
 #include "base/status_macros.h"
 #include "crypto/record_io.h"
 
@@ -22,6 +23,14 @@ using crypto::ByteSpan;
 
 constexpr char kKeyFile[] = "key.pb";
 constexpr char kDbDir[] = "db";
+// The store refuses to open or write while the filesystem holding the profile has less free
+// than 5% of its size, at most this much (base/disk_space.h: RocksDB does not survive ENOSPC).
+constexpr uint64_t kMaxFreeSpaceReserve = 64ull << 20;
+
+absl::Status DiskFull(const std::string& dir) {
+  return absl::ResourceExhaustedError("no space left on the disk holding the profile " + dir +
+                                      "; free some space and retry");
+}
 
 rocksdb::Slice AsSlice(ByteSpan b) {
   return rocksdb::Slice(reinterpret_cast<const char*>(b.data()), b.size());
@@ -149,6 +158,8 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& 
 
 absl::Status LocalStore::OpenDb() {
   if (db_ != nullptr) return absl::OkStatus();
+  // Opening writes too (a new log and manifest).
+  if (base::BelowReserve(dir_, kMaxFreeSpaceReserve)) return DiskFull(dir_);
   rocksdb::Options opts;
   opts.create_if_missing = true;
   opts.paranoid_checks = true;
@@ -190,10 +201,20 @@ absl::Status LocalStore::Run(const std::function<absl::Status(Txn&)>& fn, bool s
   Txn txn(db_.get(), &key_, &batch);
   absl::Status s = fn(txn);
   if (s.ok() && batch.GetWriteBatch()->Count() > 0) {
-    rocksdb::WriteOptions wo;
-    wo.sync = sync;
-    rocksdb::Status ws = db_->Write(wo, batch.GetWriteBatch());
-    if (!ws.ok()) s = absl::DataLossError("cannot write local store");
+    if (base::BelowReserve(dir_, kMaxFreeSpaceReserve)) {
+      s = DiskFull(dir_);  // Nothing written: the transaction is as if never run.
+    } else {
+      rocksdb::WriteOptions wo;
+      wo.sync = sync;
+      rocksdb::Status ws = db_->Write(wo, batch.GetWriteBatch());
+      if (ws.IsNoSpace()) {
+        s = DiskFull(dir_);
+        // RocksDB stopped writes with a background error; a fresh open starts clean.
+        CloseDb();
+      } else if (!ws.ok()) {
+        s = absl::DataLossError("cannot write local store");
+      }
+    }
   }
   if (!options_.hold_open) {
     if (closer_.joinable()) {

@@ -63,7 +63,9 @@ class LocalStore {
 
   // Runs `fn` as one transaction: reads see the database, writes are buffered and committed
   // atomically if `fn` returns OK, discarded otherwise. Returns fn's status, UNAVAILABLE if
-  // another process holds the database longer than lock_wait, or DATA_LOSS.
+  // another process holds the database longer than lock_wait, RESOURCE_EXHAUSTED when the disk
+  // holding the profile is (nearly) full (nothing written; retry once space is freed), or
+  // DATA_LOSS.
   // With `sync` (the default) the commit reaches the disk before Run returns; pass false only
   // for writes whose loss after a crash is harmless (e.g. bookkeeping that is redone).
   [[nodiscard]] absl::Status Run(const std::function<absl::Status(Txn&)>& fn, bool sync = true);

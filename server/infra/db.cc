@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/bytes.h"
+#include "base/disk_space.h"
 #include "base/status_macros.h"
 #include "rocksdb/merge_operator.h"
 #include "rocksdb/table.h"
@@ -80,6 +81,7 @@ std::optional<MailboxCounter> MailboxCounter::Decode(std::string_view bytes) {
 absl::Status FromRocks(const rocksdb::Status& s) {
   if (s.ok()) return absl::OkStatus();
   if (s.IsNotFound()) return absl::NotFoundError("not found");
+  if (s.IsNoSpace()) return absl::ResourceExhaustedError(kStorageFull);
   if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return absl::UnavailableError(s.ToString());
   return absl::InternalError(absl::StrCat("storage: ", s.ToString()));
 }
@@ -178,6 +180,7 @@ absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenInternal(const std::string
                 : rocksdb::DB::Open(options, dir, descriptors, &handles, &raw);
   if (!s.ok()) return absl::InternalError(absl::StrCat("cannot open database: ", s.ToString()));
   auto db = std::unique_ptr<RelayDb>(new RelayDb());
+  db->dir_ = dir;
   db->read_only_ = read_only;
   db->db_.reset(raw);
   for (size_t i = 0; i < handles.size(); ++i) db->handles_[i] = handles[i];
@@ -187,9 +190,21 @@ absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenInternal(const std::string
 RelayDb::~RelayDb() { (void)Close(); }
 
 absl::Status RelayDb::Write(rocksdb::WriteBatch* batch, bool sync) {
+  // Refused before RocksDB meets ENOSPC (see base/disk_space.h); re-checked on every write,
+  // so writes resume as soon as space is freed, without a restart.
+  if (base::BelowReserve(dir_, kMaxFreeSpaceReserve)) {
+    return absl::ResourceExhaustedError(kStorageFull);
+  }
   rocksdb::WriteOptions options;
   options.sync = sync;
-  return FromRocks(db_->Write(options, batch));
+  rocksdb::Status s = db_->Write(options, batch);
+  if (s.IsNoSpace()) {
+    // The disk filled faster than the check above saw (another process): RocksDB has stopped
+    // writes with a background error. Clear it once there is room again; until then every
+    // write answers RESOURCE_EXHAUSTED. (Busy: RocksDB's own recovery is already running.)
+    if (!base::BelowReserve(dir_, kMaxFreeSpaceReserve)) db_->Resume().PermitUncheckedError();
+  }
+  return FromRocks(s);
 }
 
 absl::StatusOr<std::optional<std::string>> RelayDb::Get(Cf which, std::string_view key) {

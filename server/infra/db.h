@@ -70,8 +70,16 @@ struct MailboxCounter {
   static std::optional<MailboxCounter> Decode(std::string_view bytes);
 };
 
-// Converts a RocksDB status to absl (IsNotFound -> NOT_FOUND, others -> INTERNAL/UNAVAILABLE).
+// Converts a RocksDB status to absl (IsNotFound -> NOT_FOUND, IsNoSpace -> RESOURCE_EXHAUSTED,
+// others -> INTERNAL/UNAVAILABLE).
 absl::Status FromRocks(const rocksdb::Status& s);
+
+// What a write answers while the disk is (nearly) full.
+inline constexpr const char* kStorageFull = "relay storage is full; retry later";
+// Writes are refused while the filesystem holding the database has less free than 5% of its
+// size, at most this much: room for memtable flushes and compactions, which RocksDB cannot
+// survive failing for lack of space. Default: 256 MiB.
+inline constexpr uint64_t kMaxFreeSpaceReserve = 256ull << 20;
 
 class RelayDb {
  public:
@@ -105,7 +113,8 @@ class RelayDb {
   // The relay id (16 bytes), fixed at creation.
   const std::string& relay_id() const { return relay_id_; }
 
-  // Applies `batch` atomically; `sync` waits for the WAL to reach the disk.
+  // Applies `batch` atomically; `sync` waits for the WAL to reach the disk. Errors:
+  // RESOURCE_EXHAUSTED (kStorageFull) while the disk is nearly full, nothing written; INTERNAL.
   [[nodiscard]] absl::Status Write(rocksdb::WriteBatch* batch, bool sync);
   // Reads one key; std::nullopt when absent. Errors: INTERNAL.
   [[nodiscard]] absl::StatusOr<std::optional<std::string>> Get(Cf which, std::string_view key);
@@ -123,6 +132,7 @@ class RelayDb {
       const std::string& dir, bool read_only, bool allow_older);
 
   std::unique_ptr<rocksdb::DB> db_;
+  std::string dir_;
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
   std::string relay_id_;
   bool read_only_ = false;
