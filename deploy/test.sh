@@ -6,22 +6,28 @@
 #   ALLIANCE_JOBS            parallel jobs (default: nproc)
 #   ALLIANCE_FUZZ_SECONDS    seconds per fuzz target in the bounded run (default 25; six
 #                            targets, so about 2.5 minutes in all)
-#   ALLIANCE_TEST_ONLY=fuzz  only the clang build and its fuzz tests (skips the gcc build and
-#                            its tests; for working on tests/fuzz)
+#   ALLIANCE_TEST_ONLY=fuzz  only the clang build and its tests (sanitized suites and fuzz
+#                            targets; skips the gcc build and its tests)
+#   ALLIANCE_SANITIZED_SUITES  tests/ directories built and run under ASan + UBSan in the clang
+#                            build (default: base;wire;crypto;care;server;client)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./deploy/install-deps.sh
 jobs="${ALLIANCE_JOBS:-$(nproc)}"
 export ALLIANCE_FUZZ_SECONDS="${ALLIANCE_FUZZ_SECONDS:-25}"
 
-# One clang-14 build for two checks:
+# One clang-14 build for three checks:
 #  * thread safety: -Wthread-safety -Werror over every library and program, so the
 #    ABSL_GUARDED_BY and *_LOCKS_REQUIRED annotations are enforced, not just written;
 #  * fuzzing: ALLIANCE_FUZZ compiles the libraries with -fsanitize=fuzzer-no-link,address,undefined
-#    and links the libFuzzer targets of tests/fuzz.
-# Other tests and benchmarks are left to the main build.
+#    and links the libFuzzer targets of tests/fuzz;
+#  * sanitizers: the in-process suites (ALLIANCE_SANITIZED_SUITES) are built against those
+#    ASan + UBSan libraries and run below; any report fails the test (halt_on_error, and UBSan
+#    does not recover). The end-to-end, browser and benchmark tests run in the main build only.
+sanitized_suites="${ALLIANCE_SANITIZED_SUITES:-base;wire;crypto;care;server;client}"
 CC=clang CXX=clang++ cmake -S . -B build-clang -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-  -DALLIANCE_BUILD_TESTS=OFF -DALLIANCE_BUILD_BENCHMARKS=OFF -DALLIANCE_FUZZ=ON \
+  -DALLIANCE_BUILD_TESTS=ON -DALLIANCE_TEST_SUBSET="$sanitized_suites" \
+  -DALLIANCE_BUILD_BENCHMARKS=OFF -DALLIANCE_FUZZ=ON \
   -DCMAKE_CXX_FLAGS="-Wthread-safety -Wthread-safety-beta"
 cmake --build build-clang -j "$jobs"
 
@@ -30,6 +36,12 @@ if [ "${ALLIANCE_TEST_ONLY:-}" != "fuzz" ]; then
   cmake --build build -j "$jobs"
   ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
 fi
+
+# The in-process suites under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer
+# included). detect_leaks stays on: a leak in our code fails the test.
+ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:strict_string_checks=1" \
+UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+  ctest --test-dir build-clang -LE fuzz --output-on-failure -j "$jobs" --timeout 900
 
 # Every fuzz target replays its checked-in seeds and regressions, then fuzzes for
 # ALLIANCE_FUZZ_SECONDS; one at a time, as each keeps a core busy. A crash fails the command.

@@ -12,6 +12,10 @@ namespace {
 constexpr uint32_t kEnvelopeVersion = 1;
 constexpr int kMaxAckBatch = 1000;
 constexpr size_t kReadBatch = 64;
+// What one stream may hold read from its mailbox and not yet written: 64 envelopes of 1 KiB,
+// but only 16 of 64 KiB. A reader that stops reading pins at most this (plus gRPC's
+// flow-control window), whatever its backlog.
+constexpr size_t kReadBatchBytes = 1 << 20;
 
 class ReceiveReactor;
 
@@ -128,7 +132,8 @@ class ReceiveReactor final : public grpc::ServerWriteReactor<v1::ReceiveResponse
       // Live: envelopes handed over in memory when possible, else read from the database.
       std::vector<v1::Envelope> live;
       absl::Status s =
-          deps_->mailbox->TakeLive(caller_.address(), cursor_, kReadBatch, &live, &upto);
+          deps_->mailbox->TakeLive(caller_.address(), cursor_, kReadBatch, &live, &upto,
+                                   kReadBatchBytes);
       if (!s.ok()) return s;
       if (!live.empty()) {
         cursor_ = live.back().sequence();
@@ -139,7 +144,8 @@ class ReceiveReactor final : public grpc::ServerWriteReactor<v1::ReceiveResponse
     if (upto > cursor_) {
       uint64_t scanned = cursor_;
       absl::StatusOr<std::vector<v1::Envelope>> envelopes =
-          deps_->mailbox->Read(caller_.address(), cursor_, upto, kReadBatch, &scanned);
+          deps_->mailbox->Read(caller_.address(), cursor_, upto, kReadBatch, &scanned,
+                               kReadBatchBytes);
       if (!envelopes.ok()) return envelopes.status();
       cursor_ = scanned;
       for (v1::Envelope& e : *envelopes) {

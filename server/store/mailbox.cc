@@ -1,5 +1,6 @@
 #include "server/store/mailbox.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/hash/hash.h"
@@ -15,9 +16,11 @@ namespace {
 
 using namespace mailbox_internal;  // NOLINT(google-build-using-namespace): this file's own keys
 
-// Envelopes kept in memory per subscribed mailbox for live delivery; beyond it, streams read
-// from the database.
+// Envelopes kept in memory per subscribed mailbox for live delivery, by count and by bytes (a
+// subscriber that stops reading must not pin 1 024 envelopes of 64 KiB); beyond either, streams
+// read from the database.
 constexpr size_t kMaxLive = 1024;
+constexpr size_t kMaxLiveBytes = 1 << 20;
 
 }  // namespace
 
@@ -206,7 +209,10 @@ void Mailbox::FinishSend(const std::shared_ptr<State>& state, v1::Envelope* enve
       ReleaseSenderLocked(state.get(), envelope->sender().account_id(), 1);
     }
     subscriber = state->subscriber;
-    if (status.ok() && subscriber != nullptr && state->live.size() < kMaxLive) {
+    const size_t size = envelope->ByteSizeLong();
+    if (status.ok() && subscriber != nullptr && state->live.size() < kMaxLive &&
+        state->live_bytes + size <= kMaxLiveBytes) {
+      state->live_bytes += size;
       state->live.emplace(envelope->sequence(), std::move(*envelope));
     }
   }
@@ -274,6 +280,7 @@ absl::StatusOr<uint64_t> Mailbox::Subscribe(const v1::Address& mailbox,
     if (state->closed) return absl::NotFoundError("no such mailbox");
     previous = std::exchange(state->subscriber, std::move(subscription));
     state->live.clear();  // the new stream reads its backlog from the database
+    state->live_bytes = 0;
     deliverable = DeliverableLocked(*state);
   }
   if (previous != nullptr) previous->OnClosed(absl::AbortedError("replaced by a newer stream"));
@@ -287,23 +294,34 @@ void Mailbox::Unsubscribe(const v1::Address& mailbox, const Subscription* subscr
   if (state->subscriber.get() == subscription) {
     dropped = std::move(state->subscriber);
     state->live.clear();
+    state->live_bytes = 0;
   }
 }
 
 absl::Status Mailbox::TakeLive(const v1::Address& mailbox, uint64_t after, size_t max_count,
-                               std::vector<v1::Envelope>* out, uint64_t* deliverable) {
+                               std::vector<v1::Envelope>* out, uint64_t* deliverable,
+                               size_t max_bytes) {
   std::string mailbox_key = MailboxKey(mailbox);
   std::shared_ptr<State> state = GetState(mailbox_key);
   absl::MutexLock lock(&state->mu);
   ALLIANCE_RETURN_IF_ERROR(EnsureLoaded(state.get(), mailbox_key));
   *deliverable = DeliverableLocked(*state);
   auto& live = state->live;
-  while (!live.empty() && live.begin()->first <= after) live.erase(live.begin());
+  size_t& live_bytes = state->live_bytes;
+  while (!live.empty() && live.begin()->first <= after) {
+    live_bytes -= std::min(live_bytes, live.begin()->second.ByteSizeLong());
+    live.erase(live.begin());
+  }
   uint64_t next = after + 1;
+  size_t bytes = 0;
   while (!live.empty() && out->size() < max_count && live.begin()->first == next &&
          next <= *deliverable) {
+    const size_t size = live.begin()->second.ByteSizeLong();
+    if (!out->empty() && bytes + size > max_bytes) break;
     out->push_back(std::move(live.begin()->second));
     live.erase(live.begin());
+    live_bytes -= std::min(live_bytes, size);
+    bytes += size;
     ++next;
   }
   return absl::OkStatus();
@@ -319,7 +337,7 @@ absl::StatusOr<uint64_t> Mailbox::Deliverable(const v1::Address& mailbox) {
 
 absl::StatusOr<std::vector<v1::Envelope>> Mailbox::Read(const v1::Address& mailbox, uint64_t after,
                                                         uint64_t upto, size_t max_count,
-                                                        uint64_t* scanned_upto) {
+                                                        uint64_t* scanned_upto, size_t max_bytes) {
   *scanned_upto = after;
   std::vector<v1::Envelope> out;
   if (upto <= after) return out;
@@ -329,17 +347,23 @@ absl::StatusOr<std::vector<v1::Envelope>> Mailbox::Read(const v1::Address& mailb
   rocksdb::ReadOptions options;
   options.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(options, db_->cf(Cf::kMailbox)));
-  for (it->Seek(EnvelopeKey(mailbox_key, after + 1)); it->Valid() && out.size() < max_count;
-       it->Next()) {
+  size_t bytes = 0;
+  bool full = false;
+  for (it->Seek(EnvelopeKey(mailbox_key, after + 1)); it->Valid(); it->Next()) {
     if (it->key().size() != kEnvelopeKeySize) continue;
+    if (out.size() >= max_count || (!out.empty() && bytes + it->value().size() > max_bytes)) {
+      full = true;
+      break;
+    }
     v1::Envelope& envelope = out.emplace_back();
     if (!envelope.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
       return absl::InternalError("envelope unreadable");
     }
+    bytes += it->value().size();
     *scanned_upto = base::ReadU64BE(it->key().data() + kMailboxKeySize);
   }
   ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
-  if (out.size() < max_count) *scanned_upto = upto;
+  if (!full) *scanned_upto = upto;
   return out;
 }
 
@@ -355,6 +379,7 @@ void Mailbox::CloseAll(absl::Status why) {
       absl::MutexLock lock(&state->mu);
       if (state->subscriber != nullptr) subscribers.push_back(std::move(state->subscriber));
       state->live.clear();
+      state->live_bytes = 0;
     }
   }
   for (auto& s : subscribers) s->OnClosed(why);

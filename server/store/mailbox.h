@@ -92,15 +92,19 @@ class Mailbox {
   // subscribed, for the consecutive sequences after+1, after+2, ... (up to max_count) that are
   // still held in memory, and sets *deliverable as Deliverable() does. An empty result with
   // *deliverable > after means: read (after, *deliverable] from the database instead.
+  // Beyond the first envelope, at most max_bytes are taken.
   [[nodiscard]] absl::Status TakeLive(const v1::Address& mailbox, uint64_t after, size_t max_count,
-                                      std::vector<v1::Envelope>* out, uint64_t* deliverable);
+                                      std::vector<v1::Envelope>* out, uint64_t* deliverable,
+                                      size_t max_bytes = SIZE_MAX);
 
-  // Envelopes with after < sequence <= upto, oldest first, at most max_count. Sets
-  // *scanned_upto to the sequence the next Read should continue after.
+  // Envelopes with after < sequence <= upto, oldest first, at most max_count and, beyond the
+  // first, at most max_bytes of stored envelopes (so a stream's buffer is bounded whatever the
+  // envelope size). Sets *scanned_upto to the sequence the next Read should continue after.
   [[nodiscard]] absl::StatusOr<std::vector<v1::Envelope>> Read(const v1::Address& mailbox,
                                                                uint64_t after, uint64_t upto,
                                                                size_t max_count,
-                                                               uint64_t* scanned_upto);
+                                                               uint64_t* scanned_upto,
+                                                               size_t max_bytes = SIZE_MAX);
 
   // Removes envelopes and dedup records older than the retention period. Returns how many
   // envelopes.
@@ -130,6 +134,7 @@ class Mailbox {
     std::shared_ptr<Subscription> subscriber ABSL_GUARDED_BY(mu);
     // Committed envelopes not yet taken by the subscriber (only while one exists; bounded).
     std::map<uint64_t, v1::Envelope> live ABSL_GUARDED_BY(mu);
+    size_t live_bytes ABSL_GUARDED_BY(mu) = 0;  // ByteSizeLong() of what `live` holds
   };
   struct Shard {
     absl::Mutex mu;

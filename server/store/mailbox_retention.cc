@@ -128,6 +128,7 @@ absl::Status Mailbox::CloseAndErase(std::string_view account_id, uint32_t device
       state->depth = 0;
       state->sender_depth.clear();
       state->live.clear();
+      state->live_bytes = 0;
       subscriber = std::move(state->subscriber);
     }
     if (subscriber != nullptr) subscriber->OnClosed(why);
