@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "app/api.h"
 #include "base/status_macros.h"
 #include "care/window_text.h"

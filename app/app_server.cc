@@ -12,7 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "base/mutex.h"
 #include "app/api.h"
 #include "app/app_assets.h"
 
@@ -115,7 +116,7 @@ class AppServer::Impl {
 
   void Stop() {
     {
-      absl::MutexLock lock(&mu_);
+      base::MutexLock lock(&mu_);
       if (stopping_) return;
       stopping_ = true;
     }
@@ -125,8 +126,8 @@ class AppServer::Impl {
   }
 
   void Wait() {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(&stopping_));
+    base::MutexLock lock(&mu_);
+    mu_.Await(base::Condition(&stopping_));
   }
 
   ~Impl() {
@@ -137,7 +138,7 @@ class AppServer::Impl {
 
   std::string LaunchUrl() {
     const std::string token = RandomToken();
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     if (launch_tokens_.size() >= kMaxLaunchTokens) launch_tokens_.erase(launch_tokens_.begin());
     launch_tokens_[token] = absl::Now() + kLaunchTokenLife;
     return absl::StrCat("http://127.0.0.1:", port_, "/#launch=", token);
@@ -166,7 +167,7 @@ class AppServer::Impl {
     const std::string cookie = CookieValue(req);
     std::string csrf;
     {
-      absl::MutexLock lock(&mu_);
+      base::MutexLock lock(&mu_);
       for (const auto& [c, token] : sessions_) {
         if (SameSecret(cookie, c)) csrf = token;
       }
@@ -192,7 +193,7 @@ class AppServer::Impl {
     const std::string cookie = RandomToken();
     const std::string csrf = RandomToken();
     {
-      absl::MutexLock lock(&mu_);
+      base::MutexLock lock(&mu_);
       if (token.ok()) {
         for (auto it = launch_tokens_.begin(); it != launch_tokens_.end(); ++it) {
           if (SameSecret(*token, it->first)) {
@@ -241,15 +242,15 @@ class AppServer::Impl {
   }
 
   bool IsStopping() {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     return stopping_;
   }
 
   void TickLoop() {
     while (true) {
       {
-        absl::MutexLock lock(&mu_);
-        if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Seconds(1))) return;
+        base::MutexLock lock(&mu_);
+        if (mu_.AwaitWithTimeout(base::Condition(&stopping_), absl::Seconds(1))) return;
       }
       session_.Tick();
     }
@@ -272,7 +273,7 @@ class AppServer::Impl {
   int port_ = -1;
   std::thread listener_;
   std::thread ticker_;
-  absl::Mutex mu_;
+  base::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, absl::Time> launch_tokens_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<std::string, std::string>> sessions_ ABSL_GUARDED_BY(mu_);  // cookie, csrf

@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "base/status_macros.h"
 
 namespace alliance::app {
@@ -63,27 +64,27 @@ PageEvent ToPageEvent(const client::ClientEvent& event) {
 }  // namespace
 
 void EventQueue::Push(PageEvent e) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   if (closed_ || events_.size() >= 1000) return;  // A stalled page reloads what it shows.
   events_.push_back(std::move(e));
 }
 
 std::vector<PageEvent> EventQueue::Wait(absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_ || !events_.empty(); };
-  mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  mu_.AwaitWithTimeout(base::Condition(&ready), timeout);
   std::vector<PageEvent> out(events_.begin(), events_.end());
   events_.clear();
   return out;
 }
 
 void EventQueue::Close() {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   closed_ = true;
 }
 
 bool EventQueue::closed() {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   return closed_;
 }
 
@@ -117,17 +118,17 @@ bool AppSession::ProfileExists() const {
 }
 
 bool AppSession::unlocked() {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   return client_ != nullptr;
 }
 
 bool AppSession::online() {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   return online_;
 }
 
 absl::Duration AppSession::idle() {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   return idle_;
 }
 
@@ -145,7 +146,7 @@ absl::Status AppSession::SetIdle(absl::Duration idle) {
   if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
     return absl::UnavailableError("The setting could not be saved.");
   }
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   idle_ = idle;
   return absl::OkStatus();
 }
@@ -155,7 +156,7 @@ void AppSession::Adopt(std::unique_ptr<client::Client> c) {
   const uint64_t id =
       shared->Subscribe([this](const client::ClientEvent& e) { Publish(ToPageEvent(e)); });
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     client_ = shared;
     subscription_ = id;
     last_touch_ = absl::Now();
@@ -180,7 +181,7 @@ absl::Status AppSession::Unlock(crypto::ByteSpan passphrase) {
 }
 
 absl::StatusOr<std::shared_ptr<client::Client>> AppSession::Client() {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   if (client_ == nullptr) return absl::FailedPreconditionError("locked");
   return client_;
 }
@@ -188,12 +189,12 @@ absl::StatusOr<std::shared_ptr<client::Client>> AppSession::Client() {
 void AppSession::StartListening() {
   std::shared_ptr<client::Client> c;
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     if (client_ == nullptr || listener_.joinable()) return;
     c = client_;
   }
   if (!c->Account().ok()) return;  // Not registered yet: Register starts it.
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   if (client_ != c || listener_.joinable()) return;
   listener_ = std::thread([this, c, g = generation_] { ListenLoop(c, g); });
 }
@@ -202,7 +203,7 @@ void AppSession::ListenLoop(std::shared_ptr<client::Client> c, uint64_t generati
   absl::Duration backoff = absl::Seconds(1);
   while (true) {
     {
-      absl::MutexLock lock(&mu_);
+      base::MutexLock lock(&mu_);
       if (generation_ != generation) return;
     }
     // Sync first: it sends what is queued and tells whether the relay is there.
@@ -216,18 +217,18 @@ void AppSession::ListenLoop(std::shared_ptr<client::Client> c, uint64_t generati
     if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) SetOnline(false);
     // ABORTED: another process of this profile (`alliance watch`) took the stream; try again
     // later. Anything else: back off too rather than spin.
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     auto stopped = [this, generation]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return generation_ != generation;
     };
-    if (mu_.AwaitWithTimeout(absl::Condition(&stopped), backoff)) return;
+    if (mu_.AwaitWithTimeout(base::Condition(&stopped), backoff)) return;
     backoff = std::min(backoff * 2, absl::Seconds(8));
   }
 }
 
 void AppSession::SetOnline(bool online) {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     if (online_ == online) return;
     online_ = online;
   }
@@ -239,7 +240,7 @@ void AppSession::Lock() {
   std::thread listener;
   uint64_t subscription = 0;
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     if (client_ == nullptr && !listener_.joinable()) return;
     ++generation_;
     c = std::move(client_);  // In-flight requests hold their own reference until they finish.
@@ -254,14 +255,14 @@ void AppSession::Lock() {
 }
 
 void AppSession::Touch() {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   last_touch_ = absl::Now();
 }
 
 void AppSession::Tick() {
   bool expired = false;
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     expired = client_ != nullptr && absl::Now() - last_touch_ >= idle_;
   }
   if (expired) Lock();
@@ -269,7 +270,7 @@ void AppSession::Tick() {
 
 std::shared_ptr<EventQueue> AppSession::OpenStream() {
   auto q = std::make_shared<EventQueue>();
-  absl::MutexLock lock(&streams_mu_);
+  base::MutexLock lock(&streams_mu_);
   // Each open stream holds one of the server's threads: beyond a few tabs, the oldest ends
   // (its page reconnects if it is still open).
   if (streams_.size() >= kMaxStreams) {
@@ -282,17 +283,17 @@ std::shared_ptr<EventQueue> AppSession::OpenStream() {
 
 void AppSession::CloseStream(const std::shared_ptr<EventQueue>& q) {
   q->Close();
-  absl::MutexLock lock(&streams_mu_);
+  base::MutexLock lock(&streams_mu_);
   std::erase(streams_, q);
 }
 
 void AppSession::CloseStreams() {
-  absl::MutexLock lock(&streams_mu_);
+  base::MutexLock lock(&streams_mu_);
   for (const std::shared_ptr<EventQueue>& q : streams_) q->Close();
 }
 
 void AppSession::Publish(const PageEvent& e) {
-  absl::MutexLock lock(&streams_mu_);
+  base::MutexLock lock(&streams_mu_);
   for (const std::shared_ptr<EventQueue>& q : streams_) q->Push(e);
 }
 

@@ -24,7 +24,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "crypto/secret.h"
@@ -60,7 +60,7 @@ class EventQueue {
   bool closed();
 
  private:
-  absl::Mutex mu_;
+  base::Mutex mu_;
   std::deque<PageEvent> events_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -111,7 +111,7 @@ class AppSession {
   client::ClientOptions ClientOptionsFor() const;
 
   const AppSessionOptions options_;
-  absl::Mutex mu_;
+  base::Mutex mu_;
   std::shared_ptr<client::Client> client_ ABSL_GUARDED_BY(mu_);  // Null while locked.
   uint64_t subscription_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread listener_ ABSL_GUARDED_BY(mu_);
@@ -119,7 +119,7 @@ class AppSession {
   bool online_ ABSL_GUARDED_BY(mu_) = true;
   absl::Duration idle_ ABSL_GUARDED_BY(mu_);
   absl::Time last_touch_ ABSL_GUARDED_BY(mu_);
-  absl::Mutex streams_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  base::Mutex streams_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::vector<std::shared_ptr<EventQueue>> streams_ ABSL_GUARDED_BY(streams_mu_);
 };
 

@@ -394,7 +394,7 @@ absl::Status ClientCore::Listen(const std::function<void(const MessageView&)>& o
   ALLIANCE_ASSIGN_OR_RETURN(std::shared_ptr<ReceiveStream> stream,
                             ReceiveStream::Open(relay_.get()));
   {
-    absl::MutexLock lock(&stream_mu_);
+    base::MutexLock lock(&stream_mu_);
     if (stop_listening_) {
       stop_listening_ = false;
       stream->Cancel();
@@ -447,7 +447,7 @@ absl::Status ClientCore::Listen(const std::function<void(const MessageView&)>& o
   absl::Status finish = stream->Finish();
   bool stopped;
   {
-    absl::MutexLock lock(&stream_mu_);
+    base::MutexLock lock(&stream_mu_);
     stream_.reset();
     stopped = stop_listening_;
     stop_listening_ = false;
@@ -460,7 +460,7 @@ absl::Status ClientCore::Listen(const std::function<void(const MessageView&)>& o
 void ClientCore::StopListening() {
   std::shared_ptr<ReceiveStream> stream;
   {
-    absl::MutexLock lock(&stream_mu_);
+    base::MutexLock lock(&stream_mu_);
     stop_listening_ = true;
     stream = stream_;
   }

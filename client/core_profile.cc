@@ -307,21 +307,21 @@ absl::StatusOr<std::vector<v1::AuditEntry>> ClientCore::Audit(uint64_t after, ui
 }
 
 uint64_t ClientCore::Subscribe(EventHandler handler) {
-  absl::MutexLock lock(&events_mu_);
+  base::MutexLock lock(&events_mu_);
   const uint64_t id = next_subscription_++;
   handlers_.emplace_back(id, std::move(handler));
   return id;
 }
 
 void ClientCore::Unsubscribe(uint64_t id) {
-  absl::MutexLock lock(&events_mu_);
+  base::MutexLock lock(&events_mu_);
   std::erase_if(handlers_, [id](const auto& h) { return h.first == id; });
 }
 
 void ClientCore::Emit(const ClientEvent& event) {
   std::vector<EventHandler> handlers;
   {
-    absl::MutexLock lock(&events_mu_);
+    base::MutexLock lock(&events_mu_);
     for (const auto& h : handlers_) handlers.push_back(h.second);
   }
   for (const EventHandler& h : handlers) h(event);

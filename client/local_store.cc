@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "base/disk_space.h"
 #include "base/status_macros.h"
 #include "crypto/record_io.h"
@@ -77,25 +78,25 @@ LocalStore::LocalStore(std::string dir, crypto::StoreKey key, LocalStoreOptions 
 
 LocalStore::~LocalStore() {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     stopping_ = true;
   }
   if (closer_.joinable()) closer_.join();
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   CloseDb();
 }
 
 void LocalStore::CloseWhenIdle() {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   while (true) {
     auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || db_ != nullptr; };
-    mu_.Await(absl::Condition(&wake));
+    mu_.Await(base::Condition(&wake));
     if (stopping_) return;
     // Open: wait until it has been idle for `linger` (each Run moves last_used_ on).
     auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
     const absl::Duration idle = absl::Now() - last_used_;
     if (idle < options_.linger) {
-      if (mu_.AwaitWithTimeout(absl::Condition(&stop), options_.linger - idle)) return;
+      if (mu_.AwaitWithTimeout(base::Condition(&stop), options_.linger - idle)) return;
       continue;
     }
     CloseDb();
@@ -119,7 +120,7 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Create(const std::string
   auto store = std::unique_ptr<LocalStore>(new LocalStore(dir, std::move(created.key), options));
   // Create the database now so a later Open finds a complete profile.
   {
-    absl::MutexLock lock(&store->mu_);
+    base::MutexLock lock(&store->mu_);
     ALLIANCE_RETURN_IF_ERROR(store->OpenDb());
     if (!options.hold_open) store->CloseDb();
   }
@@ -150,7 +151,7 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& 
   }
   auto store = std::unique_ptr<LocalStore>(new LocalStore(dir, *std::move(key), options));
   if (options.hold_open) {
-    absl::MutexLock lock(&store->mu_);
+    base::MutexLock lock(&store->mu_);
     ALLIANCE_RETURN_IF_ERROR(store->OpenDb());
   }
   return store;
@@ -195,7 +196,7 @@ void LocalStore::CloseDb() {
 }
 
 absl::Status LocalStore::Run(const std::function<absl::Status(Txn&)>& fn, bool sync) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   ALLIANCE_RETURN_IF_ERROR(OpenDb());
   rocksdb::WriteBatchWithIndex batch(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
   Txn txn(db_.get(), &key_, &batch);

@@ -32,7 +32,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "crypto/sealed_store.h"
 #include "crypto/secret.h"
@@ -82,7 +82,7 @@ class LocalStore {
   std::string dir_;
   crypto::StoreKey key_;
   LocalStoreOptions options_;
-  absl::Mutex mu_;
+  base::Mutex mu_;
   std::unique_ptr<rocksdb::DB> db_ ABSL_GUARDED_BY(mu_);  // Null while closed.
   absl::Time last_used_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

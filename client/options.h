@@ -10,6 +10,7 @@
 #include <functional>
 #include <string>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "crypto/sealed_store.h"
 

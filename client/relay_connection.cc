@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "base/loopback.h"
 #include "base/status_macros.h"
 #include "wire/signed_strings.h"
@@ -93,7 +94,7 @@ RelayConnection::RelayConnection(const RelayOptions& options,
 void RelayConnection::SetLogin(const crypto::IdentityKeyPair* identity,
                                const std::string& account_id, uint32_t device_id,
                                const std::string& relay_id) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   identity_ = identity;
   account_id_ = account_id;
   device_id_ = device_id;
@@ -107,7 +108,7 @@ void RelayConnection::SetDeadline(grpc::ClientContext* context) const {
 
 absl::StatusOr<std::string> RelayConnection::Token() {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     if (!token_hex_.empty()) return token_hex_;
   }
   return Login();
@@ -156,7 +157,7 @@ absl::StatusOr<std::string> RelayConnection::Login() {
   std::string pinned_relay_id;
   v1::LoginRequest req;
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     if (identity_ == nullptr) return absl::FailedPreconditionError("profile is not registered");
     identity = identity_;
     pinned_relay_id = relay_id_;
@@ -179,7 +180,7 @@ absl::StatusOr<std::string> RelayConnection::Login() {
   ALLIANCE_RETURN_IF_ERROR(FromGrpc(accounts_->Login(&ctx, req, &resp), options_.address));
   if (resp.token().size() != 32) return absl::DataLossError("relay sent a malformed token");
   std::string token = absl::BytesToHexString(resp.token());
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   token_hex_ = token;
   return token;
 }
@@ -209,7 +210,7 @@ absl::StatusOr<Response> RelayConnection::Authed(Call call) {
     grpc::Status s = call(&ctx, &resp);
     if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED && !relogged) {
       relogged = true;
-      absl::MutexLock lock(&mu_);
+      base::MutexLock lock(&mu_);
       token_hex_.clear();  // Expired or revoked (e.g. relay restarted): log in again once.
       continue;
     }

@@ -20,7 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "alliance/v1/accounts_service.grpc.pb.h"
 #include "alliance/v1/clinic_service.grpc.pb.h"
@@ -99,7 +99,7 @@ class RelayConnection {
   std::unique_ptr<v1::Relay::Stub> relay_;
   std::unique_ptr<v1::Clinic::Stub> clinic_;
 
-  absl::Mutex mu_;
+  base::Mutex mu_;
   const crypto::IdentityKeyPair* identity_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::string account_id_ ABSL_GUARDED_BY(mu_);
   uint32_t device_id_ ABSL_GUARDED_BY(mu_) = 0;

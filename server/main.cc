@@ -25,6 +25,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/time/clock.h"
 #include "base/bytes.h"
 #include "server/admin/health_probe.h"
 #include "server/admin/migrate.h"

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "base/bytes.h"
 #include "base/status_macros.h"
@@ -286,10 +287,10 @@ absl::StatusOr<uint64_t> RelayServer::SweepNow() {
 }
 
 void RelayServer::SweepLoop(absl::Duration interval) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   while (!stopping_) {
     auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
-    if (mu_.AwaitWithTimeout(absl::Condition(&stop), interval)) break;
+    if (mu_.AwaitWithTimeout(base::Condition(&stop), interval)) break;
     mu_.Unlock();
     absl::StatusOr<uint64_t> swept = SweepNow();
     if (!swept.ok()) logger_->Error("sweep_failed", {{"detail", swept.status().ToString()}});
@@ -299,7 +300,7 @@ void RelayServer::SweepLoop(absl::Duration interval) {
 
 void RelayServer::Shutdown() {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     if (stopped_) return;
     stopped_ = true;
     stopping_ = true;

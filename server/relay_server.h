@@ -23,7 +23,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "server/auth/authenticator.h"
 #include "server/infra/admin_socket.h"
 #include "server/infra/clock.h"
@@ -133,7 +133,7 @@ class RelayServer {
   // Unix seconds of the last successful Backup(), -1 when none (kept in <data>/last-backup).
   std::atomic<int64_t> last_backup_unix_seconds_{-1};
   std::thread sweeper_;
-  absl::Mutex mu_;
+  base::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 };

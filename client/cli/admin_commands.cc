@@ -81,6 +81,14 @@ void AddAdminCommands(Commands& cli) {
     ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
     ALLIANCE_ASSIGN_OR_RETURN(std::vector<v1::AuditEntry> entries,
                               c->Audit(f.audit_after, f.audit_limit, f.security_only));
+    // The log is a hash chain: a relay that altered, dropped or reordered an entry in what it
+    // returned is caught here (its whole chain on disk: `alliance-relay check`).
+    const client::AuditChainCheck chain = client::CheckAuditChain(entries);
+    if (!chain.intact) {
+      return absl::DataLossError(absl::StrCat("the relay's audit log does not verify at entry ",
+                                              chain.broken_at,
+                                              "; ask the operator to run alliance-relay check"));
+    }
     json arr = json::array();
     std::string text;
     for (const v1::AuditEntry& e : entries) {
@@ -100,6 +108,7 @@ void AddAdminCommands(Commands& cli) {
       text += line;
     }
     out.Print(arr, text);
+    out.Note(absl::StrCat("Hash chain verified over ", chain.checked, " entries."));
     return absl::OkStatus();
   }));
 }

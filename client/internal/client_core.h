@@ -21,7 +21,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "client/events.h"
 #include "client/local_store.h"
@@ -189,10 +189,10 @@ class ClientCore {
   crypto::SystemRandom rng_;
   std::optional<crypto::IdentityKeyPair> identity_;
   std::unique_ptr<RelayConnection> relay_;
-  absl::Mutex events_mu_;
+  base::Mutex events_mu_;
   uint64_t next_subscription_ ABSL_GUARDED_BY(events_mu_) = 1;
   std::vector<std::pair<uint64_t, EventHandler>> handlers_ ABSL_GUARDED_BY(events_mu_);
-  absl::Mutex stream_mu_;
+  base::Mutex stream_mu_;
   std::shared_ptr<ReceiveStream> stream_ ABSL_GUARDED_BY(stream_mu_);  // The one Listen reads.
   bool stop_listening_ ABSL_GUARDED_BY(stream_mu_) = false;
 };

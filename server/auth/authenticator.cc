@@ -93,7 +93,7 @@ absl::StatusOr<v1::LoginResponse> Authenticator::Login(const v1::LoginRequest& r
     return RecordFailure(caller_address, account);
   }
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     if (answered_.contains(request.nonce())) return RecordFailure(caller_address, account);
   }
 
@@ -108,7 +108,7 @@ absl::StatusOr<v1::LoginResponse> Authenticator::Login(const v1::LoginRequest& r
     return RecordFailure(caller_address, account);
   }
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     if (answered_.size() >= limits_.max_pending_challenges) {
       absl::erase_if(answered_, [now](const auto& kv) { return kv.second < now; });
       if (answered_.size() >= limits_.max_pending_challenges) {
@@ -199,7 +199,7 @@ absl::Status Authenticator::AddEraseSessions(std::string_view account_id,
 absl::Status Authenticator::SweepExpired() {
   uint64_t now = clock_->NowUnixSeconds();
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     absl::erase_if(answered_, [now](const auto& kv) { return kv.second < now; });
   }
   caller_failures_.Prune();

@@ -30,7 +30,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "alliance/v1/accounts_service.pb.h"
 #include "rocksdb/write_batch.h"
 #include "server/infra/clock.h"
@@ -107,7 +107,7 @@ class Authenticator {
   RateLimiter caller_failures_;
   RateLimiter global_failures_;
   RateLimiter challenges_;
-  absl::Mutex mu_;
+  base::Mutex mu_;
   // Nonces of successful logins -> their expiry (single use).
   absl::flat_hash_map<std::string, uint64_t> answered_ ABSL_GUARDED_BY(mu_);
 };

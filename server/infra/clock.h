@@ -12,7 +12,8 @@
 #include <cstdint>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 
 namespace alliance::server {
@@ -42,7 +43,7 @@ class ManualClock final : public Clock {
   void Advance(absl::Duration d);
 
  private:
-  mutable absl::Mutex mu_;
+  mutable base::Mutex mu_;
   absl::Time now_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -11,7 +11,7 @@ CommitPool::~CommitPool() { Shutdown(); }
 
 void CommitPool::Submit(rocksdb::WriteBatch batch, Done done) {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     if (!stopping_) {
       queue_.push_back(Job{std::move(batch), std::move(done)});
       ready_.Signal();
@@ -25,7 +25,7 @@ void CommitPool::Run() {
   while (true) {
     Job job;
     {
-      absl::MutexLock lock(&mu_);
+      base::MutexLock lock(&mu_);
       while (!stopping_ && queue_.empty()) ready_.Wait(&mu_);
       if (queue_.empty()) return;  // stopping and drained
       job = std::move(queue_.front());
@@ -38,7 +38,7 @@ void CommitPool::Run() {
 
 void CommitPool::Shutdown() {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     stopping_ = true;
     ready_.SignalAll();
   }

@@ -17,7 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "rocksdb/write_batch.h"
 #include "server/infra/db.h"
 
@@ -46,8 +46,8 @@ class CommitPool {
   void Run();
 
   RelayDb* const db_;
-  absl::Mutex mu_;
-  absl::CondVar ready_;  // signalled once per queued job (wakes one writer)
+  base::Mutex mu_;
+  base::CondVar ready_;  // signalled once per queued job (wakes one writer)
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;

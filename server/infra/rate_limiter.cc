@@ -31,7 +31,7 @@ RateLimiter::Bucket& RateLimiter::Refill(std::string_view key) {
 }
 
 bool RateLimiter::TryAcquire(std::string_view key) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   Bucket& b = Refill(key);
   if (b.tokens < 1) return false;
   b.tokens -= 1;
@@ -39,7 +39,7 @@ bool RateLimiter::TryAcquire(std::string_view key) {
 }
 
 bool RateLimiter::HasToken(std::string_view key) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   auto it = buckets_.find(absl::string_view(key.data(), key.size()));
   if (it == buckets_.end() && buckets_.size() < max_keys_) return true;  // a fresh bucket
   return Refill(key).tokens >= 1;
@@ -59,12 +59,12 @@ void RateLimiter::PruneLocked(absl::Time now) {
 }
 
 void RateLimiter::Prune() {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   PruneLocked(clock_->Now());
 }
 
 size_t RateLimiter::size() {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   return buckets_.size();
 }
 

@@ -15,7 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "server/infra/clock.h"
 
 namespace alliance::server {
@@ -46,7 +46,7 @@ class RateLimiter {
   const double rate_per_second_;
   const double burst_;
   const size_t max_keys_;
-  absl::Mutex mu_;
+  base::Mutex mu_;
   absl::flat_hash_map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
   absl::Time last_prune_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "base/status_macros.h"
 
 namespace alliance::server {
@@ -51,7 +52,7 @@ absl::StatusOr<std::unique_ptr<TlsReloader>> TlsReloader::Create(const std::stri
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", state_dir, ": ", ec.message()));
   auto reloader = std::unique_ptr<TlsReloader>(new TlsReloader(cert_file, key_file, state_dir));
   {
-    absl::MutexLock lock(&reloader->mu_);
+    base::MutexLock lock(&reloader->mu_);
     ALLIANCE_RETURN_IF_ERROR(reloader->StageLocked(info));
   }
   const fs::path current = fs::path(state_dir) / kCurrent;
@@ -66,7 +67,7 @@ absl::StatusOr<std::unique_ptr<TlsReloader>> TlsReloader::Create(const std::stri
 }
 
 CertificateInfo TlsReloader::current() const {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   return current_;
 }
 
@@ -82,7 +83,7 @@ absl::StatusOr<CertificateInfo> TlsReloader::Reload(absl::Time now) {
         absl::StrCat("the certificate in ", cert_file_, " is not valid before ",
                      absl::FormatTime(info.not_before, absl::UTCTimeZone())));
   }
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   ALLIANCE_RETURN_IF_ERROR(StageLocked(info));
   return info;
 }

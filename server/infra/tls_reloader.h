@@ -35,7 +35,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "server/infra/certificate_info.h"
 
@@ -80,7 +80,7 @@ class TlsReloader {
   const std::string key_file_;
   const std::string state_dir_;
   std::shared_ptr<grpc::ServerCredentials> credentials_;
-  mutable absl::Mutex mu_;
+  mutable base::Mutex mu_;
   CertificateInfo current_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t last_mtime_ ABSL_GUARDED_BY(mu_) = 0;

@@ -27,12 +27,12 @@ class StreamLink final : public Mailbox::Subscription {
   void OnAvailable() override;
   void OnClosed(absl::Status why) override;
   void Detach() {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     reactor_ = nullptr;
   }
 
  private:
-  absl::Mutex mu_;
+  base::Mutex mu_;
   ReceiveReactor* reactor_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -47,7 +47,7 @@ class ReceiveReactor final : public grpc::ServerWriteReactor<v1::ReceiveResponse
   void Start() {
     link_ = std::make_shared<StreamLink>(this);
     absl::StatusOr<uint64_t> backlog_end = deps_->mailbox->Subscribe(caller_.address(), link_);
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     if (!backlog_end.ok()) {
       FinishLocked(backlog_end.status());
       return;
@@ -59,18 +59,18 @@ class ReceiveReactor final : public grpc::ServerWriteReactor<v1::ReceiveResponse
 
   // New envelopes may be deliverable.
   void Wake() {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     PumpLocked();
   }
 
   // Ends the stream with `why` (after the write in flight, if any).
   void Close(const absl::Status& why) {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     FinishLocked(why);
   }
 
   void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     writing_ = false;
     if (ok && queue_.front().has_envelope()) deps_->metrics->deliveries.Increment();
     queue_.pop_front();
@@ -163,7 +163,7 @@ class ReceiveReactor final : public grpc::ServerWriteReactor<v1::ReceiveResponse
   const Caller caller_;
   RpcTimer timer_;
   std::shared_ptr<StreamLink> link_;
-  absl::Mutex mu_;
+  base::Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
@@ -175,12 +175,12 @@ class ReceiveReactor final : public grpc::ServerWriteReactor<v1::ReceiveResponse
 };
 
 void StreamLink::OnAvailable() {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   if (reactor_ != nullptr) reactor_->Wake();
 }
 
 void StreamLink::OnClosed(absl::Status why) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   if (reactor_ != nullptr) reactor_->Close(why);
 }
 

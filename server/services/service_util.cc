@@ -74,7 +74,7 @@ grpc::ServerUnaryReactor* UnaryCall::Finish(const absl::Status& status) {
 
 absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& account,
                           const std::string& actor, bool deactivate) {
-  absl::MutexLock lock(&deps.directory->mutex());
+  base::MutexLock lock(&deps.directory->mutex());
   const std::string& id = account.account_id();
   rocksdb::WriteBatch batch;
   ALLIANCE_RETURN_IF_ERROR(deps.directory->AddEraseAccount(account, deactivate, &batch));

@@ -51,7 +51,7 @@ bool AuditLog::IsSecurityEvent(v1::AuditEvent event) {
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(RelayDb* db, const Clock* clock) {
   auto log = std::unique_ptr<AuditLog>(new AuditLog(db, clock));
   ALLIANCE_ASSIGN_OR_RETURN(auto head, db->Get(Cf::kMeta, kHeadKey));
-  absl::MutexLock lock(&log->mu_);
+  base::MutexLock lock(&log->mu_);
   if (!head) {
     log->head_hash_ = std::string(kHashSize, '\0');
   } else if (head->size() == 8 + kHashSize) {
@@ -64,7 +64,7 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(RelayDb* db, const Cloc
 }
 
 absl::Status AuditLog::Commit(rocksdb::WriteBatch* batch, const std::vector<Event>& events) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   uint64_t sequence = head_sequence_;
   std::string hash = head_hash_;
   for (const Event& event : events) {

@@ -23,7 +23,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "alliance/v1/clinic_service.pb.h"
 #include "rocksdb/write_batch.h"
 #include "server/infra/clock.h"
@@ -72,7 +72,7 @@ class AuditLog {
 
   RelayDb* const db_;
   const Clock* const clock_;
-  absl::Mutex mu_;
+  base::Mutex mu_;
   uint64_t head_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   std::string head_hash_ ABSL_GUARDED_BY(mu_);
 };

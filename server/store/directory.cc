@@ -64,7 +64,7 @@ absl::StatusOr<v1::CreateInviteResponse> Directory::CreateInvite(const Inviter* 
   std::string code = RandomBytes(kInviteCodeSize);
   std::string invite_id = Blake2b256(code);
   uint64_t now = clock_->NowUnixSeconds();
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   if (creator != nullptr) {
     // Outstanding invites of this creator, read through its index: O(its own invites).
     uint64_t outstanding = 0;
@@ -113,7 +113,7 @@ absl::StatusOr<v1::CreateInviteResponse> Directory::CreateInvite(const Inviter* 
 
 absl::Status Directory::RevokeInvite(const Inviter& caller, std::string_view invite_id) {
   if (invite_id.size() != kHashSize) return absl::InvalidArgumentError("malformed invite id");
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kInvites, invite_id));
   InviteRecord invite;
   if (!raw || !invite.ParseFromString(*raw)) return absl::NotFoundError("no such invite");
@@ -148,7 +148,7 @@ absl::StatusOr<v1::RegisterResponse> Directory::Register(const v1::RegisterReque
   std::string invite_id = Blake2b256(request.invite_code());
   uint64_t now = clock_->NowUnixSeconds();
 
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kInvites, invite_id));
   InviteRecord invite;
   if (!raw || !invite.ParseFromString(*raw)) return absl::NotFoundError("no such invite");

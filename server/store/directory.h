@@ -23,7 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "alliance/v1/accounts_service.pb.h"
 #include "alliance/v1/clinic_service.pb.h"
 #include "rocksdb/write_batch.h"
@@ -84,7 +84,7 @@ class Directory {
   [[nodiscard]] absl::Status SweepExpired();
 
   // Serializes account state changes (registration, erasure). Exposed for AccountEraser.
-  absl::Mutex& mutex() { return mu_; }
+  base::Mutex& mutex() { return mu_; }
 
  private:
   RelayDb* const db_;
@@ -92,7 +92,7 @@ class Directory {
   const Clock* const clock_;
   const Limits limits_;
   RateLimiter invite_rate_;
-  absl::Mutex mu_;
+  base::Mutex mu_;
 };
 
 }  // namespace alliance::server

@@ -36,7 +36,7 @@ Mailbox::Mailbox(RelayDb* db, CommitPool* pool, const Clock* clock, const Limits
 
 std::shared_ptr<Mailbox::State> Mailbox::GetState(const std::string& mailbox_key) {
   Shard& shard = shards_[absl::HashOf(mailbox_key) % shards_.size()];
-  absl::MutexLock lock(&shard.mu);
+  base::MutexLock lock(&shard.mu);
   std::shared_ptr<State>& state = shard.states[mailbox_key];
   if (state == nullptr) state = std::make_shared<State>();
   return state;
@@ -85,14 +85,14 @@ uint64_t Mailbox::DeliverableLocked(const State& state) {
 void Mailbox::Send(const v1::Address& sender, const v1::SendRequest& request, SendDone done) {
   std::string dedup_key = DedupKey(sender.account_id(), request.message_id());
   {
-    absl::MutexLock lock(&inflight_mu_);
+    base::MutexLock lock(&inflight_mu_);
     if (!inflight_.insert(dedup_key).second) {
       done(absl::AbortedError("same message id in flight; retry"));
       return;
     }
   }
   auto release = [this, &dedup_key] {
-    absl::MutexLock lock(&inflight_mu_);
+    base::MutexLock lock(&inflight_mu_);
     inflight_.erase(dedup_key);
   };
   absl::StatusOr<std::optional<std::string>> existing = db_->Get(Cf::kDedup, dedup_key);
@@ -123,7 +123,7 @@ void Mailbox::Send(const v1::Address& sender, const v1::SendRequest& request, Se
   int64_t depth = 0;
   absl::Status refused;
   {
-    absl::MutexLock lock(&state->mu);
+    base::MutexLock lock(&state->mu);
     refused = EnsureLoaded(state.get(), mailbox_key);
     if (refused.ok() && state->closed) {
       refused = absl::NotFoundError("no such recipient");
@@ -202,7 +202,7 @@ void Mailbox::FinishSend(const std::shared_ptr<State>& state, v1::Envelope* enve
                          v1::SendResponse response, const SendDone& done) {
   std::shared_ptr<Subscription> subscriber;
   {
-    absl::MutexLock lock(&state->mu);
+    base::MutexLock lock(&state->mu);
     state->pending.erase(envelope->sequence());
     if (!status.ok()) {
       --state->depth;
@@ -217,7 +217,7 @@ void Mailbox::FinishSend(const std::shared_ptr<State>& state, v1::Envelope* enve
     }
   }
   {
-    absl::MutexLock lock(&inflight_mu_);
+    base::MutexLock lock(&inflight_mu_);
     inflight_.erase(dedup_key);
   }
   // Wake the stream even on failure: the gap may unblock later sequences.
@@ -235,7 +235,7 @@ absl::StatusOr<uint32_t> Mailbox::Ack(const v1::Address& mailbox,
   std::set<uint64_t> unique(sequences.begin(), sequences.end());
   std::string mailbox_key = MailboxKey(mailbox);
   std::shared_ptr<State> state = GetState(mailbox_key);
-  absl::MutexLock lock(&state->mu);
+  base::MutexLock lock(&state->mu);
   ALLIANCE_RETURN_IF_ERROR(EnsureLoaded(state.get(), mailbox_key));
   rocksdb::WriteBatch batch;
   int64_t deleted = 0;
@@ -267,7 +267,7 @@ absl::StatusOr<uint32_t> Mailbox::Ack(const v1::Address& mailbox,
 absl::StatusOr<uint64_t> Mailbox::Subscribe(const v1::Address& mailbox,
                                             std::shared_ptr<Subscription> subscription) {
   {
-    absl::MutexLock lock(&closing_mu_);
+    base::MutexLock lock(&closing_mu_);
     if (closing_) return absl::UnavailableError("relay shutting down");
   }
   std::string mailbox_key = MailboxKey(mailbox);
@@ -275,7 +275,7 @@ absl::StatusOr<uint64_t> Mailbox::Subscribe(const v1::Address& mailbox,
   std::shared_ptr<Subscription> previous;
   uint64_t deliverable = 0;
   {
-    absl::MutexLock lock(&state->mu);
+    base::MutexLock lock(&state->mu);
     ALLIANCE_RETURN_IF_ERROR(EnsureLoaded(state.get(), mailbox_key));
     if (state->closed) return absl::NotFoundError("no such mailbox");
     previous = std::exchange(state->subscriber, std::move(subscription));
@@ -290,7 +290,7 @@ absl::StatusOr<uint64_t> Mailbox::Subscribe(const v1::Address& mailbox,
 void Mailbox::Unsubscribe(const v1::Address& mailbox, const Subscription* subscription) {
   std::shared_ptr<State> state = GetState(MailboxKey(mailbox));
   std::shared_ptr<Subscription> dropped;  // released outside the lock
-  absl::MutexLock lock(&state->mu);
+  base::MutexLock lock(&state->mu);
   if (state->subscriber.get() == subscription) {
     dropped = std::move(state->subscriber);
     state->live.clear();
@@ -303,7 +303,7 @@ absl::Status Mailbox::TakeLive(const v1::Address& mailbox, uint64_t after, size_
                                size_t max_bytes) {
   std::string mailbox_key = MailboxKey(mailbox);
   std::shared_ptr<State> state = GetState(mailbox_key);
-  absl::MutexLock lock(&state->mu);
+  base::MutexLock lock(&state->mu);
   ALLIANCE_RETURN_IF_ERROR(EnsureLoaded(state.get(), mailbox_key));
   *deliverable = DeliverableLocked(*state);
   auto& live = state->live;
@@ -330,7 +330,7 @@ absl::Status Mailbox::TakeLive(const v1::Address& mailbox, uint64_t after, size_
 absl::StatusOr<uint64_t> Mailbox::Deliverable(const v1::Address& mailbox) {
   std::string mailbox_key = MailboxKey(mailbox);
   std::shared_ptr<State> state = GetState(mailbox_key);
-  absl::MutexLock lock(&state->mu);
+  base::MutexLock lock(&state->mu);
   ALLIANCE_RETURN_IF_ERROR(EnsureLoaded(state.get(), mailbox_key));
   return DeliverableLocked(*state);
 }
@@ -369,14 +369,14 @@ absl::StatusOr<std::vector<v1::Envelope>> Mailbox::Read(const v1::Address& mailb
 
 void Mailbox::CloseAll(absl::Status why) {
   {
-    absl::MutexLock lock(&closing_mu_);
+    base::MutexLock lock(&closing_mu_);
     closing_ = true;
   }
   std::vector<std::shared_ptr<Subscription>> subscribers;
   for (Shard& shard : shards_) {
-    absl::MutexLock shard_lock(&shard.mu);
+    base::MutexLock shard_lock(&shard.mu);
     for (auto& [key, state] : shard.states) {
-      absl::MutexLock lock(&state->mu);
+      base::MutexLock lock(&state->mu);
       if (state->subscriber != nullptr) subscribers.push_back(std::move(state->subscriber));
       state->live.clear();
       state->live_bytes = 0;

@@ -38,7 +38,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "alliance/v1/relay_service.pb.h"
 #include "rocksdb/write_batch.h"
 #include "server/infra/clock.h"
@@ -123,7 +123,7 @@ class Mailbox {
 
  private:
   struct State {
-    absl::Mutex mu;
+    base::Mutex mu;
     bool loaded ABSL_GUARDED_BY(mu) = false;
     bool closed ABSL_GUARDED_BY(mu) = false;
     uint64_t next_sequence ABSL_GUARDED_BY(mu) = 1;
@@ -137,7 +137,7 @@ class Mailbox {
     size_t live_bytes ABSL_GUARDED_BY(mu) = 0;  // ByteSizeLong() of what `live` holds
   };
   struct Shard {
-    absl::Mutex mu;
+    base::Mutex mu;
     absl::flat_hash_map<std::string, std::shared_ptr<State>> states ABSL_GUARDED_BY(mu);
   };
 
@@ -162,9 +162,9 @@ class Mailbox {
   const Limits limits_;
   Metrics* const metrics_;
   std::array<Shard, 32> shards_;
-  absl::Mutex inflight_mu_;
+  base::Mutex inflight_mu_;
   absl::flat_hash_set<std::string> inflight_ ABSL_GUARDED_BY(inflight_mu_);
-  absl::Mutex closing_mu_;
+  base::Mutex closing_mu_;
   bool closing_ ABSL_GUARDED_BY(closing_mu_) = false;
 };
 

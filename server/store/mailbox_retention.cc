@@ -15,7 +15,7 @@ using namespace mailbox_internal;  // NOLINT(google-build-using-namespace): the 
 absl::StatusOr<uint64_t> Mailbox::ExpireMailbox(const std::string& mailbox_key,
                                                 uint64_t cutoff_ms) {
   std::shared_ptr<State> state = GetState(mailbox_key);
-  absl::MutexLock lock(&state->mu);
+  base::MutexLock lock(&state->mu);
   std::string end = EnvelopeKey(mailbox_key, ~uint64_t{0});  // envelopes only
   rocksdb::Slice upper(end);
   rocksdb::ReadOptions options;
@@ -123,7 +123,7 @@ absl::Status Mailbox::CloseAndErase(std::string_view account_id, uint32_t device
     std::shared_ptr<State> state = GetState(mailbox_key);
     std::shared_ptr<Subscription> subscriber;
     {
-      absl::MutexLock lock(&state->mu);
+      base::MutexLock lock(&state->mu);
       state->closed = true;
       state->depth = 0;
       state->sender_depth.clear();

@@ -46,7 +46,7 @@ absl::Status CheckSignedPreKey(const v1::SignedPreKey& spk, std::string_view ide
 PreKeyStore::PreKeyStore(RelayDb* db, AuditLog* audit, const Limits& limits, Metrics* metrics)
     : db_(db), audit_(audit), limits_(limits), metrics_(metrics) {}
 
-absl::Mutex& PreKeyStore::DeviceMutex(std::string_view device_key) {
+base::Mutex& PreKeyStore::DeviceMutex(std::string_view device_key) {
   return device_mu_[std::hash<std::string_view>()(device_key) % device_mu_.size()];
 }
 
@@ -73,7 +73,7 @@ absl::StatusOr<v1::PublishPreKeysResponse> PreKeyStore::Publish(
   }
 
   std::string device = DeviceKey(owner.account_id(), owner.device_id());
-  absl::MutexLock lock(&DeviceMutex(device));
+  base::MutexLock lock(&DeviceMutex(device));
   ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kIdentity, KeysRecordKey(device)));
   DeviceKeysRecord record;
   if (raw && !record.ParseFromString(*raw)) return absl::InternalError("prekeys unreadable");
@@ -104,7 +104,7 @@ absl::StatusOr<v1::PublishPreKeysResponse> PreKeyStore::Publish(
 absl::StatusOr<v1::PreKeyBundle> PreKeyStore::Fetch(const v1::Address& address,
                                                     std::string_view identity_key) {
   std::string device = DeviceKey(address.account_id(), address.device_id());
-  absl::MutexLock lock(&DeviceMutex(device));
+  base::MutexLock lock(&DeviceMutex(device));
   ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kIdentity, KeysRecordKey(device)));
   DeviceKeysRecord record;
   if (!raw || !record.ParseFromString(*raw) || !record.has_signed_prekey()) {

@@ -17,7 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "alliance/v1/keys_service.pb.h"
 #include "rocksdb/write_batch.h"
 #include "server/infra/config.h"
@@ -50,13 +50,13 @@ class PreKeyStore {
   void AddErase(std::string_view account_id, uint32_t device_count, rocksdb::WriteBatch* batch);
 
  private:
-  absl::Mutex& DeviceMutex(std::string_view device_key);
+  base::Mutex& DeviceMutex(std::string_view device_key);
 
   RelayDb* const db_;
   AuditLog* const audit_;
   const Limits limits_;
   Metrics* const metrics_;
-  std::array<absl::Mutex, 64> device_mu_;  // striped by device key
+  std::array<base::Mutex, 64> device_mu_;  // striped by device key
 };
 
 }  // namespace alliance::server

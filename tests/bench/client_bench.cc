@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
 #include "client/client.h"
 #include "client/relay_connection.h"
 #include "server/infra/clock.h"

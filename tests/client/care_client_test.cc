@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/time/civil_time.h"
+#include "absl/time/clock.h"
 #include "client/client.h"
 #include "client/local_store.h"
 #include "tests/client/client_fixture.h"

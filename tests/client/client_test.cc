@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "alliance/v1/client_records.pb.h"
 #include "client/local_store.h"
 #include "client/store_names.h"

@@ -235,27 +235,27 @@ HostileRelay::~HostileRelay() {
 }
 
 void HostileRelay::SetDeliveryHook(DeliveryHook hook) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   delivery_hook_ = std::move(hook);
 }
 
 void HostileRelay::SetBundleHook(BundleHook hook) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   bundle_hook_ = std::move(hook);
 }
 
 std::vector<v1::Envelope> HostileRelay::Sent() const {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   return sent_;
 }
 
 std::vector<v1::Envelope> HostileRelay::Delivered() const {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   return delivered_;
 }
 
 std::vector<v1::PreKeyBundle> HostileRelay::Bundles() const {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   return bundles_;
 }
 
@@ -265,7 +265,7 @@ v1::Address HostileRelay::CallerOf(const grpc::ServerContext& server) const {
   const std::string value(it->second.data(), it->second.size());
   if (!value.starts_with(kBearer)) return v1::Address();
   const std::string token = absl::HexStringToBytes(value.substr(kBearer.size()));
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   auto found = callers_.find(token);
   return found == callers_.end() ? v1::Address() : found->second;
 }
@@ -281,7 +281,7 @@ std::unique_ptr<grpc::ClientContext> HostileRelay::UpstreamContext(
 }
 
 void HostileRelay::NoteLogin(const v1::LoginRequest& request, const v1::LoginResponse& response) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   callers_[response.token()] = request.address();
 }
 
@@ -296,7 +296,7 @@ void HostileRelay::NoteSent(const v1::Address& caller, const v1::SendRequest& re
   e.set_payload(request.payload());
   e.set_sequence(response.sequence());
   e.set_server_time_ms(response.server_time_ms());
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   sent_.push_back(std::move(e));
 }
 
@@ -304,11 +304,11 @@ std::vector<v1::Envelope> HostileRelay::Deliver(const v1::Address& caller,
                                                 std::vector<v1::Envelope> backlog) {
   DeliveryHook hook;
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     hook = delivery_hook_;
   }
   std::vector<v1::Envelope> out = hook ? hook(caller, std::move(backlog)) : std::move(backlog);
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   delivered_.insert(delivered_.end(), out.begin(), out.end());
   return out;
 }
@@ -316,7 +316,7 @@ std::vector<v1::Envelope> HostileRelay::Deliver(const v1::Address& caller,
 void HostileRelay::HandOut(const v1::Address& caller, v1::PreKeyBundle* bundle) {
   BundleHook hook;
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     bundles_.push_back(*bundle);
     hook = bundle_hook_;
   }

@@ -33,7 +33,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "alliance/v1/accounts_service.grpc.pb.h"
 #include "alliance/v1/clinic_service.grpc.pb.h"
 #include "alliance/v1/keys_service.grpc.pb.h"
@@ -109,7 +109,7 @@ class HostileRelay {
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 
-  mutable absl::Mutex mu_;
+  mutable base::Mutex mu_;
   DeliveryHook delivery_hook_ ABSL_GUARDED_BY(mu_);
   BundleHook bundle_hook_ ABSL_GUARDED_BY(mu_);
   // Session token (raw bytes) -> the address that logged in with it.

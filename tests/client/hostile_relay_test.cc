@@ -11,6 +11,7 @@
 #include <map>
 
 #include "absl/strings/escaping.h"
+#include "absl/time/clock.h"
 #include "crypto/keys.h"
 #include "crypto/random.h"
 #include "crypto/session.h"

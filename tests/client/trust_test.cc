@@ -3,6 +3,7 @@
 // another contact, and a replayed first message leaves the sessions exactly as they were.
 #include <algorithm>
 
+#include "absl/time/clock.h"
 #include "alliance/v1/client_records.pb.h"
 #include "client/client.h"
 #include "client/envelope_opener.h"

@@ -5,6 +5,7 @@
 // queued envelope out of the therapist's outbox while the relay is down (the recipient sees
 // exactly what it would see if the relay had dropped it), and putting it back later (a relay
 // that delivers it late, out of order).
+#include "absl/time/clock.h"
 #include "client/local_store.h"
 #include "client/store_names.h"
 #include "tests/client/client_fixture.h"

@@ -241,6 +241,49 @@ TEST_F(CliE2eTest, ExportWritesAPrivateFileAndNeverFollowsALink) {
   EXPECT_EQ(ReadFile(target.string()), "untouched");
 }
 
+// The admin flow a clinic runs when a client leaves or a phone is lost: members, deactivate,
+// then the audit trail, whose hash chain the admin's CLI verifies. Revocation is immediate (the
+// HIPAA proposed rule allows an hour): the client's very next command is refused.
+TEST_F(CliE2eTest, AdminDeactivationStopsTheAccountAtOnceAndTheVerifiedAuditShowsIt) {
+  BuildClinic();
+  MustRun("client", {"send", "therapist", "before"});
+  json members = json::parse(MustRun("admin", {"--json", "admin", "members"}).out);
+  std::string client_id;
+  for (const json& m : members) {
+    if (m["role"] == "client") client_id = m["id"];
+  }
+  ASSERT_EQ(client_id.size(), 32u);
+  const auto requested = std::chrono::steady_clock::now();
+  MustRun("admin", {"admin", "deactivate", client_id});
+  Result refused = Run("client", {"send", "therapist", "after"});
+  const auto refused_after = std::chrono::steady_clock::now() - requested;
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(Lines(refused.err), 1) << refused.err;
+  EXPECT_LT(refused_after, std::chrono::minutes(1));
+
+  members = json::parse(MustRun("admin", {"--json", "admin", "members"}).out);
+  bool shown_deactivated = false;
+  for (const json& m : members) {
+    if (m["id"] == client_id) shown_deactivated = m["state"] == "deactivated";
+  }
+  EXPECT_TRUE(shown_deactivated);
+
+  Result audit = MustRun("admin", {"admin", "audit"});
+  EXPECT_NE(audit.out.find("Hash chain verified over "), std::string::npos) << audit.out;
+  EXPECT_NE(audit.out.find("AUDIT_EVENT_ACCOUNT_DEACTIVATED"), std::string::npos) << audit.out;
+  json security = json::parse(MustRun("admin", {"admin", "audit", "--security", "--json"}).out);
+  bool found = false;
+  for (const json& e : security) {
+    found |= e["event"] == "AUDIT_EVENT_ACCOUNT_DEACTIVATED" && e["subject"] == client_id;
+  }
+  EXPECT_TRUE(found);
+  // The relay's own check of the whole chain on disk agrees (run on a stopped relay).
+  relay_->Stop(SIGTERM);
+  relay_.reset();
+  Result check = RunCommand({kRelay, "check", "--data", (dir_ / "relay").string()});
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+}
+
 TEST_F(CliE2eTest, AdminAuditSecurityShowsOnlySecurityEvents) {
   BuildClinic();
   json audit = json::parse(MustRun("admin", {"admin", "audit", "--security", "--json"}).out);
