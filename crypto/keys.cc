@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "base/bytes.h"
 #include "base/status_macros.h"
@@ -216,8 +217,13 @@ absl::StatusOr<OneTimePreKeyPair> OneTimePreKeyPair::FromRecord(
   return opk;
 }
 
-absl::StatusOr<VerifiedBundle> VerifyPreKeyBundle(const v1::PreKeyBundle& bundle, int64_t now_unix,
-                                                  const BundlePolicy& policy) {
+namespace {
+
+// The checks of a bundle that do not depend on who signs the signed prekey: sizes, canonical
+// keys, then `signature_ok` (the signer's rule), then freshness.
+absl::StatusOr<VerifiedBundle> VerifyBundleWith(
+    const v1::PreKeyBundle& bundle, int64_t now_unix, const BundlePolicy& policy,
+    absl::FunctionRef<bool(const VerifiedBundle&, const v1::SignedPreKey&)> signature_ok) {
   // Sizes first, then the signature, then freshness.
   const v1::SignedPreKey& spk = bundle.signed_prekey();
   if (bundle.identity_key().size() != kKeySize || spk.public_key().size() != kKeySize ||
@@ -237,9 +243,7 @@ absl::StatusOr<VerifiedBundle> VerifyPreKeyBundle(const v1::PreKeyBundle& bundle
   VerifiedBundle out;
   ALLIANCE_ASSIGN_OR_RETURN(out.identity, ParsePublicKey(StringBytes(bundle.identity_key())));
   ALLIANCE_ASSIGN_OR_RETURN(out.signed_prekey, ParsePublicKey(StringBytes(spk.public_key())));
-  if (!VerifySignature(out.identity,
-                       SignedPreKeyMessage(spk.id(), spk.created_at(), out.signed_prekey),
-                       StringBytes(spk.signature()))) {
+  if (!signature_ok(out, spk)) {
     return absl::PermissionDeniedError("prekey bundle signature is invalid");
   }
   const int64_t created = static_cast<int64_t>(spk.created_at());
@@ -256,6 +260,58 @@ absl::StatusOr<VerifiedBundle> VerifyPreKeyBundle(const v1::PreKeyBundle& bundle
                               ParsePublicKey(StringBytes(bundle.one_time_prekey().public_key())));
   }
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<VerifiedBundle> VerifyPreKeyBundle(const v1::PreKeyBundle& bundle, int64_t now_unix,
+                                                  const BundlePolicy& policy) {
+  return VerifyBundleWith(bundle, now_unix, policy,
+                          [](const VerifiedBundle& b, const v1::SignedPreKey& spk) {
+                            return VerifySignature(
+                                b.identity, SignedPreKeyMessage(spk.id(), spk.created_at(),
+                                                                b.signed_prekey),
+                                StringBytes(spk.signature()));
+                          });
+}
+
+absl::StatusOr<VerifiedBundle> VerifyDeviceBundle(const v1::PreKeyBundle& bundle,
+                                                  const PublicKey& identity, ByteSpan account_id,
+                                                  uint32_t device_id, const PublicKey& device_key,
+                                                  int64_t now_unix, const BundlePolicy& policy) {
+  // The bundle must be the one asked for: the account's pinned identity, that account, that
+  // device. (The device-spk signature binds the last two as well; checked here first for a
+  // clear answer.)
+  if (bundle.identity_key().size() != kKeySize ||
+      std::memcmp(bundle.identity_key().data(), identity.data(), kKeySize) != 0 ||
+      bundle.account_id().size() != account_id.size() ||
+      std::memcmp(bundle.account_id().data(), account_id.data(), account_id.size()) != 0 ||
+      bundle.device_id() != device_id) {
+    return absl::PermissionDeniedError("prekey bundle is not for the device asked for");
+  }
+  const std::string account(reinterpret_cast<const char*>(account_id.data()), account_id.size());
+  return VerifyBundleWith(
+      bundle, now_unix, policy, [&](const VerifiedBundle& b, const v1::SignedPreKey& spk) {
+        const std::string m = wire::DeviceSignedPreKeyMessage(
+            account, device_id, spk.id(), spk.created_at(),
+            std::string_view(reinterpret_cast<const char*>(b.signed_prekey.data()), kKeySize));
+        return VerifySignature(device_key, AsBytes(m), StringBytes(spk.signature()));
+      });
+}
+
+SignedPreKeyPair SignedPreKeyPair::CreateForDevice(const IdentityKeyPair& device_key,
+                                                   ByteSpan account_id, uint32_t device_id,
+                                                   uint32_t id, uint64_t created_at, Random& rng) {
+  SignedPreKeyPair spk;
+  spk.id = id;
+  spk.created_at = created_at;
+  spk.key = DhKeyPair::Generate(rng);
+  const std::string m = wire::DeviceSignedPreKeyMessage(
+      std::string_view(reinterpret_cast<const char*>(account_id.data()), account_id.size()),
+      device_id, id, created_at,
+      std::string_view(reinterpret_cast<const char*>(spk.key.public_key.data()), kKeySize));
+  spk.signature = device_key.Sign(AsBytes(m));
+  return spk;
 }
 
 }  // namespace alliance::crypto

@@ -97,6 +97,12 @@ struct SignedPreKeyPair {
 
   static SignedPreKeyPair Create(const IdentityKeyPair& identity, uint32_t id, uint64_t created_at,
                                  Random& rng);
+  // A signed prekey of one device of an account (several devices, DESIGN §4): signed by the
+  // device's own key over wire::DeviceSignedPreKeyMessage, which names the account and device,
+  // so the relay cannot serve it as another device's or another account's.
+  static SignedPreKeyPair CreateForDevice(const IdentityKeyPair& device_key, ByteSpan account_id,
+                                          uint32_t device_id, uint32_t id, uint64_t created_at,
+                                          Random& rng);
   // The public part, as published to the relay.
   v1::SignedPreKey ToPublic() const;
   void ToRecord(v1::PreKeyPairRecord* record) const;
@@ -145,6 +151,17 @@ struct BundlePolicy {
 [[nodiscard]] absl::StatusOr<VerifiedBundle> VerifyPreKeyBundle(const v1::PreKeyBundle& bundle,
                                                                 int64_t now_unix,
                                                                 const BundlePolicy& policy = {});
+
+// Verifies the bundle of one device of an account whose identity key is pinned as `identity`
+// and whose signed device list (crypto/devices.h) names `device_id` with `device_key`: the
+// bundle must carry exactly that identity, account and device, and its signed prekey must be
+// signed by `device_key` over wire::DeviceSignedPreKeyMessage; then sizes and freshness as in
+// VerifyPreKeyBundle. PERMISSION_DENIED for a bundle of another identity, account or device or
+// a bad signature; INVALID_ARGUMENT for a malformed bundle; FAILED_PRECONDITION for a stale key.
+[[nodiscard]] absl::StatusOr<VerifiedBundle> VerifyDeviceBundle(
+    const v1::PreKeyBundle& bundle, const PublicKey& identity, ByteSpan account_id,
+    uint32_t device_id, const PublicKey& device_key, int64_t now_unix,
+    const BundlePolicy& policy = {});
 
 }  // namespace alliance::crypto
 

@@ -31,11 +31,22 @@ inline constexpr size_t kEd25519SignatureSize = 64;
 inline constexpr size_t kX25519PublicKeySize = 32;
 // The first device of an account; linking more devices adds ids, never changes this one.
 inline constexpr uint32_t kFirstDeviceId = 1;
+// Most devices a signed device list may name (a hard format limit; a relay's configured limit,
+// 5 by default, must not exceed it).
+inline constexpr size_t kMaxDevicesPerAccount = 16;
+// A link code (the new device's ephemeral X25519 public key) and the relay's slot for it
+// expire after this long, and work once.
+inline constexpr int64_t kLinkCodeTtlSeconds = 600;
 
 // Domain tags of signed strings.
 inline constexpr std::string_view kLoginDomain = "alliance/v1/login";
 inline constexpr std::string_view kRegisterDomain = "alliance/v1/register";
 inline constexpr std::string_view kSignedPreKeyDomain = "alliance/v1/spk";
+// Several devices: the identity key signs the device list; each device's own key signs its
+// signed prekeys and its logins.
+inline constexpr std::string_view kDeviceListDomain = "alliance/v1/devices";
+inline constexpr std::string_view kDeviceSignedPreKeyDomain = "alliance/v1/device-spk";
+inline constexpr std::string_view kDeviceLoginDomain = "alliance/v1/device-login";
 // Signed documents: kDocumentDomainPrefix || kind, e.g. "alliance/v1/doc/agreement".
 inline constexpr std::string_view kDocumentDomainPrefix = "alliance/v1/doc/";
 inline constexpr std::string_view kAgreementDocument = "agreement";
@@ -51,6 +62,10 @@ inline constexpr std::string_view kMessageInfo = "alliance/v1/message";
 inline constexpr std::string_view kMessageAdDomain = "alliance/v1/ad";
 inline constexpr std::string_view kStoreNamesInfo = "alliance/v1/names";
 inline constexpr std::string_view kStoreKeyWrapAd = "alliance/v1/store-key";
+// Linking a device: the relay's slot id is BLAKE2b-256(kLinkIdDomain || code) so the relay never
+// learns the code; the provisioning message is sealed under HKDF(..., kLinkInfo || ...).
+inline constexpr std::string_view kLinkIdDomain = "alliance/v1/link-id";
+inline constexpr std::string_view kLinkInfo = "alliance/v1/link";
 
 }  // namespace alliance::wire
 

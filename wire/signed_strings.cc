@@ -24,6 +24,39 @@ std::string SignedPreKeyMessage(uint32_t id, uint64_t created_at, std::string_vi
   return m;
 }
 
+std::string DeviceListMessage(std::string_view relay_id, std::string_view account_id,
+                              uint64_t version, const std::vector<DeviceListEntry>& entries) {
+  std::string m = base::Concat({kDeviceListDomain, relay_id, account_id});
+  base::AppendU64BE(&m, version);
+  m.push_back(static_cast<char>(static_cast<uint8_t>(entries.size())));
+  for (const DeviceListEntry& e : entries) {
+    base::AppendU32BE(&m, e.device_id);
+    m.append(e.device_key);
+    base::AppendU64BE(&m, e.added_at);
+  }
+  return m;
+}
+
+std::string DeviceSignedPreKeyMessage(std::string_view account_id, uint32_t device_id,
+                                      uint32_t spk_id, uint64_t created_at,
+                                      std::string_view public_key) {
+  std::string m = base::Concat({kDeviceSignedPreKeyDomain, account_id});
+  base::AppendU32BE(&m, device_id);
+  base::AppendU32BE(&m, spk_id);
+  base::AppendU64BE(&m, created_at);
+  m.append(public_key);
+  return m;
+}
+
+std::string DeviceLoginMessage(std::string_view relay_id, std::string_view account_id,
+                               uint32_t device_id, std::string_view nonce, uint64_t expires_at) {
+  std::string m = base::Concat({kDeviceLoginDomain, relay_id, account_id});
+  base::AppendU32BE(&m, device_id);
+  m.append(nonce);
+  base::AppendU64BE(&m, expires_at);
+  return m;
+}
+
 std::string DocumentMessage(std::string_view kind, std::string_view document) {
   return base::Concat({kDocumentDomainPrefix, kind, document});
 }

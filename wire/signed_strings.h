@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace alliance::wire {
 
@@ -24,6 +25,31 @@ std::string RegisterMessage(std::string_view relay_id, std::string_view invite_c
 
 // "alliance/v1/spk" || spk id u32 || created_at u64 (Unix s) || spk public key (32).
 std::string SignedPreKeyMessage(uint32_t id, uint64_t created_at, std::string_view public_key);
+
+// One entry of a device list as signed (see DeviceListMessage).
+struct DeviceListEntry {
+  uint32_t device_id = 0;
+  std::string_view device_key;  // Ed25519 public key (32)
+  uint64_t added_at = 0;        // Unix seconds
+};
+
+// "alliance/v1/devices" || relay id (16) || account id (16) || version u64 || count u8 ||
+// count × (device id u32 || device key (32) || added_at u64). Signed by the identity key.
+// REQUIRES: entries.size() <= 255 (kMaxDevicesPerAccount is far below).
+std::string DeviceListMessage(std::string_view relay_id, std::string_view account_id,
+                              uint64_t version, const std::vector<DeviceListEntry>& entries);
+
+// "alliance/v1/device-spk" || account id (16) || device id u32 || spk id u32 || created_at u64 ||
+// spk public key (32). Signed by the device's own key, so a signed prekey cannot be moved to
+// another device or account.
+std::string DeviceSignedPreKeyMessage(std::string_view account_id, uint32_t device_id,
+                                      uint32_t spk_id, uint64_t created_at,
+                                      std::string_view public_key);
+
+// "alliance/v1/device-login" || relay id (16) || account id (16) || device id u32 ||
+// nonce (32) || expires_at u64. Signed by the device's own key.
+std::string DeviceLoginMessage(std::string_view relay_id, std::string_view account_id,
+                               uint32_t device_id, std::string_view nonce, uint64_t expires_at);
 
 // "alliance/v1/doc/" || kind || document bytes (kind: kAgreementDocument, kGoalDocument,
 // kOutOfOfficeDocument).

@@ -8,10 +8,17 @@
 //      starts a session with it and her first message must parse back with the bundle's ids.
 //   2: as 1, but the harness makes the bundle Bob's and re-signs its signed prekey, so that
 //      the checks after the signature (freshness, key validity, small-order keys) are reached.
+//   3: body is a v1::SignedDeviceList. VerifyDeviceList against Bob's identity as received,
+//      then re-signed by Bob when its shape allows, so both the shape checks and what follows
+//      a good signature are reached.
+//   4: body is a sealed provisioning message; OpenProvision with a fixed link code.
 // Invariants: no crash or UB; a parsed message lies inside the input; a failed Respond returns
-// DecryptError() or INVALID_ARGUMENT; a verified bundle has 32-byte keys that round-trip.
+// DecryptError() or INVALID_ARGUMENT; a verified bundle has 32-byte keys that round-trip; a
+// verified device list is exactly the input's devices; a provisioning message that opens was
+// sealed to the code (never, from fuzz input, but the target checks the codes on the way).
 #include <cstring>
 
+#include "crypto/devices.h"
 #include "crypto/x3dh.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -85,6 +92,40 @@ void FuzzBundle(const v1::PreKeyBundle& bundle) {
           "the prekey message names the bundle's keys");
 }
 
+const std::vector<uint8_t> kRelayId(16, 0x5E);
+const std::vector<uint8_t> kAccountId(16, 0xBB);
+
+void FuzzDeviceList(v1::SignedDeviceList list, bool resign) {
+  const Parties& p = Bob();
+  if (resign && crypto::CheckDeviceListShape(list).ok()) {
+    RequireOk(crypto::SignDeviceList(p.bob, kRelayId, kAccountId, &list), "a shaped list signs");
+  }
+  absl::StatusOr<crypto::VerifiedDeviceList> v =
+      crypto::VerifyDeviceList(list, p.bob.public_key(), kRelayId, kAccountId);
+  if (!v.ok()) {
+    Require(absl::IsInvalidArgument(v.status()) || absl::IsPermissionDenied(v.status()),
+            "device list errors are INVALID_ARGUMENT or PERMISSION_DENIED");
+    return;
+  }
+  Require(v->version == list.version() &&
+              v->devices.size() == static_cast<size_t>(list.devices_size()),
+          "the verified list is the input's");
+  for (const crypto::VerifiedDevice& d : v->devices) {
+    Require(v->Find(d.device_id) == &d, "device ids are unique");
+  }
+}
+
+void FuzzProvision(crypto::ByteSpan body) {
+  static const crypto::DhKeyPair* code =
+      new crypto::DhKeyPair(*crypto::DhKeyPair::FromSecret(crypto::testing::Seed(0x44)));
+  absl::StatusOr<crypto::SecretBytes> opened = crypto::OpenProvision(*code, body);
+  if (!opened.ok()) {
+    Require(absl::IsPermissionDenied(opened.status()), "a refused provision is PERMISSION_DENIED");
+    return;
+  }
+  Require(opened->size() + 1 + 32 + 16 < body.size(), "the plaintext is inside the input");
+}
+
 }  // namespace
 }  // namespace alliance::fuzz
 
@@ -98,7 +139,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace alliance;
   if (size < 1) return 0;
   const crypto::ByteSpan body(data + 1, size - 1);
-  switch (data[0] % 3) {
+  switch (data[0] % 5) {
     case 0:
       fuzz::FuzzPreKeyMessage(body);
       break;
@@ -106,7 +147,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 2: {
       v1::PreKeyBundle bundle;
       if (!bundle.ParseFromArray(body.data(), static_cast<int>(body.size()))) return 0;
-      if (data[0] % 3 == 2) {
+      if (data[0] % 5 == 2) {
         const crypto::testing::Parties& p = fuzz::Bob();
         bundle.set_identity_key(reinterpret_cast<const char*>(p.bob.public_key().data()), 32);
         v1::SignedPreKey* spk = bundle.mutable_signed_prekey();
@@ -121,6 +162,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       fuzz::FuzzBundle(bundle);
       break;
     }
+    case 3: {
+      v1::SignedDeviceList list;
+      if (!list.ParseFromArray(body.data(), static_cast<int>(body.size()))) return 0;
+      fuzz::FuzzDeviceList(list, /*resign=*/false);
+      fuzz::FuzzDeviceList(list, /*resign=*/true);
+      break;
+    }
+    case 4:
+      fuzz::FuzzProvision(body);
+      break;
   }
   return 0;
 }

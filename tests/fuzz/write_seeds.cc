@@ -17,6 +17,7 @@
 #include "alliance/v1/relay_service.pb.h"
 #include "care/agreement.h"
 #include "care/goals.h"
+#include "crypto/devices.h"
 #include "crypto/sealed_store.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "tests/fuzz/relay_fixture.h"
@@ -59,6 +60,26 @@ Seeds PreKeySeeds() {
     seeds.push_back(Tagged(1, Of(p.Bundle(with_opk))));
     seeds.push_back(Tagged(2, Of(p.Bundle(with_opk))));
   }
+  // A device list signed by Bob for the target's relay and account, and a provisioning message
+  // sealed to the target's link code (prekey_fuzz.cc, modes 3 and 4).
+  crypto::testing::Parties p;
+  v1::SignedDeviceList list;
+  list.set_version(2);
+  for (uint32_t id : {1u, 3u}) {
+    v1::DeviceEntry* d = list.add_devices();
+    d->set_device_id(id);
+    d->set_device_key(std::string(32, static_cast<char>('a' + id)));
+    d->set_added_at(kNow - 86400 * id);
+  }
+  RequireOk(crypto::SignDeviceList(p.bob, std::vector<uint8_t>(16, 0x5E),
+                                   std::vector<uint8_t>(16, 0xBB), &list),
+            "sign device list");
+  seeds.push_back(Tagged(3, Of(list)));
+  crypto::DhKeyPair code = *crypto::DhKeyPair::FromSecret(crypto::testing::Seed(0x44));
+  absl::StatusOr<std::string> sealed =
+      crypto::SealProvision(code.public_key, Bytes("account keys and profile"), p.rng);
+  RequireOk(sealed.status(), "seal provision");
+  seeds.push_back(Tagged(4, Of(*sealed)));
   return seeds;
 }
 

@@ -36,6 +36,36 @@ TEST(SignedStringsTest, DocumentsAreDomainKindAndExactBytes) {
   EXPECT_EQ(DocumentMessage(kOutOfOfficeDocument, ""), "alliance/v1/doc/ooo");
 }
 
+TEST(SignedStringsTest, DeviceListIsDomainRelayAccountVersionCountAndEntries) {
+  const std::string k1 = Bytes('1', 32), k2 = Bytes('2', 32);
+  std::string m = DeviceListMessage(Bytes('R', 16), Bytes('A', 16), 0x0102030405060708ull,
+                                    {{1, k1, 0x1112131415161718ull}, {0xA1B2C3D4u, k2, 9}});
+  EXPECT_EQ(m, "alliance/v1/devices" + Bytes('R', 16) + Bytes('A', 16) +
+                   std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8) + std::string("\x02", 1) +
+                   std::string("\x00\x00\x00\x01", 4) + k1 +
+                   std::string("\x11\x12\x13\x14\x15\x16\x17\x18", 8) +
+                   std::string("\xA1\xB2\xC3\xD4", 4) + k2 + std::string("\0\0\0\0\0\0\0\x09", 8));
+  EXPECT_EQ(m.size(), 19u + 16 + 16 + 8 + 1 + 2 * (4 + 32 + 8));
+}
+
+TEST(SignedStringsTest, DeviceSignedPreKeyNamesAccountDeviceIdTimeAndKey) {
+  std::string m = DeviceSignedPreKeyMessage(Bytes('A', 16), 3, 0xA1B2C3D4u, 1'700'000'000ull,
+                                            Bytes('P', 32));
+  EXPECT_EQ(m, "alliance/v1/device-spk" + Bytes('A', 16) + std::string("\0\0\0\x03", 4) +
+                   std::string("\xA1\xB2\xC3\xD4", 4) +
+                   std::string("\x00\x00\x00\x00\x65\x53\xF1\x00", 8) + Bytes('P', 32));
+  EXPECT_EQ(m.size(), 22u + 16 + 4 + 4 + 8 + 32);
+}
+
+TEST(SignedStringsTest, DeviceLoginNamesRelayAccountDeviceNonceAndExpiry) {
+  std::string m = DeviceLoginMessage(Bytes('R', 16), Bytes('A', 16), 2, Bytes('N', 32),
+                                     0x0102030405060708ull);
+  EXPECT_EQ(m, "alliance/v1/device-login" + Bytes('R', 16) + Bytes('A', 16) +
+                   std::string("\0\0\0\x02", 4) + Bytes('N', 32) +
+                   std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8));
+  EXPECT_EQ(m.size(), 24u + 16 + 16 + 4 + 32 + 8);
+}
+
 TEST(ProtocolTest, SizesAndTagsMatchTheAppendix) {
   EXPECT_EQ(kAccountIdSize, 16u);
   EXPECT_EQ(kRelayIdSize, 16u);
@@ -46,6 +76,10 @@ TEST(ProtocolTest, SizesAndTagsMatchTheAppendix) {
   EXPECT_EQ(kMessageInfo, "alliance/v1/message");
   EXPECT_EQ(kMessageAdDomain, "alliance/v1/ad");
   EXPECT_EQ(kStoreNamesInfo, "alliance/v1/names");
+  EXPECT_EQ(kMaxDevicesPerAccount, 16u);
+  EXPECT_EQ(kLinkCodeTtlSeconds, 600);
+  EXPECT_EQ(kLinkIdDomain, "alliance/v1/link-id");
+  EXPECT_EQ(kLinkInfo, "alliance/v1/link");
 }
 
 }  // namespace
