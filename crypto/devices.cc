@@ -3,7 +3,6 @@
 #include <sodium.h>
 
 #include <cstring>
-#include <set>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -26,14 +25,19 @@ std::string_view View(ByteSpan bytes) {
 
 absl::Status MalformedList() { return absl::InvalidArgumentError("malformed device list"); }
 
-// The bytes the identity key signs for `list`. REQUIRES: CheckDeviceListShape(list).ok().
-std::string SignedBytes(const v1::SignedDeviceList& list, ByteSpan relay_id, ByteSpan account_id) {
+// The list's entries, viewing its strings (valid while `list` is).
+std::vector<wire::DeviceListEntry> Entries(const v1::SignedDeviceList& list) {
   std::vector<wire::DeviceListEntry> entries;
   entries.reserve(list.devices_size());
   for (const v1::DeviceEntry& d : list.devices()) {
     entries.push_back({d.device_id(), d.device_key(), d.added_at()});
   }
-  return wire::DeviceListMessage(View(relay_id), View(account_id), list.version(), entries);
+  return entries;
+}
+
+// The bytes the identity key signs for `list`. REQUIRES: CheckDeviceListShape(list).ok().
+std::string SignedBytes(const v1::SignedDeviceList& list, ByteSpan relay_id, ByteSpan account_id) {
+  return wire::DeviceListMessage(View(relay_id), View(account_id), list.version(), Entries(list));
 }
 
 bool IdsHaveWireSizes(ByteSpan relay_id, ByteSpan account_id) {
@@ -66,18 +70,9 @@ const VerifiedDevice* VerifiedDeviceList::Find(uint32_t device_id) const {
 }
 
 absl::Status CheckDeviceListShape(const v1::SignedDeviceList& list) {
-  if (list.version() == 0 || list.devices_size() == 0 ||
-      static_cast<size_t>(list.devices_size()) > wire::kMaxDevicesPerAccount) {
+  if (static_cast<size_t>(list.devices_size()) > wire::kMaxDevicesPerAccount ||
+      !wire::IsCanonicalDeviceList(list.version(), Entries(list))) {
     return MalformedList();
-  }
-  uint32_t previous = 0;
-  std::set<std::string> keys;
-  for (const v1::DeviceEntry& d : list.devices()) {
-    if (d.device_id() == 0 || d.device_id() <= previous || d.device_key().size() != kKeySize ||
-        !keys.insert(d.device_key()).second) {
-      return MalformedList();
-    }
-    previous = d.device_id();
   }
   return absl::OkStatus();
 }

@@ -19,6 +19,7 @@
 #include "server/infra/data_dir_stats.h"
 #include "server/services/accounts_service.h"
 #include "server/services/clinic_service.h"
+#include "server/services/devices_service.h"
 #include "server/services/keys_service.h"
 #include "server/services/relay_service.h"
 #include "server/store/mailbox_stats.h"
@@ -145,6 +146,7 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
   ALLIANCE_RETURN_IF_ERROR(AddOperatorGauges());
   accounts_service_ = std::make_unique<AccountsService>(&deps_);
   keys_service_ = std::make_unique<KeysService>(&deps_);
+  devices_service_ = std::make_unique<DevicesService>(&deps_);
   relay_service_ = std::make_unique<RelayService>(&deps_);
   clinic_service_ = std::make_unique<ClinicService>(&deps_);
 
@@ -155,6 +157,7 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
   builder.SetMaxReceiveMessageSize(static_cast<int>(limits.max_envelope_bytes) + 16 * 1024);
   builder.RegisterService(accounts_service_.get());
   builder.RegisterService(keys_service_.get());
+  builder.RegisterService(devices_service_.get());
   builder.RegisterService(relay_service_.get());
   builder.RegisterService(clinic_service_.get());
   server_ = builder.BuildAndStart();

@@ -46,6 +46,7 @@ namespace alliance::server {
 class AccountsService;
 class ClinicService;
 class KeysService;
+class DevicesService;
 class RelayService;
 
 class RelayServer {
@@ -124,6 +125,7 @@ class RelayServer {
   ServiceDeps deps_;
   std::unique_ptr<AccountsService> accounts_service_;
   std::unique_ptr<KeysService> keys_service_;
+  std::unique_ptr<DevicesService> devices_service_;
   std::unique_ptr<RelayService> relay_service_;
   std::unique_ptr<ClinicService> clinic_service_;
   std::unique_ptr<grpc::Server> server_;

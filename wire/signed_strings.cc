@@ -24,6 +24,23 @@ std::string SignedPreKeyMessage(uint32_t id, uint64_t created_at, std::string_vi
   return m;
 }
 
+bool IsCanonicalDeviceList(uint64_t version, const std::vector<DeviceListEntry>& entries) {
+  if (version == 0 || entries.empty() || entries.size() > kMaxDevicesPerAccount) return false;
+  uint32_t previous = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const DeviceListEntry& e = entries[i];
+    if (e.device_id == 0 || e.device_id <= previous ||
+        e.device_key.size() != kEd25519PublicKeySize) {
+      return false;
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (entries[j].device_key == e.device_key) return false;
+    }
+    previous = e.device_id;
+  }
+  return true;
+}
+
 std::string DeviceListMessage(std::string_view relay_id, std::string_view account_id,
                               uint64_t version, const std::vector<DeviceListEntry>& entries) {
   std::string m = base::Concat({kDeviceListDomain, relay_id, account_id});

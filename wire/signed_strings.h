@@ -33,6 +33,11 @@ struct DeviceListEntry {
   uint64_t added_at = 0;        // Unix seconds
 };
 
+// Whether a device list has the one shape a signature may cover: version >= 1; 1 to
+// kMaxDevicesPerAccount entries; device ids non-zero and strictly ascending; every device key
+// kEd25519PublicKeySize bytes and distinct. Verifiers check this before the signature.
+bool IsCanonicalDeviceList(uint64_t version, const std::vector<DeviceListEntry>& entries);
+
 // "alliance/v1/devices" || relay id (16) || account id (16) || version u64 || count u8 ||
 // count × (device id u32 || device key (32) || added_at u64). Signed by the identity key.
 // REQUIRES: entries.size() <= 255 (kMaxDevicesPerAccount is far below).

@@ -6,7 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "rocksdb/utilities/checkpoint.h"
+#include "server/relay_records.pb.h"
 #include "server/store/audit_log.h"
+#include "server/store/devices.h"
 
 namespace alliance::server {
 namespace {
@@ -27,8 +29,27 @@ absl::Status TakeCheckpoint(RelayDb* db, const std::string& to) {
 
 }  // namespace
 
+// Schema 1 -> 2: every account lists its devices (server/store/devices.h).
+absl::Status ListAccountDevices(RelayDb* db, rocksdb::WriteBatch* batch) {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db->db()->NewIterator(rocksdb::ReadOptions(), db->cf(Cf::kAccounts)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    AccountRecord account;
+    if (!account.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(absl::StrCat("unreadable account record (",
+                                              it->key().size(), "-byte key)"));
+    }
+    if (UpgradeDevicesToSchema2(&account)) {
+      batch->Put(db->cf(Cf::kAccounts), it->key(), account.SerializeAsString());
+    }
+  }
+  return FromRocks(it->status());
+}
+
 const std::vector<Migration>& KnownMigrations() {
-  static const std::vector<Migration>* const kSteps = new std::vector<Migration>();
+  static const std::vector<Migration>* const kSteps = new std::vector<Migration>{
+      {1, "accounts list their devices", &ListAccountDevices},
+  };
   return *kSteps;
 }
 

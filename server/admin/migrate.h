@@ -34,8 +34,8 @@ struct Migration {
   std::function<absl::Status(RelayDb* db, rocksdb::WriteBatch* batch)> apply;
 };
 
-// The steps this relay knows, oldest first; they end at kSchemaVersion. Empty while version 1
-// is the only one ever released.
+// The steps this relay knows, oldest first; they end at kSchemaVersion (1 -> 2: accounts list
+// their devices).
 const std::vector<Migration>& KnownMigrations();
 
 // Brings the database in `dir` to `target` with `steps` (tests pass synthetic steps and a

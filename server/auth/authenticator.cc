@@ -6,6 +6,7 @@
 #include "base/status_macros.h"
 #include "server/infra/crypto_util.h"
 #include "server/relay_records.pb.h"
+#include "server/store/devices.h"
 #include "wire/protocol.h"
 #include "wire/signed_strings.h"
 
@@ -100,11 +101,19 @@ absl::StatusOr<v1::LoginResponse> Authenticator::Login(const v1::LoginRequest& r
   ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kAccounts, account));
   AccountRecord record;
   if (!raw || !record.ParseFromString(*raw) || record.state() != v1::ACCOUNT_STATE_ACTIVE ||
-      request.address().device_id() > record.device_count()) {
+      !HasDevice(record, request.address().device_id())) {
     return RecordFailure(caller_address, account);
   }
-  std::string message = wire::LoginMessage(db_->relay_id(), request.nonce(), request.expires_at());
-  if (!VerifyEd25519(record.identity_key(), message, request.signature())) {
+  // A device with its own key logs in with that key only (a removed device, which may still
+  // hold the identity key, cannot log in as another device); one without, with the identity key.
+  const std::string device_key = DeviceKeyOf(record, request.address().device_id());
+  const bool by_device = !device_key.empty();
+  std::string message =
+      by_device ? wire::DeviceLoginMessage(db_->relay_id(), account, request.address().device_id(),
+                                           request.nonce(), request.expires_at())
+                : wire::LoginMessage(db_->relay_id(), request.nonce(), request.expires_at());
+  if (!VerifyEd25519(by_device ? device_key : record.identity_key(), message,
+                     request.signature())) {
     return RecordFailure(caller_address, account);
   }
   {
@@ -165,14 +174,14 @@ absl::StatusOr<Caller> Authenticator::Authenticate(std::string_view authorizatio
   ALLIANCE_ASSIGN_OR_RETURN(auto account_raw, db_->Get(Cf::kAccounts, session.account_id()));
   AccountRecord account;
   if (!account_raw || !account.ParseFromString(*account_raw) ||
-      account.state() != v1::ACCOUNT_STATE_ACTIVE || session.device_id() == 0 ||
-      session.device_id() > account.device_count()) {
+      account.state() != v1::ACCOUNT_STATE_ACTIVE || !HasDevice(account, session.device_id())) {
     return fail();
   }
   caller.account_id = session.account_id();
   caller.device_id = session.device_id();
   caller.role = account.role();
   caller.identity_key = account.identity_key();
+  caller.device_key = DeviceKeyOf(account, session.device_id());
   return caller;
 }
 

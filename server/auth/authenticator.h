@@ -50,6 +50,7 @@ struct Caller {
   v1::Role role = v1::ROLE_UNSPECIFIED;
   std::string token_hash;    // BLAKE2b-256 of the session token
   std::string identity_key;  // Ed25519 (32), as the account holds it at this call
+  std::string device_key;    // the device's own Ed25519 key (32), empty while it has none
 
   // The caller's own mailbox address.
   v1::Address address() const {

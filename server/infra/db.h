@@ -57,7 +57,8 @@ enum class Cf : int {
   kCount,
 };
 
-inline constexpr uint32_t kSchemaVersion = 1;
+// 1: first release. 2: accounts list their devices (AccountRecord.devices, next_device_id).
+inline constexpr uint32_t kSchemaVersion = 2;
 
 // Value of a mailbox counter key: highest sequence ever assigned (u64) || pending envelopes
 // (i64), both big-endian. Merge operands have the same layout and combine as (max, sum), so

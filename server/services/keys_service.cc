@@ -1,5 +1,7 @@
 #include "server/services/keys_service.h"
 
+#include "server/store/devices.h"
+
 namespace alliance::server {
 
 grpc::ServerUnaryReactor* KeysService::PublishPreKeys(grpc::CallbackServerContext* ctx,
@@ -13,7 +15,7 @@ grpc::ServerUnaryReactor* KeysService::PublishPreKeys(grpc::CallbackServerContex
   }
   // Authenticate read the account just now (active, with this identity key).
   absl::StatusOr<v1::PublishPreKeysResponse> result =
-      deps_->prekeys->Publish(caller->address(), caller->identity_key, *request);
+      deps_->prekeys->Publish(caller->address(), caller->identity_key, caller->device_key, *request);
   if (result.ok()) *response = std::move(*result);
   return call.Finish(result.status());
 }
@@ -37,7 +39,7 @@ grpc::ServerUnaryReactor* KeysService::FetchPreKeyBundle(
   }
   absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(target.account_id());
   if (!account.ok()) return call.Finish(account.status());
-  if (target.device_id() > account->device_count()) {
+  if (!HasDevice(*account, target.device_id())) {
     return call.Finish(absl::NotFoundError("no such device"));
   }
   absl::StatusOr<v1::PreKeyBundle> bundle = deps_->prekeys->Fetch(target, account->identity_key());

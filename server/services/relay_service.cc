@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "server/infra/crypto_util.h"
+#include "server/store/devices.h"
 
 namespace alliance::server {
 namespace {
@@ -215,7 +216,7 @@ absl::Status RelayService::ValidateSend(const Caller& caller, const v1::SendRequ
   if (!*linked) return absl::PermissionDeniedError("recipient not linked");
   absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(recipient);
   if (!account.ok()) return account.status();
-  if (request.recipient().device_id() > account->device_count()) {
+  if (!HasDevice(*account, request.recipient().device_id())) {
     return absl::NotFoundError("no such device");
   }
   return absl::OkStatus();

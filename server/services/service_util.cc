@@ -5,6 +5,7 @@
 #include "base/bytes.h"
 #include "base/status_macros.h"
 #include "server/infra/crypto_util.h"
+#include "server/store/devices.h"
 
 namespace alliance::server {
 
@@ -78,10 +79,11 @@ absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& account,
   const std::string& id = account.account_id();
   rocksdb::WriteBatch batch;
   ALLIANCE_RETURN_IF_ERROR(deps.directory->AddEraseAccount(account, deactivate, &batch));
-  deps.prekeys->AddErase(id, account.device_count(), &batch);
+  const std::vector<uint32_t> devices = ActiveDeviceIds(account);
+  deps.prekeys->AddErase(id, devices, &batch);
   ALLIANCE_RETURN_IF_ERROR(deps.auth->AddEraseSessions(id, &batch));
   ALLIANCE_RETURN_IF_ERROR(deps.mailbox->CloseAndErase(
-      id, account.device_count(), absl::UnauthenticatedError("account closed"), &batch));
+      id, devices, absl::UnauthenticatedError("account closed"), &batch));
   ALLIANCE_RETURN_IF_ERROR(deps.mailbox->AddEraseSent(id, &batch));
   AuditLog::Event e;
   e.event = deactivate ? v1::AUDIT_EVENT_ACCOUNT_DEACTIVATED : v1::AUDIT_EVENT_ACCOUNT_DELETED;

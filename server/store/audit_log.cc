@@ -42,6 +42,8 @@ bool AuditLog::IsSecurityEvent(v1::AuditEvent event) {
     case v1::AUDIT_EVENT_INVITE_REVOKED:
     case v1::AUDIT_EVENT_ACCOUNT_DEACTIVATED:
     case v1::AUDIT_EVENT_ACCOUNT_DELETED:
+    case v1::AUDIT_EVENT_DEVICE_LIST_PUBLISHED:
+    case v1::AUDIT_EVENT_DEVICE_REMOVED:
       return true;
     default:
       return false;
@@ -77,6 +79,7 @@ absl::Status AuditLog::Commit(rocksdb::WriteBatch* batch, const std::vector<Even
     entry.set_invite_id(event.invite_id);
     entry.set_role(event.role);
     entry.set_count(event.count);
+    entry.set_device_id(event.device_id);
     entry.set_prev_hash(hash);
     std::string encoded;
     if (!entry.SerializeToString(&encoded)) return absl::InternalError("audit encode");

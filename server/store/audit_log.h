@@ -40,6 +40,7 @@ class AuditLog {
     std::string invite_id;  // or empty
     v1::Role role = v1::ROLE_UNSPECIFIED;
     uint32_t count = 0;
+    uint32_t device_id = 0;
   };
 
   // Loads the chain head. `db` and `clock` must outlive the log.
@@ -59,7 +60,8 @@ class AuditLog {
   [[nodiscard]] absl::StatusOr<std::vector<v1::AuditEntry>> Read(uint64_t after, uint32_t limit,
                                                                  bool security_only = false);
 
-  // Registrations, redeemed or revoked invites, deactivations, deletions, initialization.
+  // Registrations, redeemed or revoked invites, deactivations, deletions, initialization,
+  // restores, device lists and removed devices.
   static bool IsSecurityEvent(v1::AuditEvent event);
 
   // Recomputes the whole chain and compares it with the stored head.

@@ -6,6 +6,7 @@
 #include "base/bytes.h"
 #include "base/status_macros.h"
 #include "server/infra/crypto_util.h"
+#include "server/store/devices.h"
 #include "wire/signed_strings.h"
 
 namespace alliance::server {
@@ -176,7 +177,7 @@ absl::StatusOr<v1::RegisterResponse> Directory::Register(const v1::RegisterReque
   account.set_role(invite.role());
   account.set_state(v1::ACCOUNT_STATE_ACTIVE);
   account.set_identity_key(request.identity_key());
-  account.set_device_count(1);
+  AddFirstDevice(&account, now);
   account.set_created_at(now);
   invite.set_used(true);
 
@@ -239,7 +240,8 @@ absl::StatusOr<v1::ListContactsResponse> Directory::ListContacts(std::string_vie
     contact->set_account_id(account->account_id());
     contact->set_role(account->role());
     contact->set_identity_key(account->identity_key());
-    for (uint32_t d = 1; d <= account->device_count(); ++d) contact->add_device_ids(d);
+    for (uint32_t d : ActiveDeviceIds(*account)) contact->add_device_ids(d);
+    if (account->has_device_list()) *contact->mutable_device_list() = account->device_list();
   }
   ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
   return response;
@@ -275,6 +277,10 @@ absl::StatusOr<v1::ListMembersResponse> Directory::ListMembers(
   }
   ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
   return response;
+}
+
+void Directory::AddPutAccount(const AccountRecord& account, rocksdb::WriteBatch* batch) {
+  batch->Put(db_->cf(Cf::kAccounts), account.account_id(), account.SerializeAsString());
 }
 
 absl::Status Directory::AddEraseAccount(const AccountRecord& account, bool deactivate,

@@ -80,11 +80,17 @@ class Directory {
   [[nodiscard]] absl::Status AddEraseAccount(const AccountRecord& account, bool deactivate,
                                              rocksdb::WriteBatch* batch);
 
+  // Adds to `batch` the replacement of the account record (devices, device list).
+  // REQUIRES: mutex() held, and `account` read under it.
+  void AddPutAccount(const AccountRecord& account, rocksdb::WriteBatch* batch);
+
   // Deletes invite records past their expiry.
   [[nodiscard]] absl::Status SweepExpired();
 
   // Serializes account state changes (registration, erasure). Exposed for AccountEraser.
   base::Mutex& mutex() { return mu_; }
+  // This relay's id (16 bytes), which device lists and logins are signed for.
+  const std::string& relay_id() const { return db_->relay_id(); }
 
  private:
   RelayDb* const db_;

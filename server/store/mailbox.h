@@ -38,6 +38,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "base/mutex.h"
 #include "alliance/v1/relay_service.pb.h"
 #include "rocksdb/write_batch.h"
@@ -113,9 +114,10 @@ class Mailbox {
   // Adds to `batch` the deletion of the dedup records of everything `account_id` sent.
   [[nodiscard]] absl::Status AddEraseSent(std::string_view account_id, rocksdb::WriteBatch* batch);
 
-  // Ends the streams of devices 1..device_count of `account_id` with `why` and refuses further
+  // Ends the streams of the devices `device_ids` of `account_id` with `why` and refuses further
   // sends to them, then adds the deletion of their envelopes (and dedup records) to `batch`.
-  [[nodiscard]] absl::Status CloseAndErase(std::string_view account_id, uint32_t device_count,
+  [[nodiscard]] absl::Status CloseAndErase(std::string_view account_id,
+                                           absl::Span<const uint32_t> device_ids,
                                            absl::Status why, rocksdb::WriteBatch* batch);
 
   // Ends every stream with `why` and refuses new subscriptions. For shutdown.

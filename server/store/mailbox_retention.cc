@@ -113,9 +113,10 @@ absl::StatusOr<uint64_t> Mailbox::SweepExpired() {
   return total;
 }
 
-absl::Status Mailbox::CloseAndErase(std::string_view account_id, uint32_t device_count,
-                                    absl::Status why, rocksdb::WriteBatch* batch) {
-  for (uint32_t d = 1; d <= device_count; ++d) {
+absl::Status Mailbox::CloseAndErase(std::string_view account_id,
+                                    absl::Span<const uint32_t> device_ids, absl::Status why,
+                                    rocksdb::WriteBatch* batch) {
+  for (uint32_t d : device_ids) {
     v1::Address address;
     address.set_account_id(std::string(account_id));
     address.set_device_id(d);

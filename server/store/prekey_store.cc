@@ -29,13 +29,20 @@ std::string OneTimeKey(std::string_view device_key, uint32_t id) {
   return key;
 }
 
-absl::Status CheckSignedPreKey(const v1::SignedPreKey& spk, std::string_view identity_key) {
+// A device without a device key: the identity key over the v1 string; with one: the device key
+// over the string that names account and device.
+absl::Status CheckSignedPreKey(const v1::SignedPreKey& spk, const v1::Address& owner,
+                               std::string_view identity_key, std::string_view device_key) {
   if (spk.public_key().size() != kX25519PublicKeySize ||
       spk.signature().size() != kEd25519SignatureSize) {
     return absl::InvalidArgumentError("malformed signed prekey");
   }
-  std::string message = wire::SignedPreKeyMessage(spk.id(), spk.created_at(), spk.public_key());
-  if (!VerifyEd25519(identity_key, message, spk.signature())) {
+  const bool by_device = !device_key.empty();
+  std::string message =
+      by_device ? wire::DeviceSignedPreKeyMessage(owner.account_id(), owner.device_id(), spk.id(),
+                                                  spk.created_at(), spk.public_key())
+                : wire::SignedPreKeyMessage(spk.id(), spk.created_at(), spk.public_key());
+  if (!VerifyEd25519(by_device ? device_key : identity_key, message, spk.signature())) {
     return absl::InvalidArgumentError("signed prekey signature does not verify");
   }
   return absl::OkStatus();
@@ -51,7 +58,7 @@ base::Mutex& PreKeyStore::DeviceMutex(std::string_view device_key) {
 }
 
 absl::StatusOr<v1::PublishPreKeysResponse> PreKeyStore::Publish(
-    const v1::Address& owner, std::string_view identity_key,
+    const v1::Address& owner, std::string_view identity_key, std::string_view device_key,
     const v1::PublishPreKeysRequest& request) {
   // Bounds and shape first, then signatures, then storage.
   if (static_cast<uint32_t>(request.one_time_prekeys_size()) >
@@ -69,7 +76,8 @@ absl::StatusOr<v1::PublishPreKeysResponse> PreKeyStore::Publish(
     if (!ids.insert(k.id()).second) return absl::InvalidArgumentError("duplicate prekey id");
   }
   if (request.has_signed_prekey()) {
-    ALLIANCE_RETURN_IF_ERROR(CheckSignedPreKey(request.signed_prekey(), identity_key));
+    ALLIANCE_RETURN_IF_ERROR(
+        CheckSignedPreKey(request.signed_prekey(), owner, identity_key, device_key));
   }
 
   std::string device = DeviceKey(owner.account_id(), owner.device_id());
@@ -149,9 +157,9 @@ absl::StatusOr<v1::GetPreKeyStatusResponse> PreKeyStore::Status(const v1::Addres
   return response;
 }
 
-void PreKeyStore::AddErase(std::string_view account_id, uint32_t device_count,
+void PreKeyStore::AddErase(std::string_view account_id, absl::Span<const uint32_t> device_ids,
                            rocksdb::WriteBatch* batch) {
-  for (uint32_t d = 1; d <= device_count; ++d) {
+  for (uint32_t d : device_ids) {
     std::string device = DeviceKey(account_id, d);
     batch->Delete(db_->cf(Cf::kIdentity), KeysRecordKey(device));
     std::string end = device;

@@ -1,7 +1,9 @@
 // PreKeyStore: signed and one-time prekeys per device (DESIGN §4 "Prekeys", §5 Keys).
 //
-//   Publish  verifies the signed prekey against the owner's identity key:
-//            Ed25519(IK, "alliance/v1/spk" || id u32 BE || created_at u64 BE || pub 32);
+//   Publish  verifies the signed prekey against the owner device's key when it has one
+//            (wire::DeviceSignedPreKeyMessage, which names account and device), else against
+//            the identity key: Ed25519(IK, "alliance/v1/spk" || id u32 BE || created_at u64 BE ||
+//            pub 32);
 //            adds one-time prekeys within the per-request and per-device caps.
 //   Fetch    returns the bundle and removes one one-time prekey in the same synced batch.
 //            A per-device mutex makes "each one-time key handed out at most once" hold under
@@ -17,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "base/mutex.h"
 #include "alliance/v1/keys_service.pb.h"
 #include "rocksdb/write_batch.h"
@@ -31,11 +34,12 @@ class PreKeyStore {
  public:
   PreKeyStore(RelayDb* db, AuditLog* audit, const Limits& limits, Metrics* metrics);
 
-  // Stores the caller device's prekeys. `identity_key` is the caller's (from its account).
+  // Stores the caller device's prekeys. `identity_key` is the caller's (from its account);
+  // `device_key` the device's own key, empty while it has none.
   // Errors: INVALID_ARGUMENT (nothing to publish, sizes, duplicate ids, bad signature),
   // RESOURCE_EXHAUSTED (per-request or per-device cap).
   [[nodiscard]] absl::StatusOr<v1::PublishPreKeysResponse> Publish(
-      const v1::Address& owner, std::string_view identity_key,
+      const v1::Address& owner, std::string_view identity_key, std::string_view device_key,
       const v1::PublishPreKeysRequest& request);
 
   // Bundle of `address` (whose identity key is `identity_key`), consuming one one-time key.
@@ -46,8 +50,9 @@ class PreKeyStore {
   // What `address` has published.
   [[nodiscard]] absl::StatusOr<v1::GetPreKeyStatusResponse> Status(const v1::Address& address);
 
-  // Adds to `batch` the deletion of all prekeys of devices 1..device_count of `account_id`.
-  void AddErase(std::string_view account_id, uint32_t device_count, rocksdb::WriteBatch* batch);
+  // Adds to `batch` the deletion of all prekeys of the devices `device_ids` of `account_id`.
+  void AddErase(std::string_view account_id, absl::Span<const uint32_t> device_ids,
+                rocksdb::WriteBatch* batch);
 
  private:
   base::Mutex& DeviceMutex(std::string_view device_key);

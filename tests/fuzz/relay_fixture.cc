@@ -100,6 +100,7 @@ void RelayFixture::Build() {
   accounts_ = std::make_unique<server::AccountsService>(&deps_);
   clinic_ = std::make_unique<server::ClinicService>(&deps_);
   keys_ = std::make_unique<server::KeysService>(&deps_);
+  devices_ = std::make_unique<server::DevicesService>(&deps_);
   relay_ = std::make_unique<server::RelayService>(&deps_);
 
   // admin (bootstrap invite) -> therapist (the admin's invite) -> client (the therapist's).

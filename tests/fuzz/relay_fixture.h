@@ -34,6 +34,7 @@
 #include "server/infra/rate_limiter.h"
 #include "server/services/accounts_service.h"
 #include "server/services/clinic_service.h"
+#include "server/services/devices_service.h"
 #include "server/services/keys_service.h"
 #include "server/services/relay_service.h"
 #include "server/services/service_util.h"
@@ -67,6 +68,8 @@ enum Method : uint8_t {
   kSend,
   kAck,
   kReceive,
+  kPublishDeviceList,
+  kListDevices,
   kMethods
 };
 
@@ -99,6 +102,7 @@ class RelayFixture {
   server::AccountsService* accounts() { return accounts_.get(); }
   server::ClinicService* clinic() { return clinic_.get(); }
   server::KeysService* keys() { return keys_.get(); }
+  server::DevicesService* devices() { return devices_.get(); }
   server::RelayService* relay() { return relay_.get(); }
   const server::ServiceDeps& deps() const { return deps_; }
   const std::string& account_id(int i) const { return account_ids_[i]; }
@@ -133,6 +137,7 @@ class RelayFixture {
   std::unique_ptr<server::AccountsService> accounts_;
   std::unique_ptr<server::ClinicService> clinic_;
   std::unique_ptr<server::KeysService> keys_;
+  std::unique_ptr<server::DevicesService> devices_;
   std::unique_ptr<server::RelayService> relay_;
   std::array<std::unique_ptr<crypto::IdentityKeyPair>, kAccounts> identities_;
   std::array<std::string, kAccounts> account_ids_;

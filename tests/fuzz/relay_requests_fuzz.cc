@@ -26,6 +26,7 @@ namespace {
 
 using server::AccountsService;
 using server::ClinicService;
+using server::DevicesService;
 using server::KeysService;
 using server::RelayService;
 
@@ -102,6 +103,9 @@ void Dispatch(Method method, const std::string& bytes, const std::string& auth) 
     case kSend: return Unary(&RelayService::Send, r.relay(), bytes, auth);
     case kAck: return Unary(&RelayService::Ack, r.relay(), bytes, auth);
     case kReceive: return Receive(bytes, auth);
+    case kPublishDeviceList:
+      return Unary(&DevicesService::PublishDeviceList, r.devices(), bytes, auth);
+    case kListDevices: return Unary(&DevicesService::ListDevices, r.devices(), bytes, auth);
     case kMethods: return;
   }
 }

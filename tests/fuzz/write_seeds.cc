@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "alliance/v1/client_records.pb.h"
+#include "alliance/v1/devices_service.pb.h"
 #include "alliance/v1/keys_service.pb.h"
 #include "alliance/v1/relay_service.pb.h"
 #include "care/agreement.h"
@@ -273,6 +274,17 @@ Seeds RelaySeeds() {
   v1::AckRequest ack;
   ack.add_sequences(1);
   seeds.push_back(Request(kAck, As::kTherapist, ack));
+
+  v1::ListDevicesRequest devices;
+  devices.set_account_id(Alias(1));
+  seeds.push_back(Request(kListDevices, As::kClient, devices));
+  v1::PublishDeviceListRequest list;
+  list.mutable_list()->set_version(1);
+  v1::DeviceEntry* device = list.mutable_list()->add_devices();
+  device->set_device_id(1);
+  device->set_device_key(std::string(32, 'd'));
+  list.mutable_list()->set_signature(std::string(64, 's'));
+  seeds.push_back(Request(kPublishDeviceList, As::kTherapist, list));
   v1::DeleteAccountRequest del;  // Confirmation does not match: refused.
   del.set_confirm_account_id(Alias(1));
   seeds.push_back(Request(kDeleteAccount, As::kClient, del));

@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "base/bytes.h"
 #include "server/relay_records.pb.h"
+#include "server/store/devices.h"
 
 namespace alliance::server {
 namespace {
@@ -63,7 +64,7 @@ class AuthTest : public ::testing::Test {
     record.set_state(state == AccountState::kActive ? v1::ACCOUNT_STATE_ACTIVE
                                                     : v1::ACCOUNT_STATE_DEACTIVATED);
     record.set_identity_key(id.public_key);
-    record.set_device_count(1);
+    AddFirstDevice(&record, 1'700'000'000);
     rocksdb::WriteBatch batch;
     batch.Put(db_->cf(Cf::kAccounts), id.account_id, record.SerializeAsString());
     ASSERT_TRUE(db_->Write(&batch, true).ok());

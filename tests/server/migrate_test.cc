@@ -1,18 +1,23 @@
 // Schema versions and `alliance-relay migrate`: a relay refuses a database written by a newer
 // relay and one that needs migrating, each with a message naming what to do; migration backs
 // the database up first, applies every step or none, and leaves a chain that verifies.
-// A fixture written by schema version 1 (tests/server/fixtures/relay-schema-v1) pins that
-// every later relay can still open or migrate what version 1 wrote.
+// A fixture per released schema version (tests/server/fixtures/relay-schema-vN) pins that
+// every later relay can still open or migrate what that version wrote.
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/admin/migrate.h"
 #include "server/infra/clock.h"
 #include "server/infra/db.h"
+#include "server/relay_records.pb.h"
 #include "server/relay_server.h"
+#include "server/store/devices.h"
 #include "tests/server/relay_harness.h"
 
 namespace alliance::server {
@@ -66,41 +71,46 @@ TEST_F(MigrateTest, CurrentVersionIsANoOpAndTakesNoBackup) {
   auto summary = MigrateDatabase(data_, "");
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_TRUE(absl::StrContains(*summary, "nothing to do")) << *summary;
-  EXPECT_FALSE(fs::exists(data_ + ".before-migrate-v1"));
+  EXPECT_FALSE(fs::exists(data_ + ".before-migrate-v" + std::to_string(kSchemaVersion)));
   EXPECT_TRUE(RelayServer::Check(data_).ok());
 }
 
 TEST_F(MigrateTest, ANewerDatabaseIsRefusedWithAMessageThatSaysSoAndIsNotTouched) {
   Init();
-  // A synthetic "next" relay migrates 1 -> 2.
+  // A synthetic "next" relay migrates to kSchemaVersion + 1.
   bool ran = false;
-  Migration next = Step(1, &ran);
+  Migration next = Step(kSchemaVersion, &ran);
   auto summary = MigrateDatabase(data_, "", {&next, 1}, kSchemaVersion + 1);
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_TRUE(ran);
-  EXPECT_TRUE(absl::StrContains(*summary, "migrated 1 -> 2")) << *summary;
+  EXPECT_TRUE(absl::StrContains(
+      *summary, absl::StrCat("migrated ", kSchemaVersion, " -> ", kSchemaVersion + 1)))
+      << *summary;
 
-  // This relay, which knows version 1 only, refuses it: serve, check and migrate alike.
+  // This relay, which knows versions up to kSchemaVersion, refuses it: serve, check and
+  // migrate alike.
   for (auto status : {RelayServer::Check(data_).status(), RelayDb::Open(data_).status(),
                       MigrateDatabase(data_, "").status()}) {
     EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
     EXPECT_TRUE(absl::StrContains(status.message(), "newer")) << status;
   }
-  // The backup taken before the step is version 1 and serves.
-  auto backup = RelayServer::Check(data_ + ".before-migrate-v1", /*read_only=*/true);
+  // The backup taken before the step is the current version and serves.
+  auto backup = RelayServer::Check(
+      data_ + ".before-migrate-v" + std::to_string(kSchemaVersion), /*read_only=*/true);
   EXPECT_TRUE(backup.ok()) << backup.status();
 }
 
 TEST_F(MigrateTest, AnOlderDatabaseIsRefusedUntilMigratedThenServes) {
   Init();
-  SetVersion(0);
+  const uint32_t older = kSchemaVersion - 1;
+  SetVersion(older);
   auto refused = RelayDb::Open(data_);
   ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StrContains(refused.status().message(), "alliance-relay migrate --data"))
       << refused.status();
 
   bool ran = false;
-  Migration step = Step(0, &ran);
+  Migration step = Step(older, &ran);
   const std::string backup = (root_ / "before").string();
   auto summary = MigrateDatabase(data_, backup, {&step, 1}, kSchemaVersion);
   ASSERT_TRUE(summary.ok()) << summary.status();
@@ -109,13 +119,13 @@ TEST_F(MigrateTest, AnOlderDatabaseIsRefusedUntilMigratedThenServes) {
   EXPECT_TRUE(checked.ok()) << checked.status();
   auto db = RelayDb::Open(data_);
   ASSERT_TRUE(db.ok());
-  auto marker = (*db)->Get(Cf::kMeta, "test_step_0");
+  auto marker = (*db)->Get(Cf::kMeta, "test_step_" + std::to_string(older));
   ASSERT_TRUE(marker.ok() && marker->has_value());
   ASSERT_TRUE((*db)->Close().ok());
   // The backup still holds the old version, so the migration can be undone by restoring it.
   auto old = RelayDb::OpenForMigration(backup);
   ASSERT_TRUE(old.ok()) << old.status();
-  EXPECT_EQ(*(*old)->SchemaVersion(), 0u);
+  EXPECT_EQ(*(*old)->SchemaVersion(), older);
 }
 
 TEST_F(MigrateTest, AMissingStepChangesNothing) {
@@ -138,7 +148,7 @@ TEST_F(MigrateTest, AFailingStepLeavesTheVersionAndTheBackup) {
                    .apply = [](RelayDb*, rocksdb::WriteBatch*) {
                      return absl::InternalError("simulated");
                    }};
-  auto summary = MigrateDatabase(data_, "", {&broken, 1}, kSchemaVersion);
+  auto summary = MigrateDatabase(data_, "", {&broken, 1}, /*target=*/1);
   ASSERT_FALSE(summary.ok());
   EXPECT_TRUE(absl::StrContains(summary.status().message(), "still at version 0"))
       << summary.status();
@@ -156,26 +166,50 @@ TEST_F(MigrateTest, ARunningRelaysDatabaseIsNotMigrated) {
       << summary.status();
 }
 
-// The checked-in database was written by schema version 1 (an admin, a therapist, a client,
-// keys and a message; see tests/server/fixtures/README). Every later relay must open it
-// directly or after `migrate`, with its audit chain intact.
-TEST_F(MigrateTest, TheVersionOneFixtureOpensOrMigrates) {
-  const fs::path fixture = fs::path(ALLIANCE_FIXTURES_DIR) / "relay-schema-v1";
-  ASSERT_TRUE(fs::exists(fixture / "CURRENT")) << fixture;
-  fs::copy(fixture, data_, fs::copy_options::recursive);
-  auto summary = MigrateDatabase(data_, "");
-  ASSERT_TRUE(summary.ok()) << summary.status();
-  auto checked = RelayServer::Check(data_);
-  ASSERT_TRUE(checked.ok()) << checked.status();
-  EXPECT_TRUE(absl::StrContains(*checked, "audit chain of")) << *checked;
+// Every checked-in database (tests/server/fixtures/relay-schema-vN: an admin, a therapist, a
+// client, keys and a message; see the README there) must open in every later relay directly or
+// after `migrate`, with its audit chain intact and every account listing its devices.
+TEST_F(MigrateTest, EveryReleasedVersionsFixtureOpensOrMigrates) {
+  int fixtures = 0;
+  for (uint32_t version = 1; version <= kSchemaVersion; ++version) {
+    const fs::path fixture =
+        fs::path(ALLIANCE_FIXTURES_DIR) / ("relay-schema-v" + std::to_string(version));
+    ASSERT_TRUE(fs::exists(fixture / "CURRENT")) << fixture << ": each version keeps a fixture";
+    ++fixtures;
+    const std::string data = data_ + "-v" + std::to_string(version);
+    fs::copy(fixture, data, fs::copy_options::recursive);
+    auto summary = MigrateDatabase(data, "");
+    ASSERT_TRUE(summary.ok()) << fixture << ": " << summary.status();
+    auto checked = RelayServer::Check(data);
+    ASSERT_TRUE(checked.ok()) << checked.status();
+    EXPECT_TRUE(absl::StrContains(*checked, "audit chain of")) << *checked;
+
+    auto db = RelayDb::Open(data);
+    ASSERT_TRUE(db.ok()) << db.status();
+    std::unique_ptr<rocksdb::Iterator> it(
+        (*db)->db()->NewIterator(rocksdb::ReadOptions(), (*db)->cf(Cf::kAccounts)));
+    int accounts = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      AccountRecord account;
+      ASSERT_TRUE(account.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())));
+      ++accounts;
+      EXPECT_EQ(ActiveDeviceIds(account), std::vector<uint32_t>{1}) << fixture;
+      EXPECT_EQ(account.next_device_id(), 2u);
+      EXPECT_EQ(account.device_count(), 0u) << "schema 1's field is cleared";
+    }
+    EXPECT_EQ(accounts, 3) << fixture;
+    it.reset();  // before Close: RocksDB asserts that no iterator outlives the database
+    ASSERT_TRUE((*db)->Close().ok());
+  }
+  EXPECT_EQ(fixtures, static_cast<int>(kSchemaVersion));
 }
 
-// Writes tests/server/fixtures/relay-schema-v1 (run by hand when the fixture must be remade,
-// which is never for a released version):
-//   ALLIANCE_WRITE_FIXTURE=$PWD/tests/server/fixtures/relay-schema-v1
+// Writes the fixture of this relay's schema version, tests/server/fixtures/relay-schema-vN (run
+// by hand once, when a schema version is added; a released version's fixture is never remade):
+//   ALLIANCE_WRITE_FIXTURE=$PWD/tests/server/fixtures/relay-schema-v2
 //     build/tests/server/relay_migrate_test --gtest_also_run_disabled_tests
-//     --gtest_filter='*DISABLED_WriteVersionOneFixture' (one command line)
-TEST(MigrateFixture, DISABLED_WriteVersionOneFixture) {
+//     --gtest_filter='*DISABLED_WriteCurrentVersionFixture' (one command line)
+TEST(MigrateFixture, DISABLED_WriteCurrentVersionFixture) {
   const char* out = std::getenv("ALLIANCE_WRITE_FIXTURE");
   ASSERT_NE(out, nullptr) << "set ALLIANCE_WRITE_FIXTURE to the output directory";
   ASSERT_FALSE(fs::exists(out)) << out << " exists";

@@ -7,6 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "base/bytes.h"
+#include "wire/signed_strings.h"
 
 namespace alliance::server::testing {
 
@@ -142,13 +143,22 @@ grpc::Status RelayHarness::Login(TestAccount* account) {
     grpc::Status s = accounts_->Challenge(&ctx, v1::ChallengeRequest(), &challenge);
     if (!s.ok()) return s;
   }
-  std::string message = "alliance/v1/login" + challenge.relay_id() + challenge.nonce();
-  base::AppendU64BE(&message, challenge.expires_at());
   v1::LoginRequest request;
   *request.mutable_address() = account->address();
   request.set_nonce(challenge.nonce());
   request.set_expires_at(challenge.expires_at());
-  request.set_signature(Sign(*account, message));
+  if (account->device_secret_key.empty()) {
+    std::string message = "alliance/v1/login" + challenge.relay_id() + challenge.nonce();
+    base::AppendU64BE(&message, challenge.expires_at());
+    request.set_signature(Sign(*account, message));
+  } else {
+    TestAccount device;
+    device.secret_key = account->device_secret_key;
+    request.set_signature(Sign(device, wire::DeviceLoginMessage(
+                                           challenge.relay_id(), account->account_id,
+                                           account->device_id, challenge.nonce(),
+                                           challenge.expires_at())));
+  }
   v1::LoginResponse response;
   grpc::ClientContext ctx;
   grpc::Status s = accounts_->Login(&ctx, request, &response);

@@ -32,11 +32,16 @@ struct TestAccount {
   std::string account_id;
   v1::Role role = v1::ROLE_UNSPECIFIED;
   std::string token;  // raw 32 bytes
+  uint32_t device_id = 1;
+  // The device's own Ed25519 key pair once the account's device list gives it one; Login then
+  // signs with it.
+  std::string device_public_key;
+  std::string device_secret_key;
 
   v1::Address address() const {
     v1::Address a;
     a.set_account_id(account_id);
-    a.set_device_id(1);
+    a.set_device_id(device_id);
     return a;
   }
 };

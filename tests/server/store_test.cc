@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "server/infra/commit_pool.h"
 #include "server/infra/rate_limiter.h"
+#include "server/store/devices.h"
 #include "server/store/mailbox.h"
 
 namespace alliance::server {
@@ -230,6 +231,44 @@ TEST_F(MailboxTest, AResendOfAKnownIdStoresNothingEvenAfterTheAck) {
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->duplicate());
   EXPECT_TRUE(ReadAll('t').empty());
+}
+
+TEST(AccountDevicesTest, ANewAccountHasDeviceOneAndTheNextIdIsTwo) {
+  AccountRecord account;
+  AddFirstDevice(&account, 1'700'000'000);
+  EXPECT_EQ(ActiveDeviceIds(account), std::vector<uint32_t>{1});
+  EXPECT_EQ(account.next_device_id(), 2u);
+  EXPECT_EQ(account.devices(0).added_at(), 1'700'000'000u);
+  EXPECT_TRUE(HasDevice(account, 1));
+  EXPECT_FALSE(HasDevice(account, 0));
+  EXPECT_FALSE(HasDevice(account, 2));
+}
+
+TEST(AccountDevicesTest, ASchemaOneRecordBecomesItsDeviceListOnce) {
+  AccountRecord account;
+  account.set_device_count(1);
+  account.set_created_at(1'600'000'000);
+  EXPECT_FALSE(HasDevice(account, 1)) << "nothing reads device_count after the migration";
+  ASSERT_TRUE(UpgradeDevicesToSchema2(&account));
+  EXPECT_EQ(ActiveDeviceIds(account), std::vector<uint32_t>{1});
+  EXPECT_EQ(account.devices(0).added_at(), 1'600'000'000u);
+  EXPECT_EQ(account.next_device_id(), 2u);
+  EXPECT_EQ(account.device_count(), 0u);
+  EXPECT_FALSE(UpgradeDevicesToSchema2(&account)) << "a second run changes nothing";
+  EXPECT_EQ(account.devices_size(), 1);
+}
+
+TEST(AccountDevicesTest, ARemovedDeviceIsGoneFromEveryCheck) {
+  AccountRecord account;
+  AddFirstDevice(&account, 1);
+  DeviceRecord* laptop = account.add_devices();
+  laptop->set_device_id(3);
+  account.set_next_device_id(4);
+  EXPECT_EQ(ActiveDeviceIds(account), (std::vector<uint32_t>{1, 3}));
+  EXPECT_FALSE(HasDevice(account, 2)) << "ids are not a range";
+  account.mutable_devices()->erase(account.mutable_devices()->begin());
+  EXPECT_FALSE(HasDevice(account, 1));
+  EXPECT_EQ(ActiveDeviceIds(account), std::vector<uint32_t>{3});
 }
 
 }  // namespace

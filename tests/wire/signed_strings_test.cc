@@ -66,6 +66,25 @@ TEST(SignedStringsTest, DeviceLoginNamesRelayAccountDeviceNonceAndExpiry) {
   EXPECT_EQ(m.size(), 24u + 16 + 16 + 4 + 32 + 8);
 }
 
+TEST(SignedStringsTest, OnlyOneShapeOfDeviceListIsCanonical) {
+  const std::string a = Bytes('a', 32), b = Bytes('b', 32);
+  EXPECT_TRUE(IsCanonicalDeviceList(1, {{1, a, 0}, {3, b, 0}}));
+  EXPECT_FALSE(IsCanonicalDeviceList(0, {{1, a, 0}})) << "version 0";
+  EXPECT_FALSE(IsCanonicalDeviceList(1, {})) << "no device";
+  EXPECT_FALSE(IsCanonicalDeviceList(1, {{0, a, 0}})) << "device 0";
+  EXPECT_FALSE(IsCanonicalDeviceList(1, {{3, a, 0}, {1, b, 0}})) << "descending";
+  EXPECT_FALSE(IsCanonicalDeviceList(1, {{1, a, 0}, {1, b, 0}})) << "repeated id";
+  EXPECT_FALSE(IsCanonicalDeviceList(1, {{1, a, 0}, {2, a, 0}})) << "repeated key";
+  EXPECT_FALSE(IsCanonicalDeviceList(1, {{1, Bytes('a', 31), 0}})) << "short key";
+  std::vector<DeviceListEntry> many;
+  std::vector<std::string> keys;
+  for (uint32_t i = 1; i <= kMaxDevicesPerAccount + 1; ++i) keys.push_back(Bytes(char('A' + i), 32));
+  for (uint32_t i = 1; i <= kMaxDevicesPerAccount + 1; ++i) many.push_back({i, keys[i - 1], 0});
+  EXPECT_FALSE(IsCanonicalDeviceList(1, many)) << "too many";
+  many.pop_back();
+  EXPECT_TRUE(IsCanonicalDeviceList(1, many));
+}
+
 TEST(ProtocolTest, SizesAndTagsMatchTheAppendix) {
   EXPECT_EQ(kAccountIdSize, 16u);
   EXPECT_EQ(kRelayIdSize, 16u);

@@ -1,0 +1,178 @@
+#include "server/services/devices_service.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "base/bytes.h"
+#include "base/status_macros.h"
+#include "server/infra/crypto_util.h"
+#include "server/store/devices.h"
+#include "wire/protocol.h"
+#include "wire/signed_strings.h"
+
+namespace alliance::server {
+namespace {
+
+std::vector<wire::DeviceListEntry> Entries(const v1::SignedDeviceList& list) {
+  std::vector<wire::DeviceListEntry> entries;
+  entries.reserve(list.devices_size());
+  for (const v1::DeviceEntry& d : list.devices()) {
+    entries.push_back({d.device_id(), d.device_key(), d.added_at()});
+  }
+  return entries;
+}
+
+const DeviceRecord* FindDevice(const AccountRecord& account, uint32_t device_id) {
+  for (const DeviceRecord& d : account.devices()) {
+    if (d.device_id() == device_id) return &d;
+  }
+  return nullptr;
+}
+
+// Checks `list` against the account as stored and, if it holds, applies it: devices gain their
+// keys, devices left out are removed (streams, mailboxes, prekeys) and the audit log records
+// it, all in one synced batch. Returns the removed device ids.
+absl::StatusOr<std::vector<uint32_t>> ApplyDeviceList(const ServiceDeps& deps,
+                                                      const Caller& caller,
+                                                      const v1::SignedDeviceList& list) {
+  if (static_cast<size_t>(list.devices_size()) > wire::kMaxDevicesPerAccount ||
+      !wire::IsCanonicalDeviceList(list.version(), Entries(list)) ||
+      list.signature().size() != wire::kEd25519SignatureSize) {
+    return absl::InvalidArgumentError("malformed device list");
+  }
+  base::MutexLock lock(&deps.directory->mutex());
+  ALLIANCE_ASSIGN_OR_RETURN(AccountRecord account,
+                            deps.directory->GetAccount(caller.account_id));
+  if (account.state() != v1::ACCOUNT_STATE_ACTIVE) {
+    return absl::UnauthenticatedError("account closed");
+  }
+  const std::string message = wire::DeviceListMessage(
+      deps.directory->relay_id(), caller.account_id, list.version(), Entries(list));
+  if (!VerifyEd25519(account.identity_key(), message, list.signature())) {
+    return absl::InvalidArgumentError("device list is not signed by the account's identity key");
+  }
+  if (account.has_device_list() && list.version() <= account.device_list().version()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("device list version ", list.version(), " is not above the current ",
+                     account.device_list().version()));
+  }
+  bool names_caller = false;
+  for (const v1::DeviceEntry& e : list.devices()) {
+    const DeviceRecord* d = FindDevice(account, e.device_id());
+    if (d == nullptr) {
+      return absl::FailedPreconditionError(
+          "device list names a device the account does not have (devices are added by linking)");
+    }
+    if (d->added_at() != e.added_at()) {
+      return absl::FailedPreconditionError("device list changes the date a device was added");
+    }
+    if (!d->device_key().empty() && d->device_key() != e.device_key()) {
+      return absl::FailedPreconditionError("device list changes a device's key");
+    }
+    if (d->device_key().empty() && e.device_id() != caller.device_id) {
+      return absl::FailedPreconditionError(
+          "a device without a key gets one only from a list it publishes itself");
+    }
+    names_caller = names_caller || e.device_id() == caller.device_id;
+  }
+  if (!names_caller) {
+    return absl::FailedPreconditionError(
+        "a device cannot remove itself; remove it from another device");
+  }
+
+  std::vector<uint32_t> removed;
+  for (const DeviceRecord& d : account.devices()) {
+    const bool kept = std::any_of(list.devices().begin(), list.devices().end(),
+                                  [&](const v1::DeviceEntry& e) {
+                                    return e.device_id() == d.device_id();
+                                  });
+    if (!kept) removed.push_back(d.device_id());
+  }
+  account.clear_devices();
+  for (const v1::DeviceEntry& e : list.devices()) {
+    DeviceRecord* d = account.add_devices();
+    d->set_device_id(e.device_id());
+    d->set_device_key(e.device_key());
+    d->set_added_at(e.added_at());
+  }
+  *account.mutable_device_list() = list;
+
+  rocksdb::WriteBatch batch;
+  deps.directory->AddPutAccount(account, &batch);
+  deps.prekeys->AddErase(caller.account_id, removed, &batch);
+  ALLIANCE_RETURN_IF_ERROR(deps.mailbox->CloseAndErase(
+      caller.account_id, removed, absl::UnauthenticatedError("device removed"), &batch));
+  std::vector<AuditLog::Event> events;
+  AuditLog::Event published;
+  published.event = v1::AUDIT_EVENT_DEVICE_LIST_PUBLISHED;
+  published.actor = caller.account_id;
+  published.subject = caller.account_id;
+  published.device_id = caller.device_id;
+  published.count = static_cast<uint32_t>(list.devices_size());
+  events.push_back(published);
+  for (uint32_t id : removed) {
+    AuditLog::Event e;
+    e.event = v1::AUDIT_EVENT_DEVICE_REMOVED;
+    e.actor = caller.account_id;
+    e.subject = caller.account_id;
+    e.device_id = id;
+    events.push_back(e);
+  }
+  ALLIANCE_RETURN_IF_ERROR(deps.audit->Commit(&batch, events));
+  deps.logger->Info("device_list_published", {{"account", base::ToHex(caller.account_id)},
+                                              {"devices", list.devices_size()},
+                                              {"removed", static_cast<int>(removed.size())}});
+  return removed;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* DevicesService::PublishDeviceList(
+    grpc::CallbackServerContext* ctx, const v1::PublishDeviceListRequest* request,
+    v1::PublishDeviceListResponse* response) {
+  UnaryCall call(deps_, ctx, "PublishDeviceList");
+  absl::StatusOr<Caller> caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  // Charged to the publishing account, like prekeys.
+  if (!deps_->publish_rate->TryAcquire(caller->account_id)) {
+    return call.Finish(absl::ResourceExhaustedError("device list published too often; retry later"));
+  }
+  absl::StatusOr<std::vector<uint32_t>> removed = ApplyDeviceList(*deps_, *caller, request->list());
+  if (!removed.ok()) return call.Finish(removed.status());
+  for (uint32_t id : *removed) response->add_removed_device_ids(id);
+  return call.Finish(absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* DevicesService::ListDevices(grpc::CallbackServerContext* ctx,
+                                                      const v1::ListDevicesRequest* request,
+                                                      v1::ListDevicesResponse* response) {
+  UnaryCall call(deps_, ctx, "ListDevices");
+  absl::StatusOr<Caller> caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (!IsAccountId(request->account_id())) {
+    return call.Finish(absl::InvalidArgumentError("malformed account id"));
+  }
+  if (request->account_id() != caller->account_id) {
+    absl::StatusOr<bool> linked =
+        deps_->directory->Linked(caller->account_id, request->account_id());
+    if (!linked.ok()) return call.Finish(linked.status());
+    if (!*linked) return call.Finish(absl::PermissionDeniedError("not linked"));
+  }
+  absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(request->account_id());
+  if (!account.ok()) return call.Finish(account.status());
+  if (account->state() != v1::ACCOUNT_STATE_ACTIVE) {
+    return call.Finish(absl::NotFoundError("no such account"));
+  }
+  if (account->has_device_list()) *response->mutable_list() = account->device_list();
+  for (const DeviceRecord& d : account->devices()) {
+    v1::DeviceStatus* s = response->add_devices();
+    s->set_device_id(d.device_id());
+    s->set_added_at(d.added_at());
+    s->set_device_key(d.device_key());
+  }
+  return call.Finish(absl::OkStatus());
+}
+
+}  // namespace alliance::server

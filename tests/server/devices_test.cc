@@ -1,0 +1,311 @@
+// The relay's side of several devices per account (devices_service.proto): it enforces the
+// device list the identity key signs — logins and signed prekeys by each device's own key,
+// removal at once — and cannot add a device or accept a list the identity key did not sign.
+// Devices are added by linking (a later step); these tests add one to the database directly,
+// as linking will.
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "alliance/v1/devices_service.grpc.pb.h"
+#include "base/bytes.h"
+#include "gtest/gtest.h"
+#include "server/infra/db.h"
+#include "server/relay_records.pb.h"
+#include "server/store/devices.h"
+#include "tests/server/relay_harness.h"
+#include "wire/signed_strings.h"
+
+namespace alliance::server::testing {
+namespace {
+
+class DevicesTest : public ::testing::Test {
+ protected:
+  DevicesTest() { Connect(); }
+
+  void Connect() {
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(h_.relay().port()),
+                                   grpc::InsecureChannelCredentials());
+    devices_ = v1::Devices::NewStub(channel_);
+  }
+
+  v1::ListDevicesResponse List(const TestAccount& who, const std::string& account_id,
+                               grpc::Status* status = nullptr) {
+    v1::ListDevicesRequest request;
+    request.set_account_id(account_id);
+    v1::ListDevicesResponse response;
+    grpc::Status s = devices_->ListDevices(h_.Ctx(who).get(), request, &response);
+    if (status != nullptr) *status = s;
+    return response;
+  }
+
+  // A list of `devices` (id, key, added_at as the relay has them) signed by `signer`.
+  v1::SignedDeviceList SignedList(const TestAccount& account, const TestAccount& signer,
+                                  uint64_t version,
+                                  const std::vector<std::pair<uint32_t, std::string>>& devices) {
+    const v1::ListDevicesResponse current = List(account, account.account_id);
+    v1::SignedDeviceList list;
+    list.set_version(version);
+    std::vector<wire::DeviceListEntry> entries;
+    for (const auto& [id, key] : devices) {
+      uint64_t added_at = 0;
+      for (const v1::DeviceStatus& d : current.devices()) {
+        if (d.device_id() == id) added_at = d.added_at();
+      }
+      v1::DeviceEntry* e = list.add_devices();
+      e->set_device_id(id);
+      e->set_device_key(key);
+      e->set_added_at(added_at);
+    }
+    for (const v1::DeviceEntry& e : list.devices()) {
+      entries.push_back({e.device_id(), e.device_key(), e.added_at()});
+    }
+    list.set_signature(Sign(signer, wire::DeviceListMessage(h_.relay_id(), account.account_id,
+                                                             version, entries)));
+    return list;
+  }
+
+  grpc::Status Publish(const TestAccount& caller, const v1::SignedDeviceList& list,
+                       v1::PublishDeviceListResponse* response = nullptr) {
+    v1::PublishDeviceListRequest request;
+    *request.mutable_list() = list;
+    v1::PublishDeviceListResponse ignored;
+    return devices_->PublishDeviceList(h_.Ctx(caller).get(), request,
+                                       response != nullptr ? response : &ignored);
+  }
+
+  // Gives `account` the device key `key` through a version-`version` list of its one device.
+  void KeyTheFirstDevice(TestAccount* account, const TestAccount& key, uint64_t version = 1) {
+    ASSERT_TRUE(Publish(*account, SignedList(*account, *account, version,
+                                             {{1, key.public_key}}))
+                    .ok());
+    account->device_public_key = key.public_key;
+    account->device_secret_key = key.secret_key;
+  }
+
+  // Adds device `id` (with `key`, possibly empty) to the account in the database, as linking
+  // will; the relay is restarted around the edit.
+  TestAccount AddDevice(const TestAccount& account, uint32_t id, const std::string& key) {
+    h_.Stop();
+    {
+      auto db = RelayDb::Open(h_.data_dir());
+      EXPECT_TRUE(db.ok()) << db.status();
+      auto raw = (*db)->Get(Cf::kAccounts, account.account_id);
+      AccountRecord record;
+      EXPECT_TRUE(raw.ok() && raw->has_value() && record.ParseFromString(**raw));
+      DeviceRecord* d = record.add_devices();
+      d->set_device_id(id);
+      d->set_device_key(key);
+      d->set_added_at(1'700'000'500);
+      record.set_next_device_id(id + 1);
+      rocksdb::WriteBatch batch;
+      batch.Put((*db)->cf(Cf::kAccounts), account.account_id, record.SerializeAsString());
+      EXPECT_TRUE((*db)->Write(&batch, true).ok());
+      EXPECT_TRUE((*db)->Close().ok());
+    }
+    h_.Start();
+    Connect();
+    TestAccount device = account;
+    device.device_id = id;
+    device.token.clear();
+    return device;
+  }
+
+  RelayHarness h_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Devices::Stub> devices_;
+};
+
+TEST_F(DevicesTest, ANewAccountHasDeviceOneWithoutAKeyAndNoList) {
+  TestAccount admin = h_.NewAdmin();
+  grpc::Status s;
+  v1::ListDevicesResponse r = List(admin, admin.account_id, &s);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(r.has_list());
+  ASSERT_EQ(r.devices_size(), 1);
+  EXPECT_EQ(r.devices(0).device_id(), 1u);
+  EXPECT_EQ(r.devices(0).added_at(), 1'700'000'000u);
+  EXPECT_TRUE(r.devices(0).device_key().empty());
+}
+
+TEST_F(DevicesTest, OnceKeyedADeviceLogsInWithItsOwnKeyOnlyAndContactsSeeTheList) {
+  TestAccount admin = h_.NewAdmin();
+  TestAccount therapist = h_.Invite(admin, v1::ROLE_THERAPIST);
+  TestAccount client = h_.Invite(therapist, v1::ROLE_CLIENT);
+  const TestAccount key = NewIdentity();
+  KeyTheFirstDevice(&client, key);
+
+  // The identity key alone no longer logs this device in.
+  TestAccount by_identity = client;
+  by_identity.device_secret_key.clear();
+  EXPECT_EQ(h_.Login(&by_identity).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(h_.Login(&client).ok());
+
+  // The therapist (linked) sees the signed list, in ListDevices and in its contacts.
+  v1::ListDevicesResponse seen = List(therapist, client.account_id);
+  ASSERT_TRUE(seen.has_list());
+  EXPECT_EQ(seen.list().version(), 1u);
+  EXPECT_EQ(seen.list().devices(0).device_key(), key.public_key);
+  EXPECT_EQ(seen.devices(0).device_key(), key.public_key);
+  v1::ListContactsResponse contacts;
+  ASSERT_TRUE(h_.accounts().ListContacts(h_.Ctx(therapist).get(), v1::ListContactsRequest(),
+                                         &contacts).ok());
+  bool found = false;
+  for (const v1::Contact& c : contacts.contacts()) {
+    if (c.account_id() != client.account_id) continue;
+    found = true;
+    EXPECT_EQ(c.device_list().SerializeAsString(), seen.list().SerializeAsString());
+  }
+  EXPECT_TRUE(found);
+
+  // The admin is not linked to the client.
+  grpc::Status s;
+  List(admin, client.account_id, &s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(DevicesTest, AKeyedDevicesSignedPreKeyMustBeSignedByItsDeviceKey) {
+  TestAccount admin = h_.NewAdmin();
+  const TestAccount key = NewIdentity();
+  KeyTheFirstDevice(&admin, key);
+  v1::PublishPreKeysRequest request;
+  *request.mutable_signed_prekey() = MakeSignedPreKey(admin, 5);  // identity key, v1 string
+  v1::PublishPreKeysResponse response;
+  EXPECT_EQ(h_.keys().PublishPreKeys(h_.Ctx(admin).get(), request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  v1::SignedPreKey spk = request.signed_prekey();
+  spk.set_signature(Sign(key, wire::DeviceSignedPreKeyMessage(admin.account_id, 1, spk.id(),
+                                                              spk.created_at(),
+                                                              spk.public_key())));
+  *request.mutable_signed_prekey() = spk;
+  grpc::Status s = h_.keys().PublishPreKeys(h_.Ctx(admin).get(), request, &response);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  // Signed for another device of the same account: refused.
+  spk.set_signature(Sign(key, wire::DeviceSignedPreKeyMessage(admin.account_id, 2, spk.id(),
+                                                              spk.created_at(),
+                                                              spk.public_key())));
+  *request.mutable_signed_prekey() = spk;
+  EXPECT_EQ(h_.keys().PublishPreKeys(h_.Ctx(admin).get(), request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(DevicesTest, TheRelayTakesOnlyListsTheIdentityKeySignedThatAddNoDevice) {
+  TestAccount admin = h_.NewAdmin();
+  const TestAccount key = NewIdentity();
+  const TestAccount intruder = NewIdentity();
+  // Signed by another key (a relay, or anyone without the identity key).
+  EXPECT_EQ(Publish(admin, SignedList(admin, intruder, 1, {{1, key.public_key}})).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // A device the account does not have.
+  EXPECT_EQ(Publish(admin, SignedList(admin, admin, 1,
+                                      {{1, key.public_key}, {2, intruder.public_key}}))
+                .error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  // Another date than the relay's.
+  v1::SignedDeviceList redated = SignedList(admin, admin, 1, {{1, key.public_key}});
+  redated.mutable_devices(0)->set_added_at(5);
+  std::vector<wire::DeviceListEntry> entries = {{1, key.public_key, 5}};
+  redated.set_signature(
+      Sign(admin, wire::DeviceListMessage(h_.relay_id(), admin.account_id, 1, entries)));
+  EXPECT_EQ(Publish(admin, redated).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  // Malformed: no device.
+  v1::SignedDeviceList empty;
+  empty.set_version(1);
+  empty.set_signature(std::string(64, 's'));
+  EXPECT_EQ(Publish(admin, empty).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  KeyTheFirstDevice(&admin, key, /*version=*/3);
+  // Not above the current version; then a changed device key.
+  EXPECT_EQ(Publish(admin, SignedList(admin, admin, 3, {{1, key.public_key}})).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Publish(admin, SignedList(admin, admin, 4, {{1, intruder.public_key}})).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(Publish(admin, SignedList(admin, admin, 4, {{1, key.public_key}})).ok());
+}
+
+TEST_F(DevicesTest, AKeylessDeviceGetsItsKeyOnlyFromItsOwnList) {
+  TestAccount admin = h_.NewAdmin();
+  TestAccount laptop = AddDevice(admin, 2, "");
+  ASSERT_TRUE(h_.Login(&admin).ok());
+  const TestAccount key1 = NewIdentity();
+  const TestAccount key2 = NewIdentity();
+  EXPECT_EQ(Publish(admin, SignedList(admin, admin, 1,
+                                      {{1, key1.public_key}, {2, key2.public_key}}))
+                .error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(DevicesTest, ARemovedDeviceIsCutOffAtOnceAndTheAuditLogSaysSo) {
+  TestAccount admin = h_.NewAdmin();
+  TestAccount therapist = h_.Invite(admin, v1::ROLE_THERAPIST);
+  const TestAccount key1 = NewIdentity();
+  const TestAccount key2 = NewIdentity();
+  TestAccount laptop = AddDevice(therapist, 2, key2.public_key);
+  laptop.device_secret_key = key2.secret_key;
+  ASSERT_TRUE(h_.Login(&laptop).ok());
+  ASSERT_TRUE(h_.Login(&therapist).ok());
+  ASSERT_TRUE(h_.Login(&admin).ok());
+  // Something waits in the laptop's mailbox.
+  TestAccount to_laptop = therapist;
+  to_laptop.device_id = 2;
+  ASSERT_TRUE(h_.Send(admin, to_laptop, "for the laptop").ok());
+  ASSERT_EQ(h_.ReadBacklog(laptop).size(), 1u);
+
+  v1::PublishDeviceListResponse response;
+  grpc::Status s = Publish(therapist, SignedList(therapist, therapist, 1, {{1, key1.public_key}}),
+                           &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(response.removed_device_ids_size(), 1);
+  EXPECT_EQ(response.removed_device_ids(0), 2u);
+  therapist.device_secret_key = key1.secret_key;
+
+  // Its token stops working, it cannot log in again, nothing reaches it.
+  v1::ListContactsResponse contacts;
+  EXPECT_EQ(h_.accounts()
+                .ListContacts(h_.Ctx(laptop).get(), v1::ListContactsRequest(), &contacts)
+                .error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(h_.Login(&laptop).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(h_.Send(admin, to_laptop, "too late").error_code(), grpc::StatusCode::NOT_FOUND);
+  v1::ListDevicesResponse now = List(therapist, therapist.account_id);
+  ASSERT_EQ(now.devices_size(), 1);
+  EXPECT_EQ(now.devices(0).device_id(), 1u);
+
+  // The audit log names the removal as a security event.
+  v1::ReadAuditRequest audit;
+  audit.set_security_only(true);
+  v1::ReadAuditResponse entries;
+  ASSERT_TRUE(h_.clinic().ReadAudit(h_.Ctx(admin).get(), audit, &entries).ok());
+  bool removed = false, published = false;
+  for (const v1::AuditEntry& e : entries.entries()) {
+    if (e.event() == v1::AUDIT_EVENT_DEVICE_REMOVED && e.device_id() == 2 &&
+        e.subject_account_id() == therapist.account_id) {
+      removed = true;
+    }
+    if (e.event() == v1::AUDIT_EVENT_DEVICE_LIST_PUBLISHED && e.device_id() == 1) {
+      published = true;
+    }
+  }
+  EXPECT_TRUE(removed);
+  EXPECT_TRUE(published);
+}
+
+TEST_F(DevicesTest, ADeviceCannotRemoveItself) {
+  TestAccount admin = h_.NewAdmin();
+  const TestAccount key2 = NewIdentity();
+  TestAccount laptop = AddDevice(admin, 2, key2.public_key);
+  laptop.device_secret_key = key2.secret_key;
+  ASSERT_TRUE(h_.Login(&laptop).ok());
+  const TestAccount key1 = NewIdentity();
+  // The laptop publishes a list with device 1 only (keyless device 1 gets no key from it
+  // either): refused, nothing removed.
+  EXPECT_EQ(Publish(laptop, SignedList(admin, admin, 1, {{1, key1.public_key}})).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(List(laptop, admin.account_id).devices_size(), 2);
+}
+
+}  // namespace
+}  // namespace alliance::server::testing
