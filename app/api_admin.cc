@@ -85,6 +85,7 @@ void AddAdminRoutes(Routes& r) {
                {"event", EventName(it->event())},
                {"actor", client::ToHex(it->actor_account_id())},
                {"subject", client::ToHex(it->subject_account_id())},
+               {"device_id", it->device_id()},
                {"role", it->role() == v1::ROLE_UNSPECIFIED ? "" : client::RoleName(it->role())}});
     }
     return absl::OkStatus();

@@ -99,13 +99,16 @@ void AddAdminCommands(Commands& cli) {
                      {"event", event},
                      {"actor", client::ToHex(e.actor_account_id())},
                      {"subject", client::ToHex(e.subject_account_id())},
+                     {"device_id", e.device_id()},
                      {"hash", client::ToHex(e.hash())}});
       char line[256];
-      std::snprintf(line, sizeof line, "%6llu  %s  %-32s actor=%s subject=%s\n",
+      std::snprintf(line, sizeof line, "%6llu  %s  %-32s actor=%s subject=%s",
                     static_cast<unsigned long long>(e.sequence()), when.c_str(), event.c_str(),
                     client::ToHex(e.actor_account_id()).substr(0, 8).c_str(),
                     client::ToHex(e.subject_account_id()).substr(0, 8).c_str());
       text += line;
+      if (e.device_id() != 0) absl::StrAppend(&text, " device=", e.device_id());
+      text += "\n";
     }
     out.Print(arr, text);
     out.Note(absl::StrCat("Hash chain verified over ", chain.checked, " entries."));
