@@ -337,26 +337,43 @@ absl::StatusOr<std::vector<MessageView>> ClientCore::Sync() {
   ALLIANCE_RETURN_IF_ERROR(FlushOutbox(&send_error));
   if (absl::IsUnavailable(send_error)) return send_error;
 
-  grpc::ClientContext ctx;
-  ALLIANCE_RETURN_IF_ERROR(relay_->PrepareStream(&ctx));
-  std::unique_ptr<grpc::ClientReader<v1::ReceiveResponse>> reader =
-      relay_->relay_stub()->Receive(&ctx, v1::ReceiveRequest());
   std::vector<Processed> batch;
   std::vector<uint64_t> acks;
-  v1::ReceiveResponse resp;
   absl::Status process_error;
-  while (reader->Read(&resp)) {
-    if (resp.backlog_complete()) break;
-    absl::StatusOr<Processed> p = ProcessEnvelopeOrSetAside(resp.envelope());
-    if (!p.ok()) {
-      process_error = p.status();  // Not stored, so not acked: the relay keeps it.
-      break;
+  grpc::Status finish;
+  // Twice at most: a stream refused UNAUTHENTICATED (a token expired, or revoked by a relay
+  // restore) is opened once more after logging in again; nothing was read from it.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    grpc::ClientContext ctx;
+    ALLIANCE_RETURN_IF_ERROR(relay_->PrepareStream(&ctx));
+    std::unique_ptr<grpc::ClientReader<v1::ReceiveResponse>> reader =
+        relay_->relay_stub()->Receive(&ctx, v1::ReceiveRequest());
+    v1::ReceiveResponse resp;
+    bool stopped_early = false;  // we end the stream; otherwise the relay did, and says why
+    while (reader->Read(&resp)) {
+      if (resp.backlog_complete()) {
+        stopped_early = true;
+        break;
+      }
+      absl::StatusOr<Processed> p = ProcessEnvelopeOrSetAside(resp.envelope());
+      if (!p.ok()) {
+        process_error = p.status();  // Not stored, so not acked: the relay keeps it.
+        stopped_early = true;
+        break;
+      }
+      acks.push_back(p->sequence);
+      batch.push_back(*std::move(p));
     }
-    acks.push_back(p->sequence);
-    batch.push_back(*std::move(p));
+    // Cancelled only when we stop reading: cancelling a stream the relay already ended would
+    // turn its status (UNAUTHENTICATED, say) into CANCELLED and hide it.
+    if (stopped_early) ctx.TryCancel();
+    finish = reader->Finish();
+    if (finish.error_code() == grpc::StatusCode::UNAUTHENTICATED && acks.empty()) {
+      relay_->ForgetToken();
+      continue;
+    }
+    break;
   }
-  ctx.TryCancel();
-  grpc::Status finish = reader->Finish();
   if (!acks.empty()) CrashPoint("stored-unacked");
   // Receipts go into the outbox (durably) before the acks: an acknowledged envelope is never
   // redelivered, so a receipt not queued by then would be lost with a crash.
@@ -454,6 +471,8 @@ absl::Status ClientCore::Listen(const std::function<void(const MessageView&)>& o
   }
   if (!result.ok()) return result;
   if (stopped) return absl::OkStatus();
+  // The next Listen logs in again (a token expired, or revoked by a relay restore).
+  if (absl::IsUnauthenticated(finish)) relay_->ForgetToken();
   return finish;
 }
 

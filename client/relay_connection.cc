@@ -185,6 +185,11 @@ absl::StatusOr<std::string> RelayConnection::Login() {
   return token;
 }
 
+void RelayConnection::ForgetToken() {
+  base::MutexLock lock(&mu_);
+  token_hex_.clear();
+}
+
 absl::Status RelayConnection::PrepareStream(grpc::ClientContext* context) {
   ALLIANCE_ASSIGN_OR_RETURN(std::string token, Token());
   context->AddMetadata("authorization", "Bearer " + token);

@@ -74,6 +74,9 @@ class RelayConnection {
 
   // Prepares a context for a Receive stream (token attached, no deadline).
   [[nodiscard]] absl::Status PrepareStream(grpc::ClientContext* context);
+  // Drops the session token after a stream ended UNAUTHENTICATED (expired, or revoked as after
+  // a relay restore), so the next call or stream logs in again.
+  void ForgetToken();
   v1::Relay::Stub* relay_stub() { return relay_.get(); }
   const std::string& address() const { return options_.address; }
 

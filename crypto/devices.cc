@@ -88,14 +88,20 @@ absl::Status SignDeviceList(const IdentityKeyPair& identity, ByteSpan relay_id,
 
 absl::StatusOr<VerifiedDeviceList> VerifyDeviceList(const v1::SignedDeviceList& list,
                                                     const PublicKey& identity, ByteSpan relay_id,
-                                                    ByteSpan account_id) {
+                                                    ByteSpan account_id, uint64_t min_version) {
   ALLIANCE_RETURN_IF_ERROR(CheckDeviceListShape(list));
   if (!IdsHaveWireSizes(relay_id, account_id) || list.signature().size() != kSignatureSize) {
     return MalformedList();
   }
+  for (const v1::DeviceEntry& d : list.devices()) {
+    if (d.device_key() == View(identity)) return MalformedList();
+  }
   if (!VerifySignature(identity, AsBytes(SignedBytes(list, relay_id, account_id)),
                        AsBytes(list.signature()))) {
     return absl::PermissionDeniedError("device list is not signed by the account's identity key");
+  }
+  if (list.version() < min_version) {
+    return absl::FailedPreconditionError("device list is older than one already seen");
   }
   VerifiedDeviceList out;
   out.version = list.version();
@@ -145,6 +151,7 @@ absl::StatusOr<SecretBytes> OpenProvision(const DhKeyPair& code_pair, ByteSpan s
   const absl::Status refused =
       absl::PermissionDeniedError("the linking message does not open with this code");
   if (sealed.size() < kProvisionHeader + kPaddingBlock + Aead::kTagSize ||
+      sealed.size() > kProvisionHeader + PaddedSize(kMaxProvisionPlaintext) + Aead::kTagSize ||
       sealed[0] != kProvisionVersion) {
     return refused;
   }

@@ -62,11 +62,15 @@ struct VerifiedDeviceList {
                                           ByteSpan account_id, v1::SignedDeviceList* list);
 
 // Verifies a list received for the account `account_id` on relay `relay_id` against the
-// identity key pinned for that account: shape first, then the signature. INVALID_ARGUMENT for a
-// malformed list, PERMISSION_DENIED for a signature by any other key or over other bytes.
+// identity key pinned for that account: shape first, then the signature, then the version
+// against `min_version` (the highest the caller has pinned: a relay must not roll a list back
+// to one that still names a removed device). INVALID_ARGUMENT for a malformed list or one that
+// names the identity key as a device key (every device, a removed one too, holds the identity
+// key); PERMISSION_DENIED for a signature by any other key or over other bytes;
+// FAILED_PRECONDITION for a version below `min_version`.
 [[nodiscard]] absl::StatusOr<VerifiedDeviceList> VerifyDeviceList(
     const v1::SignedDeviceList& list, const PublicKey& identity, ByteSpan relay_id,
-    ByteSpan account_id);
+    ByteSpan account_id, uint64_t min_version = 0);
 
 // The relay's name for a link code: BLAKE2b-256(wire::kLinkIdDomain || code).
 using LinkId = std::array<uint8_t, 32>;

@@ -282,7 +282,7 @@ absl::StatusOr<VerifiedBundle> VerifyDeviceBundle(const v1::PreKeyBundle& bundle
   // The bundle must be the one asked for: the account's pinned identity, that account, that
   // device. (The device-spk signature binds the last two as well; checked here first for a
   // clear answer.)
-  if (bundle.identity_key().size() != kKeySize ||
+  if (account_id.size() != wire::kAccountIdSize || bundle.identity_key().size() != kKeySize ||
       std::memcmp(bundle.identity_key().data(), identity.data(), kKeySize) != 0 ||
       bundle.account_id().size() != account_id.size() ||
       std::memcmp(bundle.account_id().data(), account_id.data(), account_id.size()) != 0 ||

@@ -70,6 +70,15 @@ absl::StatusOr<uint64_t> WithdrawOneTimePreKeys(const fs::path& dir) {
     }
     ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
   }
+  // Every session token goes too: the backup may predate a device's removal (or its key), so
+  // every device logs in again against the restored account records; a client that sees the
+  // restored device list below the version it last published publishes it again.
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->db()->NewIterator(rocksdb::ReadOptions(), db->cf(Cf::kSessions)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) batch.Delete(db->cf(Cf::kSessions), it->key());
+    ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  }
   AuditLog::Event e;
   e.event = v1::AUDIT_EVENT_RELAY_RESTORED;
   e.count = static_cast<uint32_t>(std::min<uint64_t>(withdrawn, UINT32_MAX));

@@ -137,6 +137,7 @@ absl::StatusOr<v1::LoginResponse> Authenticator::Login(const v1::LoginRequest& r
   session.set_device_id(request.address().device_id());
   session.set_role(record.role());
   session.set_expires_at(now + static_cast<uint64_t>(absl::ToInt64Seconds(limits_.token_ttl)));
+  session.set_login_key(device_key);
   rocksdb::WriteBatch batch;
   batch.Put(db_->cf(Cf::kSessions), SessionKey(token_hash), session.SerializeAsString());
   batch.Put(db_->cf(Cf::kSessions), SessionIndexKey(account, token_hash), "");
@@ -174,7 +175,8 @@ absl::StatusOr<Caller> Authenticator::Authenticate(std::string_view authorizatio
   ALLIANCE_ASSIGN_OR_RETURN(auto account_raw, db_->Get(Cf::kAccounts, session.account_id()));
   AccountRecord account;
   if (!account_raw || !account.ParseFromString(*account_raw) ||
-      account.state() != v1::ACCOUNT_STATE_ACTIVE || !HasDevice(account, session.device_id())) {
+      account.state() != v1::ACCOUNT_STATE_ACTIVE || !HasDevice(account, session.device_id()) ||
+      session.login_key() != DeviceKeyOf(account, session.device_id())) {
     return fail();
   }
   caller.account_id = session.account_id();

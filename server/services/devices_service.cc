@@ -53,13 +53,19 @@ absl::StatusOr<std::vector<uint32_t>> ApplyDeviceList(const ServiceDeps& deps,
   if (!VerifyEd25519(account.identity_key(), message, list.signature())) {
     return absl::InvalidArgumentError("device list is not signed by the account's identity key");
   }
-  if (account.has_device_list() && list.version() <= account.device_list().version()) {
+  // Exactly one above the current version (1 for the first list): a list at a huge version
+  // would leave no version for the owner's next list, making its devices unremovable.
+  const uint64_t next = account.has_device_list() ? account.device_list().version() + 1 : 1;
+  if (list.version() != next) {
     return absl::FailedPreconditionError(
-        absl::StrCat("device list version ", list.version(), " is not above the current ",
-                     account.device_list().version()));
+        absl::StrCat("device list version must be ", next, ", not ", list.version()));
   }
   bool names_caller = false;
   for (const v1::DeviceEntry& e : list.devices()) {
+    // Every device holds the identity key, a removed one too: it cannot double as a device key.
+    if (e.device_key() == account.identity_key()) {
+      return absl::InvalidArgumentError("a device key must not be the identity key");
+    }
     const DeviceRecord* d = FindDevice(account, e.device_id());
     if (d == nullptr) {
       return absl::FailedPreconditionError(
@@ -82,6 +88,14 @@ absl::StatusOr<std::vector<uint32_t>> ApplyDeviceList(const ServiceDeps& deps,
         "a device cannot remove itself; remove it from another device");
   }
 
+  // A device given its key now: its prekeys were signed by the identity key, which a removed
+  // device also holds; they go, and the device publishes device-signed ones.
+  std::vector<uint32_t> newly_keyed;
+  for (const v1::DeviceEntry& e : list.devices()) {
+    if (FindDevice(account, e.device_id())->device_key().empty()) {
+      newly_keyed.push_back(e.device_id());
+    }
+  }
   std::vector<uint32_t> removed;
   for (const DeviceRecord& d : account.devices()) {
     const bool kept = std::any_of(list.devices().begin(), list.devices().end(),
@@ -98,10 +112,12 @@ absl::StatusOr<std::vector<uint32_t>> ApplyDeviceList(const ServiceDeps& deps,
     d->set_added_at(e.added_at());
   }
   *account.mutable_device_list() = list;
+  account.mutable_device_list()->DiscardUnknownFields();
 
   rocksdb::WriteBatch batch;
   deps.directory->AddPutAccount(account, &batch);
   deps.prekeys->AddErase(caller.account_id, removed, &batch);
+  deps.prekeys->AddErase(caller.account_id, newly_keyed, &batch);
   ALLIANCE_RETURN_IF_ERROR(deps.mailbox->CloseAndErase(
       caller.account_id, removed, absl::UnauthenticatedError("device removed"), &batch));
   std::vector<AuditLog::Event> events;
@@ -135,8 +151,11 @@ grpc::ServerUnaryReactor* DevicesService::PublishDeviceList(
   UnaryCall call(deps_, ctx, "PublishDeviceList");
   absl::StatusOr<Caller> caller = call.Authenticate();
   if (!caller.ok()) return call.Finish(caller.status());
-  // Charged to the publishing account, like prekeys.
-  if (!deps_->publish_rate->TryAcquire(caller->account_id)) {
+  // Charged to the publishing device, so a device about to be removed cannot spend the budget
+  // of the device removing it.
+  std::string budget = caller->account_id;
+  base::AppendU32BE(&budget, caller->device_id);
+  if (!deps_->publish_rate->TryAcquire(budget)) {
     return call.Finish(absl::ResourceExhaustedError("device list published too often; retry later"));
   }
   absl::StatusOr<std::vector<uint32_t>> removed = ApplyDeviceList(*deps_, *caller, request->list());

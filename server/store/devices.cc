@@ -1,5 +1,7 @@
 #include "server/store/devices.h"
 
+#include <algorithm>
+
 #include "wire/protocol.h"
 
 namespace alliance::server {
@@ -37,12 +39,15 @@ void AddFirstDevice(AccountRecord* account, uint64_t now_unix) {
 
 bool UpgradeDevicesToSchema2(AccountRecord* account) {
   if (account->devices_size() > 0) return false;
-  for (uint32_t id = 1; id <= account->device_count(); ++id) {
+  // Schema 1 only ever wrote 1; anything above the format's limit is not a real count.
+  const uint32_t count =
+      std::min<uint32_t>(account->device_count(), static_cast<uint32_t>(wire::kMaxDevicesPerAccount));
+  for (uint32_t id = 1; id <= count; ++id) {
     DeviceRecord* d = account->add_devices();
     d->set_device_id(id);
     d->set_added_at(account->created_at());
   }
-  account->set_next_device_id(account->device_count() + 1);
+  account->set_next_device_id(count + 1);
   account->clear_device_count();
   return true;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "crypto/padding.h"
 #include "tests/crypto/test_util.h"
 #include "wire/protocol.h"
 
@@ -160,6 +161,24 @@ TEST(DeviceListTest, NonCanonicalListsAreMalformedBeforeAnySignatureCheck) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(DeviceListTest, TheIdentityKeyIsNeverADeviceKey) {
+  Account a;
+  v1::SignedDeviceList list = a.List();
+  list.mutable_devices(1)->set_device_key(Str(a.identity.public_key()));
+  ASSERT_TRUE(SignDeviceList(a.identity, kRelay, kAccount, &list).ok());
+  EXPECT_EQ(VerifyDeviceList(list, a.identity.public_key(), kRelay, kAccount).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(DeviceListTest, AListOlderThanOneAlreadySeenIsRefused) {
+  Account a;
+  EXPECT_EQ(VerifyDeviceList(a.List(2), a.identity.public_key(), kRelay, kAccount, 3)
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(VerifyDeviceList(a.List(3), a.identity.public_key(), kRelay, kAccount, 3).ok());
+}
+
 TEST(DeviceBundleTest, ADeviceSignedPreKeyVerifiesUnderThatDevicesKey) {
   Account a;
   absl::StatusOr<VerifiedBundle> b =
@@ -266,6 +285,9 @@ TEST(ProvisionTest, OnlyTheCodeOpensItAndAnyAlterationIsRefused) {
               absl::StatusCode::kPermissionDenied)
         << "byte " << i;
   }
+  std::string longer = sealed + std::string(PaddedSize(kMaxProvisionPlaintext), '\0');
+  EXPECT_EQ(OpenProvision(code, AsBytes(longer)).status().code(),
+            absl::StatusCode::kPermissionDenied);
   for (size_t cut : {size_t{0}, size_t{1}, size_t{33}, sealed.size() - 1}) {
     EXPECT_EQ(OpenProvision(code, AsBytes(sealed.substr(0, cut))).status().code(),
               absl::StatusCode::kPermissionDenied)

@@ -5,6 +5,7 @@
 // as linking will.
 #include <grpcpp/grpcpp.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "alliance/v1/devices_service.grpc.pb.h"
 #include "base/bytes.h"
 #include "gtest/gtest.h"
+#include "server/admin/restore.h"
 #include "server/infra/db.h"
 #include "server/relay_records.pb.h"
 #include "server/store/devices.h"
@@ -76,13 +78,14 @@ class DevicesTest : public ::testing::Test {
                                        response != nullptr ? response : &ignored);
   }
 
-  // Gives `account` the device key `key` through a version-`version` list of its one device.
-  void KeyTheFirstDevice(TestAccount* account, const TestAccount& key, uint64_t version = 1) {
-    ASSERT_TRUE(Publish(*account, SignedList(*account, *account, version,
-                                             {{1, key.public_key}}))
-                    .ok());
+  // Gives `account`'s first device the key `key` through its first list, then logs it in with
+  // that key (the identity-key token stops working once the device has a key).
+  void KeyTheFirstDevice(TestAccount* account, const TestAccount& key) {
+    grpc::Status s = Publish(*account, SignedList(*account, *account, 1, {{1, key.public_key}}));
+    ASSERT_TRUE(s.ok()) << s.error_message();
     account->device_public_key = key.public_key;
     account->device_secret_key = key.secret_key;
+    ASSERT_TRUE(h_.Login(account).ok());
   }
 
   // Adds device `id` (with `key`, possibly empty) to the account in the database, as linking
@@ -166,6 +169,38 @@ TEST_F(DevicesTest, OnceKeyedADeviceLogsInWithItsOwnKeyOnlyAndContactsSeeTheList
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
 }
 
+TEST_F(DevicesTest, TokensFromBeforeTheDeviceGotItsKeyStopWorking) {
+  TestAccount admin = h_.NewAdmin();
+  TestAccount earlier = admin;  // an identity-key login, e.g. a removed device racing the list
+  ASSERT_TRUE(h_.Login(&earlier).ok());
+  KeyTheFirstDevice(&admin, NewIdentity());
+  v1::ListContactsResponse contacts;
+  EXPECT_EQ(h_.accounts()
+                .ListContacts(h_.Ctx(earlier).get(), v1::ListContactsRequest(), &contacts)
+                .error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(h_.accounts()
+                  .ListContacts(h_.Ctx(admin).get(), v1::ListContactsRequest(), &contacts)
+                  .ok());
+}
+
+TEST_F(DevicesTest, KeyingADeviceDropsItsIdentitySignedPreKeys) {
+  TestAccount admin = h_.NewAdmin();
+  TestAccount therapist = h_.Invite(admin, v1::ROLE_THERAPIST);
+  v1::PublishPreKeysRequest request;
+  *request.mutable_signed_prekey() = MakeSignedPreKey(therapist, 5);
+  v1::PublishPreKeysResponse published;
+  ASSERT_TRUE(h_.keys().PublishPreKeys(h_.Ctx(therapist).get(), request, &published).ok());
+  KeyTheFirstDevice(&therapist, NewIdentity());
+  // A removed device holds the identity key and could have signed those: they are gone.
+  v1::FetchPreKeyBundleRequest fetch;
+  *fetch.mutable_address() = therapist.address();
+  v1::FetchPreKeyBundleResponse bundle;
+  grpc::Status s = h_.keys().FetchPreKeyBundle(h_.Ctx(admin).get(), fetch, &bundle);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_EQ(s.error_message(), "no prekeys published");
+}
+
 TEST_F(DevicesTest, AKeyedDevicesSignedPreKeyMustBeSignedByItsDeviceKey) {
   TestAccount admin = h_.NewAdmin();
   const TestAccount key = NewIdentity();
@@ -216,14 +251,23 @@ TEST_F(DevicesTest, TheRelayTakesOnlyListsTheIdentityKeySignedThatAddNoDevice) {
   empty.set_version(1);
   empty.set_signature(std::string(64, 's'));
   EXPECT_EQ(Publish(admin, empty).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // The identity key as a device key: every device, a removed one too, holds it.
+  EXPECT_EQ(Publish(admin, SignedList(admin, admin, 1, {{1, admin.public_key}})).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // A first list at a version that would leave the owner no version to remove a device with.
+  EXPECT_EQ(Publish(admin, SignedList(admin, admin, UINT64_MAX, {{1, key.public_key}}))
+                .error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
 
-  KeyTheFirstDevice(&admin, key, /*version=*/3);
-  // Not above the current version; then a changed device key.
+  KeyTheFirstDevice(&admin, key);
+  // Exactly the next version; a device's key never changes.
+  EXPECT_EQ(Publish(admin, SignedList(admin, admin, 1, {{1, key.public_key}})).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(Publish(admin, SignedList(admin, admin, 3, {{1, key.public_key}})).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(Publish(admin, SignedList(admin, admin, 4, {{1, intruder.public_key}})).error_code(),
+  EXPECT_EQ(Publish(admin, SignedList(admin, admin, 2, {{1, intruder.public_key}})).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_TRUE(Publish(admin, SignedList(admin, admin, 4, {{1, key.public_key}})).ok());
+  EXPECT_TRUE(Publish(admin, SignedList(admin, admin, 2, {{1, key.public_key}})).ok());
 }
 
 TEST_F(DevicesTest, AKeylessDeviceGetsItsKeyOnlyFromItsOwnList) {
@@ -261,6 +305,7 @@ TEST_F(DevicesTest, ARemovedDeviceIsCutOffAtOnceAndTheAuditLogSaysSo) {
   ASSERT_EQ(response.removed_device_ids_size(), 1);
   EXPECT_EQ(response.removed_device_ids(0), 2u);
   therapist.device_secret_key = key1.secret_key;
+  ASSERT_TRUE(h_.Login(&therapist).ok());
 
   // Its token stops working, it cannot log in again, nothing reaches it.
   v1::ListContactsResponse contacts;
@@ -291,6 +336,29 @@ TEST_F(DevicesTest, ARemovedDeviceIsCutOffAtOnceAndTheAuditLogSaysSo) {
   }
   EXPECT_TRUE(removed);
   EXPECT_TRUE(published);
+}
+
+TEST_F(DevicesTest, ARestoreEndsEverySessionSoNoRemovedDeviceComesBackWithItsToken) {
+  TestAccount admin = h_.NewAdmin();
+  const std::string backup = h_.data_dir() + "-backup";
+  const std::string restored = h_.data_dir() + "-restored";
+  ASSERT_TRUE(h_.relay().Backup(backup).ok());
+  h_.Stop();
+  auto summary = RestoreBackup(backup, restored);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  {
+    auto db = RelayDb::Open(restored);
+    ASSERT_TRUE(db.ok()) << db.status();
+    std::unique_ptr<rocksdb::Iterator> it(
+        (*db)->db()->NewIterator(rocksdb::ReadOptions(), (*db)->cf(Cf::kSessions)));
+    it->SeekToFirst();
+    EXPECT_FALSE(it->Valid()) << "a session token survived the restore";
+    it.reset();
+    ASSERT_TRUE((*db)->Close().ok());
+  }
+  std::filesystem::remove_all(backup);
+  std::filesystem::remove_all(restored);
+  h_.Start();
 }
 
 TEST_F(DevicesTest, ADeviceCannotRemoveItself) {
