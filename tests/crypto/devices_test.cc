@@ -332,17 +332,7 @@ std::map<std::string, std::string> Compute() {
   };
 }
 
-std::map<std::string, std::string> Load() {
-  std::map<std::string, std::string> out;
-  std::ifstream in(kVectorFile);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    size_t eq = line.find(" = ");
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 3);
-  }
-  return out;
-}
+std::map<std::string, std::string> Load() { return testing::LoadVectors(kVectorFile); }
 
 TEST(DevicesKnownAnswerTest, OutputsMatchCheckedInVectors) {
   std::map<std::string, std::string> computed = Compute();

@@ -2,6 +2,8 @@
 #ifndef ALLIANCE_TESTS_CRYPTO_TEST_UTIL_H_
 #define ALLIANCE_TESTS_CRYPTO_TEST_UTIL_H_
 
+#include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,19 @@ inline std::vector<uint8_t> Bytes(absl::string_view s) {
 }
 
 inline std::vector<uint8_t> Seed(uint8_t fill) { return std::vector<uint8_t>(32, fill); }
+
+// A known-answer file (tests/vectors/*.txt): "name = hex" lines; '#' lines are comments.
+inline std::map<std::string, std::string> LoadVectors(const std::string& path) {
+  std::map<std::string, std::string> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    size_t eq = line.find(" = ");
+    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 3);
+  }
+  return out;
+}
 
 inline constexpr int64_t kNow = 1'790'000'000;  // A fixed "now" (2026-09), Unix seconds.
 
