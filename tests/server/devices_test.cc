@@ -133,6 +133,36 @@ TEST_F(DevicesTest, ANewAccountHasDeviceOneWithoutAKeyAndNoList) {
   EXPECT_TRUE(r.devices(0).device_key().empty());
 }
 
+TEST_F(DevicesTest, BadRequestsGetTheirStatusAndOneLine) {
+  TestAccount admin = h_.NewAdmin();
+  grpc::Status s;
+  List(admin, "short", &s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "malformed account id");
+  List(admin, std::string(16, 'z'), &s);  // nobody the caller is linked to
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  TestAccount nobody = admin;
+  nobody.token.clear();
+  List(nobody, admin.account_id, &s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Publish(nobody, v1::SignedDeviceList()).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Publish(admin, v1::SignedDeviceList()).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // Oversized: more devices than the format allows, before any signature work.
+  v1::SignedDeviceList many;
+  many.set_version(1);
+  for (uint32_t i = 1; i <= 1000; ++i) {
+    v1::DeviceEntry* d = many.add_devices();
+    d->set_device_id(i);
+    d->set_device_key(std::string(32, static_cast<char>(i)));
+  }
+  many.set_signature(std::string(64, 's'));
+  s = Publish(admin, many);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "malformed device list");
+}
+
 TEST_F(DevicesTest, OnceKeyedADeviceLogsInWithItsOwnKeyOnlyAndContactsSeeTheList) {
   TestAccount admin = h_.NewAdmin();
   TestAccount therapist = h_.Invite(admin, v1::ROLE_THERAPIST);
