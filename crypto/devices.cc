@@ -27,12 +27,7 @@ absl::Status MalformedList() { return absl::InvalidArgumentError("malformed devi
 
 // The list's entries, viewing its strings (valid while `list` is).
 std::vector<wire::DeviceListEntry> Entries(const v1::SignedDeviceList& list) {
-  std::vector<wire::DeviceListEntry> entries;
-  entries.reserve(list.devices_size());
-  for (const v1::DeviceEntry& d : list.devices()) {
-    entries.push_back({d.device_id(), d.device_key(), d.added_at()});
-  }
-  return entries;
+  return wire::DeviceListEntries(list.devices());
 }
 
 // The bytes the identity key signs for `list`. REQUIRES: CheckDeviceListShape(list).ok().

@@ -33,6 +33,15 @@ struct DeviceListEntry {
   uint64_t added_at = 0;        // Unix seconds
 };
 
+// The entries of a device list message (alliance.v1.SignedDeviceList's `devices`, or anything
+// with device_id(), device_key() and added_at()), viewing its strings: valid while they are.
+template <typename Devices>
+std::vector<DeviceListEntry> DeviceListEntries(const Devices& devices) {
+  std::vector<DeviceListEntry> entries;
+  for (const auto& d : devices) entries.push_back({d.device_id(), d.device_key(), d.added_at()});
+  return entries;
+}
+
 // Whether a device list has the one shape a signature may cover: version >= 1; 1 to
 // kMaxDevicesPerAccount entries; device ids non-zero and strictly ascending; every device key
 // kEd25519PublicKeySize bytes and distinct. Verifiers check this before the signature.

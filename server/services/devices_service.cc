@@ -16,12 +16,7 @@ namespace alliance::server {
 namespace {
 
 std::vector<wire::DeviceListEntry> Entries(const v1::SignedDeviceList& list) {
-  std::vector<wire::DeviceListEntry> entries;
-  entries.reserve(list.devices_size());
-  for (const v1::DeviceEntry& d : list.devices()) {
-    entries.push_back({d.device_id(), d.device_key(), d.added_at()});
-  }
-  return entries;
+  return wire::DeviceListEntries(list.devices());
 }
 
 const DeviceRecord* FindDevice(const AccountRecord& account, uint32_t device_id) {
