@@ -191,6 +191,27 @@ class Client {
   // Keeps at least 20 one-time prekeys at the relay (tops up to 100) and rotates the signed
   // prekey every 7 days, keeping the previous ones 30 days.
   [[nodiscard]] absl::Status MaintainPreKeys();
+
+  // Devices (DESIGN §4, "Several devices"). A new device, on a profile that is not registered,
+  // opens a link code on `relay` (StartLink) and shows it; a device of the account approves
+  // it (ApproveLink, naming the new device), sealing the account to the code; the new device
+  // then finishes (FinishLink, waiting up to `max_wait` for the approval), becoming a device of
+  // the account with its contacts, verification and agreements (not the history).
+  // StartLink: FAILED_PRECONDITION (already registered), relay errors. FinishLink:
+  // FAILED_PRECONDITION (no code started), DEADLINE_EXCEEDED (not approved in time), NOT_FOUND
+  // (the code expired), PERMISSION_DENIED (sealed by someone without the code, or another
+  // relay). ApproveLink: INVALID_ARGUMENT (not a code), NOT_FOUND (expired or unknown code),
+  // FAILED_PRECONDITION (code used, or the device limit reached); returns the new device's id.
+  [[nodiscard]] absl::StatusOr<LinkCodeView> StartLink(const RelayOptions& relay);
+  [[nodiscard]] absl::Status FinishLink(absl::Duration max_wait);
+  [[nodiscard]] absl::StatusOr<uint32_t> ApproveLink(const std::string& code,
+                                                     const std::string& device_name);
+  // The account's devices as its signed device list names them.
+  [[nodiscard]] absl::StatusOr<std::vector<DeviceView>> Devices();
+  // Removes another device of the account: the relay drops its tokens, mailbox and prekeys at
+  // once and contacts stop encrypting to it. NOT_FOUND (no such device), FAILED_PRECONDITION
+  // (this device).
+  [[nodiscard]] absl::Status RemoveDevice(uint32_t device_id);
   // What the relay holds for this device: signed prekey id and age, one-time prekeys left.
   [[nodiscard]] absl::StatusOr<v1::GetPreKeyStatusResponse> PreKeyStatus();
 

@@ -153,6 +153,16 @@ absl::StatusOr<std::vector<v1::AuditEntry>> Client::Audit(uint64_t after, uint32
 }
 
 absl::Status Client::MaintainPreKeys() { return core_->MaintainPreKeys(); }
+absl::StatusOr<LinkCodeView> Client::StartLink(const RelayOptions& relay) {
+  return core_->StartLink(relay);
+}
+absl::Status Client::FinishLink(absl::Duration max_wait) { return core_->FinishLink(max_wait); }
+absl::StatusOr<uint32_t> Client::ApproveLink(const std::string& code,
+                                             const std::string& device_name) {
+  return core_->ApproveLink(code, device_name);
+}
+absl::StatusOr<std::vector<DeviceView>> Client::Devices() { return core_->Devices(); }
+absl::Status Client::RemoveDevice(uint32_t device_id) { return core_->RemoveDevice(device_id); }
 
 absl::StatusOr<v1::GetPreKeyStatusResponse> Client::PreKeyStatus() { return core_->PreKeyStatus(); }
 

@@ -28,6 +28,7 @@
 #include "client/internal/core_helpers.h"
 #include "client/receive_stream.h"
 #include "client/store_names.h"
+#include "crypto/devices.h"
 #include "crypto/record_io.h"
 #include "crypto/safety_number.h"
 #include "crypto/session.h"
@@ -37,8 +38,51 @@
 
 namespace alliance::client {
 
+bool PinDeviceList(const v1::AccountRecord& account, const v1::SignedDeviceList& served,
+                   v1::ContactRecord* contact) {
+  // Only under the pinned key: a list signed by a changed key waits for accept-key with it.
+  if (!contact->pending_identity_key().empty()) return false;
+  absl::StatusOr<crypto::PublicKey> key =
+      crypto::ParsePublicKey(crypto::AsBytes(contact->identity_key()));
+  if (!key.ok()) return false;
+  const uint64_t pinned = contact->device_list().version();
+  absl::StatusOr<crypto::VerifiedDeviceList> list =
+      crypto::VerifyDeviceList(served, *key, crypto::AsBytes(account.relay_id()),
+                               crypto::AsBytes(contact->account_id()), pinned);
+  if (!list.ok() || list->version == pinned) return false;  // older, forged, or the one held
+  *contact->mutable_device_list() = served;
+  contact->mutable_device_list()->DiscardUnknownFields();
+  return true;
+}
+
+absl::StatusOr<std::vector<crypto::VerifiedDevice>> ContactDevices(
+    const v1::AccountRecord& account, const v1::ContactRecord& contact) {
+  if (contact.device_list().version() == 0) {
+    return absl::FailedPreconditionError(
+        "this contact's app has not published its devices yet; messages can be sent once it "
+        "has connected to the clinic's server with this version");
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::PublicKey key,
+                            crypto::ParsePublicKey(crypto::AsBytes(contact.identity_key())));
+  absl::StatusOr<crypto::VerifiedDeviceList> list =
+      crypto::VerifyDeviceList(contact.device_list(), key, crypto::AsBytes(account.relay_id()),
+                               crypto::AsBytes(contact.account_id()));
+  if (!list.ok()) return absl::DataLossError("a pinned device list no longer verifies");
+  std::vector<crypto::VerifiedDevice> out;
+  for (const crypto::VerifiedDevice& d : list->devices) {
+    // The relay may withhold a device (it then gets nothing); it can never add one.
+    const bool active =
+        contact.active_device_ids().empty() ||
+        std::find(contact.active_device_ids().begin(), contact.active_device_ids().end(),
+                  d.device_id) != contact.active_device_ids().end();
+    if (active) out.push_back(d);
+  }
+  if (out.empty()) return absl::FailedPreconditionError("this contact has no active device");
+  return out;
+}
+
 absl::Status ClientCore::RefreshContacts() {
-  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ListContactsResponse resp, relay_->ListContacts());
   return store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::IdList> index,
@@ -64,6 +108,9 @@ absl::Status ClientCore::RefreshContacts() {
         *ids.add_ids() = c.account_id();
       }
       rec.set_role(c.role());
+      if (c.has_device_list()) PinDeviceList(account, c.device_list(), &rec);
+      rec.clear_active_device_ids();
+      for (uint32_t id : c.device_ids()) rec.add_active_device_ids(id);
       ALLIANCE_RETURN_IF_ERROR(txn.Put(names::Contact(hex), rec));
     }
     return txn.Put(names::ContactIndex(), ids);

@@ -64,8 +64,28 @@ absl::StatusOr<std::vector<MessageView>> ClientCore::History(const std::string& 
     }
     return absl::OkStatus();
   }));
+  bool queued = false;
   if (account.read_receipts() && contact.read_receipts() && !newly_read.empty()) {
     ALLIANCE_RETURN_IF_ERROR(SendReceipts(hex, v1::RECEIPT_TYPE_READ, newly_read));
+    queued = true;
+  }
+  if (!newly_read.empty()) {
+    // Our other devices mark them read too (whatever the read-receipt setting: this stays
+    // within the account). Nothing is queued while this is the only device.
+    ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord self, SelfContact(account));
+    ALLIANCE_ASSIGN_OR_RETURN(std::vector<uint32_t> others, DestinationDevices(account, self));
+    for (size_t i = 0; !others.empty() && i < newly_read.size(); i += 1000) {
+      v1::Content content;
+      content.mutable_sync()->set_contact_account_id(contact.account_id());
+      content.mutable_sync()->mutable_read()->set_type(v1::RECEIPT_TYPE_READ);
+      for (size_t j = i; j < std::min(newly_read.size(), i + 1000); ++j) {
+        *content.mutable_sync()->mutable_read()->add_message_ids() = newly_read[j];
+      }
+      ALLIANCE_RETURN_IF_ERROR(QueueContent(self, content, /*record_history=*/false).status());
+      queued = true;
+    }
+  }
+  if (queued) {
     absl::Status ignored;  // Queued if the relay is unreachable; sent later.
     ALLIANCE_RETURN_IF_ERROR(FlushOutbox(&ignored));
   }

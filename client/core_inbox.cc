@@ -71,15 +71,18 @@ absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelope(const v1::Enve
     p.nothing_to_show = true;  // Malformed: nothing to store; acknowledge so it does not jam.
     return p;
   }
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  if (env.sender().account_id() == account.account_id()) return ProcessSiblingEnvelope(env);
   const std::string hex = ToHex(env.sender().account_id());
   p.contact_id = hex;
   bool known = false;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
                               txn.Get<v1::ContactRecord>(names::Contact(hex)));
-    known = c.has_value();
+    known = c.has_value() && OnDeviceList(*c, env.sender().device_id());
     return absl::OkStatus();
   }));
+  // Unknown sender, or a device its pinned list does not name yet: fetch the lists.
   if (!known) ALLIANCE_RETURN_IF_ERROR(RefreshContacts());
 
   const int64_t now_ms = absl::ToUnixMillis(Now());
@@ -90,6 +93,13 @@ absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelope(const v1::Enve
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> was_seen, txn.GetBytes(seen));
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> contact,
                               txn.Get<v1::ContactRecord>(names::Contact(hex)));
+    if (!was_seen.has_value() && contact.has_value() &&
+        !OnDeviceList(*contact, env.sender().device_id())) {
+      // A device the contact's identity key never signed for (a relay inventing one): never
+      // read, only acknowledged.
+      p.nothing_to_show = true;
+      return txn.PutBytes(seen, crypto::AsBytes("1"));
+    }
     if (was_seen.has_value() || !contact.has_value()) {
       p.nothing_to_show = true;  // Redelivery (or a sender the relay no longer links to us).
       if (was_seen.has_value() && IsStoredTextMarker(*was_seen)) {
@@ -161,6 +171,107 @@ absl::StatusOr<ClientCore::Processed> ClientCore::ProcessEnvelope(const v1::Enve
     return dropped;
   }
   ALLIANCE_RETURN_IF_ERROR(processed);
+  return p;
+}
+
+absl::StatusOr<ClientCore::Processed> ClientCore::ProcessSiblingEnvelope(
+    const v1::Envelope& env) {
+  Processed p;
+  p.sequence = env.sequence();
+  p.nothing_to_show = true;
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  const uint32_t device = env.sender().device_id();
+  if (device == account.device_id()) return p;  // Ours, reflected back: never opened.
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord self, SelfContact(account));
+  if (!OnDeviceList(self, device)) {
+    ALLIANCE_RETURN_IF_ERROR(EnsureOwnDeviceList());  // A device linked since we last looked.
+    ALLIANCE_ASSIGN_OR_RETURN(account, RequireAccount());
+    ALLIANCE_ASSIGN_OR_RETURN(self, SelfContact(account));
+    if (!OnDeviceList(self, device)) return p;  // Not one our identity key signed for.
+  }
+  const std::string own_hex = ToHex(account.account_id());
+  const std::string seen = names::Seen(own_hex, ToHex(env.message_id()));
+  const int64_t now_ms = absl::ToUnixMillis(Now());
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> was_seen, txn.GetBytes(seen));
+    if (was_seen.has_value()) return absl::OkStatus();
+    ALLIANCE_RETURN_IF_ERROR(txn.PutBytes(seen, crypto::AsBytes("1")));
+    std::vector<uint8_t> plain;
+    ALLIANCE_ASSIGN_OR_RETURN(OpenedEnvelope opened,
+                              OpenEnvelope(txn, *identity_, env, own_hex, self.identity_key(),
+                                           now_ms / 1000, rng_, &plain));
+    if (!opened.ok || opened.identity_unverified) return absl::OkStatus();
+    v1::Content content;
+    const bool parsed = content.ParseFromArray(plain.data(), static_cast<int>(plain.size()));
+    sodium_memzero(plain.data(), plain.size());
+    if (!parsed || content.version() != 1 || content.id() != env.message_id() ||
+        !content.has_sync() || content.sync().contact_account_id().size() != 16) {
+      return absl::OkStatus();
+    }
+    const v1::SyncMessage& sync = content.sync();
+    const std::string hex = ToHex(sync.contact_account_id());
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> contact,
+                              txn.Get<v1::ContactRecord>(names::Contact(hex)));
+    if (!contact.has_value()) return absl::OkStatus();
+    p.contact_id = hex;
+    if (sync.has_sent()) {
+      const v1::Content& sent = sync.sent();
+      if (sent.has_sync() || sent.id() != env.message_id()) return absl::OkStatus();
+      if (sent.has_text()) {
+        // What we sent from the other device, in this device's history too (receipts from
+        // the contact then move it forward here as well).
+        v1::HistoryEntry e;
+        e.set_version(1);
+        e.set_id(sent.id());
+        e.set_direction(v1::DIRECTION_OUTGOING);
+        e.set_sent_at_ms(sent.sent_at_ms());
+        e.set_stored_at_ms(static_cast<uint64_t>(now_ms));
+        e.set_state(v1::DELIVERY_STATE_SENT);
+        *e.mutable_text() = sent.text();
+        e.set_index(contact->history_count());
+        ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, e.index()), e));
+        v1::HistoryRef ref;
+        ref.set_contact_id(contact->account_id());
+        ref.set_index(e.index());
+        ALLIANCE_RETURN_IF_ERROR(txn.Put(names::MessageRef(ToHex(sent.id())), ref));
+        contact->set_history_count(contact->history_count() + 1);
+        p.nothing_to_show = false;
+        p.view = ToView(e, *contact);
+        p.events.push_back(MessageEvent{p.view});
+        p.events.push_back(DueListChangedEvent{});
+      } else if (sent.has_agreement() || sent.has_concern() || sent.has_goal() ||
+                 sent.has_out_of_office()) {
+        ALLIANCE_ASSIGN_OR_RETURN(CareOutcome outcome,
+                                  ApplyCare(txn, *contact, /*from_contact=*/false, sent));
+        if (outcome == CareOutcome::kApplied) {
+          p.events.push_back(AgreementChangedEvent{hex});
+          p.events.push_back(DueListChangedEvent{});
+        }
+      }
+    } else if (sync.has_read()) {
+      // Read on another device: read here too.
+      uint64_t newly_read = 0;
+      for (const std::string& id : sync.read().message_ids()) {
+        if (id.size() != 16) continue;
+        for (uint64_t i = contact->history_count(); i > contact->history_start(); --i) {
+          const std::string name = names::History(hex, i - 1);
+          ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e,
+                                    txn.Get<v1::HistoryEntry>(name));
+          if (!e.has_value() || e->id() != id) continue;
+          if (e->direction() == v1::DIRECTION_INCOMING && !e->read()) {
+            e->set_read(true);
+            ALLIANCE_RETURN_IF_ERROR(txn.Put(name, *e));
+            ++newly_read;
+          }
+          break;
+        }
+      }
+      contact->set_unread_count(contact->unread_count() -
+                                std::min(contact->unread_count(), newly_read));
+      if (newly_read > 0) p.events.push_back(ContactChangedEvent{hex});
+    }
+    return txn.Put(names::Contact(hex), *contact);
+  }));
   return p;
 }
 

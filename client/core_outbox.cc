@@ -28,6 +28,7 @@
 #include "client/internal/core_helpers.h"
 #include "client/receive_stream.h"
 #include "client/store_names.h"
+#include "crypto/devices.h"
 #include "crypto/record_io.h"
 #include "crypto/safety_number.h"
 #include "crypto/session.h"
@@ -37,25 +38,55 @@
 
 namespace alliance::client {
 
-absl::Status ClientCore::EnsureSession(v1::ContactRecord& contact) {
+absl::StatusOr<v1::ContactRecord> ClientCore::SelfContact(const v1::AccountRecord& account) {
+  v1::ContactRecord self;
+  self.set_account_id(account.account_id());
+  const crypto::PublicKey& ik = identity_->public_key();
+  self.set_identity_key(reinterpret_cast<const char*>(ik.data()), ik.size());
+  *self.mutable_device_list() = account.own_device_list();
+  return self;
+}
+
+absl::StatusOr<std::vector<uint32_t>> ClientCore::DestinationDevices(
+    const v1::AccountRecord& account, const v1::ContactRecord& peer) {
+  std::vector<uint32_t> out;
+  if (peer.account_id() == account.account_id()) {
+    if (account.own_device_list().version() == 0) return out;  // Only this device so far.
+    ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord self, SelfContact(account));
+    ALLIANCE_ASSIGN_OR_RETURN(std::vector<crypto::VerifiedDevice> own,
+                              ContactDevices(account, self));
+    for (const crypto::VerifiedDevice& d : own) {
+      if (d.device_id != account.device_id()) out.push_back(d.device_id);
+    }
+    return out;
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(std::vector<crypto::VerifiedDevice> theirs,
+                            ContactDevices(account, peer));
+  for (const crypto::VerifiedDevice& d : theirs) out.push_back(d.device_id);
+  return out;
+}
+
+absl::Status ClientCore::EnsureSession(const v1::ContactRecord& contact, uint32_t device_id) {
   const std::string hex = ToHex(contact.account_id());
   bool exists = false;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> s,
-                              txn.GetBytes(names::Session(hex, kDevice)));
+                              txn.GetBytes(names::Session(hex, device_id)));
     exists = s.has_value();
     return absl::OkStatus();
   }));
   if (exists) return absl::OkStatus();
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  const bool own = contact.account_id() == account.account_id();
 
   v1::FetchPreKeyBundleRequest req;
   req.mutable_address()->set_account_id(contact.account_id());
-  req.mutable_address()->set_device_id(kDevice);
+  req.mutable_address()->set_device_id(device_id);
   ALLIANCE_ASSIGN_OR_RETURN(v1::FetchPreKeyBundleResponse resp, relay_->FetchPreKeyBundle(req));
   if (resp.bundle().identity_key().size() != crypto::kKeySize) {
     return absl::FailedPreconditionError("the contact's published keys are invalid");
   }
-  if (resp.bundle().identity_key() != contact.identity_key()) {
+  if (!own && resp.bundle().identity_key() != contact.identity_key()) {
     // The relay presents another key than the one pinned: never adopt it silently.
     ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
       // Re-read: another process may have stored messages meanwhile.
@@ -69,8 +100,23 @@ absl::Status ClientCore::EnsureSession(v1::ContactRecord& contact) {
         "identity key of this contact changed; compare safety numbers, then run "
         "`alliance accept-key`");
   }
-  absl::StatusOr<crypto::VerifiedBundle> bundle =
-      crypto::VerifyPreKeyBundle(resp.bundle(), absl::ToUnixSeconds(Now()));
+  // The device's key comes from the device list signed by the pinned identity key, never from
+  // the relay: a device the account key has not signed for is never encrypted to.
+  ALLIANCE_ASSIGN_OR_RETURN(std::vector<crypto::VerifiedDevice> devices,
+                            ContactDevices(account, contact));
+  const crypto::VerifiedDevice* device = nullptr;
+  for (const crypto::VerifiedDevice& d : devices) {
+    if (d.device_id == device_id) device = &d;
+  }
+  if (device == nullptr) {
+    return absl::FailedPreconditionError(
+        "the relay lists a device this contact's identity key has not signed for");
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::PublicKey pinned,
+                            crypto::ParsePublicKey(crypto::AsBytes(contact.identity_key())));
+  absl::StatusOr<crypto::VerifiedBundle> bundle = crypto::VerifyDeviceBundle(
+      resp.bundle(), pinned, crypto::AsBytes(contact.account_id()), device_id,
+      device->device_key, absl::ToUnixSeconds(Now()));
   if (!bundle.ok()) {
     return absl::FailedPreconditionError("the contact's published keys are invalid: " +
                                          std::string(bundle.status().message()));
@@ -86,10 +132,68 @@ absl::Status ClientCore::EnsureSession(v1::ContactRecord& contact) {
   crypto::Session& session = *started;
   return store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> s,
-                              txn.GetBytes(names::Session(hex, kDevice)));
+                              txn.GetBytes(names::Session(hex, device_id)));
     if (s.has_value()) return absl::OkStatus();  // Another process made one meanwhile.
-    return StoreSession(txn, names::Session(hex, kDevice), session);
+    return StoreSession(txn, names::Session(hex, device_id), session);
   });
+}
+
+absl::Status ClientCore::EncryptFor(LocalStore::Txn& txn, const v1::ContactRecord& peer,
+                                    uint32_t device_id, const v1::Content& content,
+                                    v1::OutboxRecord* out) {
+  const std::string hex = ToHex(peer.account_id());
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::Session> session,
+                            LoadSession(txn, names::Session(hex, device_id), rng_));
+  if (!session.has_value()) return absl::FailedPreconditionError("no session with contact");
+  const crypto::PublicKey& remote = session->remote_identity();
+  if (std::string(reinterpret_cast<const char*>(remote.data()), remote.size()) !=
+      peer.identity_key()) {
+    return absl::FailedPreconditionError("session does not match the contact's pinned key");
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes plain,
+                            crypto::SecretBytes::Allocate(content.ByteSizeLong()));
+  if (!content.SerializeToArray(plain.data(), static_cast<int>(plain.size()))) {
+    return absl::InternalError("cannot serialize message");
+  }
+  crypto::OutgoingMessage wire;
+  ALLIANCE_RETURN_IF_ERROR(session->Encrypt(plain.span(), &wire));
+  ALLIANCE_RETURN_IF_ERROR(StoreSession(txn, names::Session(hex, device_id), *session));
+  v1::DeviceMessage* m = out->add_messages();
+  m->mutable_destination()->set_account_id(peer.account_id());
+  m->mutable_destination()->set_device_id(device_id);
+  m->set_type(wire.type == crypto::MessageType::kPreKey ? v1::ENVELOPE_TYPE_PREKEY_MESSAGE
+                                                        : v1::ENVELOPE_TYPE_MESSAGE);
+  m->set_payload(wire.bytes.data(), wire.bytes.size());
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Whether our other devices get a transcript of `content`: what shows in a conversation or
+// changes its care state; not receipts and profiles (nor transcripts themselves).
+bool GoesToOwnDevices(const v1::Content& content) {
+  return content.has_text() || content.has_agreement() || content.has_concern() ||
+         content.has_goal() || content.has_out_of_office();
+}
+
+// The transcript our other devices get of `content` sent to `contact_id`.
+v1::Content Transcript(const std::string& contact_id, const v1::Content& content) {
+  v1::Content t;
+  t.set_version(1);
+  t.set_id(content.id());
+  t.set_sent_at_ms(content.sent_at_ms());
+  t.mutable_sync()->set_contact_account_id(contact_id);
+  *t.mutable_sync()->mutable_sent() = content;
+  return t;
+}
+
+}  // namespace
+
+absl::Status ClientCore::EnsureSessions(const v1::AccountRecord& account,
+                                        const v1::ContactRecord& peer) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::vector<uint32_t> devices, DestinationDevices(account, peer));
+  for (uint32_t d : devices) ALLIANCE_RETURN_IF_ERROR(EnsureSession(peer, d));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ClientCore::QueueContent(const v1::ContactRecord& contact,
@@ -101,34 +205,31 @@ absl::StatusOr<std::string> ClientCore::QueueContent(const v1::ContactRecord& co
   content.set_version(1);
   content.set_id(id);
   content.set_sent_at_ms(static_cast<uint64_t>(now_ms));
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord self, SelfContact(account));
+  const bool sync_only = contact.account_id() == account.account_id();
+  const bool to_own = sync_only || GoesToOwnDevices(content);
+  // Sessions first (network), then everything else in one transaction.
+  if (!sync_only) ALLIANCE_RETURN_IF_ERROR(EnsureSessions(account, contact));
+  if (to_own) ALLIANCE_RETURN_IF_ERROR(EnsureSessions(account, self));
   std::optional<MessageView> queued_view;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::Session> session,
-                              LoadSession(txn, names::Session(hex, kDevice), rng_));
-    if (!session.has_value()) return absl::FailedPreconditionError("no session with contact");
-    const crypto::PublicKey& remote = session->remote_identity();
-    if (std::string(reinterpret_cast<const char*>(remote.data()), remote.size()) !=
-        contact.identity_key()) {
-      return absl::FailedPreconditionError("session does not match the contact's pinned key");
-    }
-    ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes plain,
-                              crypto::SecretBytes::Allocate(content.ByteSizeLong()));
-    if (!content.SerializeToArray(plain.data(), static_cast<int>(plain.size()))) {
-      return absl::InternalError("cannot serialize message");
-    }
-    crypto::OutgoingMessage wire;
-    ALLIANCE_RETURN_IF_ERROR(session->Encrypt(plain.span(), &wire));
-    ALLIANCE_RETURN_IF_ERROR(StoreSession(txn, names::Session(hex, kDevice), *session));
-
     v1::OutboxRecord out;
-    out.set_version(1);
+    out.set_version(2);
     out.set_message_id(id);
-    out.mutable_recipient()->set_account_id(contact.account_id());
-    out.mutable_recipient()->set_device_id(kDevice);
-    out.set_type(wire.type == crypto::MessageType::kPreKey ? v1::ENVELOPE_TYPE_PREKEY_MESSAGE
-                                                           : v1::ENVELOPE_TYPE_MESSAGE);
-    out.set_payload(wire.bytes.data(), wire.bytes.size());
     out.set_contact_id(contact.account_id());
+    out.set_to_own_devices(to_own);
+    out.set_content(content.SerializeAsString());
+    if (!sync_only) {
+      ALLIANCE_ASSIGN_OR_RETURN(std::vector<uint32_t> theirs, DestinationDevices(account, contact));
+      for (uint32_t d : theirs) ALLIANCE_RETURN_IF_ERROR(EncryptFor(txn, contact, d, content, &out));
+    }
+    if (to_own) {
+      const v1::Content transcript = sync_only ? content : Transcript(contact.account_id(), content);
+      ALLIANCE_ASSIGN_OR_RETURN(std::vector<uint32_t> mine, DestinationDevices(account, self));
+      for (uint32_t d : mine) ALLIANCE_RETURN_IF_ERROR(EncryptFor(txn, self, d, transcript, &out));
+    }
+    if (out.messages_size() == 0) return absl::OkStatus();  // Sync-only with no other device.
 
     if (record_history) {
       ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
@@ -168,6 +269,54 @@ absl::StatusOr<std::string> ClientCore::QueueContent(const v1::ContactRecord& co
   return id;
 }
 
+absl::Status ClientCore::RepairOutbox(const v1::SendResponse& mismatch, v1::OutboxRecord* r) {
+  // Fresh device lists first: ours, and the contact's.
+  ALLIANCE_RETURN_IF_ERROR(EnsureOwnDeviceList());
+  ALLIANCE_RETURN_IF_ERROR(RefreshContacts());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord self, SelfContact(account));
+  v1::Content content;
+  if (!content.ParseFromString(r->content())) return absl::DataLossError("outbox record damaged");
+  std::optional<v1::ContactRecord> contact;
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(contact, txn.Get<v1::ContactRecord>(
+                                           names::Contact(ToHex(r->contact_id()))));
+    return absl::OkStatus();
+  }));
+  for (const v1::DeviceMismatch& m : mismatch.mismatches()) {
+    const bool own = m.account_id() == account.account_id();
+    if (!own && (m.account_id() != r->contact_id() || !contact.has_value())) {
+      return absl::InternalError("relay reported devices of an account not sent to");
+    }
+    const v1::ContactRecord& peer = own ? self : *contact;
+    // Stale devices (removed) lose their copy; their sessions stay until the list says so.
+    for (uint32_t stale : m.stale()) {
+      auto* messages = r->mutable_messages();
+      messages->erase(std::remove_if(messages->begin(), messages->end(),
+                                     [&](const v1::DeviceMessage& x) {
+                                       return x.destination().account_id() == m.account_id() &&
+                                              x.destination().device_id() == stale;
+                                     }),
+                      messages->end());
+    }
+    // Missing devices get a new encryption of the same content; the copies of the devices
+    // already covered stay as they were (encrypting again would skip ratchet steps they
+    // would report as withheld messages).
+    for (uint32_t missing : m.missing()) {
+      ALLIANCE_RETURN_IF_ERROR(EnsureSession(peer, missing));
+      ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+        const v1::Content payload =
+            own && peer.account_id() != r->contact_id()
+                ? Transcript(r->contact_id(), content)
+                : content;
+        return EncryptFor(txn, peer, missing, payload, r);
+      }));
+    }
+  }
+  return store_->Run(
+      [&](LocalStore::Txn& txn) { return txn.Put(names::Outbox(ToHex(r->message_id())), *r); });
+}
+
 absl::Status ClientCore::FlushOutbox(absl::Status* first_error) {
   std::vector<v1::OutboxRecord> pending;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
@@ -181,14 +330,32 @@ absl::Status ClientCore::FlushOutbox(absl::Status* first_error) {
     }
     return absl::OkStatus();
   }));
-  for (const v1::OutboxRecord& r : pending) {
-    v1::SendRequest req;
-    req.set_version(1);
-    req.set_message_id(r.message_id());
-    *req.mutable_recipient() = r.recipient();
-    req.set_type(r.type());
-    req.set_payload(r.payload());
-    absl::StatusOr<v1::SendResponse> resp = relay_->Send(req);
+  for (v1::OutboxRecord& r : pending) {
+    absl::StatusOr<v1::SendResponse> resp;
+    for (int attempt = 0;; ++attempt) {
+      v1::SendRequest req;
+      req.set_version(1);
+      req.set_message_id(r.message_id());
+      if (r.messages_size() > 0) {
+        req.set_recipient_account_id(r.contact_id());
+        *req.mutable_messages() = r.messages();
+      } else {
+        *req.mutable_recipient() = r.recipient();
+        req.set_type(r.type());
+        req.set_payload(r.payload());
+      }
+      resp = relay_->Send(req);
+      if (!resp.ok() || resp->mismatches_size() == 0) break;
+      // The devices changed since it was encrypted: refresh, cover them, send again.
+      absl::Status repaired = attempt < kMaxDeviceRepairs && r.version() >= 2
+                                  ? RepairOutbox(*resp, &r)
+                                  : absl::UnavailableError(
+                                        "the recipient's devices keep changing; will retry");
+      if (!repaired.ok()) {
+        resp = repaired;
+        break;
+      }
+    }
     const bool permanent = !resp.ok() && IsPermanent(resp.status());
     if (!resp.ok() && !permanent) {
       // Unreachable, rate limited or mailbox full: keep it (and the order) for a later retry.
@@ -229,7 +396,6 @@ absl::StatusOr<SendResult> ClientCore::SendContent(const v1::ContactRecord& cont
         "`alliance accept-key`");
   }
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
-  ALLIANCE_RETURN_IF_ERROR(EnsureSession(contact));
   if (contact.profile_sent_at_ms() == 0) {
     v1::Content profile;
     profile.mutable_profile()->set_display_name(account.display_name());

@@ -26,6 +26,7 @@
 #include "client/internal/client_core.h"
 #include "client/receive_stream.h"
 #include "client/store_names.h"
+#include "crypto/devices.h"
 #include "crypto/record_io.h"
 #include "crypto/safety_number.h"
 #include "crypto/session.h"
@@ -41,6 +42,29 @@ constexpr uint32_t kOneTimeKeyTarget = 100;
 constexpr uint32_t kOneTimeKeyLow = 20;
 constexpr int64_t kSignedPreKeyRotation = 7 * 24 * 3600;
 constexpr int64_t kSignedPreKeyKeep = 30 * 24 * 3600;
+
+absl::Status PutKeyPair(LocalStore::Txn& txn, const std::string& name,
+                        const crypto::IdentityKeyPair& pair) {
+  v1::IdentityRecord rec;
+  pair.ToRecord(&rec);
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes bytes, crypto::SerializeAndWipe(&rec));
+  return txn.PutBytes(name, bytes.span());
+}
+
+// The key pair stored under `name`, or nullopt when there is none.
+absl::StatusOr<std::optional<crypto::IdentityKeyPair>> GetKeyPair(LocalStore::Txn& txn,
+                                                                   const std::string& name) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> bytes, txn.GetBytes(name));
+  if (!bytes.has_value()) return std::optional<crypto::IdentityKeyPair>();
+  v1::IdentityRecord rec;
+  if (!crypto::ParseRecord(bytes->span(), &rec).ok()) {
+    return absl::DataLossError("local store record is damaged");
+  }
+  absl::StatusOr<crypto::IdentityKeyPair> pair = crypto::IdentityKeyPair::FromRecord(rec);
+  crypto::WipeMessage(&rec);
+  if (!pair.ok()) return absl::DataLossError("profile key is damaged");
+  return std::optional<crypto::IdentityKeyPair>(*std::move(pair));
+}
 
 }  // namespace
 
@@ -60,13 +84,14 @@ absl::StatusOr<std::unique_ptr<ClientCore>> ClientCore::Init(const ClientOptions
   auto client = std::unique_ptr<ClientCore>(new ClientCore(options, std::move(store)));
   ALLIANCE_ASSIGN_OR_RETURN(crypto::IdentityKeyPair id,
                             crypto::IdentityKeyPair::Generate(client->rng_));
-  ALLIANCE_RETURN_IF_ERROR(client->store_->Run([&](LocalStore::Txn& txn) {
-    v1::IdentityRecord rec;
-    id.ToRecord(&rec);
-    ALLIANCE_ASSIGN_OR_RETURN(crypto::SecretBytes bytes, crypto::SerializeAndWipe(&rec));
-    return txn.PutBytes(names::Identity(), bytes.span());
+  ALLIANCE_ASSIGN_OR_RETURN(crypto::IdentityKeyPair device,
+                            crypto::IdentityKeyPair::Generate(client->rng_));
+  ALLIANCE_RETURN_IF_ERROR(client->store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_RETURN_IF_ERROR(PutKeyPair(txn, names::Identity(), id));
+    return PutKeyPair(txn, names::DeviceKey(), device);
   }));
   client->identity_.emplace(std::move(id));
+  client->device_key_.emplace(std::move(device));
   return client;
 }
 
@@ -82,17 +107,21 @@ absl::StatusOr<std::unique_ptr<ClientCore>> ClientCore::Open(const ClientOptions
 absl::Status ClientCore::LoadIdentity() {
   std::optional<v1::AccountRecord> account;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> bytes,
-                              txn.GetBytes(names::Identity()));
-    if (!bytes.has_value()) return absl::DataLossError("profile has no identity key");
-    v1::IdentityRecord rec;
-    if (!crypto::ParseRecord(bytes->span(), &rec).ok()) {
-      return absl::DataLossError("local store record is damaged");
-    }
-    absl::StatusOr<crypto::IdentityKeyPair> id = crypto::IdentityKeyPair::FromRecord(rec);
-    crypto::WipeMessage(&rec);
-    if (!id.ok()) return absl::DataLossError("profile identity key is damaged");
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::IdentityKeyPair> id,
+                              GetKeyPair(txn, names::Identity()));
+    if (!id.has_value()) return absl::DataLossError("profile has no identity key");
     identity_.emplace(*std::move(id));
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::IdentityKeyPair> device,
+                              GetKeyPair(txn, names::DeviceKey()));
+    if (!device.has_value()) {
+      // A profile made before devices had keys: this device gets one now (published with the
+      // account's first device list, see EnsureOwnDeviceList).
+      ALLIANCE_ASSIGN_OR_RETURN(crypto::IdentityKeyPair made,
+                                crypto::IdentityKeyPair::Generate(rng_));
+      ALLIANCE_RETURN_IF_ERROR(PutKeyPair(txn, names::DeviceKey(), made));
+      device.emplace(std::move(made));
+    }
+    device_key_.emplace(*std::move(device));
     ALLIANCE_ASSIGN_OR_RETURN(account, txn.Get<v1::AccountRecord>(names::Account()));
     return absl::OkStatus();
   }));
@@ -100,7 +129,79 @@ absl::Status ClientCore::LoadIdentity() {
     if (options_.relay.ca_file.empty()) options_.relay.ca_file = account->relay_ca_file();
     ALLIANCE_ASSIGN_OR_RETURN(relay_, Connect(account->relay_address()));
     relay_->SetLogin(&*identity_, account->account_id(), account->device_id(), account->relay_id());
+    relay_->SetDeviceKey(&*device_key_, account->own_device_list().version() > 0);
   }
+  return absl::OkStatus();
+}
+
+absl::Status ClientCore::EnsureOwnDeviceList() {
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  v1::ListDevicesRequest req;
+  req.set_account_id(account.account_id());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ListDevicesResponse resp, relay_->ListDevices(req));
+  const crypto::ByteSpan relay_id = crypto::AsBytes(account.relay_id());
+  const crypto::ByteSpan account_id = crypto::AsBytes(account.account_id());
+  uint64_t relay_version = 0;
+  if (resp.has_list()) {
+    absl::StatusOr<crypto::VerifiedDeviceList> served = crypto::VerifyDeviceList(
+        resp.list(), identity_->public_key(), relay_id, account_id);
+    if (!served.ok()) {
+      return absl::DataLossError("the relay serves a device list this account did not sign");
+    }
+    relay_version = served->version;
+    const crypto::VerifiedDevice* me = served->Find(account.device_id());
+    if (me == nullptr) {
+      return absl::PermissionDeniedError("this device was removed from the account");
+    }
+    if (me->device_key != device_key_->public_key()) {
+      return absl::DataLossError("the relay holds another key for this device");
+    }
+    if (served->version >= account.own_device_list().version()) {
+      // Ours, or newer from another of our devices: record it, and log in with the device key.
+      ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+        ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AccountRecord> a,
+                                  txn.Get<v1::AccountRecord>(names::Account()));
+        if (!a.has_value()) return absl::FailedPreconditionError("profile is not registered");
+        if (a->own_device_list().version() > served->version) return absl::OkStatus();
+        *a->mutable_own_device_list() = resp.list();
+        return txn.Put(names::Account(), *a);
+      }));
+      relay_->SetDeviceKey(&*device_key_, true);
+      return absl::OkStatus();
+    }
+    // The relay serves an older list than one we recorded (restored from a backup): publish
+    // its devices again at the next version, below.
+  }
+  // The first list (or one again after a restore): this device with its key, at the date the
+  // relay recorded for it.
+  v1::SignedDeviceList list;
+  list.set_version(relay_version + 1);
+  for (const v1::DeviceStatus& d : resp.devices()) {
+    const bool mine = d.device_id() == account.device_id();
+    if (!mine && d.device_key().empty()) continue;  // keyless devices key themselves
+    v1::DeviceEntry* e = list.add_devices();
+    e->set_device_id(d.device_id());
+    e->set_added_at(d.added_at());
+    if (mine) {
+      const crypto::PublicKey& dk = device_key_->public_key();
+      e->set_device_key(reinterpret_cast<const char*>(dk.data()), dk.size());
+    } else {
+      e->set_device_key(d.device_key());
+    }
+  }
+  ALLIANCE_RETURN_IF_ERROR(crypto::SignDeviceList(*identity_, relay_id, account_id, &list));
+  v1::PublishDeviceListRequest publish;
+  *publish.mutable_list() = list;
+  ALLIANCE_RETURN_IF_ERROR(relay_->PublishDeviceList(publish).status());
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AccountRecord> a,
+                              txn.Get<v1::AccountRecord>(names::Account()));
+    if (!a.has_value()) return absl::FailedPreconditionError("profile is not registered");
+    *a->mutable_own_device_list() = list;
+    return txn.Put(names::Account(), *a);
+  }));
+  // Tokens from identity-key logins stop working once the device has its key.
+  relay_->SetDeviceKey(&*device_key_, true);
   return absl::OkStatus();
 }
 
@@ -159,6 +260,7 @@ absl::Status ClientCore::Register(const std::string& invite_code, const std::str
   ALLIANCE_RETURN_IF_ERROR(
       store_->Run([&](LocalStore::Txn& txn) { return txn.Put(names::Account(), account); }));
   relay->SetLogin(&*identity_, resp.account_id(), resp.device_id(), resp.relay_id());
+  relay->SetDeviceKey(&*device_key_, false);
   relay_ = std::move(relay);
   return MaintainPreKeys();
 }
@@ -197,7 +299,9 @@ absl::StatusOr<std::vector<uint32_t>> ClientCore::PublishOneTimeKeys(uint32_t co
 }
 
 absl::Status ClientCore::MaintainPreKeys() {
-  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord own, RequireAccount());
+  // Prekeys are signed by the device key, so the device list that vouches for it comes first.
+  if (own.own_device_list().version() == 0) ALLIANCE_RETURN_IF_ERROR(EnsureOwnDeviceList());
   ALLIANCE_ASSIGN_OR_RETURN(v1::GetPreKeyStatusResponse status, relay_->GetPreKeyStatus());
   const int64_t now = absl::ToUnixSeconds(Now());
   const bool rotate =
@@ -212,7 +316,9 @@ absl::Status ClientCore::MaintainPreKeys() {
                                 txn.Get<v1::AccountRecord>(names::Account()));
       if (!current_account.has_value()) return absl::FailedPreconditionError("not registered");
       const uint32_t id = current_account->current_signed_prekey_id() + 1;
-      made = crypto::SignedPreKeyPair::Create(*identity_, id, static_cast<uint64_t>(now), rng_);
+      made = crypto::SignedPreKeyPair::CreateForDevice(
+          *device_key_, crypto::AsBytes(current_account->account_id()),
+          current_account->device_id(), id, static_cast<uint64_t>(now), rng_);
       const crypto::SignedPreKeyPair& spk = *made;
       v1::PreKeyPairRecord rec;
       spk.ToRecord(&rec);

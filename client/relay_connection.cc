@@ -89,7 +89,8 @@ RelayConnection::RelayConnection(const RelayOptions& options,
       accounts_(v1::Accounts::NewStub(channel_)),
       keys_(v1::Keys::NewStub(channel_)),
       relay_(v1::Relay::NewStub(channel_)),
-      clinic_(v1::Clinic::NewStub(channel_)) {}
+      clinic_(v1::Clinic::NewStub(channel_)),
+      devices_(v1::Devices::NewStub(channel_)) {}
 
 void RelayConnection::SetLogin(const crypto::IdentityKeyPair* identity,
                                const std::string& account_id, uint32_t device_id,
@@ -100,6 +101,13 @@ void RelayConnection::SetLogin(const crypto::IdentityKeyPair* identity,
   device_id_ = device_id;
   relay_id_ = relay_id;
   token_hex_.clear();
+}
+
+void RelayConnection::SetDeviceKey(const crypto::IdentityKeyPair* device_key, bool device_login) {
+  base::MutexLock lock(&mu_);
+  if (device_key_ != device_key || device_login_ != device_login) token_hex_.clear();
+  device_key_ = device_key;
+  device_login_ = device_login && device_key != nullptr;
 }
 
 void RelayConnection::SetDeadline(grpc::ClientContext* context) const {
@@ -153,14 +161,39 @@ absl::StatusOr<v1::RegisterResponse> RelayConnection::Register(const v1::Registe
 }
 
 absl::StatusOr<std::string> RelayConnection::Login() {
-  const crypto::IdentityKeyPair* identity;
+  bool device_first;
+  bool can_switch;
+  {
+    base::MutexLock lock(&mu_);
+    device_first = device_login_;
+    can_switch = device_key_ != nullptr;
+  }
+  absl::StatusOr<std::string> token = LoginOnce(device_first);
+  if (!token.ok() && absl::IsUnauthenticated(token.status()) && can_switch) {
+    absl::StatusOr<std::string> other = LoginOnce(!device_first);
+    if (other.ok()) {
+      base::MutexLock lock(&mu_);
+      device_login_ = !device_first;
+      return other;
+    }
+  }
+  return token;
+}
+
+absl::StatusOr<std::string> RelayConnection::LoginOnce(bool with_device_key) {
+  const crypto::IdentityKeyPair* signer;
   std::string pinned_relay_id;
+  std::string account_id;
+  uint32_t device_id;
   v1::LoginRequest req;
   {
     base::MutexLock lock(&mu_);
     if (identity_ == nullptr) return absl::FailedPreconditionError("profile is not registered");
-    identity = identity_;
+    signer = with_device_key ? device_key_ : identity_;
+    if (signer == nullptr) return absl::FailedPreconditionError("this device has no device key");
     pinned_relay_id = relay_id_;
+    account_id = account_id_;
+    device_id = device_id_;
     req.mutable_address()->set_account_id(account_id_);
     req.mutable_address()->set_device_id(device_id_);
   }
@@ -169,8 +202,12 @@ absl::StatusOr<std::string> RelayConnection::Login() {
     return absl::PermissionDeniedError("relay at " + options_.address +
                                        " is not the relay this profile registered with");
   }
-  const std::string message = wire::LoginMessage(ch.relay_id(), ch.nonce(), ch.expires_at());
-  crypto::Signature sig = identity->Sign(crypto::AsBytes(message));
+  const std::string message =
+      with_device_key
+          ? wire::DeviceLoginMessage(ch.relay_id(), account_id, device_id, ch.nonce(),
+                                     ch.expires_at())
+          : wire::LoginMessage(ch.relay_id(), ch.nonce(), ch.expires_at());
+  crypto::Signature sig = signer->Sign(crypto::AsBytes(message));
   req.set_nonce(ch.nonce());
   req.set_expires_at(ch.expires_at());
   req.set_signature(reinterpret_cast<const char*>(sig.data()), sig.size());
@@ -284,6 +321,46 @@ absl::StatusOr<v1::DeleteAccountResponse> RelayConnection::DeleteAccount(
     const v1::DeleteAccountRequest& req) {
   return Authed<v1::DeleteAccountResponse>(
       [&](grpc::ClientContext* c, auto* r) { return accounts_->DeleteAccount(c, req, r); });
+}
+
+absl::StatusOr<v1::PublishDeviceListResponse> RelayConnection::PublishDeviceList(
+    const v1::PublishDeviceListRequest& req) {
+  return Authed<v1::PublishDeviceListResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return devices_->PublishDeviceList(c, req, r); });
+}
+absl::StatusOr<v1::ListDevicesResponse> RelayConnection::ListDevices(
+    const v1::ListDevicesRequest& req) {
+  return Authed<v1::ListDevicesResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return devices_->ListDevices(c, req, r); });
+}
+
+absl::StatusOr<v1::ApproveLinkResponse> RelayConnection::ApproveLink(
+    const v1::ApproveLinkRequest& req) {
+  return Authed<v1::ApproveLinkResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return devices_->ApproveLink(c, req, r); });
+}
+
+template <typename Response, typename Call>
+absl::StatusOr<Response> RelayConnection::Unauthed(Call call) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  Response resp;
+  ALLIANCE_RETURN_IF_ERROR(FromGrpc(call(&ctx, &resp), options_.address));
+  return resp;
+}
+
+absl::StatusOr<v1::StartLinkResponse> RelayConnection::StartLink(const v1::StartLinkRequest& req) {
+  return Unauthed<v1::StartLinkResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return devices_->StartLink(c, req, r); });
+}
+absl::StatusOr<v1::AwaitLinkResponse> RelayConnection::AwaitLink(const v1::AwaitLinkRequest& req) {
+  return Unauthed<v1::AwaitLinkResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return devices_->AwaitLink(c, req, r); });
+}
+absl::StatusOr<v1::CompleteLinkResponse> RelayConnection::CompleteLink(
+    const v1::CompleteLinkRequest& req) {
+  return Unauthed<v1::CompleteLinkResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return devices_->CompleteLink(c, req, r); });
 }
 
 }  // namespace alliance::client

@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "alliance/v1/accounts_service.grpc.pb.h"
 #include "alliance/v1/clinic_service.grpc.pb.h"
+#include "alliance/v1/devices_service.grpc.pb.h"
 #include "alliance/v1/keys_service.grpc.pb.h"
 #include "alliance/v1/relay_service.grpc.pb.h"
 #include "client/options.h"
@@ -48,6 +49,12 @@ class RelayConnection {
   // refused, so a login signature can never be relayed to a different relay. Empty: not pinned.
   void SetLogin(const crypto::IdentityKeyPair* identity, const std::string& account_id,
                 uint32_t device_id, const std::string& relay_id);
+  // This device's own key (borrowed; must outlive the connection). Once the account's device
+  // list gives the device its key (`device_login` true), logins are signed with it over
+  // wire::DeviceLoginMessage; before that with the identity key. If the relay refuses the login
+  // one way (a list published by a process that crashed before recording it), the other is
+  // tried once and kept.
+  void SetDeviceKey(const crypto::IdentityKeyPair* device_key, bool device_login);
 
   // Unauthenticated calls.
   [[nodiscard]] absl::StatusOr<v1::ChallengeResponse> Challenge();
@@ -71,6 +78,17 @@ class RelayConnection {
   [[nodiscard]] absl::StatusOr<v1::ReadAuditResponse> ReadAudit(const v1::ReadAuditRequest& req);
   [[nodiscard]] absl::StatusOr<v1::DeleteAccountResponse> DeleteAccount(
       const v1::DeleteAccountRequest& req);
+  [[nodiscard]] absl::StatusOr<v1::PublishDeviceListResponse> PublishDeviceList(
+      const v1::PublishDeviceListRequest& req);
+  [[nodiscard]] absl::StatusOr<v1::ListDevicesResponse> ListDevices(
+      const v1::ListDevicesRequest& req);
+  [[nodiscard]] absl::StatusOr<v1::ApproveLinkResponse> ApproveLink(
+      const v1::ApproveLinkRequest& req);
+  // Unauthenticated (the device being linked has no account yet).
+  [[nodiscard]] absl::StatusOr<v1::StartLinkResponse> StartLink(const v1::StartLinkRequest& req);
+  [[nodiscard]] absl::StatusOr<v1::AwaitLinkResponse> AwaitLink(const v1::AwaitLinkRequest& req);
+  [[nodiscard]] absl::StatusOr<v1::CompleteLinkResponse> CompleteLink(
+      const v1::CompleteLinkRequest& req);
 
   // Prepares a context for a Receive stream (token attached, no deadline).
   [[nodiscard]] absl::Status PrepareStream(grpc::ClientContext* context);
@@ -94,6 +112,10 @@ class RelayConnection {
   // UNAUTHENTICATED.
   template <typename Response, typename Call>
   absl::StatusOr<Response> Authed(Call call);
+  template <typename Response, typename Call>
+  absl::StatusOr<Response> Unauthed(Call call);
+  // One Challenge + Login signed the given way.
+  absl::StatusOr<std::string> LoginOnce(bool with_device_key);
 
   RelayOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -101,11 +123,14 @@ class RelayConnection {
   std::unique_ptr<v1::Keys::Stub> keys_;
   std::unique_ptr<v1::Relay::Stub> relay_;
   std::unique_ptr<v1::Clinic::Stub> clinic_;
+  std::unique_ptr<v1::Devices::Stub> devices_;
 
   base::Mutex mu_;
   const crypto::IdentityKeyPair* identity_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::string account_id_ ABSL_GUARDED_BY(mu_);
   uint32_t device_id_ ABSL_GUARDED_BY(mu_) = 0;
+  const crypto::IdentityKeyPair* device_key_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool device_login_ ABSL_GUARDED_BY(mu_) = false;
   std::string relay_id_ ABSL_GUARDED_BY(mu_);  // Pinned at registration.
   std::string token_hex_ ABSL_GUARDED_BY(mu_);
 };

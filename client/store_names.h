@@ -12,6 +12,8 @@ namespace alliance::client::names {
 
 inline std::string Identity() { return "identity"; }
 inline std::string Account() { return "account"; }
+// This device's own Ed25519 key (DESIGN §4, "Several devices"); never leaves the device.
+inline std::string DeviceKey() { return "device-key"; }
 inline std::string SignedPreKey(uint32_t id) { return absl::StrCat("spk/", id); }
 inline std::string SignedPreKeyIds() { return "spk-ids"; }
 inline std::string OneTimePreKey(uint32_t id) { return absl::StrCat("opk/", id); }

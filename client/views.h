@@ -159,6 +159,20 @@ struct AccountView {
   bool read_receipts = false;
 };
 
+// A code a new device shows to be linked (Client::StartLink).
+struct LinkCodeView {
+  std::string code;  // 52 letters and digits in groups of 4: the new device's public key
+  absl::Time expires_at;
+};
+
+// One device of this account (Client::Devices).
+struct DeviceView {
+  uint32_t id = 0;
+  std::string name;  // As given when it was linked from this device; may be empty.
+  absl::Time added_at;
+  bool this_device = false;
+};
+
 // What CheckAuditChain found.
 struct AuditChainCheck {
   bool intact = true;

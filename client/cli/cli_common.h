@@ -96,6 +96,7 @@ void AddProfileCommands(Commands& cli);    // init, register, whoami, receipts
 void AddContactCommands(Commands& cli);    // contacts, safety-number, verify, accept-key
 void AddMessagingCommands(Commands& cli);  // send, sync, inbox, history, watch, export
 void AddAdminCommands(Commands& cli);      // admin invite|members|deactivate|audit
+void AddDeviceCommands(Commands& cli);     // devices [link|approve|remove]
 void AddAppCommand(Commands& cli);         // app (the web UI, app/)
 
 }  // namespace alliance::cli

@@ -41,6 +41,7 @@ int Run(int argc, char** argv) {
   AddContactCommands(cli);
   AddMessagingCommands(cli);
   AddAdminCommands(cli);
+  AddDeviceCommands(cli);
   AddAppCommand(cli);
   static CareFlags care_flags;
   AddCareCommands(app, g, care_flags, rc);

@@ -104,6 +104,13 @@ class ClientCore {
                                                                   bool security_only = false);
 
   [[nodiscard]] absl::Status MaintainPreKeys();
+
+  [[nodiscard]] absl::StatusOr<LinkCodeView> StartLink(const RelayOptions& relay);
+  [[nodiscard]] absl::Status FinishLink(absl::Duration max_wait);
+  [[nodiscard]] absl::StatusOr<uint32_t> ApproveLink(const std::string& code,
+                                                     const std::string& device_name);
+  [[nodiscard]] absl::StatusOr<std::vector<DeviceView>> Devices();
+  [[nodiscard]] absl::Status RemoveDevice(uint32_t device_id);
   [[nodiscard]] absl::StatusOr<v1::GetPreKeyStatusResponse> PreKeyStatus();
 
   uint64_t Subscribe(EventHandler handler);
@@ -116,14 +123,18 @@ class ClientCore {
   ClientCore(ClientOptions options, std::unique_ptr<LocalStore> store);
   absl::Time Now() const;
   absl::Status LoadIdentity();
+  // Publishes this device's first device list (giving it its device key) when the relay has
+  // none naming it, or records a newer one the relay serves; then logins use the device key.
+  absl::Status EnsureOwnDeviceList();
   absl::StatusOr<std::unique_ptr<RelayConnection>> Connect(const std::string& address);
   absl::StatusOr<v1::AccountRecord> RequireAccount();
   absl::Status RefreshContacts();
   absl::StatusOr<v1::ContactRecord> FindContact(const std::string& ref);
 
   // Messaging internals (client_messaging.cc).
-  // Makes sure a session with the contact exists (fetching and checking its bundle).
-  absl::Status EnsureSession(v1::ContactRecord& contact);
+  // Makes sure a session with one device of the contact exists (fetching its bundle and
+  // checking it against the pinned identity key and device list).
+  absl::Status EnsureSession(const v1::ContactRecord& contact, uint32_t device_id);
   // What a client is told about a message sent now under the agreement with `contact` (and
   // whether the on-device crisis check matched `body`). Therapists and admins get no lines.
   struct CareNotice {
@@ -141,9 +152,25 @@ class ClientCore {
                                            bool record_history,
                                            const CareNotice* notice = nullptr);
   absl::Status FlushOutbox(absl::Status* first_error);
+  // Our own account as a peer: its identity key and device list (our other devices).
+  absl::StatusOr<v1::ContactRecord> SelfContact(const v1::AccountRecord& account);
+  // The devices a message to `peer` goes to: the contact's (ContactDevices), or for our own
+  // account our other devices.
+  absl::StatusOr<std::vector<uint32_t>> DestinationDevices(const v1::AccountRecord& account,
+                                                           const v1::ContactRecord& peer);
+  absl::Status EnsureSessions(const v1::AccountRecord& account, const v1::ContactRecord& peer);
+  // Encrypts `content` with the session of `peer`'s device and appends it to `out`.
+  absl::Status EncryptFor(LocalStore::Txn& txn, const v1::ContactRecord& peer, uint32_t device_id,
+                          const v1::Content& content, v1::OutboxRecord* out);
+  // After the relay answered a send with missing or stale devices: refreshes the device lists,
+  // drops the stale devices' copies and encrypts the content for the missing ones.
+  absl::Status RepairOutbox(const v1::SendResponse& mismatch, v1::OutboxRecord* r);
   // Decrypts one envelope (deciding replays before any session changes), then hands its
   // content to the handler of its kind, all in one store transaction.
   absl::StatusOr<Processed> ProcessEnvelope(const v1::Envelope& envelope);
+  // An envelope from another device of our own account: SyncMessage transcripts and read
+  // marks, from a device our identity key signed for, never from this one.
+  absl::StatusOr<Processed> ProcessSiblingEnvelope(const v1::Envelope& envelope);
   // One handler per content kind (core_inbox.cc). `content` is null for a message that could
   // not be opened (stored as undecryptable).
   absl::Status HandleText(LocalStore::Txn& txn, const v1::Envelope& env, const v1::Content* content,
@@ -188,6 +215,10 @@ class ClientCore {
   std::unique_ptr<LocalStore> store_;
   crypto::SystemRandom rng_;
   std::optional<crypto::IdentityKeyPair> identity_;
+  std::optional<crypto::IdentityKeyPair> device_key_;  // This device's own key.
+  // While linking this (new) device: the code's key pair and the connection it was opened on.
+  std::optional<crypto::DhKeyPair> link_code_;
+  std::unique_ptr<RelayConnection> link_relay_;
   std::unique_ptr<RelayConnection> relay_;
   base::Mutex events_mu_;
   uint64_t next_subscription_ ABSL_GUARDED_BY(events_mu_) = 1;

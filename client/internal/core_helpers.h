@@ -32,6 +32,7 @@
 #include "client/internal/client_core.h"
 #include "client/receive_stream.h"
 #include "client/store_names.h"
+#include "crypto/devices.h"
 #include "crypto/record_io.h"
 #include "crypto/safety_number.h"
 #include "crypto/session.h"
@@ -48,7 +49,35 @@ inline constexpr char kDefaultEmergencyNotice[] =
 inline constexpr char kCareUnknown[] =
     "Your care agreement could not be checked on this device, so no reply time can be given.";
 inline constexpr size_t kMaxDisplayName = 200;
-inline constexpr uint32_t kDevice = 1;
+// Times one send is repaired after the relay reports the devices changed, before it waits for
+// the next flush.
+inline constexpr int kMaxDeviceRepairs = 3;
+
+// Pins `served` as the contact's device list if it verifies under the contact's pinned identity
+// key (none pending) and is newer than the list pinned; returns whether it did.
+bool PinDeviceList(const v1::AccountRecord& account, const v1::SignedDeviceList& served,
+                   v1::ContactRecord* contact);
+
+// A link code as people see it (52 letters and digits without look-alikes, in groups of 4) and
+// back. ParseLinkCode ignores dashes, spaces and case; INVALID_ARGUMENT for anything else.
+std::string FormatLinkCode(const crypto::PublicKey& code);
+absl::StatusOr<crypto::PublicKey> ParseLinkCode(std::string_view text);
+
+// Whether `device_id` may send as the contact: on its pinned device list (any device of its
+// list, active or not), or device 1 while it has none pinned.
+inline bool OnDeviceList(const v1::ContactRecord& contact, uint32_t device_id) {
+  if (contact.device_list().version() == 0) return device_id == 1;
+  for (const v1::DeviceEntry& d : contact.device_list().devices()) {
+    if (d.device_id() == device_id) return true;
+  }
+  return false;
+}
+
+// The devices of a contact to encrypt to: those on its pinned device list (verified again
+// here) that the relay last reported active. FAILED_PRECONDITION while the contact has no list
+// pinned or none of its devices is active.
+absl::StatusOr<std::vector<crypto::VerifiedDevice>> ContactDevices(
+    const v1::AccountRecord& account, const v1::ContactRecord& contact);
 
 inline std::string RandomId() {
   std::string id(16, '\0');

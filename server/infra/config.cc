@@ -45,6 +45,7 @@ const std::set<std::string_view>& LimitKeys() {
                                                            "invite_burst",
                                                            "invites_per_hour",
                                                            "max_outstanding_invites",
+                                                           "max_devices_per_account",
                                                            "max_rate_limit_keys"};
   return *keys;
 }
@@ -150,6 +151,7 @@ absl::Status ApplyLimits(const toml::table& t, Limits* l) {
   if (s.ok()) s = ReadNumber(t, "invite_burst", &l->invite_burst);
   if (s.ok()) s = ReadNumber(t, "invites_per_hour", &l->invites_per_hour);
   if (s.ok()) s = ReadInt(t, "max_outstanding_invites", &l->max_outstanding_invites);
+  if (s.ok()) s = ReadInt(t, "max_devices_per_account", &l->max_devices_per_account);
   if (s.ok()) s = ReadInt(t, "max_rate_limit_keys", &l->max_rate_limit_keys);
   return s;
 }
@@ -203,6 +205,9 @@ absl::Status ValidateOptions(const RelayOptions& o) {
   const Limits& l = o.limits;
   if (l.max_envelope_bytes == 0 || l.max_envelope_bytes > 16 * 1024 * 1024) {
     return absl::InvalidArgumentError("max_envelope_bytes out of range");
+  }
+  if (l.max_devices_per_account == 0 || l.max_devices_per_account > 16) {
+    return absl::InvalidArgumentError("max_devices_per_account must be 1 to 16");
   }
   if (l.max_mailbox_envelopes == 0 || l.send_burst < 1 || l.send_rate_per_second <= 0 ||
       l.login_failures_burst < 1 || l.login_failures_per_minute <= 0 ||

@@ -13,6 +13,7 @@
 //   max_pending_challenges, max_mailbox_envelopes_per_sender, challenges_per_minute,
 //   challenge_burst, prekey_fetches_per_hour, prekey_fetch_burst, prekey_publishes_per_hour,
 //   prekey_publish_burst, invites_per_hour, invite_burst, max_outstanding_invites,
+//   max_devices_per_account,
 //   max_rate_limit_keys.
 //
 // Budgets are charged to the caller, never to an account a request names (DESIGN §2, 10):
@@ -78,6 +79,9 @@ struct Limits {
   double invites_per_hour = 60;
   // Unused, unexpired, unrevoked invites one account may have outstanding. Default: 100.
   uint64_t max_outstanding_invites = 100;
+  // Devices one account may have (linking a device beyond it is refused); at most
+  // wire::kMaxDevicesPerAccount (16). Default: 5.
+  uint32_t max_devices_per_account = 5;
   // Keys (callers) each rate limiter tracks; beyond it new callers share one overflow bucket
   // until idle ones are pruned, so memory stays bounded under a flood. Default: 100 000.
   uint64_t max_rate_limit_keys = 100'000;

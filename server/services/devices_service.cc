@@ -1,6 +1,7 @@
 #include "server/services/devices_service.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -8,6 +9,7 @@
 #include "base/bytes.h"
 #include "base/status_macros.h"
 #include "server/infra/crypto_util.h"
+#include "server/infra/db.h"
 #include "server/store/devices.h"
 #include "wire/protocol.h"
 #include "wire/signed_strings.h"
@@ -138,7 +140,228 @@ absl::StatusOr<std::vector<uint32_t>> ApplyDeviceList(const ServiceDeps& deps,
   return removed;
 }
 
+constexpr uint64_t kLinkTtlSeconds = wire::kLinkCodeTtlSeconds;
+constexpr size_t kMaxSealedProvision = 80 * 1024;
+constexpr size_t kLinkIdSize = 32;
+
+std::string LinkSlotKey(const std::string& link_id) { return "k" + link_id; }
+
+// The open, unexpired slot `link_id`. NOT_FOUND otherwise (an expired one is the same as none).
+absl::StatusOr<LinkSlotRecord> GetLinkSlot(const ServiceDeps& deps, const std::string& link_id) {
+  if (link_id.size() != kLinkIdSize) return absl::InvalidArgumentError("malformed link id");
+  RelayDb* db = deps.directory->db();
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> raw,
+                            db->Get(Cf::kSessions, LinkSlotKey(link_id)));
+  LinkSlotRecord slot;
+  if (!raw.has_value() || !slot.ParseFromString(*raw) ||
+      slot.expires_at() <= static_cast<uint64_t>(deps.clock->NowUnixSeconds())) {
+    return absl::NotFoundError("no such link code, or it expired (codes last 10 minutes)");
+  }
+  return slot;
+}
+
 }  // namespace
+
+grpc::ServerUnaryReactor* DevicesService::StartLink(grpc::CallbackServerContext* ctx,
+                                                    const v1::StartLinkRequest* request,
+                                                    v1::StartLinkResponse* response) {
+  UnaryCall call(deps_, ctx, "StartLink");
+  if (request->link_id().size() != kLinkIdSize) {
+    return call.Finish(absl::InvalidArgumentError("malformed link id"));
+  }
+  // No account yet: charged to the network address, like a login challenge.
+  if (!deps_->publish_rate->TryAcquire("link/" + CallerAddress(ctx))) {
+    return call.Finish(absl::ResourceExhaustedError("too many link codes; retry later"));
+  }
+  base::MutexLock lock(&deps_->directory->mutex());
+  RelayDb* db = deps_->directory->db();
+  absl::StatusOr<std::optional<std::string>> existing =
+      db->Get(Cf::kSessions, LinkSlotKey(request->link_id()));
+  if (!existing.ok()) return call.Finish(existing.status());
+  const uint64_t now = static_cast<uint64_t>(deps_->clock->NowUnixSeconds());
+  LinkSlotRecord old;
+  if (existing->has_value() && old.ParseFromString(**existing) && old.expires_at() > now) {
+    return call.Finish(absl::AlreadyExistsError("this link code is already in use"));
+  }
+  LinkSlotRecord slot;
+  slot.set_expires_at(now + kLinkTtlSeconds);
+  rocksdb::WriteBatch batch;
+  batch.Put(db->cf(Cf::kSessions), LinkSlotKey(request->link_id()), slot.SerializeAsString());
+  absl::Status written = db->Write(&batch, /*sync=*/true);
+  if (written.ok()) response->set_expires_at(slot.expires_at());
+  return call.Finish(written);
+}
+
+grpc::ServerUnaryReactor* DevicesService::ApproveLink(grpc::CallbackServerContext* ctx,
+                                                      const v1::ApproveLinkRequest* request,
+                                                      v1::ApproveLinkResponse* response) {
+  UnaryCall call(deps_, ctx, "ApproveLink");
+  absl::StatusOr<Caller> caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (request->sealed().empty() || request->link_id().size() != kLinkIdSize) {
+    return call.Finish(absl::InvalidArgumentError("malformed link approval"));
+  }
+  if (request->sealed().size() > kMaxSealedProvision) {
+    return call.Finish(absl::ResourceExhaustedError("sealed account too large"));
+  }
+  base::MutexLock lock(&deps_->directory->mutex());
+  absl::StatusOr<LinkSlotRecord> slot = GetLinkSlot(*deps_, request->link_id());
+  if (!slot.ok()) return call.Finish(slot.status());
+  if (slot->approved()) return call.Finish(absl::FailedPreconditionError("link code already used"));
+  absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(caller->account_id);
+  if (!account.ok()) return call.Finish(account.status());
+  if (ActiveDeviceIds(*account).size() >= deps_->limits->max_devices_per_account) {
+    return call.Finish(absl::FailedPreconditionError(absl::StrCat(
+        "this account has its maximum of ", deps_->limits->max_devices_per_account,
+        " devices; remove one first")));
+  }
+  // The id is reserved now and never reused, even if the link is never completed.
+  const uint32_t device_id = std::max<uint32_t>(account->next_device_id(), 2);
+  account->set_next_device_id(device_id + 1);
+  slot->set_approved(true);
+  slot->set_account_id(caller->account_id);
+  slot->set_device_id(device_id);
+  slot->set_added_at(static_cast<uint64_t>(deps_->clock->NowUnixSeconds()));
+  slot->set_sealed(request->sealed());
+  RelayDb* db = deps_->directory->db();
+  rocksdb::WriteBatch batch;
+  deps_->directory->AddPutAccount(*account, &batch);
+  batch.Put(db->cf(Cf::kSessions), LinkSlotKey(request->link_id()), slot->SerializeAsString());
+  absl::Status written = db->Write(&batch, /*sync=*/true);
+  if (written.ok()) response->set_device_id(device_id);
+  return call.Finish(written);
+}
+
+grpc::ServerUnaryReactor* DevicesService::AwaitLink(grpc::CallbackServerContext* ctx,
+                                                    const v1::AwaitLinkRequest* request,
+                                                    v1::AwaitLinkResponse* response) {
+  UnaryCall call(deps_, ctx, "AwaitLink");
+  absl::StatusOr<LinkSlotRecord> slot = GetLinkSlot(*deps_, request->link_id());
+  if (!slot.ok()) return call.Finish(slot.status());
+  if (!slot->approved()) return call.Finish(absl::OkStatus());
+  absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(slot->account_id());
+  if (!account.ok()) return call.Finish(account.status());
+  if (account->state() != v1::ACCOUNT_STATE_ACTIVE) {
+    return call.Finish(absl::NotFoundError("no such account"));
+  }
+  response->set_approved(true);
+  response->set_sealed(slot->sealed());
+  response->set_account_id(slot->account_id());
+  response->set_device_id(slot->device_id());
+  response->set_added_at(slot->added_at());
+  if (account->has_device_list()) *response->mutable_list() = account->device_list();
+  return call.Finish(absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* DevicesService::CompleteLink(grpc::CallbackServerContext* ctx,
+                                                       const v1::CompleteLinkRequest* request,
+                                                       v1::CompleteLinkResponse* /*response*/) {
+  UnaryCall call(deps_, ctx, "CompleteLink");
+  const v1::SignedDeviceList& list = request->list();
+  if (static_cast<size_t>(list.devices_size()) > wire::kMaxDevicesPerAccount ||
+      !wire::IsCanonicalDeviceList(list.version(), Entries(list)) ||
+      list.signature().size() != wire::kEd25519SignatureSize) {
+    return call.Finish(absl::InvalidArgumentError("malformed device list"));
+  }
+  v1::Address owner;
+  std::string identity_key;
+  std::string device_key;
+  {
+    base::MutexLock lock(&deps_->directory->mutex());
+    absl::StatusOr<LinkSlotRecord> slot = GetLinkSlot(*deps_, request->link_id());
+    if (!slot.ok()) return call.Finish(slot.status());
+    if (!slot->approved()) {
+      return call.Finish(absl::FailedPreconditionError("link code not approved yet"));
+    }
+    absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(slot->account_id());
+    if (!account.ok()) return call.Finish(account.status());
+    if (account->state() != v1::ACCOUNT_STATE_ACTIVE) {
+      return call.Finish(absl::NotFoundError("no such account"));
+    }
+    const std::string message = wire::DeviceListMessage(
+        deps_->directory->relay_id(), slot->account_id(), list.version(), Entries(list));
+    if (!VerifyEd25519(account->identity_key(), message, list.signature())) {
+      return call.Finish(
+          absl::InvalidArgumentError("device list is not signed by the account's identity key"));
+    }
+    const uint64_t next = account->has_device_list() ? account->device_list().version() + 1 : 1;
+    if (list.version() != next) {
+      return call.Finish(absl::FailedPreconditionError(
+          absl::StrCat("device list version must be ", next, ", not ", list.version())));
+    }
+    if (ActiveDeviceIds(*account).size() >= deps_->limits->max_devices_per_account) {
+      return call.Finish(absl::FailedPreconditionError("this account has its maximum of devices"));
+    }
+    // Exactly the current devices, unchanged, plus the new one with its key and date.
+    if (list.devices_size() != account->devices_size() + 1) {
+      return call.Finish(absl::FailedPreconditionError(
+          "device list must name the account's devices and the new one"));
+    }
+    for (const v1::DeviceEntry& e : list.devices()) {
+      if (e.device_key() == account->identity_key()) {
+        return call.Finish(absl::InvalidArgumentError("a device key must not be the identity key"));
+      }
+      if (e.device_id() == slot->device_id()) {
+        if (e.added_at() != slot->added_at()) {
+          return call.Finish(absl::FailedPreconditionError("the new device's date is not the relay's"));
+        }
+        device_key = e.device_key();
+        continue;
+      }
+      const DeviceRecord* d = FindDevice(*account, e.device_id());
+      if (d == nullptr || d->added_at() != e.added_at() || d->device_key() != e.device_key()) {
+        return call.Finish(absl::FailedPreconditionError(
+            "device list changes the account's other devices"));
+      }
+    }
+    if (device_key.empty()) {
+      return call.Finish(absl::FailedPreconditionError("device list does not name the new device"));
+    }
+    // The new device proves it holds its key: its signed prekey must verify under it.
+    const v1::SignedPreKey& spk = request->signed_prekey();
+    if (spk.public_key().size() != 32 || spk.signature().size() != wire::kEd25519SignatureSize ||
+        !VerifyEd25519(device_key,
+                       wire::DeviceSignedPreKeyMessage(slot->account_id(), slot->device_id(),
+                                                       spk.id(), spk.created_at(),
+                                                       spk.public_key()),
+                       spk.signature())) {
+      return call.Finish(absl::InvalidArgumentError("signed prekey is not signed by the new device"));
+    }
+    DeviceRecord* added = account->add_devices();
+    added->set_device_id(slot->device_id());
+    added->set_device_key(device_key);
+    added->set_added_at(slot->added_at());
+    std::sort(account->mutable_devices()->begin(), account->mutable_devices()->end(),
+              [](const DeviceRecord& a, const DeviceRecord& b) {
+                return a.device_id() < b.device_id();
+              });
+    *account->mutable_device_list() = list;
+    account->mutable_device_list()->DiscardUnknownFields();
+    rocksdb::WriteBatch batch;
+    deps_->directory->AddPutAccount(*account, &batch);
+    batch.Delete(deps_->directory->db()->cf(Cf::kSessions), LinkSlotKey(request->link_id()));
+    AuditLog::Event linked;
+    linked.event = v1::AUDIT_EVENT_DEVICE_LINKED;
+    linked.actor = slot->account_id();
+    linked.subject = slot->account_id();
+    linked.device_id = slot->device_id();
+    linked.count = static_cast<uint32_t>(list.devices_size());
+    absl::Status committed = deps_->audit->Commit(&batch, linked);
+    if (!committed.ok()) return call.Finish(committed);
+    owner.set_account_id(slot->account_id());
+    owner.set_device_id(slot->device_id());
+    identity_key = account->identity_key();
+  }
+  deps_->logger->Info("device_linked", {{"account", base::ToHex(owner.account_id())},
+                                        {"device", static_cast<int>(owner.device_id())}});
+  v1::PublishPreKeysRequest prekeys;
+  *prekeys.mutable_signed_prekey() = request->signed_prekey();
+  *prekeys.mutable_one_time_prekeys() = request->one_time_prekeys();
+  // Checked above; a failure here leaves the device linked, and it publishes again after login.
+  absl::Status published =
+      deps_->prekeys->Publish(owner, identity_key, device_key, prekeys).status();
+  return call.Finish(published);
+}
 
 grpc::ServerUnaryReactor* DevicesService::PublishDeviceList(
     grpc::CallbackServerContext* ctx, const v1::PublishDeviceListRequest* request,

@@ -18,6 +18,18 @@ class DevicesService final : public v1::Devices::CallbackService {
   grpc::ServerUnaryReactor* ListDevices(grpc::CallbackServerContext* ctx,
                                         const v1::ListDevicesRequest* request,
                                         v1::ListDevicesResponse* response) override;
+  grpc::ServerUnaryReactor* StartLink(grpc::CallbackServerContext* ctx,
+                                      const v1::StartLinkRequest* request,
+                                      v1::StartLinkResponse* response) override;
+  grpc::ServerUnaryReactor* ApproveLink(grpc::CallbackServerContext* ctx,
+                                        const v1::ApproveLinkRequest* request,
+                                        v1::ApproveLinkResponse* response) override;
+  grpc::ServerUnaryReactor* AwaitLink(grpc::CallbackServerContext* ctx,
+                                      const v1::AwaitLinkRequest* request,
+                                      v1::AwaitLinkResponse* response) override;
+  grpc::ServerUnaryReactor* CompleteLink(grpc::CallbackServerContext* ctx,
+                                         const v1::CompleteLinkRequest* request,
+                                         v1::CompleteLinkResponse* response) override;
 
  private:
   const ServiceDeps* const deps_;

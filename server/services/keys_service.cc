@@ -1,5 +1,7 @@
 #include "server/services/keys_service.h"
 
+#include "base/bytes.h"
+
 #include "server/store/devices.h"
 
 namespace alliance::server {
@@ -28,12 +30,23 @@ grpc::ServerUnaryReactor* KeysService::FetchPreKeyBundle(
   if (!caller.ok()) return call.Finish(caller.status());
   const v1::Address& target = request->address();
   if (!IsAddress(target)) return call.Finish(absl::InvalidArgumentError("malformed address"));
-  absl::StatusOr<bool> linked = deps_->directory->Linked(caller->account_id, target.account_id());
-  if (!linked.ok()) return call.Finish(linked.status());
-  if (!*linked) return call.Finish(absl::PermissionDeniedError("not linked"));
-  // Charged to this requester and this target only: one contact cannot drain another's
-  // one-time prekeys, nor spend anyone else's budget.
-  if (!deps_->fetch_rate->TryAcquire(caller->account_id + target.account_id())) {
+  // A linked account's device, or another device of the caller's own account (its own
+  // messages reach its other devices too).
+  const bool own = target.account_id() == caller->account_id;
+  if (own && target.device_id() == caller->device_id) {
+    return call.Finish(absl::InvalidArgumentError("a device does not fetch its own bundle"));
+  }
+  if (!own) {
+    absl::StatusOr<bool> linked =
+        deps_->directory->Linked(caller->account_id, target.account_id());
+    if (!linked.ok()) return call.Finish(linked.status());
+    if (!*linked) return call.Finish(absl::PermissionDeniedError("not linked"));
+  }
+  // Charged to this requester and this target device only: one contact cannot drain another's
+  // one-time prekeys, nor spend anyone else's budget; a contact with five devices costs five.
+  std::string budget = caller->account_id + target.account_id();
+  base::AppendU32BE(&budget, target.device_id());
+  if (!deps_->fetch_rate->TryAcquire(budget)) {
     return call.Finish(
         absl::ResourceExhaustedError("prekey bundles fetched too often; retry later"));
   }

@@ -1,11 +1,15 @@
 #include "server/services/relay_service.h"
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 
+#include "base/status_macros.h"
 #include "server/infra/crypto_util.h"
 #include "server/store/devices.h"
+#include "wire/protocol.h"
 
 namespace alliance::server {
 namespace {
@@ -194,32 +198,116 @@ class FailedStream final : public grpc::ServerWriteReactor<v1::ReceiveResponse> 
 
 }  // namespace
 
-absl::Status RelayService::ValidateSend(const Caller& caller, const v1::SendRequest& request) {
+namespace {
+
+constexpr int kMaxDestinations = 2 * static_cast<int>(wire::kMaxDevicesPerAccount);
+
+bool IsEnvelopeType(v1::EnvelopeType type) {
+  return type == v1::ENVELOPE_TYPE_PREKEY_MESSAGE || type == v1::ENVELOPE_TYPE_MESSAGE;
+}
+
+// How `given` (destination device ids of one account) differs from `required`.
+v1::DeviceMismatch Compare(const std::string& account_id, const std::vector<uint32_t>& required,
+                           const std::set<uint32_t>& given) {
+  v1::DeviceMismatch m;
+  m.set_account_id(account_id);
+  for (uint32_t id : required) {
+    if (!given.contains(id)) m.add_missing(id);
+  }
+  for (uint32_t id : given) {
+    if (std::find(required.begin(), required.end(), id) == required.end()) m.add_stale(id);
+  }
+  return m;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<v1::DeviceMismatch>> RelayService::ValidateSend(
+    const Caller& caller, const v1::SendRequest& request) {
   if (request.version() != kEnvelopeVersion) {
     return absl::InvalidArgumentError("unsupported envelope version");
   }
-  if (request.message_id().size() != kMessageIdSize || !IsAddress(request.recipient()) ||
-      (request.type() != v1::ENVELOPE_TYPE_PREKEY_MESSAGE &&
-       request.type() != v1::ENVELOPE_TYPE_MESSAGE) ||
-      request.payload().empty()) {
+  if (request.message_id().size() != kMessageIdSize) {
     return absl::InvalidArgumentError("malformed envelope");
   }
-  if (request.payload().size() > deps_->limits->max_envelope_bytes) {
-    return absl::ResourceExhaustedError("envelope too large");
+  const bool single = request.messages_size() == 0;
+  std::string recipient;
+  if (single) {
+    if (!IsAddress(request.recipient()) || !IsEnvelopeType(request.type()) ||
+        request.payload().empty()) {
+      return absl::InvalidArgumentError("malformed envelope");
+    }
+    if (request.payload().size() > deps_->limits->max_envelope_bytes) {
+      return absl::ResourceExhaustedError("envelope too large");
+    }
+    recipient = request.recipient().account_id();
+  } else {
+    if (request.messages_size() > kMaxDestinations || !IsAccountId(request.recipient_account_id()) ||
+        request.has_recipient() || !request.payload().empty()) {
+      return absl::InvalidArgumentError("malformed envelope");
+    }
+    recipient = request.recipient_account_id();
+    for (const v1::DeviceMessage& m : request.messages()) {
+      if (!IsAddress(m.destination()) || !IsEnvelopeType(m.type()) || m.payload().empty() ||
+          (m.destination().account_id() != recipient &&
+           m.destination().account_id() != caller.account_id)) {
+        return absl::InvalidArgumentError("malformed envelope");
+      }
+      if (m.payload().size() > deps_->limits->max_envelope_bytes) {
+        return absl::ResourceExhaustedError("envelope too large");
+      }
+    }
   }
   if (!deps_->send_rate->TryAcquire(caller.account_id)) {
     return absl::ResourceExhaustedError("send rate exceeded; retry later");
   }
-  const std::string& recipient = request.recipient().account_id();
-  absl::StatusOr<bool> linked = deps_->directory->Linked(caller.account_id, recipient);
-  if (!linked.ok()) return linked.status();
-  if (!*linked) return absl::PermissionDeniedError("recipient not linked");
-  absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(recipient);
-  if (!account.ok()) return account.status();
-  if (!HasDevice(*account, request.recipient().device_id())) {
+  const bool to_self = recipient == caller.account_id;
+  if (!to_self || single) {
+    absl::StatusOr<bool> linked = deps_->directory->Linked(caller.account_id, recipient);
+    if (!linked.ok()) return linked.status();
+    if (!*linked) return absl::PermissionDeniedError("recipient not linked");
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(AccountRecord recipient_account,
+                            deps_->directory->GetAccount(recipient));
+  if (single && !HasDevice(recipient_account, request.recipient().device_id())) {
     return absl::NotFoundError("no such device");
   }
-  return absl::OkStatus();
+  // Destinations per account; a device named twice is malformed.
+  std::set<uint32_t> to_recipient;
+  std::set<uint32_t> to_own;
+  if (single) {
+    to_recipient.insert(request.recipient().device_id());
+  } else {
+    for (const v1::DeviceMessage& m : request.messages()) {
+      const bool own = m.destination().account_id() == caller.account_id;
+      std::set<uint32_t>& ids = own ? to_own : to_recipient;
+      if (!ids.insert(m.destination().device_id()).second) {
+        return absl::InvalidArgumentError("a destination device is named twice");
+      }
+    }
+  }
+  std::vector<v1::DeviceMismatch> mismatches;
+  std::vector<uint32_t> own_others;
+  if (!to_self || !to_own.empty()) {
+    ALLIANCE_ASSIGN_OR_RETURN(AccountRecord own, deps_->directory->GetAccount(caller.account_id));
+    for (uint32_t id : ActiveDeviceIds(own)) {
+      if (id != caller.device_id) own_others.push_back(id);
+    }
+  }
+  if (to_self) {
+    if (to_own.empty()) return absl::InvalidArgumentError("malformed envelope");
+    v1::DeviceMismatch m = Compare(caller.account_id, own_others, to_own);
+    if (m.missing_size() + m.stale_size() > 0) mismatches.push_back(std::move(m));
+    return mismatches;
+  }
+  v1::DeviceMismatch theirs = Compare(recipient, ActiveDeviceIds(recipient_account), to_recipient);
+  if (theirs.missing_size() + theirs.stale_size() > 0) mismatches.push_back(std::move(theirs));
+  // The caller's other devices: none (receipts) or every one of them.
+  if (!to_own.empty()) {
+    v1::DeviceMismatch mine = Compare(caller.account_id, own_others, to_own);
+    if (mine.missing_size() + mine.stale_size() > 0) mismatches.push_back(std::move(mine));
+  }
+  return mismatches;
 }
 
 grpc::ServerUnaryReactor* RelayService::Send(grpc::CallbackServerContext* ctx,
@@ -227,10 +315,16 @@ grpc::ServerUnaryReactor* RelayService::Send(grpc::CallbackServerContext* ctx,
                                              v1::SendResponse* response) {
   absl::StatusOr<Caller> caller = AuthenticateCall(*deps_, ctx);
   if (caller.ok()) {
-    absl::Status valid = ValidateSend(*caller, *request);
-    if (!valid.ok()) {
+    absl::StatusOr<std::vector<v1::DeviceMismatch>> mismatches = ValidateSend(*caller, *request);
+    if (!mismatches.ok()) {
       deps_->metrics->send_rejected.Increment();
-      caller = valid;
+      caller = mismatches.status();
+    } else if (!mismatches->empty()) {
+      // Not an error: the client refreshes the device lists and sends again. Nothing stored.
+      deps_->metrics->send_rejected.Increment();
+      for (v1::DeviceMismatch& m : *mismatches) *response->add_mismatches() = std::move(m);
+      UnaryCall call(deps_, ctx, "Send");
+      return call.Finish(absl::OkStatus());
     }
   }
   if (!caller.ok()) {

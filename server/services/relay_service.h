@@ -25,8 +25,10 @@ class RelayService final : public v1::Relay::CallbackService {
                                 v1::AckResponse* response) override;
 
  private:
-  // Checks everything Send can check before touching the mailbox.
-  absl::Status ValidateSend(const Caller& caller, const v1::SendRequest& request);
+  // Checks everything Send can check before touching the mailbox. Returns the mismatches
+  // between the destinations and the active devices (empty when they match: store it).
+  absl::StatusOr<std::vector<v1::DeviceMismatch>> ValidateSend(const Caller& caller,
+                                                              const v1::SendRequest& request);
 
   const ServiceDeps* const deps_;
 };

@@ -44,6 +44,7 @@ bool AuditLog::IsSecurityEvent(v1::AuditEvent event) {
     case v1::AUDIT_EVENT_ACCOUNT_DELETED:
     case v1::AUDIT_EVENT_DEVICE_LIST_PUBLISHED:
     case v1::AUDIT_EVENT_DEVICE_REMOVED:
+    case v1::AUDIT_EVENT_DEVICE_LINKED:
       return true;
     default:
       return false;

@@ -91,6 +91,8 @@ class Directory {
   base::Mutex& mutex() { return mu_; }
   // This relay's id (16 bytes), which device lists and logins are signed for.
   const std::string& relay_id() const { return db_->relay_id(); }
+  // The database, for records kept beside the directory's (link slots).
+  RelayDb* db() const { return db_; }
 
  private:
   RelayDb* const db_;

@@ -83,6 +83,24 @@ uint64_t Mailbox::DeliverableLocked(const State& state) {
 }
 
 void Mailbox::Send(const v1::Address& sender, const v1::SendRequest& request, SendDone done) {
+  // The destinations: `messages`, or the single recipient/type/payload.
+  struct Destination {
+    const v1::Address* address;
+    v1::EnvelopeType type;
+    const std::string* payload;
+    std::string mailbox_key;
+    std::shared_ptr<State> state;
+    uint64_t sequence = 0;
+  };
+  std::vector<Destination> destinations;
+  if (request.messages_size() == 0) {
+    destinations.push_back({&request.recipient(), request.type(), &request.payload(), {}, {}});
+  } else {
+    for (const v1::DeviceMessage& m : request.messages()) {
+      destinations.push_back({&m.destination(), m.type(), &m.payload(), {}, {}});
+    }
+  }
+
   std::string dedup_key = DedupKey(sender.account_id(), request.message_id());
   {
     base::MutexLock lock(&inflight_mu_);
@@ -112,116 +130,144 @@ void Mailbox::Send(const v1::Address& sender, const v1::SendRequest& request, Se
     response.set_sequence(record.sequence());
     response.set_server_time_ms(record.server_time_ms());
     response.set_duplicate(true);
+    if (record.sequences_size() == 0) {
+      response.add_sequences(record.sequence());
+    } else {
+      *response.mutable_sequences() = record.sequences();
+    }
     metrics_->send_duplicates.Increment();
     done(std::move(response));
     return;
   }
 
-  std::string mailbox_key = MailboxKey(request.recipient());
-  std::shared_ptr<State> state = GetState(mailbox_key);
-  uint64_t sequence = 0;
-  int64_t depth = 0;
+  // Reserve a sequence in every destination's mailbox; on any refusal, give back the
+  // reservations already made (their sequences become gaps, as after a failed write).
   absl::Status refused;
-  {
-    base::MutexLock lock(&state->mu);
-    refused = EnsureLoaded(state.get(), mailbox_key);
-    if (refused.ok() && state->closed) {
+  size_t reserved = 0;
+  std::vector<int64_t> depths;
+  for (Destination& d : destinations) {
+    d.mailbox_key = MailboxKey(*d.address);
+    d.state = GetState(d.mailbox_key);
+    base::MutexLock lock(&d.state->mu);
+    refused = EnsureLoaded(d.state.get(), d.mailbox_key);
+    if (refused.ok() && d.state->closed) {
       refused = absl::NotFoundError("no such recipient");
     } else if (refused.ok() &&
-               static_cast<uint64_t>(state->depth) >= limits_.max_mailbox_envelopes) {
+               static_cast<uint64_t>(d.state->depth) >= limits_.max_mailbox_envelopes) {
       refused = absl::ResourceExhaustedError("recipient mailbox full");
     }
     int64_t* sender_depth = nullptr;
     if (refused.ok()) {
-      absl::StatusOr<int64_t*> d = SenderDepthLocked(state.get(), mailbox_key, sender.account_id());
-      if (!d.ok()) {
-        refused = d.status();
-      } else if (static_cast<uint64_t>(**d) >= limits_.max_mailbox_envelopes_per_sender) {
+      absl::StatusOr<int64_t*> n =
+          SenderDepthLocked(d.state.get(), d.mailbox_key, sender.account_id());
+      if (!n.ok()) {
+        refused = n.status();
+      } else if (static_cast<uint64_t>(**n) >= limits_.max_mailbox_envelopes_per_sender) {
         // Each sender gets a bounded share, so one contact cannot block everyone else's.
         refused = absl::ResourceExhaustedError(
             "too many of your messages are waiting for this recipient; retry later");
       } else {
-        sender_depth = *d;
+        sender_depth = *n;
       }
     }
-    if (refused.ok()) {
-      sequence = state->next_sequence++;
-      depth = ++state->depth;
-      ++*sender_depth;
-      state->pending.insert(sequence);
-    }
+    if (!refused.ok()) break;
+    d.sequence = d.state->next_sequence++;
+    depths.push_back(++d.state->depth);
+    ++*sender_depth;
+    d.state->pending.insert(d.sequence);
+    ++reserved;
   }
   if (!refused.ok()) {
+    for (size_t i = 0; i < reserved; ++i) {
+      Destination& d = destinations[i];
+      std::shared_ptr<Subscription> subscriber;
+      {
+        base::MutexLock lock(&d.state->mu);
+        d.state->pending.erase(d.sequence);
+        --d.state->depth;
+        ReleaseSenderLocked(d.state.get(), sender.account_id(), 1);
+        subscriber = d.state->subscriber;
+      }
+      if (subscriber != nullptr) subscriber->OnAvailable();  // the gap may unblock later ones
+    }
     release();
     metrics_->send_rejected.Increment();
     done(refused);
     return;
   }
 
-  v1::Envelope envelope;
-  envelope.set_version(request.version());
-  envelope.set_message_id(request.message_id());
-  *envelope.mutable_sender() = sender;
-  *envelope.mutable_recipient() = request.recipient();
-  envelope.set_type(request.type());
-  envelope.set_payload(request.payload());
-  envelope.set_sequence(sequence);
-  envelope.set_server_time_ms(clock_->NowUnixMillis());
-
+  const uint64_t now_ms = clock_->NowUnixMillis();
   DedupRecord dedup;
-  *dedup.mutable_recipient() = request.recipient();
-  dedup.set_sequence(sequence);
-  dedup.set_server_time_ms(envelope.server_time_ms());
+  *dedup.mutable_recipient() = *destinations.front().address;
+  dedup.set_sequence(destinations.front().sequence);
+  dedup.set_server_time_ms(now_ms);
+  v1::SendResponse response;
+  response.set_sequence(destinations.front().sequence);
+  response.set_server_time_ms(now_ms);
 
   rocksdb::WriteBatch batch;
-  batch.Put(db_->cf(Cf::kMailbox), EnvelopeKey(mailbox_key, sequence),
-            envelope.SerializeAsString());
+  auto envelopes = std::make_shared<std::vector<v1::Envelope>>();
+  envelopes->reserve(destinations.size());
+  for (const Destination& d : destinations) {
+    v1::Envelope& envelope = envelopes->emplace_back();
+    envelope.set_version(request.version());
+    envelope.set_message_id(request.message_id());
+    *envelope.mutable_sender() = sender;
+    *envelope.mutable_recipient() = *d.address;
+    envelope.set_type(d.type);
+    envelope.set_payload(*d.payload);
+    envelope.set_sequence(d.sequence);
+    envelope.set_server_time_ms(now_ms);
+    batch.Put(db_->cf(Cf::kMailbox), EnvelopeKey(d.mailbox_key, d.sequence),
+              envelope.SerializeAsString());
+    batch.Merge(db_->cf(Cf::kMailbox), d.mailbox_key,
+                MailboxCounter{.max_sequence = d.sequence, .depth = 1}.Encode());
+    batch.Merge(db_->cf(Cf::kMailbox), SenderCounterKey(d.mailbox_key, sender.account_id()),
+                MailboxCounter{.depth = 1}.Encode());
+    dedup.add_sequences(d.sequence);
+    response.add_sequences(d.sequence);
+  }
   batch.Put(db_->cf(Cf::kDedup), dedup_key, dedup.SerializeAsString());
-  batch.Put(db_->cf(Cf::kDedup),
-            DedupIndexKey(envelope.server_time_ms(), sender.account_id(), request.message_id()),
+  batch.Put(db_->cf(Cf::kDedup), DedupIndexKey(now_ms, sender.account_id(), request.message_id()),
             "");
-  batch.Merge(db_->cf(Cf::kMailbox), mailbox_key,
-              MailboxCounter{.max_sequence = sequence, .depth = 1}.Encode());
-  batch.Merge(db_->cf(Cf::kMailbox), SenderCounterKey(mailbox_key, sender.account_id()),
-              MailboxCounter{.depth = 1}.Encode());
-
-  v1::SendResponse response;
-  response.set_sequence(sequence);
-  response.set_server_time_ms(envelope.server_time_ms());
-  metrics_->mailbox_depth.Observe(static_cast<double>(depth));
-  auto shared = std::make_shared<v1::Envelope>(std::move(envelope));
-  pool_->Submit(std::move(batch),
-                [this, state, shared, dedup_key = std::move(dedup_key),
-                 response = std::move(response), done = std::move(done)](absl::Status s) {
-                  FinishSend(state, shared.get(), dedup_key, std::move(s), response, done);
-                });
+  for (int64_t depth : depths) metrics_->mailbox_depth.Observe(static_cast<double>(depth));
+  std::vector<std::shared_ptr<State>> states;
+  for (const Destination& d : destinations) states.push_back(d.state);
+  pool_->Submit(std::move(batch), [this, states = std::move(states), envelopes,
+                                   dedup_key = std::move(dedup_key),
+                                   response = std::move(response),
+                                   done = std::move(done)](absl::Status s) {
+    FinishSend(states, envelopes.get(), dedup_key, std::move(s), response, done);
+  });
 }
 
-void Mailbox::FinishSend(const std::shared_ptr<State>& state, v1::Envelope* envelope,
-                         const std::string& dedup_key, absl::Status status,
-                         v1::SendResponse response, const SendDone& done) {
-  std::shared_ptr<Subscription> subscriber;
-  {
+void Mailbox::FinishSend(const std::vector<std::shared_ptr<State>>& states,
+                         std::vector<v1::Envelope>* envelopes, const std::string& dedup_key,
+                         absl::Status status, v1::SendResponse response, const SendDone& done) {
+  std::vector<std::shared_ptr<Subscription>> subscribers;
+  for (size_t i = 0; i < states.size(); ++i) {
+    State* state = states[i].get();
+    v1::Envelope* envelope = &(*envelopes)[i];
     base::MutexLock lock(&state->mu);
     state->pending.erase(envelope->sequence());
     if (!status.ok()) {
       --state->depth;
-      ReleaseSenderLocked(state.get(), envelope->sender().account_id(), 1);
+      ReleaseSenderLocked(state, envelope->sender().account_id(), 1);
     }
-    subscriber = state->subscriber;
     const size_t size = envelope->ByteSizeLong();
-    if (status.ok() && subscriber != nullptr && state->live.size() < kMaxLive &&
+    if (status.ok() && state->subscriber != nullptr && state->live.size() < kMaxLive &&
         state->live_bytes + size <= kMaxLiveBytes) {
       state->live_bytes += size;
       state->live.emplace(envelope->sequence(), std::move(*envelope));
     }
+    if (state->subscriber != nullptr) subscribers.push_back(state->subscriber);
   }
   {
     base::MutexLock lock(&inflight_mu_);
     inflight_.erase(dedup_key);
   }
-  // Wake the stream even on failure: the gap may unblock later sequences.
-  if (subscriber != nullptr) subscriber->OnAvailable();
+  // Wake the streams even on failure: the gap may unblock later sequences.
+  for (const std::shared_ptr<Subscription>& s : subscribers) s->OnAvailable();
   if (!status.ok()) {
     done(status);
     return;

@@ -68,10 +68,11 @@ class Mailbox {
   Mailbox(RelayDb* db, CommitPool* pool, const Clock* clock, const Limits& limits,
           Metrics* metrics);
 
-  // Stores `request` (already validated: version, sizes, type, link) from `sender`.
-  // `done` runs exactly once, possibly on another thread, with the sequence and time or:
-  // RESOURCE_EXHAUSTED (mailbox full), NOT_FOUND (mailbox erased), ABORTED (same message id
-  // in flight), UNAVAILABLE (shutting down), INTERNAL (storage).
+  // Stores `request` (already validated: version, sizes, type, link, destinations) from
+  // `sender`: one envelope per destination (`messages`, or the single `recipient`), all in one
+  // synced batch under one dedup record. `done` runs exactly once, possibly on another thread,
+  // with the sequences and time or: RESOURCE_EXHAUSTED (a mailbox full), NOT_FOUND (a mailbox
+  // erased), ABORTED (same message id in flight), UNAVAILABLE (shutting down), INTERNAL.
   void Send(const v1::Address& sender, const v1::SendRequest& request, SendDone done);
 
   // Deletes `sequences` from `mailbox`; returns how many were present.
@@ -154,9 +155,11 @@ class Mailbox {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu);
   absl::StatusOr<uint64_t> ExpireMailbox(const std::string& mailbox_key, uint64_t cutoff_ms);
   absl::StatusOr<uint64_t> SweepDedup(uint64_t cutoff_ms);
-  void FinishSend(const std::shared_ptr<State>& state, v1::Envelope* envelope,
-                  const std::string& dedup_key, absl::Status status, v1::SendResponse response,
-                  const SendDone& done);
+  // Completes a send once its batch is written (or failed): `envelopes[i]` went to
+  // `states[i]`.
+  void FinishSend(const std::vector<std::shared_ptr<State>>& states,
+                  std::vector<v1::Envelope>* envelopes, const std::string& dedup_key,
+                  absl::Status status, v1::SendResponse response, const SendDone& done);
 
   RelayDb* const db_;
   CommitPool* const pool_;

@@ -201,16 +201,40 @@ class HostileRelay::ClinicProxy final : public v1::Clinic::Service {
   HostileRelay* const relay_;
 };
 
+class HostileRelay::DevicesProxy final : public v1::Devices::Service {
+ public:
+  explicit DevicesProxy(HostileRelay* relay) : relay_(relay) {}
+
+#define ALLIANCE_FORWARD_DEVICES(Method)                                                     \
+  grpc::Status Method(grpc::ServerContext* c, const v1::Method##Request* req,               \
+                      v1::Method##Response* resp) override {                                \
+    return Forward(UpstreamContext(*c),                                                     \
+                   [&](grpc::ClientContext* u) { return relay_->devices_->Method(u, *req, resp); }); \
+  }
+  ALLIANCE_FORWARD_DEVICES(PublishDeviceList)
+  ALLIANCE_FORWARD_DEVICES(ListDevices)
+  ALLIANCE_FORWARD_DEVICES(StartLink)
+  ALLIANCE_FORWARD_DEVICES(ApproveLink)
+  ALLIANCE_FORWARD_DEVICES(AwaitLink)
+  ALLIANCE_FORWARD_DEVICES(CompleteLink)
+#undef ALLIANCE_FORWARD_DEVICES
+
+ private:
+  HostileRelay* const relay_;
+};
+
 HostileRelay::HostileRelay(const std::string& upstream)
     : channel_(grpc::CreateChannel(upstream, grpc::InsecureChannelCredentials())),
       accounts_(v1::Accounts::NewStub(channel_)),
       keys_(v1::Keys::NewStub(channel_)),
       relay_(v1::Relay::NewStub(channel_)),
       clinic_(v1::Clinic::NewStub(channel_)),
+      devices_(v1::Devices::NewStub(channel_)),
       accounts_proxy_(std::make_unique<AccountsProxy>(this)),
       keys_proxy_(std::make_unique<KeysProxy>(this)),
       relay_proxy_(std::make_unique<RelayProxy>(this)),
-      clinic_proxy_(std::make_unique<ClinicProxy>(this)) {}
+      clinic_proxy_(std::make_unique<ClinicProxy>(this)),
+      devices_proxy_(std::make_unique<DevicesProxy>(this)) {}
 
 absl::StatusOr<std::unique_ptr<HostileRelay>> HostileRelay::Start(const std::string& upstream) {
   std::unique_ptr<HostileRelay> relay(new HostileRelay(upstream));
@@ -220,6 +244,7 @@ absl::StatusOr<std::unique_ptr<HostileRelay>> HostileRelay::Start(const std::str
   builder.RegisterService(relay->keys_proxy_.get());
   builder.RegisterService(relay->relay_proxy_.get());
   builder.RegisterService(relay->clinic_proxy_.get());
+  builder.RegisterService(relay->devices_proxy_.get());
   relay->server_ = builder.BuildAndStart();
   if (relay->server_ == nullptr || relay->port_ == 0) {
     return absl::InternalError("hostile relay cannot listen on 127.0.0.1");
@@ -287,17 +312,29 @@ void HostileRelay::NoteLogin(const v1::LoginRequest& request, const v1::LoginRes
 
 void HostileRelay::NoteSent(const v1::Address& caller, const v1::SendRequest& request,
                             const v1::SendResponse& response) {
-  v1::Envelope e;
-  e.set_version(request.version());
-  e.set_message_id(request.message_id());
-  *e.mutable_sender() = caller;
-  *e.mutable_recipient() = request.recipient();
-  e.set_type(request.type());
-  e.set_payload(request.payload());
-  e.set_sequence(response.sequence());
-  e.set_server_time_ms(response.server_time_ms());
+  if (response.mismatches_size() > 0) return;  // Nothing was stored.
+  // One envelope per destination device, as the relay stores them.
+  std::vector<v1::DeviceMessage> messages(request.messages().begin(), request.messages().end());
+  if (messages.empty()) {
+    v1::DeviceMessage& m = messages.emplace_back();
+    *m.mutable_destination() = request.recipient();
+    m.set_type(request.type());
+    m.set_payload(request.payload());
+  }
   base::MutexLock lock(&mu_);
-  sent_.push_back(std::move(e));
+  for (size_t i = 0; i < messages.size(); ++i) {
+    v1::Envelope e;
+    e.set_version(request.version());
+    e.set_message_id(request.message_id());
+    *e.mutable_sender() = caller;
+    *e.mutable_recipient() = messages[i].destination();
+    e.set_type(messages[i].type());
+    e.set_payload(messages[i].payload());
+    e.set_sequence(static_cast<int>(i) < response.sequences_size() ? response.sequences(i)
+                                                                   : response.sequence());
+    e.set_server_time_ms(response.server_time_ms());
+    sent_.push_back(std::move(e));
+  }
 }
 
 std::vector<v1::Envelope> HostileRelay::Deliver(const v1::Address& caller,

@@ -35,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "base/mutex.h"
 #include "alliance/v1/accounts_service.grpc.pb.h"
+#include "alliance/v1/devices_service.grpc.pb.h"
 #include "alliance/v1/clinic_service.grpc.pb.h"
 #include "alliance/v1/keys_service.grpc.pb.h"
 #include "alliance/v1/relay_service.grpc.pb.h"
@@ -82,6 +83,7 @@ class HostileRelay {
   class KeysProxy;
   class RelayProxy;
   class ClinicProxy;
+  class DevicesProxy;
 
   explicit HostileRelay(const std::string& upstream);
 
@@ -102,10 +104,12 @@ class HostileRelay {
   std::unique_ptr<v1::Keys::Stub> keys_;
   std::unique_ptr<v1::Relay::Stub> relay_;
   std::unique_ptr<v1::Clinic::Stub> clinic_;
+  std::unique_ptr<v1::Devices::Stub> devices_;
   std::unique_ptr<AccountsProxy> accounts_proxy_;
   std::unique_ptr<KeysProxy> keys_proxy_;
   std::unique_ptr<RelayProxy> relay_proxy_;
   std::unique_ptr<ClinicProxy> clinic_proxy_;
+  std::unique_ptr<DevicesProxy> devices_proxy_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 

@@ -201,9 +201,19 @@ TEST_F(TrustTest, ReplayedFirstMessageLeavesSessionsExactlyAsTheyWere) {
   // happens when the therapist's one-time prekeys have run out.
   std::optional<crypto::SignedPreKeyPair> spk;
   std::string therapist_key;
+  std::string therapist_account;
+  crypto::PublicKey therapist_device_key{};
   Edit("Rivera", [&](LocalStore::Txn& txn) -> absl::Status {
     auto account = txn.Get<v1::AccountRecord>(names::Account());
     if (!account.ok() || !account->has_value()) return absl::InternalError("no account");
+    therapist_account = (*account)->account_id();
+    auto device_bytes = txn.GetBytes(names::DeviceKey());
+    if (!device_bytes.ok() || !device_bytes->has_value()) return absl::InternalError("no device key");
+    v1::IdentityRecord device_rec;
+    if (auto s = crypto::ParseRecord((*device_bytes)->span(), &device_rec); !s.ok()) return s;
+    auto device_key = crypto::IdentityKeyPair::FromRecord(device_rec);
+    if (!device_key.ok()) return device_key.status();
+    therapist_device_key = device_key->public_key();
     auto bytes = txn.GetBytes(names::SignedPreKey((*account)->current_signed_prekey_id()));
     if (!bytes.ok() || !bytes->has_value()) return absl::InternalError("no signed prekey");
     v1::PreKeyPairRecord rec;
@@ -226,8 +236,14 @@ TEST_F(TrustTest, ReplayedFirstMessageLeavesSessionsExactlyAsTheyWere) {
     if (!me.ok()) return me.status();
     v1::PreKeyBundle bundle;
     bundle.set_identity_key(therapist_key);
+    bundle.set_account_id(therapist_account);
+    bundle.set_device_id(1);
     *bundle.mutable_signed_prekey() = spk->ToPublic();
-    auto verified = crypto::VerifyPreKeyBundle(bundle, absl::ToUnixSeconds(absl::Now()));
+    auto pinned = crypto::ParsePublicKey(crypto::AsBytes(therapist_key));
+    if (!pinned.ok()) return pinned.status();
+    auto verified = crypto::VerifyDeviceBundle(bundle, *pinned, crypto::AsBytes(therapist_account),
+                                               1, therapist_device_key,
+                                               absl::ToUnixSeconds(absl::Now()));
     if (!verified.ok()) return verified.status();
     crypto::SystemRandom rng;
     auto session = crypto::Session::Initiate(*me, *verified, rng);
@@ -248,8 +264,9 @@ TEST_F(TrustTest, ReplayedFirstMessageLeavesSessionsExactlyAsTheyWere) {
     return absl::OkStatus();
   });
   ASSERT_TRUE(captured.has_value());
-  ASSERT_EQ(captured->type(), v1::ENVELOPE_TYPE_PREKEY_MESSAGE);
-  auto parsed = crypto::ParsePreKeyMessage(crypto::AsBytes(captured->payload()));
+  ASSERT_EQ(captured->messages_size(), 1);
+  ASSERT_EQ(captured->messages(0).type(), v1::ENVELOPE_TYPE_PREKEY_MESSAGE);
+  auto parsed = crypto::ParsePreKeyMessage(crypto::AsBytes(captured->messages(0).payload()));
   ASSERT_TRUE(parsed.ok());
   ASSERT_FALSE(parsed->one_time_prekey_id.has_value());
   RestartRelay();

@@ -325,7 +325,10 @@ TEST_F(DevicesTest, ARemovedDeviceIsCutOffAtOnceAndTheAuditLogSaysSo) {
   // Something waits in the laptop's mailbox.
   TestAccount to_laptop = therapist;
   to_laptop.device_id = 2;
-  ASSERT_TRUE(h_.Send(admin, to_laptop, "for the laptop").ok());
+  ASSERT_TRUE(
+      h_.SendToDevices(admin, therapist.account_id, {therapist.address(), to_laptop.address()},
+                       "for the laptop")
+          .ok());
   ASSERT_EQ(h_.ReadBacklog(laptop).size(), 1u);
 
   v1::PublishDeviceListResponse response;
@@ -403,6 +406,70 @@ TEST_F(DevicesTest, ADeviceCannotRemoveItself) {
   EXPECT_EQ(Publish(laptop, SignedList(admin, admin, 1, {{1, key1.public_key}})).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(List(laptop, admin.account_id).devices_size(), 2);
+}
+
+}  // namespace
+}  // namespace alliance::server::testing
+
+namespace alliance::server::testing {
+namespace {
+
+TEST_F(DevicesTest, ASendMustCoverExactlyTheRecipientsActiveDevices) {
+  TestAccount admin = h_.NewAdmin();
+  TestAccount therapist = h_.Invite(admin, v1::ROLE_THERAPIST);
+  const TestAccount key2 = NewIdentity();
+  TestAccount laptop = AddDevice(therapist, 2, key2.public_key);
+  laptop.device_secret_key = key2.secret_key;
+  ASSERT_TRUE(h_.Login(&laptop).ok());
+  ASSERT_TRUE(h_.Login(&therapist).ok());
+  ASSERT_TRUE(h_.Login(&admin).ok());
+  TestAccount device7 = therapist;
+  device7.device_id = 7;
+
+  // Device 2 left out and a device 7 that does not exist: nothing stored, both named.
+  v1::SendResponse r;
+  ASSERT_TRUE(
+      h_.SendToDevices(admin, therapist.account_id, {therapist.address(), device7.address()}, "x", &r)
+          .ok());
+  ASSERT_EQ(r.mismatches_size(), 1);
+  EXPECT_EQ(r.mismatches(0).account_id(), therapist.account_id);
+  EXPECT_EQ(std::vector<uint32_t>(r.mismatches(0).missing().begin(), r.mismatches(0).missing().end()),
+            std::vector<uint32_t>{2});
+  EXPECT_EQ(std::vector<uint32_t>(r.mismatches(0).stale().begin(), r.mismatches(0).stale().end()),
+            std::vector<uint32_t>{7});
+  EXPECT_TRUE(h_.ReadBacklog(therapist).empty());
+  // A single-device send to an account with two devices is the same.
+  ASSERT_TRUE(h_.Send(admin, therapist, "y", &r).ok());
+  EXPECT_EQ(r.mismatches_size(), 1);
+  EXPECT_TRUE(h_.ReadBacklog(therapist).empty());
+
+  // The retry with both devices is stored in both mailboxes, once, under one message id.
+  const std::string id(16, 'm');
+  ASSERT_TRUE(h_.SendToDevices(admin, therapist.account_id,
+                               {therapist.address(), laptop.address()}, "both", &r, id)
+                  .ok());
+  EXPECT_EQ(r.mismatches_size(), 0);
+  ASSERT_EQ(r.sequences_size(), 2);
+  v1::SendResponse again;
+  ASSERT_TRUE(h_.SendToDevices(admin, therapist.account_id,
+                               {therapist.address(), laptop.address()}, "both", &again, id)
+                  .ok());
+  EXPECT_TRUE(again.duplicate());
+  EXPECT_EQ(std::vector<uint64_t>(again.sequences().begin(), again.sequences().end()),
+            std::vector<uint64_t>(r.sequences().begin(), r.sequences().end()));
+  EXPECT_EQ(h_.ReadBacklog(therapist).size(), 1u);
+  EXPECT_EQ(h_.ReadBacklog(laptop).size(), 1u);
+
+  // A device named twice, or a third account's device, is malformed.
+  EXPECT_EQ(h_.SendToDevices(admin, therapist.account_id,
+                             {therapist.address(), therapist.address(), laptop.address()}, "z")
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  TestAccount client = h_.Invite(therapist, v1::ROLE_CLIENT);
+  EXPECT_EQ(h_.SendToDevices(admin, therapist.account_id,
+                             {therapist.address(), laptop.address(), client.address()}, "z")
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 }  // namespace

@@ -211,6 +211,24 @@ grpc::Status RelayHarness::Send(const TestAccount& from, const TestAccount& to,
   return relay_stub_->Send(Ctx(from).get(), request, response != nullptr ? response : &ignored);
 }
 
+grpc::Status RelayHarness::SendToDevices(const TestAccount& from, const std::string& to_account,
+                                         const std::vector<v1::Address>& destinations,
+                                         const std::string& payload, v1::SendResponse* response,
+                                         std::string message_id) {
+  v1::SendRequest request;
+  request.set_version(1);
+  request.set_message_id(message_id.empty() ? NewMessageId() : message_id);
+  request.set_recipient_account_id(to_account);
+  for (const v1::Address& d : destinations) {
+    v1::DeviceMessage* m = request.add_messages();
+    *m->mutable_destination() = d;
+    m->set_type(v1::ENVELOPE_TYPE_MESSAGE);
+    m->set_payload(payload);
+  }
+  v1::SendResponse ignored;
+  return relay_stub_->Send(Ctx(from).get(), request, response != nullptr ? response : &ignored);
+}
+
 std::vector<v1::Envelope> RelayHarness::ReadBacklog(const TestAccount& account) {
   std::vector<v1::Envelope> out;
   auto ctx = Ctx(account);

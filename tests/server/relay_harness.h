@@ -98,6 +98,11 @@ class RelayHarness {
   grpc::Status Send(const TestAccount& from, const TestAccount& to, const std::string& payload,
                     v1::SendResponse* response = nullptr, std::string message_id = "");
   // Opens Receive as `account`, reads the backlog up to the backlog_complete marker, cancels.
+  // One message to several devices (`to_account`'s and the sender's own), one payload each.
+  grpc::Status SendToDevices(const TestAccount& from, const std::string& to_account,
+                             const std::vector<v1::Address>& destinations,
+                             const std::string& payload, v1::SendResponse* response = nullptr,
+                             std::string message_id = "");
   std::vector<v1::Envelope> ReadBacklog(const TestAccount& account);
   // Acks `sequences` as `account`.
   grpc::Status Ack(const TestAccount& account, const std::vector<uint64_t>& sequences,
