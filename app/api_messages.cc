@@ -47,7 +47,9 @@ Json ContactJson(const client::ContactView& c) {
 
 Json MessageJson(const client::MessageView& m) {
   Json j{{"id", m.id},
-         {"direction", m.direction == v1::DIRECTION_OUTGOING ? "out" : "in"},
+         {"direction", m.device_added                          ? "event"
+                       : m.direction == v1::DIRECTION_OUTGOING ? "out"
+                                                               : "in"},
          {"sent_at", Millis(m.sent_at)},
          {"time_text", TimeText(m.sent_at)},
          {"state", client::DeliveryStateName(m.state)},

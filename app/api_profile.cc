@@ -157,6 +157,91 @@ void AddProfileRoutes(Routes& r) {
     return StateJson(s, out);
   });
 
+  // Linking this app's profile to an account used on another device (DESIGN §4).
+  r.PostSession("/api/link/start", [](const httplib::Request& req, AppSession& s, Json& out) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::shared_ptr<client::Client> c, s.Client());
+    ALLIANCE_ASSIGN_OR_RETURN(Json body, Body(req));
+    ALLIANCE_ASSIGN_OR_RETURN(std::string relay, Str(body, "relay", 255, "the server address"));
+    ALLIANCE_ASSIGN_OR_RETURN(std::string ca_pem,
+                              Str(body, "ca_pem", kMaxCaPem, "the CA file", false));
+    if (relay.find(':') == std::string::npos) {
+      return absl::InvalidArgumentError("the server address needs a port, like "
+                                        "relay.clinic.example:7443");
+    }
+    client::RelayOptions ro;
+    ro.address = relay;
+    if (!ca_pem.empty()) {
+      if (!absl::StrContains(ca_pem, "-----BEGIN CERTIFICATE-----")) {
+        return absl::InvalidArgumentError("that file is not a certificate (PEM)");
+      }
+      ro.ca_file = s.profile_dir() + "/relay-ca.pem";
+      ALLIANCE_RETURN_IF_ERROR(WriteCa(ro.ca_file, ca_pem));
+    }
+    ALLIANCE_ASSIGN_OR_RETURN(client::LinkCodeView code, c->StartLink(ro));
+    out = Json{{"code", code.code},
+               {"expires_text", TimeText(code.expires_at)},
+               {"qr", QrJson(code.code)}};
+    return absl::OkStatus();
+  });
+
+  // Waits (up to 20 s a call) for the other device to approve; the page calls it again.
+  r.PostSession("/api/link/finish", [](const httplib::Request&, AppSession& s, Json& out) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::shared_ptr<client::Client> c, s.Client());
+    absl::Status finished = c->FinishLink(absl::Seconds(20));
+    if (absl::IsDeadlineExceeded(finished)) {
+      out = Json{{"linked", false}};
+      return absl::OkStatus();
+    }
+    if (absl::IsNotFound(finished)) {
+      return absl::NotFoundError("the code expired; start again to get a new one");
+    }
+    ALLIANCE_RETURN_IF_ERROR(finished);
+    s.StartListening();
+    ALLIANCE_RETURN_IF_ERROR(StateJson(s, out));
+    out["linked"] = true;
+    return absl::OkStatus();
+  });
+
+  r.GetSession("/api/devices", [](const httplib::Request&, AppSession& s, Json& out) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::shared_ptr<client::Client> c, s.Client());
+    ALLIANCE_ASSIGN_OR_RETURN(std::vector<client::DeviceView> all, c->Devices());
+    out = Json::array();
+    for (const client::DeviceView& d : all) {
+      out.push_back({{"id", d.id},
+                     {"name", d.name},
+                     {"added_text", TimeText(d.added_at)},
+                     {"this_device", d.this_device}});
+    }
+    return absl::OkStatus();
+  });
+
+  r.PostSession("/api/devices/approve", [](const httplib::Request& req, AppSession& s, Json& out) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::shared_ptr<client::Client> c, s.Client());
+    ALLIANCE_ASSIGN_OR_RETURN(Json body, Body(req));
+    ALLIANCE_ASSIGN_OR_RETURN(std::string code, Str(body, "code", 200, "the code"));
+    ALLIANCE_ASSIGN_OR_RETURN(std::string name, Str(body, "name", 200, "the device name", false));
+    absl::StatusOr<uint32_t> id = c->ApproveLink(code, name);
+    if (absl::IsInvalidArgument(id.status())) {
+      return absl::InvalidArgumentError(
+          "that is not a complete code: it has 52 letters and digits, as the new device shows it");
+    }
+    if (absl::IsNotFound(id.status())) {
+      return absl::NotFoundError("that code is not waiting to be approved (it may have expired)");
+    }
+    ALLIANCE_RETURN_IF_ERROR(id.status());
+    out = Json{{"device", *id}};
+    return absl::OkStatus();
+  });
+
+  r.PostSession("/api/devices/remove", [](const httplib::Request& req, AppSession& s, Json& out) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::shared_ptr<client::Client> c, s.Client());
+    ALLIANCE_ASSIGN_OR_RETURN(Json body, Body(req));
+    ALLIANCE_ASSIGN_OR_RETURN(int64_t id, Int(body, "id", 1, 1 << 30, "the device"));
+    ALLIANCE_RETURN_IF_ERROR(c->RemoveDevice(static_cast<uint32_t>(id)));
+    out = Json{{"removed", id}};
+    return absl::OkStatus();
+  });
+
   r.PostSession("/api/settings", [](const httplib::Request& req, AppSession& s, Json& out) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(Json body, Body(req));
     if (!body.contains("idle_minutes") && !body.contains("read_receipts")) {

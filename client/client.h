@@ -41,6 +41,7 @@
 #include "alliance/v1/care.pb.h"
 #include "alliance/v1/clinic_service.pb.h"
 #include "alliance/v1/content.pb.h"
+#include "alliance/v1/devices_service.pb.h"
 #include "alliance/v1/keys_service.pb.h"
 #include "client/events.h"
 #include "client/options.h"
@@ -212,6 +213,12 @@ class Client {
   // once and contacts stop encrypting to it. NOT_FOUND (no such device), FAILED_PRECONDITION
   // (this device).
   [[nodiscard]] absl::Status RemoveDevice(uint32_t device_id);
+  // Admin: an account's active devices, and removing one (its last: FAILED_PRECONDITION).
+  // INVALID_ARGUMENT (not 32 hex digits), PERMISSION_DENIED (not an admin), NOT_FOUND.
+  [[nodiscard]] absl::StatusOr<std::vector<v1::DeviceStatus>> AccountDevices(
+      const std::string& account_id_hex);
+  [[nodiscard]] absl::Status RemoveAccountDevice(const std::string& account_id_hex,
+                                                 uint32_t device_id);
   // What the relay holds for this device: signed prekey id and age, one-time prekeys left.
   [[nodiscard]] absl::StatusOr<v1::GetPreKeyStatusResponse> PreKeyStatus();
 

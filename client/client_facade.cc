@@ -163,6 +163,13 @@ absl::StatusOr<uint32_t> Client::ApproveLink(const std::string& code,
 }
 absl::StatusOr<std::vector<DeviceView>> Client::Devices() { return core_->Devices(); }
 absl::Status Client::RemoveDevice(uint32_t device_id) { return core_->RemoveDevice(device_id); }
+absl::StatusOr<std::vector<v1::DeviceStatus>> Client::AccountDevices(
+    const std::string& account_id_hex) {
+  return core_->AccountDevices(account_id_hex);
+}
+absl::Status Client::RemoveAccountDevice(const std::string& account_id_hex, uint32_t device_id) {
+  return core_->RemoveAccountDevice(account_id_hex, device_id);
+}
 
 absl::StatusOr<v1::GetPreKeyStatusResponse> Client::PreKeyStatus() { return core_->PreKeyStatus(); }
 

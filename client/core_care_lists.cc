@@ -60,7 +60,7 @@ absl::StatusOr<std::vector<DueView>> ClientCore::DueList() {
       for (uint64_t i = contact.history_start(); i < contact.history_count(); ++i) {
         ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::HistoryEntry> e,
                                   txn.Get<v1::HistoryEntry>(names::History(c.id, i)));
-        if (!e.has_value() || e->undecryptable()) continue;
+        if (!e.has_value() || e->undecryptable() || e->device_added_at() != 0) continue;
         if (e->direction() == v1::DIRECTION_OUTGOING) {
           for (size_t k : pending) states[k].answered = true;  // A reply answers the thread.
           pending.clear();

@@ -108,7 +108,29 @@ absl::Status ClientCore::RefreshContacts() {
         *ids.add_ids() = c.account_id();
       }
       rec.set_role(c.role());
-      if (c.has_device_list()) PinDeviceList(account, c.device_list(), &rec);
+      if (c.has_device_list()) {
+        const v1::SignedDeviceList before = rec.device_list();
+        if (PinDeviceList(account, c.device_list(), &rec) && before.version() > 0) {
+          // A device the contact's identity key vouches for now and did not before: a quiet
+          // line in the conversation (a therapist should know a client reads on another screen).
+          for (const v1::DeviceEntry& d : rec.device_list().devices()) {
+            const bool known = std::any_of(
+                before.devices().begin(), before.devices().end(),
+                [&](const v1::DeviceEntry& b) { return b.device_id() == d.device_id(); });
+            if (known) continue;
+            v1::HistoryEntry e;
+            e.set_version(1);
+            e.set_id(RandomId());
+            e.set_sent_at_ms(d.added_at() * 1000);
+            e.set_stored_at_ms(static_cast<uint64_t>(absl::ToUnixMillis(Now())));
+            e.set_device_added_id(d.device_id());
+            e.set_device_added_at(d.added_at());
+            e.set_index(rec.history_count());
+            ALLIANCE_RETURN_IF_ERROR(txn.Put(names::History(hex, e.index()), e));
+            rec.set_history_count(rec.history_count() + 1);
+          }
+        }
+      }
       rec.clear_active_device_ids();
       for (uint32_t id : c.device_ids()) rec.add_active_device_ids(id);
       ALLIANCE_RETURN_IF_ERROR(txn.Put(names::Contact(hex), rec));

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
@@ -357,6 +358,39 @@ absl::Status ClientCore::RemoveDevice(uint32_t device_id) {
     txn.Delete(names::Session(ToHex(a->account_id()), device_id));
     return txn.Put(names::Account(), *a);
   });
+}
+
+namespace {
+
+absl::StatusOr<std::string> AccountIdFromHex(const std::string& hex) {
+  if (hex.size() != 32 || !std::all_of(hex.begin(), hex.end(), [](char c) {
+        return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+      })) {
+    return absl::InvalidArgumentError("account id must be 32 hex digits");
+  }
+  return absl::HexStringToBytes(hex);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<v1::DeviceStatus>> ClientCore::AccountDevices(
+    const std::string& account_id_hex) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::string id, AccountIdFromHex(account_id_hex));
+  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
+  v1::ListAccountDevicesRequest req;
+  req.set_account_id(id);
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ListAccountDevicesResponse resp, relay_->ListAccountDevices(req));
+  return std::vector<v1::DeviceStatus>(resp.devices().begin(), resp.devices().end());
+}
+
+absl::Status ClientCore::RemoveAccountDevice(const std::string& account_id_hex,
+                                             uint32_t device_id) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::string id, AccountIdFromHex(account_id_hex));
+  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
+  v1::RemoveAccountDeviceRequest req;
+  req.set_account_id(id);
+  req.set_device_id(device_id);
+  return relay_->RemoveAccountDevice(req).status();
 }
 
 }  // namespace alliance::client

@@ -156,14 +156,35 @@ absl::Status ClientCore::EnsureOwnDeviceList() {
     if (me->device_key != device_key_->public_key()) {
       return absl::DataLossError("the relay holds another key for this device");
     }
+    std::vector<uint32_t> active;
+    for (const v1::DeviceStatus& d : resp.devices()) active.push_back(d.device_id());
+    // A device the relay no longer has (an admin removed it) leaves the signed list too.
+    v1::SignedDeviceList kept = resp.list();
+    auto* entries = kept.mutable_devices();
+    entries->erase(std::remove_if(entries->begin(), entries->end(),
+                                  [&](const v1::DeviceEntry& e) {
+                                    return std::find(active.begin(), active.end(),
+                                                     e.device_id()) == active.end();
+                                  }),
+                   entries->end());
+    const bool dropped = kept.devices_size() != resp.list().devices_size();
     if (served->version >= account.own_device_list().version()) {
+      if (dropped) {
+        kept.set_version(served->version + 1);
+        ALLIANCE_RETURN_IF_ERROR(crypto::SignDeviceList(*identity_, relay_id, account_id, &kept));
+        v1::PublishDeviceListRequest publish;
+        *publish.mutable_list() = kept;
+        ALLIANCE_RETURN_IF_ERROR(relay_->PublishDeviceList(publish).status());
+      }
+      const v1::SignedDeviceList& current = dropped ? kept : resp.list();
       // Ours, or newer from another of our devices: record it, and log in with the device key.
       ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
         ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AccountRecord> a,
                                   txn.Get<v1::AccountRecord>(names::Account()));
         if (!a.has_value()) return absl::FailedPreconditionError("profile is not registered");
-        if (a->own_device_list().version() > served->version) return absl::OkStatus();
-        *a->mutable_own_device_list() = resp.list();
+        if (a->own_device_list().version() > current.version()) return absl::OkStatus();
+        *a->mutable_own_device_list() = current;
+        a->mutable_own_device_list()->DiscardUnknownFields();
         return txn.Put(names::Account(), *a);
       }));
       relay_->SetDeviceKey(&*device_key_, true);

@@ -334,6 +334,16 @@ absl::StatusOr<v1::ListDevicesResponse> RelayConnection::ListDevices(
       [&](grpc::ClientContext* c, auto* r) { return devices_->ListDevices(c, req, r); });
 }
 
+absl::StatusOr<v1::ListAccountDevicesResponse> RelayConnection::ListAccountDevices(
+    const v1::ListAccountDevicesRequest& req) {
+  return Authed<v1::ListAccountDevicesResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return clinic_->ListAccountDevices(c, req, r); });
+}
+absl::StatusOr<v1::RemoveAccountDeviceResponse> RelayConnection::RemoveAccountDevice(
+    const v1::RemoveAccountDeviceRequest& req) {
+  return Authed<v1::RemoveAccountDeviceResponse>(
+      [&](grpc::ClientContext* c, auto* r) { return clinic_->RemoveAccountDevice(c, req, r); });
+}
 absl::StatusOr<v1::ApproveLinkResponse> RelayConnection::ApproveLink(
     const v1::ApproveLinkRequest& req) {
   return Authed<v1::ApproveLinkResponse>(

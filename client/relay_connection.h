@@ -82,6 +82,10 @@ class RelayConnection {
       const v1::PublishDeviceListRequest& req);
   [[nodiscard]] absl::StatusOr<v1::ListDevicesResponse> ListDevices(
       const v1::ListDevicesRequest& req);
+  [[nodiscard]] absl::StatusOr<v1::ListAccountDevicesResponse> ListAccountDevices(
+      const v1::ListAccountDevicesRequest& req);
+  [[nodiscard]] absl::StatusOr<v1::RemoveAccountDeviceResponse> RemoveAccountDevice(
+      const v1::RemoveAccountDeviceRequest& req);
   [[nodiscard]] absl::StatusOr<v1::ApproveLinkResponse> ApproveLink(
       const v1::ApproveLinkRequest& req);
   // Unauthenticated (the device being linked has no account yet).

@@ -53,6 +53,9 @@ struct MessageView {
   // reply is due (SendResult's notice and reply_due, kept with the message).
   std::vector<std::string> notice;
   std::optional<absl::Time> reply_due;
+  // Not a message but a line of the conversation ("Sam added a device on Tue 2 Dec"): the
+  // contact's signed device list gained a device. `body` holds the line.
+  bool device_added = false;
 };
 
 struct SendOptions {

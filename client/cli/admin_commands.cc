@@ -1,4 +1,4 @@
-// `alliance admin invite | members | deactivate | audit`: clinic administration.
+// `alliance admin invite | members | deactivate | devices | remove-device | audit`: clinic administration.
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +14,7 @@ struct AdminFlags {
   uint64_t audit_after = 0;
   uint32_t audit_limit = 100;
   bool security_only = false;
+  uint32_t device_id = 0;
 };
 
 }  // namespace
@@ -68,6 +69,37 @@ void AddAdminCommands(Commands& cli) {
     ALLIANCE_RETURN_IF_ERROR(c->Deactivate(f.account_hex));
     out.Note(absl::StrCat("Deactivated ", f.account_hex,
                           ": its tokens, invites and mailbox no longer work."));
+    return absl::OkStatus();
+  }));
+
+  auto* devices = admin->add_subcommand("devices", "List an account's devices");
+  devices->add_option("account", f.account_hex, "Account id (32 hex digits)")->required();
+  devices->callback(cli.Run([&g, &out]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    ALLIANCE_ASSIGN_OR_RETURN(std::vector<v1::DeviceStatus> all, c->AccountDevices(f.account_hex));
+    json arr = json::array();
+    std::string text;
+    for (const v1::DeviceStatus& d : all) {
+      const absl::Time added = absl::FromUnixSeconds(static_cast<int64_t>(d.added_at()));
+      arr.push_back({{"id", d.device_id()},
+                     {"added_at", absl::FormatTime(absl::RFC3339_sec, added, absl::UTCTimeZone())},
+                     {"has_device_key", !d.device_key().empty()}});
+      absl::StrAppend(&text, d.device_id(), "  added ",
+                      absl::FormatTime("%e %b %Y %H:%M", added, absl::LocalTimeZone()), "\n");
+    }
+    out.Print(arr, text);
+    return absl::OkStatus();
+  }));
+
+  auto* remove = admin->add_subcommand(
+      "remove-device", "Remove a device from an account (a lost phone); its access ends at once");
+  remove->add_option("account", f.account_hex, "Account id (32 hex digits)")->required();
+  remove->add_option("device", f.device_id, "Device id (see admin devices)")->required();
+  remove->callback(cli.Run([&g, &out]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    ALLIANCE_RETURN_IF_ERROR(c->RemoveAccountDevice(f.account_hex, f.device_id));
+    out.Note(absl::StrCat("Removed device ", f.device_id, " of ", f.account_hex,
+                          ": its tokens and mailbox no longer work."));
     return absl::OkStatus();
   }));
 

@@ -75,7 +75,9 @@ json ToJson(const MessageView& m) {
           {"contact_name", m.contact_name},
           {"id", m.id},
           {"index", m.index},
-          {"direction", m.direction == v1::DIRECTION_OUTGOING ? "sent" : "received"},
+          {"direction", m.device_added                          ? "event"
+                        : m.direction == v1::DIRECTION_OUTGOING ? "sent"
+                                                                : "received"},
           {"sent_at", absl::FormatTime(absl::RFC3339_sec, m.sent_at, absl::UTCTimeZone())},
           {"state", client::DeliveryStateName(m.state)},
           {"intent", IntentName(m.intent)},
@@ -110,6 +112,10 @@ std::string MissingLine(const ContactView& c) {
 }
 
 void PrintMessage(const MessageView& m) {
+  if (m.device_added) {
+    std::printf("%s  -- %s --\n", LocalTime(m.sent_at).c_str(), Printable(m.body).c_str());
+    return;
+  }
   const std::string who =
       m.direction == v1::DIRECTION_OUTGOING
           ? "you"

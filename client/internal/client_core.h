@@ -111,6 +111,10 @@ class ClientCore {
                                                      const std::string& device_name);
   [[nodiscard]] absl::StatusOr<std::vector<DeviceView>> Devices();
   [[nodiscard]] absl::Status RemoveDevice(uint32_t device_id);
+  [[nodiscard]] absl::StatusOr<std::vector<v1::DeviceStatus>> AccountDevices(
+      const std::string& account_id_hex);
+  [[nodiscard]] absl::Status RemoveAccountDevice(const std::string& account_id_hex,
+                                                 uint32_t device_id);
   [[nodiscard]] absl::StatusOr<v1::GetPreKeyStatusResponse> PreKeyStatus();
 
   uint64_t Subscribe(EventHandler handler);

@@ -106,6 +106,13 @@ inline MessageView ToView(const v1::HistoryEntry& e, const v1::ContactRecord& c)
   if (e.reply_due_ms() != 0) {
     v.reply_due = absl::FromUnixMillis(static_cast<int64_t>(e.reply_due_ms()));
   }
+  if (e.device_added_at() != 0) {
+    v.device_added = true;
+    const absl::Time at = absl::FromUnixSeconds(static_cast<int64_t>(e.device_added_at()));
+    v.body = absl::StrCat(c.display_name().empty() ? "Your contact" : c.display_name(),
+                          " added a device on ",
+                          absl::FormatTime("%a %e %b", at, absl::LocalTimeZone()));
+  }
   return v;
 }
 

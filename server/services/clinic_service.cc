@@ -1,6 +1,10 @@
 #include "server/services/clinic_service.h"
 
+#include <algorithm>
+
 #include "base/bytes.h"
+#include "base/status_macros.h"
+#include "server/store/devices.h"
 #include "server/infra/crypto_util.h"
 
 namespace alliance::server {
@@ -82,6 +86,72 @@ grpc::ServerUnaryReactor* ClinicService::ReadAudit(grpc::CallbackServerContext* 
   if (!entries.ok()) return call.Finish(entries.status());
   for (auto& e : *entries) *response->add_entries() = std::move(e);
   return call.Finish(absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* ClinicService::ListAccountDevices(
+    grpc::CallbackServerContext* ctx, const v1::ListAccountDevicesRequest* request,
+    v1::ListAccountDevicesResponse* response) {
+  UnaryCall call(deps_, ctx, "ListAccountDevices");
+  absl::StatusOr<Caller> caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (absl::Status s = RequireAdmin(*caller); !s.ok()) return call.Finish(s);
+  if (!IsAccountId(request->account_id())) {
+    return call.Finish(absl::InvalidArgumentError("malformed account id"));
+  }
+  absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(request->account_id());
+  if (!account.ok()) return call.Finish(account.status());
+  if (account->state() != v1::ACCOUNT_STATE_ACTIVE) {
+    return call.Finish(absl::NotFoundError("no such account"));
+  }
+  for (const DeviceRecord& d : account->devices()) {
+    v1::DeviceStatus* s = response->add_devices();
+    s->set_device_id(d.device_id());
+    s->set_added_at(d.added_at());
+    s->set_device_key(d.device_key());
+  }
+  return call.Finish(absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* ClinicService::RemoveAccountDevice(
+    grpc::CallbackServerContext* ctx, const v1::RemoveAccountDeviceRequest* request,
+    v1::RemoveAccountDeviceResponse* /*response*/) {
+  UnaryCall call(deps_, ctx, "RemoveAccountDevice");
+  absl::StatusOr<Caller> caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (absl::Status s = RequireAdmin(*caller); !s.ok()) return call.Finish(s);
+  if (!IsAccountId(request->account_id()) || request->device_id() == 0) {
+    return call.Finish(absl::InvalidArgumentError("malformed device"));
+  }
+  absl::Status removed = [&]() -> absl::Status {
+    base::MutexLock lock(&deps_->directory->mutex());
+    ALLIANCE_ASSIGN_OR_RETURN(AccountRecord account,
+                              deps_->directory->GetAccount(request->account_id()));
+    if (account.state() != v1::ACCOUNT_STATE_ACTIVE) return absl::NotFoundError("no such account");
+    if (!HasDevice(account, request->device_id())) return absl::NotFoundError("no such device");
+    if (account.devices_size() == 1) {
+      return absl::FailedPreconditionError(
+          "this is the account's only device; deactivate the account instead");
+    }
+    auto* devices = account.mutable_devices();
+    devices->erase(std::remove_if(devices->begin(), devices->end(),
+                                  [&](const DeviceRecord& d) {
+                                    return d.device_id() == request->device_id();
+                                  }),
+                   devices->end());
+    const uint32_t id = request->device_id();
+    rocksdb::WriteBatch batch;
+    deps_->directory->AddPutAccount(account, &batch);
+    deps_->prekeys->AddErase(account.account_id(), {&id, 1}, &batch);
+    ALLIANCE_RETURN_IF_ERROR(deps_->mailbox->CloseAndErase(
+        account.account_id(), {&id, 1}, absl::UnauthenticatedError("device removed"), &batch));
+    AuditLog::Event e;
+    e.event = v1::AUDIT_EVENT_DEVICE_REMOVED;
+    e.actor = caller->account_id;
+    e.subject = account.account_id();
+    e.device_id = id;
+    return deps_->audit->Commit(&batch, e);
+  }();
+  return call.Finish(removed);
 }
 
 }  // namespace alliance::server

@@ -28,6 +28,13 @@ class ClinicService final : public v1::Clinic::CallbackService {
                                       const v1::ReadAuditRequest* request,
                                       v1::ReadAuditResponse* response) override;
 
+  grpc::ServerUnaryReactor* ListAccountDevices(grpc::CallbackServerContext* ctx,
+                                               const v1::ListAccountDevicesRequest* request,
+                                               v1::ListAccountDevicesResponse* response) override;
+  grpc::ServerUnaryReactor* RemoveAccountDevice(grpc::CallbackServerContext* ctx,
+                                                const v1::RemoveAccountDeviceRequest* request,
+                                                v1::RemoveAccountDeviceResponse* response) override;
+
  private:
   const ServiceDeps* const deps_;
 };

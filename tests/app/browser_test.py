@@ -17,6 +17,7 @@ screens are saved as failure-*.png, and the script exits 1. Later steps depend o
 
 import argparse
 import datetime
+import json
 import os
 import re
 import signal
@@ -39,6 +40,7 @@ from selenium.webdriver.support.ui import Select  # noqa: E402
 
 THERAPIST_PASS = 'maple harbor lantern quietly'
 CLIENT_PASS = 'river stone seven blue kites'
+LAPTOP_PASS = 'lantern maple orbit quiet'
 EMERGENCY = 'This is not an emergency service: call 112 or the crisis line 0800 111 0111.'
 CRISIS_TEXT = 'I want to kill myself'
 DAY_KEYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']
@@ -737,6 +739,47 @@ def clinic_admin_members_and_audit():
         check(b not in html, f'the admin screen shows message content: {b!r}')
     W.shots.take(d, 'admin-clinic')
     W.axe.run(d, 'clinic admin')
+
+
+@step
+def client_links_a_laptop_from_the_first_run_screen():
+    W.laptop = Profile(W.build, W.work, 'laptop', LAPTOP_PASS)
+    laptop_app = App(W.build, W.cleanup, W.laptop.dir, os.path.join(W.work, 'laptop-app.log'))
+    d = new_driver(W.cleanup)
+    d.get(laptop_app.launch_url)
+    create_profile(d, LAPTOP_PASS)
+    wait_css(d, '#register-form', 90, 'the registration form')
+    click(d, '#link-instead')
+    wait_css(d, '#link-form', 10, 'the link form')
+    W.shots.take(d, 'first-run-link-device')
+    W.axe.run(d, 'first run: link a device')
+    fill_in(d, 'link-relay', W.relay.address)
+    click(d, '#link-start')
+    code = wait_css(d, '#link-code', 30, 'the link code').text.strip()
+    check(re.fullmatch(r'[a-z2-9]{4}(-[a-z2-9]{4}){12}', code), f'the link code looks odd: {code!r}')
+    check(exists(d, '#link-code-area svg'), 'the link code has no QR code')
+    W.shots.take(d, 'first-run-link-code')
+    # Approved on the client's other device (the CLI on the same profile as the client's app).
+    W.client.cli('devices', 'approve', code, '--name', 'Laptop')
+    ids = wait_until(lambda: contact_ids(d), 60, "the therapist in the linked laptop's list")
+    check(ids == [W.t_id], f'the laptop should see the therapist, saw {ids}')
+    W.shots.take(d, 'linked-device-conversations')
+    go(d, '#/settings')
+    rows = wait_until(lambda: d.find_elements(By.CSS_SELECTOR, '#device-list li')
+                      if len(d.find_elements(By.CSS_SELECTOR, '#device-list li')) == 2 else None,
+                      20, 'both devices in Settings')
+    texts = [r.text for r in rows]
+    check(any('this device' in t for t in texts) and any('Device 1' in t or 'Laptop' in t
+                                                          for t in texts),
+          f'the device list reads oddly: {texts}')
+    W.shots.take(d, 'settings-devices')
+    W.axe.run(d, 'settings: devices')
+    # The therapist's conversation says quietly that Sam reads on another screen now.
+    W.therapist.cli('contacts')
+    hist = json.loads(W.therapist.cli('--json', 'history', 'client').strip())
+    events = [m for m in hist if m['direction'] == 'event']
+    check(events and 'added a device on' in events[-1]['body'],
+          f'the therapist sees no "added a device" line: {[m["body"] for m in hist][-3:]}')
 
 
 @step

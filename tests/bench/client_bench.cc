@@ -171,7 +171,10 @@ Stats RelayOnly(const fs::path& dir, int messages) {
   return Summarize(lat, seconds);
 }
 
-Stats EndToEnd(const fs::path& dir, int messages) {
+// `recipient_devices` devices of the therapist (linked before the warm-up): every send is
+// encrypted once per device and stored in every device's mailbox in one batch.
+Stats EndToEnd(const fs::path& dir, int messages, int recipient_devices = 1,
+               double* send_p50_ms = nullptr) {
   Relay relay(dir);
   auto make = [&](const std::string& name) {
     client::ClientOptions o;
@@ -192,6 +195,17 @@ Stats EndToEnd(const fs::path& dir, int messages) {
   Die(sam->Register(*client::ParseInviteCode(therapist->CreateInvite(v1::ROLE_CLIENT)->code),
                     "Sam"),
       "register client");
+  std::vector<std::unique_ptr<client::Client>> extra;
+  for (int i = 1; i < recipient_devices; ++i) {
+    auto device = make("therapist-" + std::to_string(i));
+    client::RelayOptions ro;
+    ro.address = relay.address;
+    auto code = device->StartLink(ro);
+    Die(code.status(), "start link");
+    Die(therapist->ApproveLink(code->code, "Device").status(), "approve link");
+    Die(device->FinishLink(absl::Seconds(10)), "finish link");
+    extra.push_back(std::move(device));
+  }
   // Warm up: the session exists and both sides are past the prekey stage.
   Die(sam->SendText("therapist", "hello").status(), "warm-up send");
   Die(therapist->Sync().status(), "warm-up sync");
@@ -211,6 +225,7 @@ Stats EndToEnd(const fs::path& dir, int messages) {
   });
   std::string filler(1024 - 8, 'x');
   std::vector<double> lat;
+  std::vector<double> send_lat;
   const absl::Time start = absl::Now();
   for (int i = 0; i < messages && absl::Now() - start < absl::Seconds(20); ++i) {
     char tag[16];
@@ -219,6 +234,7 @@ Stats EndToEnd(const fs::path& dir, int messages) {
     const absl::Time t0 = absl::Now();
     auto r = sam->SendText("therapist", std::string(tag) + filler);
     Die(r.status(), "send");
+    send_lat.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return stored.count(tag) > 0; });
     lat.push_back(absl::ToDoubleMilliseconds(stored[tag] - t0));
@@ -226,6 +242,10 @@ Stats EndToEnd(const fs::path& dir, int messages) {
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   therapist->StopListening();
   listener.join();
+  if (send_p50_ms != nullptr) {
+    std::sort(send_lat.begin(), send_lat.end());
+    *send_p50_ms = send_lat.empty() ? 0 : send_lat[send_lat.size() / 2];
+  }
   return Summarize(lat, seconds);
 }
 
@@ -247,6 +267,15 @@ int main(int argc, char** argv) {
   using alliance::bench::Stats;
   Stats relay = alliance::bench::RelayOnly(root / "a", messages);
   Stats e2e = alliance::bench::EndToEnd(root / "b", messages);
+  // Send cost against the number of the recipient's devices (fan-out, DESIGN §4).
+  std::vector<std::pair<int, std::pair<Stats, double>>> fan_out;
+  for (int devices : {1, 2, 5}) {
+    const fs::path d = root / ("devices-" + std::to_string(devices));
+    fs::create_directories(d);
+    double send_p50 = 0;
+    Stats s = alliance::bench::EndToEnd(d, messages, devices, &send_p50);
+    fan_out.push_back({devices, {s, send_p50}});
+  }
   fs::remove_all(root);
   std::printf("case         messages  msgs/s    p50_ms   p99_ms   (1 KiB, 1 in flight)\n");
   std::printf("relay_only   %8zu  %8.1f  %7.2f  %7.2f\n", relay.n, relay.per_second, relay.p50_ms,
@@ -256,5 +285,12 @@ int main(int argc, char** argv) {
   std::printf("ratio client/relay_only throughput %.2f, p50 latency x%.2f\n",
               relay.per_second > 0 ? e2e.per_second / relay.per_second : 0,
               relay.p50_ms > 0 ? e2e.p50_ms / relay.p50_ms : 0);
+  std::printf("\nrecipient_devices  messages  send_p50_ms  stored_p50_ms  msgs/s\n");
+  const double base = fan_out.front().second.second;
+  for (const auto& [devices, r] : fan_out) {
+    std::printf("%17d  %8zu  %11.2f  %13.2f  %6.1f  (send cost x%.2f of 1 device)\n", devices,
+                r.first.n, r.second, r.first.p50_ms, r.first.per_second,
+                base > 0 ? r.second / base : 0);
+  }
   return 0;
 }

@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 PLACEHOLDERS = {'invite': '00112233445566778899aabbccddeeff',
-                'account': '00112233445566778899aabbccddeeff', 'id': 'abcd1234'}
+                'account': '00112233445566778899aabbccddeeff', 'id': 'abcd1234', 'device': '2'}
 
 
 def shell_blocks(text):

@@ -339,3 +339,67 @@ TEST_F(TlsE2eTest, ClientTalksToTlsRelayWithItsCaAndRefusesAnother) {
 
 }  // namespace
 }  // namespace alliance::e2e
+
+namespace alliance::e2e {
+namespace {
+
+TEST_F(CliE2eTest, ASecondDeviceLinksWithACodeGetsEverythingAndIsRemovedAtOnce) {
+  BuildClinic();
+  MustRun("client", {"send", "therapist", "from the phone"});
+  std::ofstream(dir_ / "laptop.pass") << "passphrase of laptop\n";
+  MustRun("laptop", {"init", "--passphrase-cost", "interactive"});
+  const std::string link_out = (dir_ / "link.out").string();
+  Background link(As("laptop", {"--relay", Address(), "devices", "link", "--wait", "60"}),
+                  link_out);
+  ASSERT_TRUE(WaitForText(link_out, "Waiting...", 500)) << ReadFile(link_out);
+  const std::string shown = ReadFile(link_out);
+  const size_t at = shown.find("devices approve ") + std::string("devices approve ").size();
+  const std::string code = shown.substr(at, shown.find(' ', at) - at);
+  ASSERT_EQ(code.size(), 64u) << shown;  // 52 symbols in groups of 4
+
+  // A typo is one clear line; the real code links the laptop.
+  Result typo = Run("client", {"devices", "approve", "abcd", "--name", "Laptop"});
+  EXPECT_EQ(typo.exit_code, 1);
+  EXPECT_EQ(Lines(typo.err), 1) << typo.err;
+  MustRun("client", {"devices", "approve", code, "--name", "Laptop"});
+  ASSERT_TRUE(WaitForText(link_out, "Linked:", 500)) << ReadFile(link_out);
+  EXPECT_EQ(link.Stop(SIGTERM), 0);
+  Result reused = Run("client", {"devices", "approve", code, "--name", "Again"});
+  EXPECT_EQ(reused.exit_code, 1) << reused.out;
+
+  json devices = json::parse(MustRun("client", {"--json", "devices"}).out);
+  ASSERT_EQ(devices.size(), 2u);
+  EXPECT_EQ(devices[1]["name"], "Laptop");
+  EXPECT_TRUE(devices[0]["this_device"].get<bool>());
+
+  // The therapist's message reaches both; the laptop's reaches the therapist and shows on the
+  // phone as sent.
+  MustRun("therapist", {"send", "client", "to both of your devices"});
+  EXPECT_EQ(History("client", "therapist").back()["body"], "to both of your devices");
+  EXPECT_EQ(History("laptop", "therapist").back()["body"], "to both of your devices");
+  MustRun("laptop", {"send", "therapist", "from the laptop"});
+  EXPECT_EQ(History("therapist", "client").back()["body"], "from the laptop");
+  MustRun("client", {"sync"});
+  json phone = History("client", "therapist");
+  EXPECT_EQ(phone.back()["body"], "from the laptop");
+  EXPECT_EQ(phone.back()["direction"], "sent");
+
+  // The relay saw only ciphertext, the provisioning message included.
+  EXPECT_FALSE(TreeContains(dir_ / "relay", "from the laptop"));
+  EXPECT_FALSE(TreeContains(dir_ / "relay", "Sam Client"));
+  EXPECT_FALSE(TreeContains(dir_ / "relay", "Laptop"));
+
+  // A lost laptop: removed, it is refused at once; the conversation goes on.
+  MustRun("client", {"devices", "remove", "2"});
+  Result cut = Run("laptop", {"sync"});
+  EXPECT_EQ(cut.exit_code, 1);
+  EXPECT_EQ(Lines(cut.err), 1) << cut.err;
+  MustRun("therapist", {"send", "client", "after the removal"});
+  EXPECT_EQ(History("client", "therapist").back()["body"], "after the removal");
+  Result self = Run("client", {"devices", "remove", "1"});
+  EXPECT_EQ(self.exit_code, 1);
+  EXPECT_NE(self.err.find("device you are using"), std::string::npos) << self.err;
+}
+
+}  // namespace
+}  // namespace alliance::e2e

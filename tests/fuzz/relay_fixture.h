@@ -70,6 +70,12 @@ enum Method : uint8_t {
   kReceive,
   kPublishDeviceList,
   kListDevices,
+  kStartLink,
+  kApproveLink,
+  kAwaitLink,
+  kCompleteLink,
+  kListAccountDevices,
+  kRemoveAccountDevice,
   kMethods
 };
 

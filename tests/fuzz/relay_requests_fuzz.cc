@@ -106,6 +106,14 @@ void Dispatch(Method method, const std::string& bytes, const std::string& auth) 
     case kPublishDeviceList:
       return Unary(&DevicesService::PublishDeviceList, r.devices(), bytes, auth);
     case kListDevices: return Unary(&DevicesService::ListDevices, r.devices(), bytes, auth);
+    case kStartLink: return Unary(&DevicesService::StartLink, r.devices(), bytes, auth);
+    case kApproveLink: return Unary(&DevicesService::ApproveLink, r.devices(), bytes, auth);
+    case kAwaitLink: return Unary(&DevicesService::AwaitLink, r.devices(), bytes, auth);
+    case kCompleteLink: return Unary(&DevicesService::CompleteLink, r.devices(), bytes, auth);
+    case kListAccountDevices:
+      return Unary(&ClinicService::ListAccountDevices, r.clinic(), bytes, auth);
+    case kRemoveAccountDevice:
+      return Unary(&ClinicService::RemoveAccountDevice, r.clinic(), bytes, auth);
     case kMethods: return;
   }
 }

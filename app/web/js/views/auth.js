@@ -3,6 +3,7 @@
 
 import {h, field, errorSlot, showIn, busy} from '../dom.js';
 import {post} from '../api.js';
+import {qrSvg} from '../qr.js';
 import {app} from '../state.js';
 
 function card(title, intro, ...body) {
@@ -109,8 +110,71 @@ export function renderRegister(root, done) {
       }
     });
   });
-  root.append(card('Join your clinic', 'Enter the details your clinic gave you.', form));
+  const other = h('button', {type: 'button', class: 'link-button', id: 'link-instead'},
+    'I already use Alliance on another device');
+  other.addEventListener('click', () => {
+    root.replaceChildren();
+    renderLink(root, done, () => {
+      root.replaceChildren();
+      renderRegister(root, done);
+    });
+  });
+  root.append(card('Join your clinic', 'Enter the details your clinic gave you.', form,
+    h('p', {class: 'alt-path'}, other)));
   invite.input.focus();
+}
+
+/** First run on a second device: show a code to approve on the device already in use. */
+export function renderLink(root, done, back) {
+  const relay = field("Clinic's server address", 'input', {id: 'link-relay', autocomplete: 'off',
+    required: true, spellcheck: false, placeholder: 'clinic.example.org:443'},
+  'The same address your other device uses (Settings shows it there).');
+  const ca = field("Clinic's certificate file (if they gave you one)", 'input',
+    {id: 'link-ca-file', type: 'file', accept: '.pem,.crt,.cer,text/plain'});
+  const err = errorSlot('link-error');
+  const submit = h('button', {type: 'submit', class: 'primary', id: 'link-start'}, 'Show my code');
+  const cancel = h('button', {type: 'button', class: 'link-button', id: 'link-back'},
+    'I have an invite code instead');
+  cancel.addEventListener('click', back);
+  const result = h('div', {id: 'link-code-area', 'aria-live': 'polite'});
+  const form = h('form', {id: 'link-form', novalidate: true}, relay.wrap, ca.wrap, err, submit);
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const data = {relay: relay.input.value.trim(), ca_pem: ''};
+    if (!data.relay) return showIn(err, "Please enter the clinic's server address.");
+    showIn(err, '');
+    busy(submit, async () => {
+      try {
+        const file = ca.input.files && ca.input.files[0];
+        if (file) data.ca_pem = await file.text();
+        const code = await post('/api/link/start', data);
+        form.hidden = true;
+        result.replaceChildren(
+          h('p', null, 'On the device you already use, open Settings, choose "Link a new device" and type this code (or run ',
+            h('code', null, 'alliance devices approve'), ' with it):'),
+          h('p', {class: 'link-code', id: 'link-code'}, code.code),
+          code.qr && code.qr.size ? h('figure', {class: 'qr-figure'}, qrSvg(code.qr, 'QR code of the link code')) : null,
+          h('p', {class: 'hint', id: 'link-waiting'},
+            `Waiting for the other device… The code works once, until ${code.expires_text}.`));
+        for (;;) {
+          const st = await post('/api/link/finish', {});
+          if (st && st.linked) {
+            app.state = st;
+            await done();
+            return;
+          }
+        }
+      } catch (e) {
+        form.hidden = false;
+        result.replaceChildren();
+        showIn(err, e.message);
+      }
+    });
+  });
+  root.append(card('Link this device',
+    'Use your account here too. Your contacts and agreements come along; earlier messages stay on your other device.',
+    form, result, h('p', {class: 'alt-path'}, cancel)));
+  relay.input.focus();
 }
 
 export function renderUnlock(root, done) {

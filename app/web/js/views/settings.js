@@ -107,7 +107,70 @@ export function settingsView(main) {
       h('dt', null, 'Role'), h('dd', null, roleLabel(account.role) || '—'),
       h('dt', null, "Clinic's server"), h('dd', null, account.relay || '—')));
 
+  const devices = devicesCard();
   main.append(h('section', {class: 'page', id: 'settings', 'aria-labelledby': 'settings-title'},
-    h('h1', {id: 'settings-title'}, 'Settings'), form, device, exports, about));
+    h('h1', {id: 'settings-title'}, 'Settings'), form, device, devices, exports, about));
   return {};
+}
+
+/** Your devices: the list, linking a new one with its code, removing a lost one. */
+function devicesCard() {
+  const list = h('ul', {class: 'plain device-list', id: 'device-list'});
+  const err = errorSlot('devices-error');
+  const done = h('p', {class: 'hint', role: 'status', id: 'devices-status'});
+  async function refresh() {
+    try {
+      const all = await get('/api/devices');
+      list.replaceChildren(...all.map((d) => {
+        const label = `${d.name || `Device ${d.id}`} — added ${d.added_text}`;
+        if (d.this_device) return h('li', {dataset: {id: String(d.id)}}, `${label} (this device)`);
+        const remove = h('button', {type: 'button', class: 'secondary', dataset: {id: String(d.id)}},
+          'Remove');
+        remove.addEventListener('click', () => {
+          if (!window.confirm(`Remove ${d.name || `device ${d.id}`}? It stops receiving your messages at once.`)) return;
+          busy(remove, async () => {
+            try {
+              await post('/api/devices/remove', {id: d.id});
+              done.textContent = 'Removed. That device can no longer read or send as you.';
+              await refresh();
+            } catch (e) {
+              showIn(err, e.message);
+            }
+          });
+        });
+        return h('li', {dataset: {id: String(d.id)}}, label, ' ', remove);
+      }));
+    } catch (e) {
+      showIn(err, e.message);
+    }
+  }
+  const code = field('Code shown on the new device', 'input', {id: 'approve-code',
+    autocomplete: 'off', spellcheck: false, required: true});
+  const name = field('A name for it', 'input', {id: 'approve-name', autocomplete: 'off',
+    placeholder: 'Laptop'});
+  const approve = h('button', {type: 'submit', class: 'primary', id: 'approve-device'}, 'Link this device');
+  const form = h('form', {id: 'approve-form', novalidate: true}, code.wrap, name.wrap, approve);
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    if (!code.input.value.trim()) return showIn(err, 'Please type the code the new device shows.');
+    showIn(err, '');
+    busy(approve, async () => {
+      try {
+        await post('/api/devices/approve', {code: code.input.value.trim(), name: name.input.value.trim()});
+        code.input.value = '';
+        name.input.value = '';
+        done.textContent = 'Approved. The new device finishes by itself in a few seconds.';
+        setTimeout(refresh, 3000);
+      } catch (e) {
+        showIn(err, e.message);
+      }
+    });
+  });
+  refresh();
+  return h('section', {class: 'card', 'aria-labelledby': 'devices-title', id: 'devices'},
+    h('h2', {id: 'devices-title'}, 'Your devices'),
+    h('p', {class: 'hint'}, 'Every device you link reads and sends as you. Remove a device you no longer have.'),
+    list, h('h3', null, 'Link a new device'),
+    h('p', {class: 'hint'}, 'On the new device, open Alliance and choose "I already use Alliance on another device".'),
+    form, err, done);
 }

@@ -155,6 +155,10 @@ export function threadView(main, id) {
   }
 
   function messageItem(m) {
+    if (m.direction === 'event') {
+      // A line of the conversation, not a message ("Sam added a device on Tue 2 Dec").
+      return h('li', {class: 'event-line', dataset: {id: String(m.id)}}, m.body);
+    }
     const tags = h('div', {class: 'msg-tags'});
     if (m.intent) tags.append(h('span', {class: 'tag kind'}, intentLabel(m.intent)));
     if (m.urgent) tags.append(h('span', {class: 'tag urgent'}, 'Urgent'));
