@@ -228,6 +228,10 @@ absl::Status ClientCore::FinishLink(absl::Duration max_wait) {
   account.set_current_signed_prekey_id(1);
   *account.mutable_own_device_list() = list;
   *account.mutable_device_names() = provision.device_names();
+  if (!provision.device_name().empty()) {
+    (*account.mutable_device_names())[approved.device_id()] =
+        TruncateUtf8(provision.device_name(), kMaxDisplayName);
+  }
   ALLIANCE_RETURN_IF_ERROR(
       store_->Run([&](LocalStore::Txn& txn) { return txn.Put(names::Account(), account); }));
   link_relay_->SetLogin(&*identity_, account.account_id(), account.device_id(),
@@ -255,6 +259,7 @@ absl::StatusOr<uint32_t> ClientCore::ApproveLink(const std::string& code_text,
   provision.set_display_name(account.display_name());
   provision.set_read_receipts(account.read_receipts());
   *provision.mutable_device_names() = account.device_names();
+  provision.set_device_name(device_name);
   std::optional<crypto::SecretBytes> plain;
   const absl::Status built = store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> id, txn.GetBytes(names::Identity()));

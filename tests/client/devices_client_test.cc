@@ -56,6 +56,11 @@ TEST_F(DevicesClientTest, ALinkedDeviceReceivesEverythingAndShowsWhatTheOtherSen
   ASSERT_TRUE(contacts.ok());
   ASSERT_EQ(contacts->size(), 1u);  // The therapist, with the key the phone pinned.
   EXPECT_EQ(laptop->Account()->id, client_->Account()->id);
+  auto on_laptop_devices = laptop->Devices();
+  ASSERT_TRUE(on_laptop_devices.ok());
+  ASSERT_EQ(on_laptop_devices->size(), 2u);
+  EXPECT_TRUE((*on_laptop_devices)[1].this_device);
+  EXPECT_EQ((*on_laptop_devices)[1].name, "Laptop");
 
   // The therapist's client still knows one device: the relay answers with the missing one,
   // the client refreshes the signed list and encrypts to both.
@@ -64,6 +69,13 @@ TEST_F(DevicesClientTest, ALinkedDeviceReceivesEverythingAndShowsWhatTheOtherSen
   EXPECT_TRUE(sent->sent);
   EXPECT_EQ(Bodies(*client_->Sync()), std::vector<std::string>{"to both of your devices"});
   EXPECT_EQ(Bodies(*laptop->Sync()), std::vector<std::string>{"to both of your devices"});
+  // The therapist's conversation says quietly that Sam reads on another screen now.
+  auto with_sam = therapist_->History("client");
+  ASSERT_TRUE(with_sam.ok());
+  const auto line = std::find_if(with_sam->begin(), with_sam->end(),
+                                 [](const MessageView& m) { return m.device_added; });
+  ASSERT_NE(line, with_sam->end());
+  EXPECT_NE(line->body.find("Sam added a device on "), std::string::npos) << line->body;
 
   // What the laptop sends reaches the therapist and shows on the phone as sent by Sam.
   auto from_laptop = laptop->SendText("therapist", "sent from the laptop");
