@@ -472,5 +472,49 @@ TEST_F(DevicesTest, ASendMustCoverExactlyTheRecipientsActiveDevices) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST_F(DevicesTest, AnAdminListsAndRemovesAnAccountsDeviceButNeverItsLast) {
+  TestAccount admin = h_.NewAdmin();
+  TestAccount therapist = h_.Invite(admin, v1::ROLE_THERAPIST);
+  const TestAccount key2 = NewIdentity();
+  TestAccount laptop = AddDevice(therapist, 2, key2.public_key);
+  laptop.device_secret_key = key2.secret_key;
+  ASSERT_TRUE(h_.Login(&laptop).ok());
+  ASSERT_TRUE(h_.Login(&therapist).ok());
+  ASSERT_TRUE(h_.Login(&admin).ok());
+
+  v1::ListAccountDevicesRequest list;
+  list.set_account_id(therapist.account_id);
+  v1::ListAccountDevicesResponse devices;
+  ASSERT_TRUE(h_.clinic().ListAccountDevices(h_.Ctx(admin).get(), list, &devices).ok());
+  ASSERT_EQ(devices.devices_size(), 2);
+  // Only admins; the therapist may not even list its own this way.
+  EXPECT_EQ(h_.clinic().ListAccountDevices(h_.Ctx(therapist).get(), list, &devices).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  v1::RemoveAccountDeviceRequest remove;
+  remove.set_account_id(therapist.account_id);
+  remove.set_device_id(2);
+  v1::RemoveAccountDeviceResponse removed;
+  EXPECT_EQ(h_.clinic().RemoveAccountDevice(h_.Ctx(therapist).get(), remove, &removed).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(h_.clinic().RemoveAccountDevice(h_.Ctx(admin).get(), remove, &removed).ok());
+  // Cut off at once; the remaining device works; its last device stays.
+  v1::ListContactsResponse contacts;
+  EXPECT_EQ(h_.accounts()
+                .ListContacts(h_.Ctx(laptop).get(), v1::ListContactsRequest(), &contacts)
+                .error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(h_.accounts()
+                  .ListContacts(h_.Ctx(therapist).get(), v1::ListContactsRequest(), &contacts)
+                  .ok());
+  EXPECT_EQ(h_.clinic().RemoveAccountDevice(h_.Ctx(admin).get(), remove, &removed).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  remove.set_device_id(1);
+  EXPECT_EQ(h_.clinic().RemoveAccountDevice(h_.Ctx(admin).get(), remove, &removed).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  ASSERT_TRUE(h_.clinic().ListAccountDevices(h_.Ctx(admin).get(), list, &devices).ok());
+  EXPECT_EQ(devices.devices_size(), 1);
+}
+
 }  // namespace
 }  // namespace alliance::server::testing
