@@ -88,6 +88,28 @@ absl::Status WriteCa(const std::string& path, const std::string& pem) {
   return absl::OkStatus();
 }
 
+// The clinic's server from a request body: "relay" (host:port) and "ca_pem" (the PEM text of
+// its CA file, or ""; stored in the profile directory).
+absl::StatusOr<client::RelayOptions> RelayFromBody(AppSession& s, const Json& body) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::string relay, Str(body, "relay", 255, "the server address"));
+  ALLIANCE_ASSIGN_OR_RETURN(std::string ca_pem,
+                            Str(body, "ca_pem", kMaxCaPem, "the CA file", false));
+  if (relay.find(':') == std::string::npos) {
+    return absl::InvalidArgumentError("the server address needs a port, like "
+                                      "relay.clinic.example:7443");
+  }
+  client::RelayOptions ro;
+  ro.address = relay;
+  if (!ca_pem.empty()) {
+    if (!absl::StrContains(ca_pem, "-----BEGIN CERTIFICATE-----")) {
+      return absl::InvalidArgumentError("that file is not a certificate (PEM)");
+    }
+    ro.ca_file = s.profile_dir() + "/relay-ca.pem";
+    ALLIANCE_RETURN_IF_ERROR(WriteCa(ro.ca_file, ca_pem));
+  }
+  return ro;
+}
+
 }  // namespace
 
 void AddProfileRoutes(Routes& r) {
@@ -131,27 +153,12 @@ void AddProfileRoutes(Routes& r) {
     ALLIANCE_ASSIGN_OR_RETURN(std::shared_ptr<client::Client> c, s.Client());
     ALLIANCE_ASSIGN_OR_RETURN(Json body, Body(req));
     ALLIANCE_ASSIGN_OR_RETURN(std::string invite_text, Str(body, "invite", 200, "the invite code"));
-    ALLIANCE_ASSIGN_OR_RETURN(std::string relay, Str(body, "relay", 255, "the server address"));
-    ALLIANCE_ASSIGN_OR_RETURN(std::string ca_pem,
-                              Str(body, "ca_pem", kMaxCaPem, "the CA file", false));
     ALLIANCE_ASSIGN_OR_RETURN(std::string name, Str(body, "name", 200, "your name", false));
     absl::StatusOr<std::string> invite = client::ParseInviteCode(invite_text);
     if (!invite.ok()) {
       return absl::InvalidArgumentError("that invite code is not complete: it has 32 characters");
     }
-    if (relay.find(':') == std::string::npos) {
-      return absl::InvalidArgumentError("the server address needs a port, like "
-                                        "relay.clinic.example:7443");
-    }
-    client::RelayOptions ro;
-    ro.address = relay;
-    if (!ca_pem.empty()) {
-      if (!absl::StrContains(ca_pem, "-----BEGIN CERTIFICATE-----")) {
-        return absl::InvalidArgumentError("that file is not a certificate (PEM)");
-      }
-      ro.ca_file = s.profile_dir() + "/relay-ca.pem";
-      ALLIANCE_RETURN_IF_ERROR(WriteCa(ro.ca_file, ca_pem));
-    }
+    ALLIANCE_ASSIGN_OR_RETURN(client::RelayOptions ro, RelayFromBody(s, body));
     ALLIANCE_RETURN_IF_ERROR(c->Register(*invite, name, ro));
     s.StartListening();
     return StateJson(s, out);
@@ -161,22 +168,7 @@ void AddProfileRoutes(Routes& r) {
   r.PostSession("/api/link/start", [](const httplib::Request& req, AppSession& s, Json& out) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::shared_ptr<client::Client> c, s.Client());
     ALLIANCE_ASSIGN_OR_RETURN(Json body, Body(req));
-    ALLIANCE_ASSIGN_OR_RETURN(std::string relay, Str(body, "relay", 255, "the server address"));
-    ALLIANCE_ASSIGN_OR_RETURN(std::string ca_pem,
-                              Str(body, "ca_pem", kMaxCaPem, "the CA file", false));
-    if (relay.find(':') == std::string::npos) {
-      return absl::InvalidArgumentError("the server address needs a port, like "
-                                        "relay.clinic.example:7443");
-    }
-    client::RelayOptions ro;
-    ro.address = relay;
-    if (!ca_pem.empty()) {
-      if (!absl::StrContains(ca_pem, "-----BEGIN CERTIFICATE-----")) {
-        return absl::InvalidArgumentError("that file is not a certificate (PEM)");
-      }
-      ro.ca_file = s.profile_dir() + "/relay-ca.pem";
-      ALLIANCE_RETURN_IF_ERROR(WriteCa(ro.ca_file, ca_pem));
-    }
+    ALLIANCE_ASSIGN_OR_RETURN(client::RelayOptions ro, RelayFromBody(s, body));
     ALLIANCE_ASSIGN_OR_RETURN(client::LinkCodeView code, c->StartLink(ro));
     out = Json{{"code", code.code},
                {"expires_text", TimeText(code.expires_at)},
