@@ -202,6 +202,10 @@ void AddProfileRoutes(Routes& r) {
       out.push_back({{"id", d.id},
                      {"name", d.name},
                      {"added_text", TimeText(d.added_at)},
+                     {"last_seen_text",
+                      d.last_seen ? Json(absl::FormatTime("%a %e %b", *d.last_seen,
+                                                          absl::UTCTimeZone()))
+                                  : Json(nullptr)},
                      {"this_device", d.this_device}});
     }
     return absl::OkStatus();

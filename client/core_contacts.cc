@@ -110,7 +110,10 @@ absl::Status ClientCore::RefreshContacts() {
       rec.set_role(c.role());
       if (c.has_device_list()) {
         const v1::SignedDeviceList before = rec.device_list();
-        if (PinDeviceList(account, c.device_list(), &rec) && before.version() > 0) {
+        if (PinDeviceList(account, c.device_list(), &rec)) {
+          DropSessionsOfRemovedDevices(txn, hex, before, rec.device_list());
+        }
+        if (before.version() > 0 && rec.device_list().version() > before.version()) {
           // A device the contact's identity key vouches for now and did not before: a quiet
           // line in the conversation (a therapist should know a client reads on another screen).
           for (const v1::DeviceEntry& d : rec.device_list().devices()) {
@@ -272,7 +275,7 @@ absl::Status ClientCore::AcceptKey(const std::string& ref, const std::string& ty
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord found, FindContact(ref));
   const std::string hex = ToHex(found.account_id());
-  return store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> c,
                               txn.Get<v1::ContactRecord>(names::Contact(hex)));
     if (!c.has_value()) return absl::NotFoundError("contact disappeared");
@@ -289,14 +292,24 @@ absl::Status ClientCore::AcceptKey(const std::string& ref, const std::string& ty
     c->set_verified(false);
     c->clear_verified_identity_key();
     c->set_profile_sent_at_ms(0);
-    // The old key's sessions end; a session quarantined for the new key becomes active.
-    for (uint32_t device : {1u}) {
+    // The old key's sessions end, on every device the old key vouched for; a session
+    // quarantined for the new key becomes active.
+    std::vector<uint32_t> devices = {1};
+    for (const v1::DeviceEntry& d : c->device_list().devices()) {
+      if (d.device_id() != 1) devices.push_back(d.device_id());
+    }
+    for (uint32_t device : devices) {
       StoredSessionSlots slots(txn, hex, device, rng_);
       ALLIANCE_RETURN_IF_ERROR(
           crypto::AcceptQuarantined(slots, crypto::AsBytes(c->identity_key())));
     }
+    // The old key's device list says nothing about the new key's devices: the list the new key
+    // signed is pinned at the next refresh, whatever its version.
+    c->clear_device_list();
+    c->clear_active_device_ids();
     return txn.Put(names::Contact(hex), *c);
-  });
+  }));
+  return RefreshContacts();
 }
 
 absl::Status ClientCore::SetReadReceipts(bool enabled) {

@@ -141,9 +141,15 @@ absl::Status ClientCore::FinishLink(absl::Duration max_wait) {
   const crypto::ByteSpan account_id = crypto::AsBytes(provision.account_id());
   uint64_t version = 0;
   v1::SignedDeviceList list;
+  if (provision.device_list_version() > 0 && !approved.has_list()) {
+    return absl::DataLossError("the relay withholds the account's device list");
+  }
   if (approved.has_list()) {
-    absl::StatusOr<crypto::VerifiedDeviceList> current = crypto::VerifyDeviceList(
-        approved.list(), identity->public_key(), relay_id, account_id);
+    // No older list than the approving device holds: a relay serving an old one could have a
+    // removed device signed back in.
+    absl::StatusOr<crypto::VerifiedDeviceList> current =
+        crypto::VerifyDeviceList(approved.list(), identity->public_key(), relay_id, account_id,
+                                 provision.device_list_version());
     if (!current.ok()) return absl::DataLossError("the relay serves a device list the account did not sign");
     version = current->version;
     list = approved.list();
@@ -260,6 +266,8 @@ absl::StatusOr<uint32_t> ClientCore::ApproveLink(const std::string& code_text,
   provision.set_read_receipts(account.read_receipts());
   *provision.mutable_device_names() = account.device_names();
   provision.set_device_name(device_name);
+  ALLIANCE_ASSIGN_OR_RETURN(account, RequireAccount());  // After EnsureOwnDeviceList.
+  provision.set_device_list_version(account.own_device_list().version());
   std::optional<crypto::SecretBytes> plain;
   const absl::Status built = store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> id, txn.GetBytes(names::Identity()));
@@ -315,6 +323,9 @@ absl::StatusOr<uint32_t> ClientCore::ApproveLink(const std::string& code_text,
 absl::StatusOr<std::vector<DeviceView>> ClientCore::Devices() {
   ALLIANCE_RETURN_IF_ERROR(EnsureOwnDeviceList());
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  v1::ListDevicesRequest req;
+  req.set_account_id(account.account_id());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::ListDevicesResponse status, relay_->ListDevices(req));
   ALLIANCE_ASSIGN_OR_RETURN(
       crypto::VerifiedDeviceList list,
       crypto::VerifyDeviceList(account.own_device_list(), identity_->public_key(),
@@ -328,6 +339,11 @@ absl::StatusOr<std::vector<DeviceView>> ClientCore::Devices() {
     v.this_device = d.device_id == account.device_id();
     auto name = account.device_names().find(d.device_id);
     if (name != account.device_names().end()) v.name = name->second;
+    for (const v1::DeviceStatus& s : status.devices()) {
+      if (s.device_id() == d.device_id && s.last_seen_at() != 0) {
+        v.last_seen = absl::FromUnixSeconds(static_cast<int64_t>(s.last_seen_at()));
+      }
+    }
     out.push_back(std::move(v));
   }
   return out;

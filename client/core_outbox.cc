@@ -68,6 +68,14 @@ absl::StatusOr<std::vector<uint32_t>> ClientCore::DestinationDevices(
 
 absl::Status ClientCore::EnsureSession(const v1::ContactRecord& contact, uint32_t device_id) {
   const std::string hex = ToHex(contact.account_id());
+  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
+  // Only a device on the list the pinned identity key signed (and active), even when a session
+  // with that id exists: the relay must not steer a message to a removed device.
+  ALLIANCE_ASSIGN_OR_RETURN(std::vector<uint32_t> allowed, DestinationDevices(account, contact));
+  if (std::find(allowed.begin(), allowed.end(), device_id) == allowed.end()) {
+    return absl::FailedPreconditionError(
+        "the relay lists a device this contact's identity key has not signed for");
+  }
   bool exists = false;
   ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> s,
@@ -76,7 +84,6 @@ absl::Status ClientCore::EnsureSession(const v1::ContactRecord& contact, uint32_
     return absl::OkStatus();
   }));
   if (exists) return absl::OkStatus();
-  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   const bool own = contact.account_id() == account.account_id();
 
   v1::FetchPreKeyBundleRequest req;
@@ -352,7 +359,10 @@ absl::Status ClientCore::FlushOutbox(absl::Status* first_error) {
                                   : absl::UnavailableError(
                                         "the recipient's devices keep changing; will retry");
       if (!repaired.ok()) {
-        resp = repaired;
+        // Kept queued (a device list still catching up), unless this device was removed.
+        resp = absl::IsPermissionDenied(repaired)
+                   ? repaired
+                   : absl::UnavailableError(std::string(repaired.message()));
         break;
       }
     }

@@ -24,6 +24,7 @@
 #include "care/reply_due.h"
 #include "client/envelope_opener.h"
 #include "client/internal/client_core.h"
+#include "client/internal/core_helpers.h"
 #include "client/receive_stream.h"
 #include "client/store_names.h"
 #include "crypto/devices.h"
@@ -141,89 +142,102 @@ absl::Status ClientCore::EnsureOwnDeviceList() {
   ALLIANCE_ASSIGN_OR_RETURN(v1::ListDevicesResponse resp, relay_->ListDevices(req));
   const crypto::ByteSpan relay_id = crypto::AsBytes(account.relay_id());
   const crypto::ByteSpan account_id = crypto::AsBytes(account.account_id());
+  const uint64_t recorded = account.own_device_list().version();
+  std::vector<uint32_t> active;
+  for (const v1::DeviceStatus& d : resp.devices()) active.push_back(d.device_id());
+  auto is_active = [&](uint32_t id) {
+    return std::find(active.begin(), active.end(), id) != active.end();
+  };
+  const crypto::PublicKey& dk = device_key_->public_key();
+  const std::string my_key(reinterpret_cast<const char*>(dk.data()), dk.size());
+
+  // The list to publish, if one is needed: built only from a list our identity key signed
+  // (never from the relay's unsigned device records), keeping the devices the relay still has.
+  std::optional<v1::SignedDeviceList> next;
   uint64_t relay_version = 0;
   if (resp.has_list()) {
+    // Never a list older than the one this device recorded: the relay may not roll back.
     absl::StatusOr<crypto::VerifiedDeviceList> served = crypto::VerifyDeviceList(
         resp.list(), identity_->public_key(), relay_id, account_id);
     if (!served.ok()) {
       return absl::DataLossError("the relay serves a device list this account did not sign");
     }
     relay_version = served->version;
-    const crypto::VerifiedDevice* me = served->Find(account.device_id());
-    if (me == nullptr) {
-      return absl::PermissionDeniedError("this device was removed from the account");
+    const v1::SignedDeviceList& base = served->version >= recorded ? resp.list()
+                                                                   : account.own_device_list();
+    const v1::DeviceEntry* me = nullptr;
+    for (const v1::DeviceEntry& e : base.devices()) {
+      if (e.device_id() == account.device_id()) me = &e;
     }
-    if (me->device_key != device_key_->public_key()) {
+    if (me == nullptr) return absl::PermissionDeniedError("this device was removed from the account");
+    if (me->device_key() != my_key) {
       return absl::DataLossError("the relay holds another key for this device");
     }
-    std::vector<uint32_t> active;
-    for (const v1::DeviceStatus& d : resp.devices()) active.push_back(d.device_id());
-    // A device the relay no longer has (an admin removed it) leaves the signed list too.
-    v1::SignedDeviceList kept = resp.list();
+    v1::SignedDeviceList kept = base;
     auto* entries = kept.mutable_devices();
     entries->erase(std::remove_if(entries->begin(), entries->end(),
                                   [&](const v1::DeviceEntry& e) {
-                                    return std::find(active.begin(), active.end(),
-                                                     e.device_id()) == active.end();
+                                    return !is_active(e.device_id());
                                   }),
                    entries->end());
-    const bool dropped = kept.devices_size() != resp.list().devices_size();
-    if (served->version >= account.own_device_list().version()) {
-      if (dropped) {
-        kept.set_version(served->version + 1);
-        ALLIANCE_RETURN_IF_ERROR(crypto::SignDeviceList(*identity_, relay_id, account_id, &kept));
-        v1::PublishDeviceListRequest publish;
-        *publish.mutable_list() = kept;
-        ALLIANCE_RETURN_IF_ERROR(relay_->PublishDeviceList(publish).status());
-      }
-      const v1::SignedDeviceList& current = dropped ? kept : resp.list();
-      // Ours, or newer from another of our devices: record it, and log in with the device key.
-      ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-        ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AccountRecord> a,
-                                  txn.Get<v1::AccountRecord>(names::Account()));
-        if (!a.has_value()) return absl::FailedPreconditionError("profile is not registered");
-        if (a->own_device_list().version() > current.version()) return absl::OkStatus();
-        *a->mutable_own_device_list() = current;
-        a->mutable_own_device_list()->DiscardUnknownFields();
-        return txn.Put(names::Account(), *a);
-      }));
+    // A device the relay no longer has (an admin removed it) leaves the signed list too; a
+    // list older than ours (the relay restored from a backup) is signed again from ours.
+    if (kept.devices_size() != base.devices_size() || served->version < recorded) {
+      next = std::move(kept);
+    } else {
+      ALLIANCE_RETURN_IF_ERROR(RecordOwnDeviceList(resp.list()));
       relay_->SetDeviceKey(&*device_key_, true);
       return absl::OkStatus();
     }
-    // The relay serves an older list than one we recorded (restored from a backup): publish
-    // its devices again at the next version, below.
-  }
-  // The first list (or one again after a restore): this device with its key, at the date the
-  // relay recorded for it.
-  v1::SignedDeviceList list;
-  list.set_version(relay_version + 1);
-  for (const v1::DeviceStatus& d : resp.devices()) {
-    const bool mine = d.device_id() == account.device_id();
-    if (!mine && d.device_key().empty()) continue;  // keyless devices key themselves
-    v1::DeviceEntry* e = list.add_devices();
-    e->set_device_id(d.device_id());
-    e->set_added_at(d.added_at());
-    if (mine) {
-      const crypto::PublicKey& dk = device_key_->public_key();
-      e->set_device_key(reinterpret_cast<const char*>(dk.data()), dk.size());
+  } else {
+    if (recorded > 0) {
+      // The relay lost every list (restored from a backup taken before the first): ours again.
+      next = account.own_device_list();
+      auto* entries = next->mutable_devices();
+      entries->erase(std::remove_if(entries->begin(), entries->end(),
+                                    [&](const v1::DeviceEntry& e) {
+                                      return !is_active(e.device_id());
+                                    }),
+                     entries->end());
     } else {
-      e->set_device_key(d.device_key());
+      // The first list: this device alone, with its key, at the date the relay recorded.
+      next.emplace();
+      for (const v1::DeviceStatus& d : resp.devices()) {
+        if (d.device_id() != account.device_id()) continue;
+        v1::DeviceEntry* e = next->add_devices();
+        e->set_device_id(d.device_id());
+        e->set_device_key(my_key);
+        e->set_added_at(d.added_at());
+      }
+      if (next->devices_size() == 0) {
+        return absl::PermissionDeniedError("this device was removed from the account");
+      }
     }
   }
-  ALLIANCE_RETURN_IF_ERROR(crypto::SignDeviceList(*identity_, relay_id, account_id, &list));
+  next->set_version(relay_version + 1);
+  ALLIANCE_RETURN_IF_ERROR(crypto::SignDeviceList(*identity_, relay_id, account_id, &*next));
   v1::PublishDeviceListRequest publish;
-  *publish.mutable_list() = list;
+  *publish.mutable_list() = *next;
   ALLIANCE_RETURN_IF_ERROR(relay_->PublishDeviceList(publish).status());
-  ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
-    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AccountRecord> a,
-                              txn.Get<v1::AccountRecord>(names::Account()));
-    if (!a.has_value()) return absl::FailedPreconditionError("profile is not registered");
-    *a->mutable_own_device_list() = list;
-    return txn.Put(names::Account(), *a);
-  }));
+  ALLIANCE_RETURN_IF_ERROR(RecordOwnDeviceList(*next));
   // Tokens from identity-key logins stop working once the device has its key.
   relay_->SetDeviceKey(&*device_key_, true);
   return absl::OkStatus();
+}
+
+absl::Status ClientCore::RecordOwnDeviceList(const v1::SignedDeviceList& list) {
+  return store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::AccountRecord> a,
+                              txn.Get<v1::AccountRecord>(names::Account()));
+    if (!a.has_value()) return absl::FailedPreconditionError("profile is not registered");
+    DropSessionsOfRemovedDevices(txn, ToHex(a->account_id()), a->own_device_list(), list);
+    // Never back to an older list: after a restore the relay counts again from below ours, and
+    // the list we recorded stays until the relay's passes it.
+    if (list.version() <= a->own_device_list().version()) return absl::OkStatus();
+    *a->mutable_own_device_list() = list;
+    a->mutable_own_device_list()->DiscardUnknownFields();
+    return txn.Put(names::Account(), *a);
+  });
 }
 
 absl::StatusOr<std::unique_ptr<RelayConnection>> ClientCore::Connect(const std::string& address) {

@@ -173,6 +173,8 @@ struct DeviceView {
   uint32_t id = 0;
   std::string name;  // As given when it was linked from this device; may be empty.
   absl::Time added_at;
+  // The day it last connected to the clinic's server, if the server says.
+  std::optional<absl::Time> last_seen;
   bool this_device = false;
 };
 

@@ -39,9 +39,17 @@ void AddDeviceCommands(Commands& cli) {
                      {"name", d.name},
                      {"added_at", absl::FormatTime(absl::RFC3339_sec, d.added_at,
                                                    absl::UTCTimeZone())},
+                     {"last_seen", d.last_seen ? json(absl::FormatTime(
+                                                     "%Y-%m-%d", *d.last_seen, absl::UTCTimeZone()))
+                                               : json(nullptr)},
                      {"this_device", d.this_device}});
       absl::StrAppend(&text, d.id, "  ", d.name.empty() ? "-" : Printable(d.name), "  added ",
-                      Day(d.added_at), d.this_device ? "  (this device)" : "", "\n");
+                      Day(d.added_at),
+                      d.this_device ? "  (this device)"
+                      : d.last_seen ? "  last seen " + absl::FormatTime("%e %b", *d.last_seen,
+                                                                         absl::UTCTimeZone())
+                                    : "",
+                      "\n");
     }
     out.Print(arr, text);
     return absl::OkStatus();

@@ -130,6 +130,9 @@ class ClientCore {
   // Publishes this device's first device list (giving it its device key) when the relay has
   // none naming it, or records a newer one the relay serves; then logins use the device key.
   absl::Status EnsureOwnDeviceList();
+  // Records `list` (verified) as this account's, unless a newer one is recorded; sessions with
+  // devices it no longer names go.
+  absl::Status RecordOwnDeviceList(const v1::SignedDeviceList& list);
   absl::StatusOr<std::unique_ptr<RelayConnection>> Connect(const std::string& address);
   absl::StatusOr<v1::AccountRecord> RequireAccount();
   absl::Status RefreshContacts();

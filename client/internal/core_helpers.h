@@ -73,6 +73,23 @@ inline bool OnDeviceList(const v1::ContactRecord& contact, uint32_t device_id) {
   return false;
 }
 
+// Deletes the sessions with the devices on `before` that `after` no longer names: nothing is
+// encrypted to a removed device again, whatever the relay later claims.
+inline void DropSessionsOfRemovedDevices(LocalStore::Txn& txn, const std::string& hex,
+                                         const v1::SignedDeviceList& before,
+                                         const v1::SignedDeviceList& after) {
+  for (const v1::DeviceEntry& d : before.devices()) {
+    const bool kept = std::any_of(after.devices().begin(), after.devices().end(),
+                                  [&](const v1::DeviceEntry& a) {
+                                    return a.device_id() == d.device_id();
+                                  });
+    if (kept) continue;
+    txn.Delete(names::Session(hex, d.device_id()));
+    txn.Delete(names::PreviousSession(hex, d.device_id()));
+    txn.Delete(names::QuarantinedSession(hex, d.device_id()));
+  }
+}
+
 // The devices of a contact to encrypt to: those on its pinned device list (verified again
 // here) that the relay last reported active. FAILED_PRECONDITION while the contact has no list
 // pinned or none of its devices is active.

@@ -19,6 +19,12 @@ constexpr size_t kChallengeRandomSize = 16;
 constexpr std::string_view kBearer = "Bearer ";
 
 std::string SessionKey(std::string_view token_hash) { return base::Concat({"t", token_hash}); }
+// 'l' || account || device u32 -> the day (Unix seconds at 00:00 UTC) the device last logged in.
+std::string LastSeenKey(std::string_view account, uint32_t device) {
+  std::string key = base::Concat({"l", account});
+  base::AppendU32BE(&key, device);
+  return key;
+}
 std::string SessionIndexKey(std::string_view account, std::string_view token_hash) {
   return base::Concat({"a", account, token_hash});
 }
@@ -141,6 +147,10 @@ absl::StatusOr<v1::LoginResponse> Authenticator::Login(const v1::LoginRequest& r
   rocksdb::WriteBatch batch;
   batch.Put(db_->cf(Cf::kSessions), SessionKey(token_hash), session.SerializeAsString());
   batch.Put(db_->cf(Cf::kSessions), SessionIndexKey(account, token_hash), "");
+  // Only the day, shown to the account's own devices ("last seen 6 Dec").
+  std::string day;
+  base::AppendU64BE(&day, now - now % 86400);
+  batch.Put(db_->cf(Cf::kSessions), LastSeenKey(account, request.address().device_id()), day);
   AuditLog::Event e;
   e.event = v1::AUDIT_EVENT_LOGIN_OK;
   e.actor = account;
@@ -194,8 +204,22 @@ absl::Status Authenticator::Logout(const Caller& caller) {
   return db_->Write(&batch, /*sync=*/true);
 }
 
+absl::StatusOr<uint64_t> Authenticator::LastSeen(std::string_view account_id, uint32_t device_id) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> raw,
+                            db_->Get(Cf::kSessions, LastSeenKey(account_id, device_id)));
+  if (!raw.has_value() || raw->size() != 8) return 0;
+  uint64_t day = 0;
+  for (unsigned char c : *raw) day = (day << 8) | c;
+  return day;
+}
+
 absl::Status Authenticator::AddEraseSessions(std::string_view account_id,
                                              rocksdb::WriteBatch* batch) {
+  const std::string last_seen = base::Concat({"l", account_id});
+  std::string last_seen_end = last_seen;
+  base::AppendU32BE(&last_seen_end, 0xffffffffu);
+  last_seen_end.push_back('\xff');
+  batch->DeleteRange(db_->cf(Cf::kSessions), last_seen, last_seen_end);
   std::string prefix = base::Concat({"a", account_id});
   std::unique_ptr<rocksdb::Iterator> it(
       db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kSessions)));
@@ -229,6 +253,17 @@ absl::Status Authenticator::SweepExpired() {
     }
   }
   ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  // Link slots (devices_service.cc) that expired unused.
+  std::unique_ptr<rocksdb::Iterator> slots(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kSessions)));
+  for (slots->Seek("k"); slots->Valid() && slots->key().starts_with("k"); slots->Next()) {
+    LinkSlotRecord slot;
+    if (!slot.ParseFromArray(slots->value().data(), static_cast<int>(slots->value().size())) ||
+        now >= slot.expires_at()) {
+      batch.Delete(db_->cf(Cf::kSessions), slots->key());
+    }
+  }
+  ALLIANCE_RETURN_IF_ERROR(FromRocks(slots->status()));
   if (batch.Count() == 0) return absl::OkStatus();
   return db_->Write(&batch, /*sync=*/false);
 }

@@ -86,6 +86,9 @@ class Authenticator {
   [[nodiscard]] absl::Status Logout(const Caller& caller);
 
   // Adds to `batch` the deletion of every session of `account_id`.
+  // The day (Unix seconds at 00:00 UTC) the device last logged in; 0 if never.
+  [[nodiscard]] absl::StatusOr<uint64_t> LastSeen(std::string_view account_id, uint32_t device_id);
+  // Also erases the account's last-seen days.
   [[nodiscard]] absl::Status AddEraseSessions(std::string_view account_id,
                                               rocksdb::WriteBatch* batch);
 

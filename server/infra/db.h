@@ -18,7 +18,8 @@
 //             (that sender's pending envelopes in the mailbox; only depth is used)
 //   dedup     sender account (16) || message id (16) -> DedupRecord (kept until retention);
 //             'x' || server time ms u64 || sender || message id (41 bytes) -> "" (sweep order)
-//   sessions  't' || BLAKE2b(token) -> SessionRecord; 'a' || account || BLAKE2b(token) -> ""
+//   sessions  't' || BLAKE2b(token) -> SessionRecord; 'a' || account || BLAKE2b(token) -> "";
+//             'l' || account || device u32 -> last login day u64; 'k' || link id -> LinkSlotRecord
 //   invites   BLAKE2b(code) -> InviteRecord; 'c' || creator (16) || BLAKE2b(code) -> ""
 //   links     account || account -> LinkRecord (both directions)
 //   audit     sequence u64 -> alliance.v1.AuditEntry encoding (hash unset)

@@ -187,7 +187,8 @@ grpc::ServerUnaryReactor* DevicesService::StartLink(grpc::CallbackServerContext*
   slot.set_expires_at(now + kLinkTtlSeconds);
   rocksdb::WriteBatch batch;
   batch.Put(db->cf(Cf::kSessions), LinkSlotKey(request->link_id()), slot.SerializeAsString());
-  absl::Status written = db->Write(&batch, /*sync=*/true);
+  // Not synced: a slot lost in a crash is only a code to show again.
+  absl::Status written = db->Write(&batch, /*sync=*/false);
   if (written.ok()) response->set_expires_at(slot.expires_at());
   return call.Finish(written);
 }
@@ -203,6 +204,12 @@ grpc::ServerUnaryReactor* DevicesService::ApproveLink(grpc::CallbackServerContex
   }
   if (request->sealed().size() > kMaxSealedProvision) {
     return call.Finish(absl::ResourceExhaustedError("sealed account too large"));
+  }
+  // Charged to the approving device (each approval stores up to 80 KiB).
+  std::string budget = "approve/" + caller->account_id;
+  base::AppendU32BE(&budget, caller->device_id);
+  if (!deps_->publish_rate->TryAcquire(budget)) {
+    return call.Finish(absl::ResourceExhaustedError("too many devices approved; retry later"));
   }
   base::MutexLock lock(&deps_->directory->mutex());
   absl::StatusOr<LinkSlotRecord> slot = GetLinkSlot(*deps_, request->link_id());
@@ -223,6 +230,7 @@ grpc::ServerUnaryReactor* DevicesService::ApproveLink(grpc::CallbackServerContex
   slot->set_device_id(device_id);
   slot->set_added_at(static_cast<uint64_t>(deps_->clock->NowUnixSeconds()));
   slot->set_sealed(request->sealed());
+  slot->set_approved_by(caller->device_id);
   RelayDb* db = deps_->directory->db();
   rocksdb::WriteBatch batch;
   deps_->directory->AddPutAccount(*account, &batch);
@@ -277,6 +285,11 @@ grpc::ServerUnaryReactor* DevicesService::CompleteLink(grpc::CallbackServerConte
     if (!account.ok()) return call.Finish(account.status());
     if (account->state() != v1::ACCOUNT_STATE_ACTIVE) {
       return call.Finish(absl::NotFoundError("no such account"));
+    }
+    // A device removed after approving takes its approvals with it.
+    if (!HasDevice(*account, slot->approved_by())) {
+      return call.Finish(
+          absl::FailedPreconditionError("the device that approved this code was removed"));
     }
     const std::string message = wire::DeviceListMessage(
         deps_->directory->relay_id(), slot->account_id(), list.version(), Entries(list));
@@ -408,6 +421,11 @@ grpc::ServerUnaryReactor* DevicesService::ListDevices(grpc::CallbackServerContex
     s->set_device_id(d.device_id());
     s->set_added_at(d.added_at());
     s->set_device_key(d.device_key());
+    if (request->account_id() == caller->account_id) {
+      absl::StatusOr<uint64_t> seen = deps_->auth->LastSeen(caller->account_id, d.device_id());
+      if (!seen.ok()) return call.Finish(seen.status());
+      s->set_last_seen_at(*seen);
+    }
   }
   return call.Finish(absl::OkStatus());
 }

@@ -287,6 +287,11 @@ absl::StatusOr<std::vector<v1::DeviceMismatch>> RelayService::ValidateSend(
     }
   }
   std::vector<v1::DeviceMismatch> mismatches;
+  // A message already stored is answered as a duplicate, even if the devices changed since:
+  // the retry of a send whose answer was lost must not be told to cover a new device.
+  ALLIANCE_ASSIGN_OR_RETURN(bool stored,
+                            deps_->mailbox->AlreadyStored(caller.account_id, request.message_id()));
+  if (stored) return mismatches;
   std::vector<uint32_t> own_others;
   if (!to_self || !to_own.empty()) {
     ALLIANCE_ASSIGN_OR_RETURN(AccountRecord own, deps_->directory->GetAccount(caller.account_id));

@@ -82,6 +82,13 @@ uint64_t Mailbox::DeliverableLocked(const State& state) {
   return state.pending.empty() ? state.next_sequence - 1 : *state.pending.begin() - 1;
 }
 
+absl::StatusOr<bool> Mailbox::AlreadyStored(std::string_view sender_account,
+                                            std::string_view message_id) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> existing,
+                            db_->Get(Cf::kDedup, DedupKey(sender_account, message_id)));
+  return existing.has_value();
+}
+
 void Mailbox::Send(const v1::Address& sender, const v1::SendRequest& request, SendDone done) {
   // The destinations: `messages`, or the single recipient/type/payload.
   struct Destination {

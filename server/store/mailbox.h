@@ -75,6 +75,11 @@ class Mailbox {
   // erased), ABORTED (same message id in flight), UNAVAILABLE (shutting down), INTERNAL.
   void Send(const v1::Address& sender, const v1::SendRequest& request, SendDone done);
 
+  // Whether `sender_account` already stored a message with `message_id` (a Send of it answers
+  // duplicate, whatever its destinations).
+  [[nodiscard]] absl::StatusOr<bool> AlreadyStored(std::string_view sender_account,
+                                                   std::string_view message_id);
+
   // Deletes `sequences` from `mailbox`; returns how many were present.
   [[nodiscard]] absl::StatusOr<uint32_t> Ack(
       const v1::Address& mailbox, const google::protobuf::RepeatedField<uint64_t>& sequences);

@@ -52,6 +52,7 @@ TEST_F(DevicesClientTest, ALinkedDeviceReceivesEverythingAndShowsWhatTheOtherSen
   ASSERT_EQ(devices->size(), 2u);
   EXPECT_TRUE((*devices)[0].this_device);
   EXPECT_EQ((*devices)[1].name, "Laptop");
+  EXPECT_TRUE((*devices)[0].last_seen.has_value());  // The phone logged in today.
   auto contacts = laptop->Contacts(false);
   ASSERT_TRUE(contacts.ok());
   ASSERT_EQ(contacts->size(), 1u);  // The therapist, with the key the phone pinned.

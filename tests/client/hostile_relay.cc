@@ -55,9 +55,18 @@ class HostileRelay::AccountsProxy final : public v1::Accounts::Service {
   }
   grpc::Status ListContacts(grpc::ServerContext* c, const v1::ListContactsRequest* req,
                             v1::ListContactsResponse* resp) override {
-    return Forward(UpstreamContext(*c), [&](grpc::ClientContext* u) {
+    grpc::Status s = Forward(UpstreamContext(*c), [&](grpc::ClientContext* u) {
       return relay_->accounts_->ListContacts(u, *req, resp);
     });
+    if (s.ok()) {
+      ContactsHook hook;
+      {
+        base::MutexLock lock(&relay_->mu_);
+        hook = relay_->contacts_hook_;
+      }
+      if (hook) hook(relay_->CallerOf(*c), resp);
+    }
+    return s;
   }
   grpc::Status DeleteAccount(grpc::ServerContext* c, const v1::DeleteAccountRequest* req,
                              v1::DeleteAccountResponse* resp) override {
@@ -262,6 +271,11 @@ HostileRelay::~HostileRelay() {
 void HostileRelay::SetDeliveryHook(DeliveryHook hook) {
   base::MutexLock lock(&mu_);
   delivery_hook_ = std::move(hook);
+}
+
+void HostileRelay::SetContactsHook(ContactsHook hook) {
+  base::MutexLock lock(&mu_);
+  contacts_hook_ = std::move(hook);
 }
 
 void HostileRelay::SetBundleHook(BundleHook hook) {

@@ -52,6 +52,9 @@ class HostileRelay {
                                                                std::vector<v1::Envelope> backlog)>;
   // Rewrites a bundle the relay hands to `caller` (after it was recorded in Bundles()).
   using BundleHook = std::function<void(const v1::Address& caller, v1::PreKeyBundle* bundle)>;
+  // Rewrites the contact list (identity keys, device lists, active device ids) the relay
+  // hands to `caller`.
+  using ContactsHook = std::function<void(const v1::Address& caller, v1::ListContactsResponse*)>;
 
   // Listens on 127.0.0.1 (a free port) and forwards to the relay at `upstream` (host:port,
   // plaintext). INTERNAL when the port cannot be bound.
@@ -69,6 +72,7 @@ class HostileRelay {
   // or fetch.
   void SetDeliveryHook(DeliveryHook hook);
   void SetBundleHook(BundleHook hook);
+  void SetContactsHook(ContactsHook hook);
 
   // Every envelope the relay accepted through this proxy, as the relay stores it: sender from
   // the caller's login, sequence and time from the relay's answer. Oldest first.
@@ -116,6 +120,7 @@ class HostileRelay {
   mutable base::Mutex mu_;
   DeliveryHook delivery_hook_ ABSL_GUARDED_BY(mu_);
   BundleHook bundle_hook_ ABSL_GUARDED_BY(mu_);
+  ContactsHook contacts_hook_ ABSL_GUARDED_BY(mu_);
   // Session token (raw bytes) -> the address that logged in with it.
   absl::flat_hash_map<std::string, v1::Address> callers_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::Envelope> sent_ ABSL_GUARDED_BY(mu_);

@@ -162,6 +162,53 @@ TEST_F(HostileRelayTest, AnHonestProxyChangesNothing) {
   EXPECT_FALSE(hostile_->Bundles().empty());
 }
 
+// 0. Devices. The relay lists a device the therapist's identity key never signed for: as an
+// active device, and in a device list it altered (a newer version, signed by no one). Sam
+// encrypts to the therapist's real device only, and a message from the invented device is
+// never read.
+TEST_F(HostileRelayTest, ADeviceTheRelayInventsIsNeverEncryptedToNorBelieved) {
+  const v1::Address therapist = AddressOf(*therapist_);
+  ASSERT_TRUE(client_->Contacts(true).ok());  // The therapist's real list, pinned.
+  hostile_->SetContactsHook([&](const v1::Address&, v1::ListContactsResponse* resp) {
+    for (v1::Contact& c : *resp->mutable_contacts()) {
+      if (c.account_id() != therapist.account_id()) continue;
+      c.add_device_ids(9);
+      if (!c.has_device_list()) continue;
+      v1::DeviceEntry* e = c.mutable_device_list()->add_devices();
+      e->set_device_id(9);
+      e->set_device_key(std::string(32, '\x42'));
+      e->set_added_at(1);
+      c.mutable_device_list()->set_version(c.device_list().version() + 1);
+    }
+  });
+  ASSERT_TRUE(client_->Contacts(true).ok());
+  SendOk(*client_, "therapist", "for the real device only");
+  SendOk(*client_, "therapist", "and again");
+  for (const v1::Envelope& e : hostile_->Sent()) {
+    EXPECT_NE(e.recipient().device_id(), 9u) << "encrypted to a device the relay invented";
+  }
+  EXPECT_EQ(Bodies(SyncOk(*therapist_)),
+            (std::vector<std::string>{"for the real device only", "and again"}));
+  // No "added a device" line either: the altered list was never pinned.
+  auto history = client_->History("therapist");
+  ASSERT_TRUE(history.ok()) << history.status();
+  for (const MessageView& m : *history) EXPECT_FALSE(m.device_added);
+
+  // An envelope "from" the invented device, carrying a copy of a real one, is never opened.
+  SendOk(*therapist_, "client", "a real one");
+  hostile_->SetDeliveryHook([&](const v1::Address&, std::vector<v1::Envelope> backlog) {
+    for (v1::Envelope& e : backlog) {
+      if (e.sender().account_id() == therapist.account_id()) {
+        e.mutable_sender()->set_device_id(9);
+        e.set_message_id(std::string(16, '\x09'));
+      }
+    }
+    return backlog;
+  });
+  EXPECT_TRUE(Bodies(SyncOk(*client_)).empty());
+  hostile_->SetDeliveryHook(nullptr);
+}
+
 // 1. Replay. The relay delivers again what was delivered and acknowledged: under its own
 // envelope id (a redelivery), and under a fresh id (so the envelope-id check cannot catch it).
 // Neither shows a message twice, and the sessions go on as before.

@@ -516,5 +516,94 @@ TEST_F(DevicesTest, AnAdminListsAndRemovesAnAccountsDeviceButNeverItsLast) {
   EXPECT_EQ(devices.devices_size(), 1);
 }
 
+TEST_F(DevicesTest, ALinkSlotWorksOnceAndExpiresAfterTenMinutes) {
+  TestAccount admin = h_.NewAdmin();
+  TestAccount therapist = h_.Invite(admin, v1::ROLE_THERAPIST);
+  ASSERT_TRUE(h_.Login(&therapist).ok());
+  auto start = [&](const std::string& link_id) {
+    v1::StartLinkRequest req;
+    req.set_link_id(link_id);
+    v1::StartLinkResponse resp;
+    grpc::ClientContext ctx;
+    return devices_->StartLink(&ctx, req, &resp);
+  };
+  auto approve = [&](const std::string& link_id) {
+    v1::ApproveLinkRequest req;
+    req.set_link_id(link_id);
+    req.set_sealed("sealed bytes the relay cannot read");
+    v1::ApproveLinkResponse resp;
+    return devices_->ApproveLink(h_.Ctx(therapist).get(), req, &resp);
+  };
+  auto await = [&](const std::string& link_id, v1::AwaitLinkResponse* resp) {
+    v1::AwaitLinkRequest req;
+    req.set_link_id(link_id);
+    grpc::ClientContext ctx;
+    return devices_->AwaitLink(&ctx, req, resp);
+  };
+  const std::string first(32, 'a');
+  ASSERT_TRUE(start(first).ok());
+  EXPECT_EQ(start(first).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(start("short").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::AwaitLinkResponse waiting;
+  ASSERT_TRUE(await(first, &waiting).ok());
+  EXPECT_FALSE(waiting.approved());
+  ASSERT_TRUE(approve(first).ok());
+  EXPECT_EQ(approve(first).error_code(), grpc::StatusCode::FAILED_PRECONDITION);  // once
+  ASSERT_TRUE(await(first, &waiting).ok());
+  EXPECT_TRUE(waiting.approved());
+  EXPECT_EQ(waiting.account_id(), therapist.account_id);
+  EXPECT_EQ(waiting.device_id(), 2u);
+
+  // A slot nobody approved within 10 minutes is gone.
+  const std::string second(32, 'b');
+  ASSERT_TRUE(start(second).ok());
+  h_.clock().Advance(absl::Minutes(10) + absl::Seconds(1));
+  EXPECT_EQ(approve(second).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(await(second, &waiting).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(await(first, &waiting).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(approve(std::string(32, 'c')).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(DevicesTest, ALinkApprovedByADeviceRemovedSinceNeverCompletes) {
+  TestAccount admin = h_.NewAdmin();
+  TestAccount therapist = h_.Invite(admin, v1::ROLE_THERAPIST);
+  const TestAccount key1 = NewIdentity();
+  const TestAccount key2 = NewIdentity();
+  TestAccount laptop = AddDevice(therapist, 2, key2.public_key);
+  laptop.device_secret_key = key2.secret_key;
+  ASSERT_TRUE(h_.Login(&laptop).ok());
+  ASSERT_TRUE(h_.Login(&therapist).ok());
+  // A stolen laptop approves a code of the thief's, then the owner removes the laptop.
+  const std::string link_id(32, 't');
+  {
+    v1::StartLinkRequest req;
+    req.set_link_id(link_id);
+    v1::StartLinkResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(devices_->StartLink(&ctx, req, &resp).ok());
+  }
+  {
+    v1::ApproveLinkRequest req;
+    req.set_link_id(link_id);
+    req.set_sealed("the account, sealed to the thief's code");
+    v1::ApproveLinkResponse resp;
+    ASSERT_TRUE(devices_->ApproveLink(h_.Ctx(laptop).get(), req, &resp).ok());
+  }
+  ASSERT_TRUE(Publish(therapist, SignedList(therapist, therapist, 1, {{1, key1.public_key}})).ok());
+  v1::CompleteLinkRequest complete;
+  complete.set_link_id(link_id);
+  v1::DeviceEntry* e = complete.mutable_list()->add_devices();
+  e->set_device_id(1);
+  e->set_device_key(key1.public_key);
+  e->set_added_at(1);
+  complete.mutable_list()->set_version(2);
+  complete.mutable_list()->set_signature(std::string(64, '\0'));
+  v1::CompleteLinkResponse done;
+  grpc::ClientContext ctx;
+  grpc::Status s = devices_->CompleteLink(&ctx, complete, &done);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("removed"), std::string::npos) << s.error_message();
+}
+
 }  // namespace
 }  // namespace alliance::server::testing

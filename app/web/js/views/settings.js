@@ -122,7 +122,8 @@ function devicesCard() {
     try {
       const all = await get('/api/devices');
       list.replaceChildren(...all.map((d) => {
-        const label = `${d.name || `Device ${d.id}`} — added ${d.added_text}`;
+        const seen = d.last_seen_text && !d.this_device ? `, last seen ${d.last_seen_text}` : '';
+        const label = `${d.name || `Device ${d.id}`} — added ${d.added_text}${seen}`;
         if (d.this_device) return h('li', {dataset: {id: String(d.id)}}, `${label} (this device)`);
         const remove = h('button', {type: 'button', class: 'secondary', dataset: {id: String(d.id)}},
           'Remove');
