@@ -75,6 +75,45 @@ TEST_F(CareClientTest, AgreementIsInForceOnlyOnceBothSigned) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(CareClientTest, AReplyFromTheTherapistsLaptopClearsTheDueItemOnTheDesktop) {
+  BuildClinic();
+  Agree(Draft(Shift(Today(absl::Now()), 2)));
+  // The therapist links a laptop: the agreement comes along, sealed to the code.
+  auto laptop = Client::Init(Options("Rivera-laptop"), Pass("pw-Rivera-laptop"));
+  ASSERT_TRUE(laptop.ok()) << laptop.status();
+  RelayOptions relay;
+  relay.address = Address();
+  auto code = (*laptop)->StartLink(relay);
+  ASSERT_TRUE(code.ok()) << code.status();
+  ASSERT_TRUE(therapist_->ApproveLink(code->code, "Laptop").ok());
+  ASSERT_TRUE((*laptop)->FinishLink(absl::Seconds(5)).ok());
+  auto agreement = (*laptop)->Agreement("client");
+  ASSERT_TRUE(agreement.ok()) << agreement.status();
+  EXPECT_TRUE(agreement->in_force.has_value());
+
+  ASSERT_TRUE(client_->SendText("therapist", "I had a rough night.").ok());
+  ASSERT_TRUE(therapist_->Sync().ok());
+  ASSERT_TRUE((*laptop)->Sync().ok());
+  ASSERT_EQ(therapist_->DueList()->size(), 1u);
+  ASSERT_EQ((*laptop)->DueList()->size(), 1u);
+  // Answered from the laptop: the desktop sees the reply as sent, and nothing is due there.
+  auto reply = (*laptop)->SendText("client", "Thank you for telling me; let's talk.");
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  ASSERT_TRUE(reply->sent);
+  EXPECT_TRUE((*laptop)->DueList()->empty());
+  ASSERT_TRUE(therapist_->Sync().ok());
+  EXPECT_TRUE(therapist_->DueList()->empty());
+  auto desk = therapist_->History("client");
+  ASSERT_TRUE(desk.ok());
+  EXPECT_EQ(desk->back().body, "Thank you for telling me; let's talk.");
+  EXPECT_EQ(desk->back().direction, v1::DIRECTION_OUTGOING);
+  // And the client got it once.
+  auto got = client_->Sync();
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].body, "Thank you for telling me; let's talk.");
+}
+
 TEST_F(CareClientTest, OutsideHoursNoticeDueListAndReplyClearsIt) {
   BuildClinic();
   Agree(Draft(Shift(Today(absl::Now()), 2)));  // The only window is the day after tomorrow.
