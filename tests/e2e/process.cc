@@ -96,6 +96,20 @@ int Background::Stop(int sig) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+int Background::Wait(double seconds) {
+  if (pid_ <= 0) return -1;
+  int status = 0;
+  for (int i = 0; i < static_cast<int>(seconds * 50); ++i) {
+    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    ::usleep(20'000);
+  }
+  return -2;
+}
+
 int FreePort() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};

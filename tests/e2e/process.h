@@ -31,6 +31,9 @@ class Background {
   ~Background();
   // Sends `sig` and waits; returns the exit code (-1 if it died of a signal).
   int Stop(int sig);
+  // Waits up to `seconds` for the process to exit by itself; returns its exit code (-1 if it
+  // died of a signal), or -2 if it is still running (it is then left running).
+  int Wait(double seconds);
   pid_t pid() const { return pid_; }
 
  private:
