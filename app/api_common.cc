@@ -15,16 +15,6 @@ namespace {
 
 constexpr char kLocked[] = "Alliance is locked. Unlock it to continue.";
 
-// The library's one-line validation messages, as a sentence: "message is empty" becomes
-// "Message is empty.".
-std::string Sentence(absl::string_view message) {
-  std::string s(message);
-  if (s.empty()) return "That request could not be read.";
-  s[0] = static_cast<char>(absl::ascii_toupper(static_cast<unsigned char>(s[0])));
-  if (s.back() != '.' && s.back() != '?' && s.back() != ')') s += '.';
-  return s;
-}
-
 void Run(AppSession& session, const httplib::Request& req, httplib::Response& res,
          const ClientHandler& h) {
   session.Touch();
@@ -45,7 +35,48 @@ void RunSession(AppSession& session, const httplib::Request& req, httplib::Respo
   res.set_content(Dump(out), "application/json");
 }
 
+// Reads and drops the rest of a request body, so that the connection can carry the next request.
+void Drain(const httplib::Request& req, const httplib::ContentReader& reader) {
+  if (req.is_multipart_form_data()) {
+    reader([](const httplib::MultipartFormData&) { return true; },
+           [](const char*, size_t) { return true; });
+  } else {
+    reader([](const char*, size_t) { return true; });
+  }
+}
+
+void RunStreamed(AppSession& session, const httplib::Request& req, httplib::Response& res,
+                 const httplib::ContentReader& reader, const StreamedHandler& h) {
+  session.Touch();
+  absl::StatusOr<std::shared_ptr<client::Client>> c = session.Client();
+  if (!c.ok()) {
+    Drain(req, reader);
+    return FailWith(res, 423, kLocked);
+  }
+  Json out = Json::object();
+  absl::Status s = h(req, reader, session, **c, out);
+  session.Touch();  // A long upload is use of the page, not idleness.
+  if (!s.ok()) return Fail(res, s);
+  res.set_content(Dump(out), "application/json");
+}
+
 }  // namespace
+
+std::string Sentence(absl::string_view message) {
+  std::string s(message);
+  if (s.empty()) return "That request could not be read.";
+  s[0] = static_cast<char>(absl::ascii_toupper(static_cast<unsigned char>(s[0])));
+  if (s.back() != '.' && s.back() != '?' && s.back() != ')') s += '.';
+  return s;
+}
+
+void Routes::PostStreamed(const std::string& pattern, StreamedHandler h) {
+  server_.Post(pattern, [&session = session_, h](const httplib::Request& req,
+                                                 httplib::Response& res,
+                                                 const httplib::ContentReader& reader) {
+    RunStreamed(session, req, res, reader, h);
+  });
+}
 
 void Routes::Get(const std::string& pattern, ClientHandler h) {
   server_.Get(pattern, [&session = session_, h](const httplib::Request& req, httplib::Response& res) {

@@ -1,12 +1,14 @@
-// Routes for conversations: contacts, threads, compose preview, send, export, safety numbers,
-// the therapist's due list and digest (app/API.md).
+// Routes for conversations: contacts, threads, compose preview, export, safety numbers, the
+// therapist's due list and digest (app/API.md). Sending is in api_send.cc.
 #include <algorithm>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "app/api.h"
 #include "base/status_macros.h"
 #include "care/window_text.h"
+#include "client/attachment_files.h"
 
 namespace alliance::app {
 namespace {
@@ -24,11 +26,21 @@ const char* IntentName(v1::Intent intent) {
   }
 }
 
-absl::StatusOr<v1::Intent> ParseIntent(const std::string& s) {
-  if (s.empty() || s == "needs_reply") return v1::INTENT_NEEDS_REPLY;
-  if (s == "next_session") return v1::INTENT_FOR_NEXT_SESSION;
-  if (s == "fyi") return v1::INTENT_JUST_LETTING_YOU_KNOW;
-  return absl::InvalidArgumentError("choose what the message is for");
+Json AttachmentJson(const client::AttachmentView& a) {
+  Json j{{"index", a.index},
+         {"file_name", a.file_name},
+         {"media_type", a.media_type},
+         {"size", a.size},
+         {"size_text", client::FormatFileSize(a.size)},
+         {"thumbnail", nullptr}};
+  // Only types every browser shows and the page's CSP allows as data: URLs; the bytes come from
+  // the sender, so the type is the one the library found in them, not the declared one.
+  if (!a.thumbnail.empty() &&
+      (a.thumbnail_type == "image/png" || a.thumbnail_type == "image/jpeg")) {
+    j["thumbnail"] = absl::StrCat("data:", a.thumbnail_type, ";base64,",
+                                  absl::Base64Escape(a.thumbnail));
+  }
+  return j;
 }
 
 Json ContactJson(const client::ContactView& c) {
@@ -43,25 +55,6 @@ Json ContactJson(const client::ContactView& c) {
               {"missing_before_text",
                c.missing_before ? Json(TimeText(*c.missing_before)) : Json(nullptr)},
               {"due", nullptr}};
-}
-
-Json MessageJson(const client::MessageView& m) {
-  Json j{{"id", m.id},
-         {"direction", m.device_added                          ? "event"
-                       : m.direction == v1::DIRECTION_OUTGOING ? "out"
-                                                               : "in"},
-         {"sent_at", Millis(m.sent_at)},
-         {"time_text", TimeText(m.sent_at)},
-         {"state", client::DeliveryStateName(m.state)},
-         {"body", m.body},
-         {"intent", IntentName(m.intent)},
-         {"urgent", m.urgent},
-         {"unverified", m.identity_unverified},
-         {"undecryptable", m.undecryptable},
-         {"notice", m.notice},
-         {"reply_due_text", nullptr}};
-  if (m.reply_due.has_value()) j["reply_due_text"] = TimeText(*m.reply_due);
-  return j;
 }
 
 Json PreviewJson(const client::ComposePreview& p) {
@@ -106,6 +99,34 @@ Json DueJson(const client::DueView& d) {
 }
 
 }  // namespace
+
+absl::StatusOr<v1::Intent> ParseIntent(const std::string& s) {
+  if (s.empty() || s == "needs_reply") return v1::INTENT_NEEDS_REPLY;
+  if (s == "next_session") return v1::INTENT_FOR_NEXT_SESSION;
+  if (s == "fyi") return v1::INTENT_JUST_LETTING_YOU_KNOW;
+  return absl::InvalidArgumentError("choose what the message is for");
+}
+
+Json MessageJson(const client::MessageView& m) {
+  Json j{{"id", m.id},
+         {"direction", m.device_added                          ? "event"
+                       : m.direction == v1::DIRECTION_OUTGOING ? "out"
+                                                               : "in"},
+         {"sent_at", Millis(m.sent_at)},
+         {"time_text", TimeText(m.sent_at)},
+         {"state", client::DeliveryStateName(m.state)},
+         {"body", m.body},
+         {"intent", IntentName(m.intent)},
+         {"urgent", m.urgent},
+         {"unverified", m.identity_unverified},
+         {"undecryptable", m.undecryptable},
+         {"notice", m.notice},
+         {"reply_due_text", nullptr},
+         {"attachments", Json::array()}};
+  if (m.reply_due.has_value()) j["reply_due_text"] = TimeText(*m.reply_due);
+  for (const client::AttachmentView& a : m.attachments) j["attachments"].push_back(AttachmentJson(a));
+  return j;
+}
 
 void AddMessageRoutes(Routes& r) {
   r.Get("/api/contacts", [](const httplib::Request&, client::Client& c, Json& out) -> absl::Status {
@@ -164,36 +185,6 @@ void AddMessageRoutes(Routes& r) {
           out = PreviewJson(p);
           return absl::OkStatus();
         });
-
-  r.Post(absl::StrCat(kContact, "/send"),
-         [](const httplib::Request& req, client::Client& c, Json& out) -> absl::Status {
-           ALLIANCE_ASSIGN_OR_RETURN(Json body, Body(req));
-           ALLIANCE_ASSIGN_OR_RETURN(std::string text, Str(body, "body", 60000, "the message"));
-           ALLIANCE_ASSIGN_OR_RETURN(std::string intent,
-                                     Str(body, "intent", 20, "the intent", false));
-           client::SendOptions o;
-           ALLIANCE_ASSIGN_OR_RETURN(o.intent, ParseIntent(intent));
-           o.urgent = Flag(body, "urgent");
-           o.crisis_acknowledged = Flag(body, "crisis_acknowledged");
-           ALLIANCE_ASSIGN_OR_RETURN(client::SendResult sent, c.SendText(ContactId(req), text, o));
-           out["sent"] = sent.sent;
-           out["queued"] = !sent.crisis_prompt && !sent.sent;
-           out["crisis_prompt"] = sent.crisis_prompt;
-           out["notice"] = sent.notice;
-           out["emergency_notice"] = nullptr;
-           if (sent.crisis_prompt && !sent.notice.empty()) {
-             out["emergency_notice"] = sent.notice.front();
-           }
-           out["message"] = nullptr;
-           if (!sent.message_id.empty()) {
-             ALLIANCE_ASSIGN_OR_RETURN(std::vector<client::MessageView> history,
-                                       c.History(ContactId(req)));
-             for (const client::MessageView& m : history) {
-               if (m.id == sent.message_id) out["message"] = MessageJson(m);
-             }
-           }
-           return absl::OkStatus();
-         });
 
   r.server().Get(absl::StrCat(kContact, "/export"),
                  [&session = r.session()](const httplib::Request& req, httplib::Response& res) {

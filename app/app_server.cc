@@ -3,12 +3,14 @@
 #include <httplib.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -64,6 +66,45 @@ void SecurityHeaders(httplib::Response& res) {
   res.set_header("Cross-Origin-Resource-Policy", "same-origin");
 }
 
+// Refuses a request before its body is read. The unread body would be taken for the next
+// request on this connection, so the connection ends with the response.
+void Refuse(const httplib::Request& req, httplib::Response& res, int status,
+            const std::string& sentence) {
+  FailWith(res, status, sentence);
+  if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
+    res.set_header("Connection", "close");
+  }
+  SecurityHeaders(res);
+}
+
+// "/api/contacts/<32 hex digits>/send", the one route that takes files.
+bool IsSendRoute(absl::string_view path) {
+  if (!absl::ConsumePrefix(&path, "/api/contacts/") || !absl::ConsumeSuffix(&path, "/send")) {
+    return false;
+  }
+  return path.size() == 32 && std::all_of(path.begin(), path.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// The body bounds of api.h, from the headers alone: OUT_OF_RANGE when too large,
+// INVALID_ARGUMENT for a body without a plain Content-Length (browsers always send one).
+absl::Status CheckBodySize(const httplib::Request& req) {
+  if (req.has_header("Transfer-Encoding")) {
+    return absl::InvalidArgumentError("That request could not be read.");
+  }
+  if (!req.has_header("Content-Length")) return absl::OkStatus();
+  uint64_t length = 0;
+  if (!absl::SimpleAtoi(req.get_header_value("Content-Length"), &length)) {
+    return absl::InvalidArgumentError("That request could not be read.");
+  }
+  const bool upload = req.method == "POST" && req.is_multipart_form_data() && IsSendRoute(req.path);
+  if (length <= (upload ? kMaxUploadBody : kMaxJsonBody)) return absl::OkStatus();
+  return absl::OutOfRangeError(
+      upload ? "These files are too large to send together. Please send fewer or smaller files."
+             : "That request is too large.");
+}
+
 }  // namespace
 
 class AppServer::Impl {
@@ -72,7 +113,8 @@ class AppServer::Impl {
 
   absl::Status Start(int port) {
     server_.new_task_queue = [] { return new httplib::ThreadPool(24); };
-    server_.set_payload_max_length(256 * 1024);
+    // The largest upload; every other body is held to kMaxJsonBody by the guard, before it is read.
+    server_.set_payload_max_length(kMaxUploadBody);
     server_.set_keep_alive_timeout(30);
     server_.set_pre_routing_handler(
         [this](const httplib::Request& req, httplib::Response& res) { return Guard(req, res); });
@@ -92,6 +134,8 @@ class AppServer::Impl {
     Routes routes(server_, session_);
     AddProfileRoutes(routes);
     AddMessageRoutes(routes);
+    AddSendRoutes(routes);
+    AddAttachmentRoutes(routes);
     AddCareRoutes(routes);
     AddAdminRoutes(routes);
 
@@ -163,6 +207,10 @@ class AppServer::Impl {
       SecurityHeaders(res);
       return R::Handled;
     }
+    if (absl::Status size = CheckBodySize(req); !size.ok()) {
+      Refuse(req, res, absl::IsOutOfRange(size) ? 413 : 400, std::string(size.message()));
+      return R::Handled;
+    }
     if (!absl::StartsWith(req.path, "/api/")) return R::Unhandled;
     const std::string cookie = CookieValue(req);
     std::string csrf;
@@ -173,13 +221,11 @@ class AppServer::Impl {
       }
     }
     if (csrf.empty()) {
-      FailWith(res, 401, "Open Alliance from the link the app printed when it started.");
-      SecurityHeaders(res);
+      Refuse(req, res, 401, "Open Alliance from the link the app printed when it started.");
       return R::Handled;
     }
     if (!SameSecret(req.get_header_value(kCsrfHeader), csrf)) {
-      FailWith(res, 403, "This request was refused. Reload the page and try again.");
-      SecurityHeaders(res);
+      Refuse(req, res, 403, "This request was refused. Reload the page and try again.");
       return R::Handled;
     }
     return R::Unhandled;

@@ -109,7 +109,10 @@ class Client {
   // NOT_FOUND / INVALID_ARGUMENT for `ref` as ResolveContact.
   [[nodiscard]] absl::StatusOr<ComposePreview> Preview(const std::string& ref,
                                                        const SendOptions& options = {});
-  // Encrypts and sends a text. INVALID_ARGUMENT (empty or > 60 000 bytes, or `ref` ambiguous),
+  // Encrypts and sends a text, with the files in options.attachments (each encrypted here and
+  // uploaded before the message is queued; an upload that fails fails the send, naming the
+  // file, and nothing is queued). INVALID_ARGUMENT (empty without files, > 60 000 bytes, more
+  // than 8 files, `ref` ambiguous), RESOURCE_EXHAUSTED (a file over the relay's limit),
   // FAILED_PRECONDITION (identity changed, or the contact has no prekeys), NOT_FOUND (contact).
   // A relay that cannot be reached is not an error: SendResult.sent is false and the message
   // is queued. A care agreement that cannot be evaluated is not an error either: the message is
@@ -136,6 +139,22 @@ class Client {
   // caller to save (the CLI writes it with mode 0600, never through a symlink). NOT_FOUND /
   // INVALID_ARGUMENT for `ref` as ResolveContact.
   [[nodiscard]] absl::StatusOr<std::string> ExportJson(const std::string& ref);
+  // Fetches and decrypts attachment `index` (from 0) of the message whose id starts with
+  // `message_id` (at least 6 hex digits) into `directory` (created files are 0600), under the
+  // sender's name made safe, never replacing a file ("worksheet (1).pdf" instead). Returns the
+  // path written. Nothing is left under the real name unless every chunk, the final tag and
+  // the hash check out. The ciphertext stays cached in the profile, so a later call works
+  // after the relay deleted it. INVALID_ARGUMENT (id malformed or ambiguous), NOT_FOUND (no
+  // such message or attachment, not a directory, the relay no longer has it), DATA_LOSS
+  // ("worksheet.pdf is damaged or was altered; nothing was saved"), PERMISSION_DENIED (no
+  // longer linked to its sender), relay errors.
+  [[nodiscard]] absl::StatusOr<std::string> SaveAttachment(const std::string& message_id,
+                                                           size_t index,
+                                                           const std::string& directory);
+  // The attachments of the message whose id starts with `message_id`. Errors as
+  // SaveAttachment.
+  [[nodiscard]] absl::StatusOr<std::vector<AttachmentView>> MessageAttachments(
+      const std::string& message_id);
   // Shares read receipts (they flow only when both sides share them).
   [[nodiscard]] absl::Status SetReadReceipts(bool enabled);
 

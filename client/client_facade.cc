@@ -69,6 +69,16 @@ absl::StatusOr<SendResult> Client::SendText(const std::string& ref, const std::s
 
 absl::StatusOr<std::vector<MessageView>> Client::Sync() { return core_->Sync(); }
 
+absl::StatusOr<std::string> Client::SaveAttachment(const std::string& message_id, size_t index,
+                                                   const std::string& directory) {
+  return core_->SaveAttachment(message_id, index, directory);
+}
+
+absl::StatusOr<std::vector<AttachmentView>> Client::MessageAttachments(
+    const std::string& message_id) {
+  return core_->MessageAttachments(message_id);
+}
+
 absl::Status Client::Listen(const std::function<void(const MessageView&)>& on_message) {
   return core_->Listen(on_message);
 }

@@ -105,6 +105,13 @@ absl::StatusOr<std::string> ClientCore::ExportJson(const std::string& ref) {
                     {"safety_number", sn.digits}};
   nlohmann::json messages = nlohmann::json::array();
   for (const MessageView& m : history) {
+    nlohmann::json files = nlohmann::json::array();
+    for (const AttachmentView& a : m.attachments) {
+      files.push_back({{"index", a.index},
+                       {"file_name", a.file_name},
+                       {"media_type", a.media_type},
+                       {"size", a.size}});
+    }
     messages.push_back(
         {{"id", m.id},
          {"direction", m.direction == v1::DIRECTION_OUTGOING ? "sent" : "received"},
@@ -113,7 +120,8 @@ absl::StatusOr<std::string> ClientCore::ExportJson(const std::string& ref) {
          {"urgent", m.urgent},
          {"intent", static_cast<int>(m.intent)},
          {"undecryptable", m.undecryptable},
-         {"body", m.body}});
+         {"body", m.body},
+         {"attachments", std::move(files)}});
   }
   doc["messages"] = std::move(messages);
   return doc.dump(2) + "\n";

@@ -510,7 +510,12 @@ absl::StatusOr<ComposePreview> ClientCore::Preview(const std::string& ref,
 
 absl::StatusOr<SendResult> ClientCore::SendText(const std::string& ref, const std::string& body,
                                                 const SendOptions& options) {
-  if (body.empty()) return absl::InvalidArgumentError("message is empty");
+  if (body.empty() && options.attachments.empty()) {
+    return absl::InvalidArgumentError("message is empty");
+  }
+  if (options.attachments.size() > wire::kMaxAttachmentsPerMessage) {
+    return absl::InvalidArgumentError("a message carries at most 8 files");
+  }
   if (body.size() > kMaxBodySize) {
     return absl::InvalidArgumentError("message is longer than 60000 bytes");
   }
@@ -526,6 +531,10 @@ absl::StatusOr<SendResult> ClientCore::SendText(const std::string& ref, const st
     return result;
   }
   v1::Content content;
+  for (const AttachmentSource& file : options.attachments) {
+    ALLIANCE_ASSIGN_OR_RETURN(*content.mutable_text()->add_attachments(),
+                              UploadAttachment(account, contact, file));
+  }
   content.mutable_text()->set_body(body);
   content.mutable_text()->set_intent(options.intent);
   content.mutable_text()->set_urgent(options.urgent);

@@ -53,6 +53,10 @@ struct ClientOptions {
   // Fault injection for tests: called after received envelopes are durably stored and before
   // they are acknowledged to the relay (a test makes it simulate a crash). Default: none.
   std::function<void()> before_ack;
+  // Fault injection for tests: asked before each piece of an attachment upload or download
+  // with the bytes done so far; true breaks the stream there, as a dropped connection would
+  // (the library then resumes). Default: none.
+  std::function<bool(uint64_t offset)> transfer_fault;
 };
 
 }  // namespace alliance::client

@@ -90,7 +90,8 @@ RelayConnection::RelayConnection(const RelayOptions& options,
       keys_(v1::Keys::NewStub(channel_)),
       relay_(v1::Relay::NewStub(channel_)),
       clinic_(v1::Clinic::NewStub(channel_)),
-      devices_(v1::Devices::NewStub(channel_)) {}
+      devices_(v1::Devices::NewStub(channel_)),
+      blobs_(v1::Blobs::NewStub(channel_)) {}
 
 void RelayConnection::SetLogin(const crypto::IdentityKeyPair* identity,
                                const std::string& account_id, uint32_t device_id,
@@ -225,6 +226,71 @@ absl::StatusOr<std::string> RelayConnection::LoginOnce(bool with_device_key) {
 void RelayConnection::ForgetToken() {
   base::MutexLock lock(&mu_);
   token_hex_.clear();
+}
+
+absl::StatusOr<v1::UploadStatusResponse> RelayConnection::UploadStatus(
+    const v1::UploadStatusRequest& req) {
+  return Authed<v1::UploadStatusResponse>(
+      [&](grpc::ClientContext* ctx, v1::UploadStatusResponse* resp) {
+        return blobs_->UploadStatus(ctx, req, resp);
+      });
+}
+
+namespace {
+// A transfer stream may take long on a slow link, but never forever.
+constexpr absl::Duration kTransferDeadline = absl::Minutes(30);
+}  // namespace
+
+absl::StatusOr<v1::UploadResponse> RelayConnection::Upload(
+    const v1::UploadStart& start, const std::function<absl::StatusOr<bool>(std::string*)>& next) {
+  grpc::ClientContext ctx;
+  ALLIANCE_RETURN_IF_ERROR(PrepareStream(&ctx));
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kTransferDeadline));
+  v1::UploadResponse resp;
+  std::unique_ptr<grpc::ClientWriter<v1::UploadRequest>> writer = blobs_->Upload(&ctx, &resp);
+  v1::UploadRequest req;
+  *req.mutable_start() = start;
+  bool open = writer->Write(req);
+  absl::Status source_error;
+  while (open) {
+    req.Clear();
+    absl::StatusOr<bool> more = next(req.mutable_data());
+    if (!more.ok()) {
+      source_error = more.status();
+      ctx.TryCancel();
+      break;
+    }
+    if (!req.data().empty()) open = writer->Write(req);
+    if (!*more) break;
+  }
+  if (open && source_error.ok()) writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  if (!source_error.ok()) return source_error;
+  if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) ForgetToken();
+  ALLIANCE_RETURN_IF_ERROR(FromGrpc(s, options_.address));
+  return resp;
+}
+
+absl::Status RelayConnection::Download(
+    const v1::DownloadRequest& req,
+    const std::function<absl::Status(const v1::DownloadResponse&)>& sink) {
+  grpc::ClientContext ctx;
+  ALLIANCE_RETURN_IF_ERROR(PrepareStream(&ctx));
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kTransferDeadline));
+  std::unique_ptr<grpc::ClientReader<v1::DownloadResponse>> reader = blobs_->Download(&ctx, req);
+  v1::DownloadResponse resp;
+  absl::Status sink_error;
+  while (reader->Read(&resp)) {
+    sink_error = sink(resp);
+    if (!sink_error.ok()) {
+      ctx.TryCancel();
+      break;
+    }
+  }
+  grpc::Status s = reader->Finish();
+  if (!sink_error.ok()) return sink_error;
+  if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) ForgetToken();
+  return FromGrpc(s, options_.address);
 }
 
 absl::Status RelayConnection::PrepareStream(grpc::ClientContext* context) {

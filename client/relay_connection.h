@@ -13,6 +13,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,6 +24,7 @@
 #include "base/mutex.h"
 #include "absl/time/time.h"
 #include "alliance/v1/accounts_service.grpc.pb.h"
+#include "alliance/v1/blobs_service.grpc.pb.h"
 #include "alliance/v1/clinic_service.grpc.pb.h"
 #include "alliance/v1/devices_service.grpc.pb.h"
 #include "alliance/v1/keys_service.grpc.pb.h"
@@ -94,6 +96,19 @@ class RelayConnection {
   [[nodiscard]] absl::StatusOr<v1::CompleteLinkResponse> CompleteLink(
       const v1::CompleteLinkRequest& req);
 
+  // Attachments (blobs_service.proto). Upload streams `start`, then each piece `next` yields
+  // (it returns false after the last); Download hands each response to `sink` (an error from
+  // it cancels the stream and is returned). Neither retries: a stream cut off ends with the
+  // relay's or the channel's error (UNAUTHENTICATED also forgets the token), and the caller
+  // resumes from UploadStatus or from the bytes it holds.
+  [[nodiscard]] absl::StatusOr<v1::UploadStatusResponse> UploadStatus(
+      const v1::UploadStatusRequest& req);
+  [[nodiscard]] absl::StatusOr<v1::UploadResponse> Upload(
+      const v1::UploadStart& start, const std::function<absl::StatusOr<bool>(std::string*)>& next);
+  [[nodiscard]] absl::Status Download(
+      const v1::DownloadRequest& req,
+      const std::function<absl::Status(const v1::DownloadResponse&)>& sink);
+
   // Prepares a context for a Receive stream (token attached, no deadline).
   [[nodiscard]] absl::Status PrepareStream(grpc::ClientContext* context);
   // Drops the session token after a stream ended UNAUTHENTICATED (expired, or revoked as after
@@ -128,6 +143,7 @@ class RelayConnection {
   std::unique_ptr<v1::Relay::Stub> relay_;
   std::unique_ptr<v1::Clinic::Stub> clinic_;
   std::unique_ptr<v1::Devices::Stub> devices_;
+  std::unique_ptr<v1::Blobs::Stub> blobs_;
 
   base::Mutex mu_;
   const crypto::IdentityKeyPair* identity_ ABSL_GUARDED_BY(mu_) = nullptr;

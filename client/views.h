@@ -34,6 +34,18 @@ struct ContactView {
   std::optional<absl::Time> missing_before;
 };
 
+// A file that came with a message (Client::SaveAttachment fetches and decrypts it).
+struct AttachmentView {
+  size_t index = 0;        // Position in the message.
+  std::string file_name;   // Safe to use as a file name: no directories, no control characters.
+  std::string media_type;  // As the sender declared it ("application/pdf"); shown, never trusted.
+  uint64_t size = 0;       // File bytes.
+  // A small preview for images (JPEG, PNG, GIF or WebP bytes; `thumbnail_type` names which),
+  // empty otherwise.
+  std::string thumbnail;
+  std::string thumbnail_type;
+};
+
 struct MessageView {
   std::string contact_id;  // Hex.
   std::string contact_name;
@@ -56,6 +68,21 @@ struct MessageView {
   // Not a message but a line of the conversation ("Sam added a device on Tue 2 Dec"): the
   // contact's signed device list gained a device. `body` holds the line.
   bool device_added = false;
+  // Files sent with the message, in order.
+  std::vector<AttachmentView> attachments;
+};
+
+// A file to send with a message (SendOptions::attachments).
+struct AttachmentSource {
+  // The file to read. It is encrypted on this device before anything leaves it.
+  std::string path;
+  // The name the recipient sees; default: the path's base name.
+  std::string file_name;
+  // Default: guessed from the name's extension ("application/octet-stream" when unknown).
+  std::string media_type;
+  // A small preview for images (JPEG or PNG, at most 24 KiB); default: the image itself when
+  // it is a JPEG or PNG of at most 24 KiB, else none.
+  std::string thumbnail;
 };
 
 struct SendOptions {
@@ -64,6 +91,8 @@ struct SendOptions {
   // The sender saw the emergency notice after the on-device crisis check matched and chose to
   // send anyway. Default: false (a match returns crisis_prompt without sending).
   bool crisis_acknowledged = false;
+  // Files to send with the text (at most 8; the text may then be empty).
+  std::vector<AttachmentSource> attachments;
 };
 
 struct SendResult {

@@ -18,6 +18,7 @@
 #include "server/infra/crypto_util.h"
 #include "server/infra/data_dir_stats.h"
 #include "server/services/accounts_service.h"
+#include "server/services/blobs_service.h"
 #include "server/services/clinic_service.h"
 #include "server/services/devices_service.h"
 #include "server/services/keys_service.h"
@@ -115,6 +116,7 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
   directory_ = std::make_unique<Directory>(db_.get(), audit_.get(), clock, limits);
   prekeys_ = std::make_unique<PreKeyStore>(db_.get(), audit_.get(), limits, metrics_.get());
   mailbox_ = std::make_unique<Mailbox>(db_.get(), pool_.get(), clock, limits, metrics_.get());
+  blobs_ = std::make_unique<BlobStore>(db_.get(), clock, limits);
   send_rate_ = std::make_unique<RateLimiter>(clock, limits.send_rate_per_second, limits.send_burst,
                                              limits.max_rate_limit_keys);
   fetch_rate_ =
@@ -130,6 +132,7 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
                       .directory = directory_.get(),
                       .prekeys = prekeys_.get(),
                       .mailbox = mailbox_.get(),
+                      .blobs = blobs_.get(),
                       .send_rate = send_rate_.get(),
                       .fetch_rate = fetch_rate_.get(),
                       .publish_rate = publish_rate_.get(),
@@ -149,17 +152,21 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
   devices_service_ = std::make_unique<DevicesService>(&deps_);
   relay_service_ = std::make_unique<RelayService>(&deps_);
   clinic_service_ = std::make_unique<ClinicService>(&deps_);
+  blobs_service_ = std::make_unique<BlobsService>(&deps_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, credentials, &port_);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(limits.max_envelope_bytes) + 16 * 1024);
+  // Envelopes, and attachment upload pieces (at most 256 KiB each), plus framing.
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::max<uint32_t>(limits.max_envelope_bytes, 256 * 1024)) + 16 * 1024);
   builder.RegisterService(accounts_service_.get());
   builder.RegisterService(keys_service_.get());
   builder.RegisterService(devices_service_.get());
   builder.RegisterService(relay_service_.get());
   builder.RegisterService(clinic_service_.get());
+  builder.RegisterService(blobs_service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
@@ -283,6 +290,9 @@ absl::StatusOr<std::string> RelayServer::Backup(const std::string& to) {
 
 absl::StatusOr<uint64_t> RelayServer::SweepNow() {
   ALLIANCE_ASSIGN_OR_RETURN(uint64_t expired, mailbox_->SweepExpired());
+  ALLIANCE_ASSIGN_OR_RETURN(uint64_t expired_blobs, blobs_->SweepExpired());
+  metrics_->blobs_deleted.Increment(expired_blobs);
+  if (expired_blobs > 0) logger_->Info("attachment_sweep", {{"expired", expired_blobs}});
   ALLIANCE_RETURN_IF_ERROR(auth_->SweepExpired());
   ALLIANCE_RETURN_IF_ERROR(directory_->SweepExpired());
   if (expired > 0) logger_->Info("retention_sweep", {{"expired", expired}});

@@ -37,6 +37,7 @@
 #include "server/infra/tls_reloader.h"
 #include "server/services/service_util.h"
 #include "server/store/audit_log.h"
+#include "server/store/blob_store.h"
 #include "server/store/directory.h"
 #include "server/store/mailbox.h"
 #include "server/store/prekey_store.h"
@@ -44,6 +45,7 @@
 namespace alliance::server {
 
 class AccountsService;
+class BlobsService;
 class ClinicService;
 class KeysService;
 class DevicesService;
@@ -92,8 +94,11 @@ class RelayServer {
   // Errors: INVALID_ARGUMENT (relative path), ALREADY_EXISTS (not empty), INTERNAL.
   [[nodiscard]] absl::StatusOr<std::string> Backup(const std::string& to);
 
-  // Runs the expiry sweep now (retention, sessions, nonces, invites). Returns envelopes removed.
+  // Runs the expiry sweep now (retention of envelopes and attachments, sessions, nonces,
+  // invites). Returns envelopes removed.
   [[nodiscard]] absl::StatusOr<uint64_t> SweepNow();
+  // The attachment store (tests look at quotas and records).
+  BlobStore* blobs() const { return blobs_.get(); }
 
   // Stops accepting, ends streams (UNAVAILABLE), waits for calls in flight (at most 5 s),
   // drains synced writes, flushes and closes the database. Idempotent.
@@ -119,6 +124,7 @@ class RelayServer {
   std::unique_ptr<Directory> directory_;
   std::unique_ptr<PreKeyStore> prekeys_;
   std::unique_ptr<Mailbox> mailbox_;
+  std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<RateLimiter> send_rate_;
   std::unique_ptr<RateLimiter> fetch_rate_;
   std::unique_ptr<RateLimiter> publish_rate_;
@@ -128,6 +134,7 @@ class RelayServer {
   std::unique_ptr<DevicesService> devices_service_;
   std::unique_ptr<RelayService> relay_service_;
   std::unique_ptr<ClinicService> clinic_service_;
+  std::unique_ptr<BlobsService> blobs_service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsHttpServer> http_;
   std::unique_ptr<AdminSocket> admin_;

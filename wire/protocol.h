@@ -38,6 +38,30 @@ inline constexpr size_t kMaxDevicesPerAccount = 16;
 // expire after this long, and work once.
 inline constexpr int64_t kLinkCodeTtlSeconds = 600;
 
+// Attachments (docs/attachments.md). A file is encrypted with crypto_secretstream_xchacha20poly1305
+// under a fresh key: a 24-byte header, then the plaintext in chunks of kAttachmentChunkSize
+// (the last one, tagged final, holds the rest: 0 bytes only for an empty file), each growing
+// by 17 bytes.
+inline constexpr size_t kBlobIdSize = 16;
+inline constexpr size_t kAttachmentKeySize = 32;
+inline constexpr size_t kAttachmentHeaderSize = 24;
+inline constexpr size_t kAttachmentChunkSize = 64 * 1024;
+inline constexpr size_t kAttachmentChunkOverhead = 17;
+// Attachments one message may carry, recipient accounts one blob may name, and the largest
+// thumbnail (bytes) an attachment may carry.
+inline constexpr size_t kMaxAttachmentsPerMessage = 8;
+inline constexpr size_t kMaxBlobRecipients = 8;
+inline constexpr size_t kMaxThumbnailSize = 24 * 1024;
+inline constexpr size_t kMaxAttachmentNameSize = 255;
+inline constexpr size_t kMaxMediaTypeSize = 127;
+
+// Ciphertext bytes of a `plain_size`-byte file.
+constexpr uint64_t AttachmentCipherSize(uint64_t plain_size) {
+  const uint64_t chunks =
+      plain_size == 0 ? 1 : (plain_size + kAttachmentChunkSize - 1) / kAttachmentChunkSize;
+  return kAttachmentHeaderSize + plain_size + chunks * kAttachmentChunkOverhead;
+}
+
 // Domain tags of signed strings.
 inline constexpr std::string_view kLoginDomain = "alliance/v1/login";
 inline constexpr std::string_view kRegisterDomain = "alliance/v1/register";

@@ -1,5 +1,7 @@
 #include "client/cli/cli_common.h"
 
+#include "client/attachment_files.h"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -70,6 +72,18 @@ std::string Recipient(const ContactView& c) {
   return out;
 }
 
+json AttachmentsJson(const MessageView& m) {
+  json arr = json::array();
+  for (const client::AttachmentView& a : m.attachments) {
+    arr.push_back({{"index", a.index},
+                   {"file_name", a.file_name},
+                   {"media_type", a.media_type},
+                   {"size", a.size},
+                   {"has_thumbnail", !a.thumbnail.empty()}});
+  }
+  return arr;
+}
+
 json ToJson(const MessageView& m) {
   return {{"contact", m.contact_id},
           {"contact_name", m.contact_name},
@@ -85,7 +99,8 @@ json ToJson(const MessageView& m) {
           {"read", m.read},
           {"identity_unverified", m.identity_unverified},
           {"undecryptable", m.undecryptable},
-          {"body", m.body}};
+          {"body", m.body},
+          {"attachments", AttachmentsJson(m)}};
 }
 
 json ToJson(const ContactView& c) {
@@ -133,6 +148,13 @@ void PrintMessage(const MessageView& m) {
       m.undecryptable ? "<a message that could not be decrypted>" : Printable(m.body);
   std::printf("%s  %s: %s%s\n", LocalTime(m.sent_at).c_str(), who.c_str(), flags.c_str(),
               text.c_str());
+  for (const client::AttachmentView& a : m.attachments) {
+    // The name is the sender's choice: printed safely, with the command that saves it.
+    std::printf("    [file] %s (%s)  alliance attachments get %s%s\n",
+                Printable(a.file_name).c_str(), client::FormatFileSize(a.size).c_str(),
+                m.id.substr(0, 8).c_str(),
+                m.attachments.size() > 1 ? absl::StrCat(" ", a.index).c_str() : "");
+  }
 }
 
 int Fail(const absl::Status& s) {

@@ -45,6 +45,8 @@ std::string Name(const ContactView& c);
 // (made printable, quoted, shown but never interpreted).
 std::string Recipient(const ContactView& c);
 json ToJson(const MessageView& m);
+// The attachments of a message (names, types, sizes; never keys).
+json AttachmentsJson(const MessageView& m);
 json ToJson(const ContactView& c);
 // "! 1 message from Dr. Rivera sent before Tue 10:02 has not arrived ..." ("" when none).
 std::string MissingLine(const ContactView& c);

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "client/cli/care_commands.h"
+#include "client/attachment_files.h"
 #include "client/cli/cli_common.h"
 
 namespace alliance::cli {
@@ -28,6 +29,11 @@ struct MessagingFlags {
   bool confirm = false;
   bool due_only = false;
   std::string export_path;
+  std::vector<std::string> files;
+  std::string message;
+  int attachment_index = -1;
+  std::string to_dir = ".";
+  bool with_files = false;
 };
 
 // `watch` stops on SIGINT/SIGTERM. The handler only does async-signal-safe things (an atomic
@@ -63,7 +69,7 @@ absl::Status WritePrivateFile(const std::string& path, const std::string& text) 
 }
 
 absl::Status Send(const Globals& g, const Output& out, MessagingFlags& f) {
-  if (f.text.empty()) {
+  if (f.text.empty() && f.files.empty()) {
     f.text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     while (!f.text.empty() && f.text.back() == '\n') f.text.pop_back();
   }
@@ -73,6 +79,7 @@ absl::Status Send(const Globals& g, const Output& out, MessagingFlags& f) {
               : f.intent_name == "fyi"        ? v1::INTENT_JUST_LETTING_YOU_KNOW
                                               : v1::INTENT_NEEDS_REPLY;
   so.crisis_acknowledged = f.confirm;
+  for (const std::string& path : f.files) so.attachments.push_back({.path = path});
   ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
   ALLIANCE_ASSIGN_OR_RETURN(client::SendResult r, c->SendText(f.contact, f.text, so));
   if (r.crisis_prompt) {
@@ -116,6 +123,28 @@ absl::Status Send(const Globals& g, const Output& out, MessagingFlags& f) {
     return absl::UnavailableError(absl::StrCat(
         r.relay_error.message(), " (message queued; it is sent by the next send, sync or watch)"));
   }
+  return absl::OkStatus();
+}
+
+// Saves attachment `index` of `message` (every attachment when index < 0) into `dir`.
+absl::Status GetAttachments(Client& c, const Output& out, const std::string& message, int index,
+                            const std::string& dir) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::vector<client::AttachmentView> all,
+                            c.MessageAttachments(message));
+  json saved = json::array();
+  std::string text;
+  for (const client::AttachmentView& a : all) {
+    if (index >= 0 && a.index != static_cast<size_t>(index)) continue;
+    ALLIANCE_ASSIGN_OR_RETURN(std::string path, c.SaveAttachment(message, a.index, dir));
+    saved.push_back({{"index", a.index}, {"file_name", a.file_name}, {"path", path},
+                     {"size", a.size}});
+    if (!text.empty()) text += "\n";
+    absl::StrAppend(&text, "Saved ", Printable(path), " (", client::FormatFileSize(a.size), ")");
+  }
+  if (saved.empty()) {
+    return absl::NotFoundError(absl::StrCat("that message has ", all.size(), " attachment(s)"));
+  }
+  out.Print(saved, text);
   return absl::OkStatus();
 }
 
@@ -179,6 +208,9 @@ void AddMessagingCommands(Commands& cli) {
       ->check(CLI::IsMember({"needs-reply", "next-session", "fyi"}));
   send->add_flag("--urgent", f.urgent, "Mark urgent");
   send->add_flag("--confirm", f.confirm, "Send even if the on-device crisis check matches");
+  send->add_option("--file", f.files,
+                   "Attach a file (encrypted on this device; repeat for several, at most 8)")
+      ->check(CLI::ExistingFile);
   send->callback(cli.Run([&g, &out] { return Send(g, out, f); }));
 
   cli.app.add_subcommand("sync", "Fetch new messages")->callback(cli.Run([&g, &out] {
@@ -243,12 +275,48 @@ void AddMessagingCommands(Commands& cli) {
   auto* exp = cli.app.add_subcommand("export", "Write the conversation with a contact as JSON");
   exp->add_option("contact", f.contact)->required();
   exp->add_option("path", f.export_path, "Output file (created with mode 0600)")->required();
+  exp->add_flag("--with-files", f.with_files,
+                "Also save the attachments, decrypted, in a directory beside the file");
   exp->callback(cli.Run([&g, &out]() -> absl::Status {
     ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
     ALLIANCE_ASSIGN_OR_RETURN(std::string document, c->ExportJson(f.contact));
     ALLIANCE_RETURN_IF_ERROR(WritePrivateFile(f.export_path, document));
+    if (f.with_files) {
+      const std::string dir = f.export_path + ".files";
+      if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        return absl::UnavailableError("cannot create " + dir);
+      }
+      ALLIANCE_ASSIGN_OR_RETURN(std::vector<MessageView> all, c->History(f.contact, false));
+      size_t saved = 0;
+      for (const MessageView& m : all) {
+        for (const client::AttachmentView& a : m.attachments) {
+          absl::StatusOr<std::string> path = c->SaveAttachment(m.id, a.index, dir);
+          if (!path.ok()) {
+            std::fprintf(stderr, "alliance: %s: %s\n", Printable(a.file_name).c_str(),
+                         Printable(std::string(path.status().message())).c_str());
+            continue;
+          }
+          ++saved;
+        }
+      }
+      out.Note(absl::StrCat("Exported to ", f.export_path, ", with ", saved, " file(s) in ", dir));
+      return absl::OkStatus();
+    }
     out.Note(absl::StrCat("Exported to ", f.export_path));
     return absl::OkStatus();
+  }));
+
+  auto* attachments = cli.app.add_subcommand("attachments", "Files sent with messages");
+  attachments->require_subcommand(1);
+  auto* get = attachments->add_subcommand(
+      "get", "Fetch, check and decrypt a message's files (all, or the one numbered)");
+  get->add_option("message", f.message, "Message id (as `alliance history` shows it)")->required();
+  get->add_option("number", f.attachment_index, "Which file of the message, from 0");
+  get->add_option("--to", f.to_dir, "Directory to save into (default: the current one)");
+  get->callback(cli.Run([&g, &out]() -> absl::Status {
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, OpenClient(g));
+    ALLIANCE_RETURN_IF_ERROR(SyncTolerant(*c));
+    return GetAttachments(*c, out, f.message, f.attachment_index, f.to_dir);
   }));
 }
 

@@ -71,6 +71,11 @@ class ClientCore {
   [[nodiscard]] absl::StatusOr<std::vector<MessageView>> History(const std::string& ref,
                                                                  bool mark_read = false);
   [[nodiscard]] absl::StatusOr<std::string> ExportJson(const std::string& ref);
+  [[nodiscard]] absl::StatusOr<std::string> SaveAttachment(const std::string& message_id,
+                                                           size_t index,
+                                                           const std::string& directory);
+  [[nodiscard]] absl::StatusOr<std::vector<AttachmentView>> MessageAttachments(
+      const std::string& message_id);
   [[nodiscard]] absl::Status SetReadReceipts(bool enabled);
 
   [[nodiscard]] absl::Status ProposeAgreement(const std::string& ref, v1::CareAgreement draft);
@@ -172,6 +177,29 @@ class ClientCore {
   // After the relay answered a send with missing or stale devices: refreshes the device lists,
   // drops the stale devices' copies and encrypts the content for the missing ones.
   absl::Status RepairOutbox(const v1::SendResponse& mismatch, v1::OutboxRecord* r);
+  // Attachments (core_attachments.cc). The cache of ciphertext (sent and fetched) in the
+  // profile directory.
+  std::string AttachmentCacheDir() const;
+  // Encrypts `source` into the cache and uploads it for `contact` (and our other devices).
+  absl::StatusOr<v1::Attachment> UploadAttachment(const v1::AccountRecord& account,
+                                                  const v1::ContactRecord& contact,
+                                                  const AttachmentSource& source);
+  // Runs `attempt` until it succeeds or fails for good (a few tries on a broken connection);
+  // errors name `name`.
+  absl::Status Transfer(const std::string& name, const std::function<absl::Status()>& attempt);
+  struct FoundAttachment {
+    v1::ContactRecord contact;
+    v1::HistoryEntry entry;
+  };
+  // The message whose id starts with `message_id` (hex) and has attachment `index`.
+  absl::StatusOr<FoundAttachment> FindAttachment(const std::string& message_id, size_t index);
+  // Fetches the ciphertext of `a` into `cache` (resuming a partial copy).
+  absl::Status FetchCiphertext(const v1::Attachment& a, const std::string& name,
+                               const std::string& cache);
+  // Decrypts `cache` into `out_fd`, checking every chunk, the final tag, sizes and the hash.
+  absl::Status DecryptAttachment(const v1::Attachment& a, const std::string& name,
+                                 const std::string& cache, int out_fd);
+
   // Decrypts one envelope (deciding replays before any session changes), then hands its
   // content to the handler of its kind, all in one store transaction.
   absl::StatusOr<Processed> ProcessEnvelope(const v1::Envelope& envelope);

@@ -28,6 +28,7 @@
 #include "care/goals.h"
 #include "care/notice.h"
 #include "care/reply_due.h"
+#include "client/attachment_files.h"
 #include "client/envelope_opener.h"
 #include "client/internal/client_core.h"
 #include "client/receive_stream.h"
@@ -122,6 +123,19 @@ inline MessageView ToView(const v1::HistoryEntry& e, const v1::ContactRecord& c)
   v.notice.assign(e.notice().begin(), e.notice().end());
   if (e.reply_due_ms() != 0) {
     v.reply_due = absl::FromUnixMillis(static_cast<int64_t>(e.reply_due_ms()));
+  }
+  for (int i = 0; i < e.text().attachments_size(); ++i) {
+    const v1::Attachment& a = e.text().attachments(i);
+    AttachmentView av;
+    av.index = static_cast<size_t>(i);
+    av.file_name = SafeFileName(a.file_name());
+    av.media_type = SafeMediaType(a.media_type());
+    av.size = a.plain_size();
+    if (a.thumbnail().size() <= wire::kMaxThumbnailSize) {
+      av.thumbnail_type = ImageTypeOf(a.thumbnail());
+      if (!av.thumbnail_type.empty()) av.thumbnail = a.thumbnail();
+    }
+    v.attachments.push_back(std::move(av));
   }
   if (e.device_added_at() != 0) {
     v.device_added = true;

@@ -35,7 +35,7 @@ struct Migration {
 };
 
 // The steps this relay knows, oldest first; they end at kSchemaVersion (1 -> 2: accounts list
-// their devices).
+// their devices; 2 -> 3: the attachments' blob store).
 const std::vector<Migration>& KnownMigrations();
 
 // Brings the database in `dir` to `target` with `steps` (tests pass synthetic steps and a

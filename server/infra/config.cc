@@ -46,6 +46,8 @@ const std::set<std::string_view>& LimitKeys() {
                                                            "invites_per_hour",
                                                            "max_outstanding_invites",
                                                            "max_devices_per_account",
+                                                           "max_attachment_bytes",
+                                                           "max_attachment_bytes_per_account",
                                                            "max_rate_limit_keys"};
   return *keys;
 }
@@ -152,6 +154,10 @@ absl::Status ApplyLimits(const toml::table& t, Limits* l) {
   if (s.ok()) s = ReadNumber(t, "invites_per_hour", &l->invites_per_hour);
   if (s.ok()) s = ReadInt(t, "max_outstanding_invites", &l->max_outstanding_invites);
   if (s.ok()) s = ReadInt(t, "max_devices_per_account", &l->max_devices_per_account);
+  if (s.ok()) s = ReadInt(t, "max_attachment_bytes", &l->max_attachment_bytes);
+  if (s.ok()) {
+    s = ReadInt(t, "max_attachment_bytes_per_account", &l->max_attachment_bytes_per_account);
+  }
   if (s.ok()) s = ReadInt(t, "max_rate_limit_keys", &l->max_rate_limit_keys);
   return s;
 }
@@ -208,6 +214,11 @@ absl::Status ValidateOptions(const RelayOptions& o) {
   }
   if (l.max_devices_per_account == 0 || l.max_devices_per_account > 16) {
     return absl::InvalidArgumentError("max_devices_per_account must be 1 to 16");
+  }
+  if (l.max_attachment_bytes == 0 || l.max_attachment_bytes > (4ull << 30) ||
+      l.max_attachment_bytes_per_account < l.max_attachment_bytes) {
+    return absl::InvalidArgumentError(
+        "max_attachment_bytes must be 1 to 4 GiB and at most max_attachment_bytes_per_account");
   }
   if (l.max_mailbox_envelopes == 0 || l.send_burst < 1 || l.send_rate_per_second <= 0 ||
       l.login_failures_burst < 1 || l.login_failures_per_minute <= 0 ||

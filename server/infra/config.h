@@ -13,13 +13,13 @@
 //   max_pending_challenges, max_mailbox_envelopes_per_sender, challenges_per_minute,
 //   challenge_burst, prekey_fetches_per_hour, prekey_fetch_burst, prekey_publishes_per_hour,
 //   prekey_publish_burst, invites_per_hour, invite_burst, max_outstanding_invites,
-//   max_devices_per_account,
+//   max_devices_per_account, max_attachment_bytes, max_attachment_bytes_per_account,
 //   max_rate_limit_keys.
 //
 // Budgets are charged to the caller, never to an account a request names (DESIGN §2, 10):
 // login failures and challenges to the caller's network address, sends, invites and key
 // publication to the authenticated account, prekey fetches to the (requester, target) pair,
-// mailbox space to the (sender, recipient) pair.
+// mailbox space to the (sender, recipient) pair, attachment storage to the uploading account.
 #ifndef ALLIANCE_SERVER_INFRA_CONFIG_H_
 #define ALLIANCE_SERVER_INFRA_CONFIG_H_
 
@@ -82,6 +82,11 @@ struct Limits {
   // Devices one account may have (linking a device beyond it is refused); at most
   // wire::kMaxDevicesPerAccount (16). Default: 5.
   uint32_t max_devices_per_account = 5;
+  // Largest attachment (file bytes before encryption) an upload may declare. Default: 50 MiB.
+  uint64_t max_attachment_bytes = 50ull << 20;
+  // Attachment bytes one account may have stored at the relay at once (declared uploads count
+  // from the moment they are declared, until the blob is deleted). Default: 1 GiB.
+  uint64_t max_attachment_bytes_per_account = 1ull << 30;
   // Keys (callers) each rate limiter tracks; beyond it new callers share one overflow bucket
   // until idle ones are pruned, so memory stays bounded under a flood. Default: 100 000.
   uint64_t max_rate_limit_keys = 100'000;

@@ -1,5 +1,6 @@
 #include "server/infra/db.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <vector>
 
@@ -17,7 +18,7 @@ namespace {
 
 constexpr const char* kCfNames[] = {"default", "meta",    "accounts", "identity",
                                     "onetime", "mailbox", "dedup",    "sessions",
-                                    "invites", "links",   "audit"};
+                                    "invites", "links",   "audit",    "blobs"};
 static_assert(sizeof(kCfNames) / sizeof(kCfNames[0]) == static_cast<int>(Cf::kCount));
 
 constexpr std::string_view kSchemaKey = "schema_version";
@@ -51,7 +52,19 @@ rocksdb::ColumnFamilyOptions CfOptions(Cf which, const std::shared_ptr<rocksdb::
   table.block_cache = cache;
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   if (which == Cf::kMailbox) o.merge_operator = std::make_shared<MailboxCounterMerge>();
-  if (which == Cf::kMailbox || which == Cf::kDedup || which == Cf::kOneTime) {
+  if (which == Cf::kBlobs) {
+    // Attachment chunks (64 KiB and up) go to blob files, so compactions of the small records
+    // beside them never rewrite them; a deleted blob's space returns through blob garbage
+    // collection. A smaller memtable bounds what an upload holds in memory before a flush.
+    o.enable_blob_files = true;
+    o.min_blob_size = 4096;
+    o.blob_file_size = 256ull << 20;
+    o.enable_blob_garbage_collection = true;
+    o.blob_garbage_collection_age_cutoff = 0.5;
+    o.write_buffer_size = 16ull << 20;
+  }
+  if (which == Cf::kMailbox || which == Cf::kDedup || which == Cf::kOneTime ||
+      which == Cf::kBlobs) {
     // Acks delete runs of keys; compact files that fill up with tombstones so that the start
     // of a mailbox stays cheap to seek to.
     o.table_properties_collector_factories.push_back(
@@ -160,7 +173,9 @@ absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenInternal(const std::string
                                                                bool create, bool read_only) {
   rocksdb::DBOptions options;
   options.create_if_missing = create;
-  options.create_missing_column_families = create;
+  // A column family added by a later schema (blobs, schema 3) is created when a writable
+  // database opens; the schema check after opening then decides (older: `migrate`).
+  options.create_missing_column_families = !read_only;
   options.max_background_jobs = 2;
   // Bounds WAL replay at startup: older WAL files force their memtables to flush.
   options.max_total_wal_size = 256ull << 20;
@@ -170,8 +185,20 @@ absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenInternal(const std::string
   options.enable_write_thread_adaptive_yield = false;
   auto cache = rocksdb::NewLRUCache(64ull << 20);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  std::vector<int> opened;  // Cf index of each descriptor
+  std::vector<std::string> existing;
+  if (read_only) {
+    // A backup of an older schema lacks the newer families: open what it has (the schema
+    // check refuses it with the `migrate` advice; nothing reads the missing families).
+    (void)rocksdb::DB::ListColumnFamilies(options, dir, &existing);
+  }
   for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
+    if (read_only && !existing.empty() &&
+        std::find(existing.begin(), existing.end(), kCfNames[i]) == existing.end()) {
+      continue;
+    }
     descriptors.emplace_back(kCfNames[i], CfOptions(static_cast<Cf>(i), cache));
+    opened.push_back(i);
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -183,7 +210,7 @@ absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenInternal(const std::string
   db->dir_ = dir;
   db->read_only_ = read_only;
   db->db_.reset(raw);
-  for (size_t i = 0; i < handles.size(); ++i) db->handles_[i] = handles[i];
+  for (size_t i = 0; i < handles.size(); ++i) db->handles_[opened[i]] = handles[i];
   return db;
 }
 

@@ -23,6 +23,7 @@
 //   invites   BLAKE2b(code) -> InviteRecord; 'c' || creator (16) || BLAKE2b(code) -> ""
 //   links     account || account -> LinkRecord (both directions)
 //   audit     sequence u64 -> alliance.v1.AuditEntry encoding (hash unset)
+//   blobs     encrypted attachments, values in RocksDB's blob files (server/store/blob_store.h)
 //
 // Opening reads a handful of meta keys and never scans data, so startup time does not grow with
 // the database. Thread-safe (RocksDB is); Close() must not race other calls.
@@ -55,11 +56,13 @@ enum class Cf : int {
   kInvites,
   kLinks,
   kAudit,
+  kBlobs,
   kCount,
 };
 
 // 1: first release. 2: accounts list their devices (AccountRecord.devices, next_device_id).
-inline constexpr uint32_t kSchemaVersion = 2;
+// 3: column family "blobs" (attachments).
+inline constexpr uint32_t kSchemaVersion = 3;
 
 // Value of a mailbox counter key: highest sequence ever assigned (u64) || pending envelopes
 // (i64), both big-endian. Merge operands have the same layout and combine as (max, sum), so

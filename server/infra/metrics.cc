@@ -17,7 +17,8 @@ constexpr const char* kMethods[] = {
     "ListContacts",    "DeleteAccount", "PublishPreKeys", "FetchPreKeyBundle",
     "GetPreKeyStatus", "Send",          "Receive",        "Ack",
     "CreateInvite",    "RevokeInvite",  "ListMembers",    "DeactivateAccount",
-    "ReadAudit",       "other"};
+    "ReadAudit",       "Upload",        "UploadStatus",   "Download",
+    "other"};
 
 void RenderCounter(const char* name, const char* help, uint64_t v, std::string* out) {
   absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n", name, " ", v,
@@ -84,6 +85,13 @@ std::string Metrics::RenderPrometheus() const {
   RenderCounter("alliance_send_duplicates_total", "Idempotent repeats of a stored envelope.",
                 send_duplicates.value(), &out);
   RenderCounter("alliance_send_rejected_total", "Sends refused.", send_rejected.value(), &out);
+  RenderCounter("alliance_attachment_bytes_in_total", "Attachment ciphertext bytes stored.",
+                blob_bytes_in.value(), &out);
+  RenderCounter("alliance_attachment_bytes_out_total", "Attachment ciphertext bytes streamed.",
+                blob_bytes_out.value(), &out);
+  RenderCounter("alliance_attachments_deleted_total",
+                "Attachments deleted (fetched by every device, or expired).",
+                blobs_deleted.value(), &out);
   RenderCounter("alliance_deliveries_total", "Envelopes written to receive streams.",
                 deliveries.value(), &out);
   RenderCounter("alliance_acks_total", "Envelopes deleted by acknowledgement.", acks.value(), &out);

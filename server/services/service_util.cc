@@ -85,6 +85,7 @@ absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& account,
   ALLIANCE_RETURN_IF_ERROR(deps.mailbox->CloseAndErase(
       id, devices, absl::UnauthenticatedError("account closed"), &batch));
   ALLIANCE_RETURN_IF_ERROR(deps.mailbox->AddEraseSent(id, &batch));
+  if (deps.blobs != nullptr) ALLIANCE_RETURN_IF_ERROR(deps.blobs->AddEraseUploads(id, &batch));
   AuditLog::Event e;
   e.event = deactivate ? v1::AUDIT_EVENT_ACCOUNT_DEACTIVATED : v1::AUDIT_EVENT_ACCOUNT_DELETED;
   e.actor = actor;

@@ -25,6 +25,7 @@
 #include "server/infra/metrics.h"
 #include "server/infra/rate_limiter.h"
 #include "server/store/audit_log.h"
+#include "server/store/blob_store.h"
 #include "server/store/directory.h"
 #include "server/store/mailbox.h"
 #include "server/store/prekey_store.h"
@@ -40,6 +41,7 @@ struct ServiceDeps {
   Directory* directory = nullptr;
   PreKeyStore* prekeys = nullptr;
   Mailbox* mailbox = nullptr;
+  BlobStore* blobs = nullptr;
   RateLimiter* send_rate = nullptr;     // per sending account
   RateLimiter* fetch_rate = nullptr;    // per (requester, target account)
   RateLimiter* publish_rate = nullptr;  // per publishing account

@@ -47,6 +47,7 @@ class ClientFixture : public ::testing::Test {
     o.data_dir = relay_dir_;
     o.listen = listen;
     o.metrics_listen = "";
+    o.limits = limits_;
     o.limits.send_rate_per_second = 100000;
     o.limits.send_burst = 100000;
     auto relay = server::RelayServer::Start(o, &clock_, logger_.get());
@@ -105,6 +106,7 @@ class ClientFixture : public ::testing::Test {
   std::unique_ptr<server::Logger> logger_;
   std::unique_ptr<server::RelayServer> relay_;
   int port_ = 0;
+  server::Limits limits_;  // The relay's (set before StartRelay / RestartRelay).
   std::unique_ptr<Client> admin_, therapist_, client_;
 };
 

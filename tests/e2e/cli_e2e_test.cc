@@ -177,6 +177,67 @@ TEST_F(CliE2eTest, NoPlaintextOrNamesInRelayFilesOrProfiles) {
   EXPECT_GT(ReadFile((dir_ / "relay.log").string()).size(), 0u);
 }
 
+TEST_F(CliE2eTest, AWorksheetGoesOutWithSendFileAndComesBackWithAttachmentsGet) {
+  BuildClinic();
+  const std::string marker = "WORKSHEET-PLAINTEXT-MARKER-7c2e";
+  std::string pdf = "%PDF-1.4\n";
+  while (pdf.size() < 300'000) pdf += marker + " thought record, week 3\n";
+  std::ofstream(dir_ / "thought-record-week3.pdf", std::ios::binary) << pdf;
+  Result sent = MustRun("therapist", {"send", "client", "--file",
+                                      (dir_ / "thought-record-week3.pdf").string(), "Here it is"});
+  EXPECT_EQ(sent.out.rfind("Sent to client", 0), 0u) << sent.out;
+
+  // The client sees the file in its history, with the command that saves it.
+  Result shown = MustRun("client", {"history", "therapist"});
+  EXPECT_NE(shown.out.find("[file] thought-record-week3.pdf (300 KB)"), std::string::npos)
+      << shown.out;
+  json h = History("client", "therapist");
+  ASSERT_EQ(h.back()["attachments"].size(), 1u);
+  EXPECT_EQ(h.back()["attachments"][0]["file_name"], "thought-record-week3.pdf");
+  EXPECT_EQ(h.back()["attachments"][0]["media_type"], "application/pdf");
+  EXPECT_EQ(h.back()["attachments"][0]["size"], pdf.size());
+  const std::string id = h.back()["id"];
+
+  fs::create_directories(dir_ / "downloads");
+  Result got = MustRun("client", {"attachments", "get", id.substr(0, 8), "--to",
+                                  (dir_ / "downloads").string()});
+  EXPECT_NE(got.out.find("Saved "), std::string::npos) << got.out;
+  EXPECT_EQ(ReadFile((dir_ / "downloads" / "thought-record-week3.pdf").string()), pdf);
+
+  // A reply with a photo, saved again and exported with its files.
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  png += std::string(5000, 'p');
+  std::ofstream(dir_ / "diary.png", std::ios::binary) << png;
+  MustRun("client", {"send", "therapist", "--file", (dir_ / "diary.png").string()});
+  json t = History("therapist", "client");
+  EXPECT_EQ(t.back()["attachments"][0]["has_thumbnail"], true);
+  EXPECT_EQ(t.back()["body"], "");
+  Result exported = MustRun("therapist", {"export", "client", (dir_ / "export.json").string(),
+                                          "--with-files"});
+  EXPECT_NE(exported.out.find("with 2 file(s)"), std::string::npos) << exported.out;
+  EXPECT_EQ(ReadFile((dir_ / "export.json.files" / "diary.png").string()), png);
+  json doc = json::parse(ReadFile((dir_ / "export.json").string()));
+  EXPECT_EQ(doc["messages"].back()["attachments"][0]["file_name"], "diary.png");
+  EXPECT_EQ(ReadFile((dir_ / "export.json").string()).find("\"key\""), std::string::npos);
+
+  // Error paths: one line, non-zero exit.
+  Result missing = Run("client", {"send", "therapist", "--file", (dir_ / "nope.pdf").string()});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_EQ(Lines(missing.err), 1) << missing.err;
+  Result bad_id = Run("client", {"attachments", "get", "xyz"});
+  EXPECT_EQ(bad_id.exit_code, 1);
+  EXPECT_EQ(Lines(bad_id.err), 1) << bad_id.err;
+  Result unknown = Run("client", {"attachments", "get", "0123456789ab"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_EQ(Lines(unknown.err), 1) << unknown.err;
+
+  // The relay's files never held the worksheet's text or name.
+  EXPECT_EQ(StopRelay(), 0);
+  EXPECT_FALSE(TreeContains(dir_ / "relay", marker));
+  EXPECT_FALSE(TreeContains(dir_ / "relay", "thought-record-week3"));
+  EXPECT_FALSE(TreeContains(dir_ / "relay.log", "thought-record-week3"));
+}
+
 TEST_F(CliE2eTest, TerminalControlCharactersFromPeersAreNeutralized) {
   BuildClinic();
   MustRun("client", {"send", "therapist", "hello\x1b[8m concealed\r\x1b[2Kfake line"});

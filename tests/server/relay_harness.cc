@@ -92,6 +92,7 @@ void RelayHarness::Start() {
   keys_ = v1::Keys::NewStub(channel_);
   relay_stub_ = v1::Relay::NewStub(channel_);
   clinic_ = v1::Clinic::NewStub(channel_);
+  blobs_ = v1::Blobs::NewStub(channel_);
 }
 
 void RelayHarness::Stop() {

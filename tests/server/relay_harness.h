@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "alliance/v1/accounts_service.grpc.pb.h"
+#include "alliance/v1/blobs_service.grpc.pb.h"
 #include "alliance/v1/clinic_service.grpc.pb.h"
 #include "alliance/v1/keys_service.grpc.pb.h"
 #include "alliance/v1/relay_service.grpc.pb.h"
@@ -78,6 +79,7 @@ class RelayHarness {
   v1::Keys::Stub& keys() { return *keys_; }
   v1::Relay::Stub& relay_stub() { return *relay_stub_; }
   v1::Clinic::Stub& clinic() { return *clinic_; }
+  v1::Blobs::Stub& blobs() { return *blobs_; }
 
   // A client context authenticated as `account` (no token when account.token is empty).
   std::unique_ptr<grpc::ClientContext> Ctx(const TestAccount& account);
@@ -122,6 +124,7 @@ class RelayHarness {
   std::unique_ptr<v1::Keys::Stub> keys_;
   std::unique_ptr<v1::Relay::Stub> relay_stub_;
   std::unique_ptr<v1::Clinic::Stub> clinic_;
+  std::unique_ptr<v1::Blobs::Stub> blobs_;
 };
 
 }  // namespace alliance::server::testing

@@ -1,0 +1,274 @@
+#include "server/store/blob_store.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "base/bytes.h"
+#include "base/status_macros.h"
+#include "rocksdb/db.h"
+#include "wire/protocol.h"
+
+namespace alliance::server {
+namespace {
+
+std::string Key(char tag, std::string_view a, std::string_view b = {}) {
+  std::string k(1, tag);
+  k.append(a);
+  k.append(b);
+  return k;
+}
+std::string MetaKey(std::string_view id) { return Key('m', id); }
+std::string ChunkKey(std::string_view id, uint64_t offset) {
+  std::string k = Key('c', id);
+  base::AppendU64BE(&k, offset);
+  return k;
+}
+std::string UsageKey(std::string_view account) { return Key('u', account); }
+std::string OwnerKey(std::string_view account, std::string_view id) {
+  return Key('o', account, id);
+}
+std::string ExpiryKey(uint64_t created_ms, std::string_view id) {
+  std::string k = "x";
+  base::AppendU64BE(&k, created_ms);
+  k.append(id);
+  return k;
+}
+constexpr size_t kChunkKeySize = 1 + wire::kBlobIdSize + 8;
+constexpr size_t kExpiryKeySize = 1 + 8 + wire::kBlobIdSize;
+
+std::string EncodeU64(uint64_t v) {
+  std::string s;
+  base::AppendU64BE(&s, v);
+  return s;
+}
+
+bool SameDeclaration(const BlobRecord& r, const BlobStore::Declaration& d) {
+  if (r.size() != d.size || static_cast<size_t>(r.recipients_size()) != d.recipients.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < d.recipients.size(); ++i) {
+    if (r.recipients(static_cast<int>(i)) != d.recipients[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+uint64_t MaxBlobBytes(const Limits& limits) {
+  return wire::AttachmentCipherSize(limits.max_attachment_bytes);
+}
+
+BlobStore::BlobStore(RelayDb* db, const Clock* clock, const Limits& limits)
+    : db_(db), clock_(clock), limits_(limits) {}
+
+absl::StatusOr<uint64_t> BlobStore::UsageLocked(std::string_view account) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> v, db_->Get(Cf::kBlobs, UsageKey(account)));
+  if (!v.has_value() || v->size() != 8) return uint64_t{0};
+  return base::ReadU64BE(v->data());
+}
+
+absl::StatusOr<uint64_t> BlobStore::StoredBytes(std::string_view account) {
+  base::MutexLock lock(&mu_);
+  return UsageLocked(account);
+}
+
+absl::StatusOr<BlobRecord> BlobStore::Get(std::string_view blob_id) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> v, db_->Get(Cf::kBlobs, MetaKey(blob_id)));
+  if (!v.has_value()) return absl::NotFoundError("no such attachment (it may have expired)");
+  BlobRecord r;
+  if (!r.ParseFromString(*v)) return absl::InternalError("unreadable blob record");
+  return r;
+}
+
+absl::StatusOr<BlobRecord> BlobStore::Begin(const Declaration& d) {
+  if (d.size > MaxBlobBytes(limits_)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the attachment is over the relay's limit of ", limits_.max_attachment_bytes >> 20,
+        " MiB"));
+  }
+  base::MutexLock lock(&mu_);
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> existing,
+                            db_->Get(Cf::kBlobs, MetaKey(d.blob_id)));
+  if (existing.has_value()) {
+    BlobRecord r;
+    if (!r.ParseFromString(*existing)) return absl::InternalError("unreadable blob record");
+    if (r.uploader_account() != d.uploader_account) {
+      return absl::PermissionDeniedError("that attachment id belongs to another account");
+    }
+    if (!SameDeclaration(r, d)) {
+      return absl::FailedPreconditionError(
+          "that attachment id was declared with another size or recipients");
+    }
+    if (r.complete()) return absl::FailedPreconditionError("that attachment is already stored");
+    if (d.offset != r.stored()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the upload resumes at offset ", r.stored()));
+    }
+    return r;
+  }
+  if (d.offset != 0) {
+    return absl::FailedPreconditionError("the upload resumes at offset 0 (nothing is stored)");
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(const uint64_t used, UsageLocked(d.uploader_account));
+  if (used + d.size > limits_.max_attachment_bytes_per_account) {
+    return absl::ResourceExhaustedError(
+        "this account's attachments fill its space at the relay; try again once recipients "
+        "have fetched earlier ones");
+  }
+  BlobRecord r;
+  r.set_uploader_account(d.uploader_account);
+  r.set_uploader_device(d.uploader_device);
+  r.set_size(d.size);
+  r.set_created_at_ms(static_cast<uint64_t>(absl::ToUnixMillis(clock_->Now())));
+  for (const std::string& a : d.recipients) r.add_recipients(a);
+  for (const std::string& p : d.pending) r.add_pending(p);
+  rocksdb::WriteBatch batch;
+  rocksdb::ColumnFamilyHandle* cf = db_->cf(Cf::kBlobs);
+  batch.Put(cf, MetaKey(d.blob_id), r.SerializeAsString());
+  batch.Put(cf, UsageKey(d.uploader_account), EncodeU64(used + d.size));
+  batch.Put(cf, OwnerKey(d.uploader_account, d.blob_id), "");
+  batch.Put(cf, ExpiryKey(r.created_at_ms(), d.blob_id), "");
+  ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
+  return r;
+}
+
+absl::StatusOr<BlobRecord> BlobStore::Append(std::string_view blob_id, std::string_view account,
+                                             uint64_t offset, std::string_view data) {
+  base::MutexLock lock(&mu_);
+  ALLIANCE_ASSIGN_OR_RETURN(BlobRecord r, Get(blob_id));
+  if (r.uploader_account() != account) {
+    return absl::PermissionDeniedError("that attachment id belongs to another account");
+  }
+  if (r.complete() || offset != r.stored()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the upload resumes at offset ", r.stored()));
+  }
+  if (data.size() > r.size() - r.stored()) {
+    return absl::InvalidArgumentError("more data than the attachment's declared size");
+  }
+  if (data.empty()) return r;
+  r.set_stored(r.stored() + data.size());
+  r.set_complete(r.stored() == r.size());
+  rocksdb::WriteBatch batch;
+  batch.Put(db_->cf(Cf::kBlobs), ChunkKey(blob_id, offset),
+            rocksdb::Slice(data.data(), data.size()));
+  batch.Put(db_->cf(Cf::kBlobs), MetaKey(blob_id), r.SerializeAsString());
+  ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/r.complete()));
+  return r;
+}
+
+absl::StatusOr<std::string> BlobStore::Read(std::string_view blob_id, uint64_t offset,
+                                            size_t max_bytes) {
+  const std::string lower = ChunkKey(blob_id, 0);
+  const std::string upper = ChunkKey(blob_id, ~uint64_t{0});
+  rocksdb::Slice lower_slice(lower);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions options;
+  options.iterate_lower_bound = &lower_slice;
+  options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(options, db_->cf(Cf::kBlobs)));
+  std::string out;
+  it->SeekForPrev(ChunkKey(blob_id, offset));
+  if (!it->Valid()) it->Seek(lower);
+  uint64_t position = offset;
+  for (; it->Valid() && out.size() < max_bytes; it->Next()) {
+    if (it->key().size() != kChunkKeySize) continue;
+    const uint64_t start = base::ReadU64BE(it->key().data() + 1 + wire::kBlobIdSize);
+    const uint64_t end = start + it->value().size();
+    if (end <= position) continue;
+    if (start > position) return absl::DataLossError("an attachment chunk is missing");
+    const size_t skip = static_cast<size_t>(position - start);
+    const size_t take = std::min<size_t>(it->value().size() - skip, max_bytes - out.size());
+    out.append(it->value().data() + skip, take);
+    position += take;
+  }
+  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  return out;
+}
+
+absl::Status BlobStore::AddDeleteLocked(std::string_view blob_id, const BlobRecord& record,
+                                        rocksdb::WriteBatch* batch) {
+  rocksdb::ColumnFamilyHandle* cf = db_->cf(Cf::kBlobs);
+  batch->DeleteRange(cf, ChunkKey(blob_id, 0), ChunkKey(blob_id, ~uint64_t{0}));
+  batch->Delete(cf, ChunkKey(blob_id, ~uint64_t{0}));  // DeleteRange excludes its end
+  batch->Delete(cf, MetaKey(blob_id));
+  batch->Delete(cf, OwnerKey(record.uploader_account(), blob_id));
+  batch->Delete(cf, ExpiryKey(record.created_at_ms(), blob_id));
+  ALLIANCE_ASSIGN_OR_RETURN(const uint64_t used, UsageLocked(record.uploader_account()));
+  const uint64_t left = used > record.size() ? used - record.size() : 0;
+  if (left == 0) {
+    batch->Delete(cf, UsageKey(record.uploader_account()));
+  } else {
+    batch->Put(cf, UsageKey(record.uploader_account()), EncodeU64(left));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BlobStore::Fetched(std::string_view blob_id, std::string_view device) {
+  base::MutexLock lock(&mu_);
+  absl::StatusOr<BlobRecord> r = Get(blob_id);
+  if (absl::IsNotFound(r.status())) return absl::OkStatus();
+  ALLIANCE_RETURN_IF_ERROR(r.status());
+  auto* pending = r->mutable_pending();
+  auto it = std::find(pending->begin(), pending->end(), device);
+  if (it == pending->end()) return absl::OkStatus();
+  pending->erase(it);
+  rocksdb::WriteBatch batch;
+  if (pending->empty()) {
+    ALLIANCE_RETURN_IF_ERROR(AddDeleteLocked(blob_id, *r, &batch));
+  } else {
+    batch.Put(db_->cf(Cf::kBlobs), MetaKey(blob_id), r->SerializeAsString());
+  }
+  return db_->Write(&batch, /*sync=*/false);
+}
+
+absl::StatusOr<uint64_t> BlobStore::SweepExpired() {
+  const uint64_t cutoff_ms =
+      static_cast<uint64_t>(absl::ToUnixMillis(clock_->Now() - limits_.retention));
+  const std::string upper = ExpiryKey(cutoff_ms, "");
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper_slice;
+  std::vector<std::string> expired;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(options, db_->cf(Cf::kBlobs)));
+    for (it->Seek("x"); it->Valid(); it->Next()) {
+      if (it->key().size() != kExpiryKeySize) continue;
+      expired.emplace_back(it->key().data() + 9, wire::kBlobIdSize);
+    }
+    ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  }
+  uint64_t deleted = 0;
+  for (const std::string& id : expired) {
+    base::MutexLock lock(&mu_);
+    absl::StatusOr<BlobRecord> r = Get(id);
+    if (absl::IsNotFound(r.status())) continue;
+    ALLIANCE_RETURN_IF_ERROR(r.status());
+    rocksdb::WriteBatch batch;
+    ALLIANCE_RETURN_IF_ERROR(AddDeleteLocked(id, *r, &batch));
+    ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
+    ++deleted;
+  }
+  return deleted;
+}
+
+absl::Status BlobStore::AddEraseUploads(std::string_view account, rocksdb::WriteBatch* batch) {
+  base::MutexLock lock(&mu_);
+  const std::string prefix = Key('o', account);
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kBlobs)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() != prefix.size() + wire::kBlobIdSize) continue;
+    const std::string id(it->key().data() + prefix.size(), wire::kBlobIdSize);
+    absl::StatusOr<BlobRecord> r = Get(id);
+    if (absl::IsNotFound(r.status())) continue;
+    ALLIANCE_RETURN_IF_ERROR(r.status());
+    ALLIANCE_RETURN_IF_ERROR(AddDeleteLocked(id, *r, batch));
+  }
+  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  batch->Delete(db_->cf(Cf::kBlobs), UsageKey(account));
+  return absl::OkStatus();
+}
+
+}  // namespace alliance::server
