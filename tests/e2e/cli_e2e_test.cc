@@ -192,6 +192,7 @@ TEST_F(CliE2eTest, AWorksheetGoesOutWithSendFileAndComesBackWithAttachmentsGet) 
   EXPECT_NE(shown.out.find("[file] thought-record-week3.pdf (300 KB)"), std::string::npos)
       << shown.out;
   json h = History("client", "therapist");
+  ASSERT_FALSE(h.empty());
   ASSERT_EQ(h.back()["attachments"].size(), 1u);
   EXPECT_EQ(h.back()["attachments"][0]["file_name"], "thought-record-week3.pdf");
   EXPECT_EQ(h.back()["attachments"][0]["media_type"], "application/pdf");
@@ -210,6 +211,8 @@ TEST_F(CliE2eTest, AWorksheetGoesOutWithSendFileAndComesBackWithAttachmentsGet) 
   std::ofstream(dir_ / "diary.png", std::ios::binary) << png;
   MustRun("client", {"send", "therapist", "--file", (dir_ / "diary.png").string()});
   json t = History("therapist", "client");
+  ASSERT_FALSE(t.empty());
+  ASSERT_EQ(t.back()["attachments"].size(), 1u);
   EXPECT_EQ(t.back()["attachments"][0]["has_thumbnail"], true);
   EXPECT_EQ(t.back()["body"], "");
   Result exported = MustRun("therapist", {"export", "client", (dir_ / "export.json").string(),

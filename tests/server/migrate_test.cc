@@ -220,6 +220,20 @@ TEST(MigrateFixture, DISABLED_WriteCurrentVersionFixture) {
     testing::TestAccount therapist = h.Invite(admin, v1::ROLE_THERAPIST);
     testing::TestAccount client = h.Invite(therapist, v1::ROLE_CLIENT);
     ASSERT_TRUE(h.Send(client, therapist, std::string(200, 'x')).ok());
+    {
+      // Schema 3 on: one stored attachment (its bytes in a blob file).
+      auto ctx = h.Ctx(therapist);
+      v1::UploadResponse response;
+      auto writer = h.blobs().Upload(ctx.get(), &response);
+      v1::UploadRequest request;
+      request.mutable_start()->set_blob_id(testing::NewMessageId());
+      request.mutable_start()->set_size(20000);
+      request.mutable_start()->add_recipient_account_ids(client.account_id);
+      request.set_data(std::string(20000, 'y'));
+      ASSERT_TRUE(writer->Write(request));
+      writer->WritesDone();
+      ASSERT_TRUE(writer->Finish().ok());
+    }
     h.Stop();
     data = h.data_dir();
     fs::create_directories(out);
