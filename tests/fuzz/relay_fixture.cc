@@ -77,6 +77,7 @@ void RelayFixture::Build() {
   prekeys_ = std::make_unique<server::PreKeyStore>(db_.get(), audit_.get(), limits_, metrics_.get());
   mailbox_ = std::make_unique<server::Mailbox>(db_.get(), pool_.get(), &clock_, limits_,
                                                metrics_.get());
+  blobs_ = std::make_unique<server::BlobStore>(db_.get(), &clock_, limits_);
   send_rate_ = std::make_unique<server::RateLimiter>(
       &clock_, limits_.send_rate_per_second, limits_.send_burst, limits_.max_rate_limit_keys);
   fetch_rate_ = std::make_unique<server::RateLimiter>(
@@ -92,6 +93,7 @@ void RelayFixture::Build() {
                               .directory = directory_.get(),
                               .prekeys = prekeys_.get(),
                               .mailbox = mailbox_.get(),
+                              .blobs = blobs_.get(),
                               .send_rate = send_rate_.get(),
                               .fetch_rate = fetch_rate_.get(),
                               .publish_rate = publish_rate_.get(),
@@ -102,6 +104,7 @@ void RelayFixture::Build() {
   keys_ = std::make_unique<server::KeysService>(&deps_);
   devices_ = std::make_unique<server::DevicesService>(&deps_);
   relay_ = std::make_unique<server::RelayService>(&deps_);
+  blobs_service_ = std::make_unique<server::BlobsService>(&deps_);
 
   // admin (bootstrap invite) -> therapist (the admin's invite) -> client (the therapist's).
   std::string invite = *bootstrap;

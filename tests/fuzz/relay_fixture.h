@@ -33,12 +33,14 @@
 #include "server/infra/metrics.h"
 #include "server/infra/rate_limiter.h"
 #include "server/services/accounts_service.h"
+#include "server/services/blobs_service.h"
 #include "server/services/clinic_service.h"
 #include "server/services/devices_service.h"
 #include "server/services/keys_service.h"
 #include "server/services/relay_service.h"
 #include "server/services/service_util.h"
 #include "server/store/audit_log.h"
+#include "server/store/blob_store.h"
 #include "server/store/directory.h"
 #include "server/store/mailbox.h"
 #include "server/store/prekey_store.h"
@@ -76,6 +78,7 @@ enum Method : uint8_t {
   kCompleteLink,
   kListAccountDevices,
   kRemoveAccountDevice,
+  kUploadStatus,
   kMethods
 };
 
@@ -110,6 +113,7 @@ class RelayFixture {
   server::KeysService* keys() { return keys_.get(); }
   server::DevicesService* devices() { return devices_.get(); }
   server::RelayService* relay() { return relay_.get(); }
+  server::BlobsService* blobs() { return blobs_service_.get(); }
   const server::ServiceDeps& deps() const { return deps_; }
   const std::string& account_id(int i) const { return account_ids_[i]; }
 
@@ -136,6 +140,7 @@ class RelayFixture {
   std::unique_ptr<server::Directory> directory_;
   std::unique_ptr<server::PreKeyStore> prekeys_;
   std::unique_ptr<server::Mailbox> mailbox_;
+  std::unique_ptr<server::BlobStore> blobs_;
   std::unique_ptr<server::RateLimiter> send_rate_;
   std::unique_ptr<server::RateLimiter> fetch_rate_;
   std::unique_ptr<server::RateLimiter> publish_rate_;
@@ -145,6 +150,7 @@ class RelayFixture {
   std::unique_ptr<server::KeysService> keys_;
   std::unique_ptr<server::DevicesService> devices_;
   std::unique_ptr<server::RelayService> relay_;
+  std::unique_ptr<server::BlobsService> blobs_service_;
   std::array<std::unique_ptr<crypto::IdentityKeyPair>, kAccounts> identities_;
   std::array<std::string, kAccounts> account_ids_;
   std::array<std::string, kAccounts> tokens_;  // "Bearer <hex>"

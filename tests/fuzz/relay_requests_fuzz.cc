@@ -15,6 +15,7 @@
 // DATA_LOSS (a request can be refused, never break the relay); Receive only ever returns the
 // caller's own envelopes, in ascending order, up to the backlog end.
 #include "alliance/v1/accounts_service.pb.h"
+#include "alliance/v1/blobs_service.pb.h"
 #include "alliance/v1/clinic_service.pb.h"
 #include "alliance/v1/keys_service.pb.h"
 #include "alliance/v1/relay_service.pb.h"
@@ -25,6 +26,7 @@ namespace alliance::fuzz {
 namespace {
 
 using server::AccountsService;
+using server::BlobsService;
 using server::ClinicService;
 using server::DevicesService;
 using server::KeysService;
@@ -114,6 +116,7 @@ void Dispatch(Method method, const std::string& bytes, const std::string& auth) 
       return Unary(&ClinicService::ListAccountDevices, r.clinic(), bytes, auth);
     case kRemoveAccountDevice:
       return Unary(&ClinicService::RemoveAccountDevice, r.clinic(), bytes, auth);
+    case kUploadStatus: return Unary(&BlobsService::UploadStatus, r.blobs(), bytes, auth);
     case kMethods: return;
   }
 }
