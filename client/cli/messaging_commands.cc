@@ -210,8 +210,7 @@ void AddMessagingCommands(Commands& cli) {
   send->add_flag("--confirm", f.confirm, "Send even if the on-device crisis check matches");
   send->add_option("--file", f.files,
                    "Attach a file (encrypted on this device; repeat for several, at most 8)")
-      ->allow_extra_args(false)
-      ->check(CLI::ExistingFile);
+      ->allow_extra_args(false);
   send->callback(cli.Run([&g, &out] { return Send(g, out, f); }));
 
   cli.app.add_subcommand("sync", "Fetch new messages")->callback(cli.Run([&g, &out] {
