@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <string_view>
 
@@ -25,6 +26,8 @@
 #include "care/reply_due.h"
 #include "client/envelope_opener.h"
 #include "client/internal/care_helpers.h"
+#include <filesystem>
+
 #include "client/internal/client_core.h"
 #include "client/receive_stream.h"
 #include "client/store_names.h"
@@ -320,6 +323,7 @@ absl::StatusOr<size_t> ClientCore::ApplyRetention() {
   ALLIANCE_ASSIGN_OR_RETURN(std::vector<ContactView> contacts, Contacts(false));
   size_t removed = 0;
   const int64_t now_ms = absl::ToUnixMillis(Now());
+  std::vector<std::string> cached;  // Attachment ciphertext of removed entries.
   for (const ContactView& c : contacts) {
     ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
       ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> contact,
@@ -339,6 +343,9 @@ absl::StatusOr<size_t> ClientCore::ApplyRetention() {
         if (e.has_value() && static_cast<int64_t>(e->stored_at_ms()) >= cutoff_ms) break;
         if (e.has_value()) {
           txn.Delete(names::MessageRef(ToHex(e->id())));
+          for (const v1::Attachment& a : e->text().attachments()) {
+            if (a.blob_id().size() == wire::kBlobIdSize) cached.push_back(ToHex(a.blob_id()));
+          }
           if (e->direction() == v1::DIRECTION_INCOMING && !e->read() &&
               contact->unread_count() > 0) {
             contact->set_unread_count(contact->unread_count() - 1);
@@ -351,6 +358,12 @@ absl::StatusOr<size_t> ClientCore::ApplyRetention() {
       contact->set_history_start(i);
       return txn.Put(names::Contact(c.id), *contact);
     }));
+  }
+  // Their files go with them (after the commit: a file left by a crash is only ciphertext).
+  for (const std::string& blob : cached) {
+    std::error_code ec;
+    std::filesystem::remove(std::filesystem::path(AttachmentCacheDir()) / blob, ec);
+    std::filesystem::remove(std::filesystem::path(AttachmentCacheDir()) / (blob + ".part"), ec);
   }
   return removed;
 }
