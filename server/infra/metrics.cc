@@ -90,7 +90,7 @@ std::string Metrics::RenderPrometheus() const {
   RenderCounter("alliance_attachment_bytes_out_total", "Attachment ciphertext bytes streamed.",
                 blob_bytes_out.value(), &out);
   RenderCounter("alliance_attachments_deleted_total",
-                "Attachments deleted (fetched by every device, or expired).",
+                "Attachments deleted by the retention sweep.",
                 blobs_deleted.value(), &out);
   RenderCounter("alliance_deliveries_total", "Envelopes written to receive streams.",
                 deliveries.value(), &out);

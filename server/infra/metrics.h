@@ -69,7 +69,7 @@ class Metrics {
   Counter prekeys_fetched;  // bundles handed out
   Counter blob_bytes_in;    // attachment ciphertext bytes stored by uploads
   Counter blob_bytes_out;   // attachment ciphertext bytes streamed by downloads
-  Counter blobs_deleted;    // attachments deleted (fetched by every device, expired)
+  Counter blobs_deleted;    // attachments deleted by the retention sweep
   Gauge receive_streams;    // open Receive streams
   Histogram mailbox_depth;  // recipient mailbox depth after each stored envelope
 
