@@ -24,6 +24,23 @@ size_t Utf8Length(std::string_view s, size_t i) {
   return n;
 }
 
+// Unicode control (C1) and format characters (bidirectional overrides and isolates, zero-width
+// characters, soft hyphen, byte-order mark): they can make a name display differently from
+// what it is ("cod.exe" shown as "exe.doc").
+bool InvisibleOrControl(std::string_view utf8) {
+  uint32_t cp = 0;
+  const auto b = [&](size_t i) { return static_cast<unsigned char>(utf8[i]); };
+  if (utf8.size() == 2) cp = ((b(0) & 0x1fu) << 6) | (b(1) & 0x3fu);
+  if (utf8.size() == 3) cp = ((b(0) & 0x0fu) << 12) | ((b(1) & 0x3fu) << 6) | (b(2) & 0x3fu);
+  if (utf8.size() == 4) {
+    cp = ((b(0) & 0x07u) << 18) | ((b(1) & 0x3fu) << 12) | ((b(2) & 0x3fu) << 6) | (b(3) & 0x3fu);
+  }
+  return (cp >= 0x80 && cp <= 0x9f) || cp == 0xad || cp == 0x61c || cp == 0x180e ||
+         (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+         (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff || (cp >= 0xfff9 && cp <= 0xfffb) ||
+         (cp >= 0xe0000 && cp <= 0xe007f);
+}
+
 bool Hostile(unsigned char c) {
   return c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == ':' || c == '*' || c == '?' ||
          c == '"' || c == '<' || c == '>' || c == '|';
@@ -57,6 +74,8 @@ std::string SafeFileName(std::string_view name) {
     }
     if (n == 1 && Hostile(static_cast<unsigned char>(name[i]))) {
       if (static_cast<unsigned char>(name[i]) >= 0x20) out.push_back('_');
+    } else if (n > 1 && InvisibleOrControl(name.substr(i, n))) {
+      // dropped
     } else {
       out.append(name.substr(i, n));
     }

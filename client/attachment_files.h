@@ -10,7 +10,8 @@
 namespace alliance::client {
 
 // A name that is safe to create in a directory of the user's choosing: the last path component
-// only, without control or shell-hostile characters (/ \ : * ? " < > |), leading dots or
+// only, without control characters (C0, C1), invisible format characters (bidirectional
+// overrides, zero-width characters), shell-hostile characters (/ \ : * ? " < > |), leading dots or
 // trailing dots and spaces, invalid UTF-8 replaced by '_', at most 255 bytes (cut at a
 // character boundary, keeping the extension when it is short). "attachment" when nothing is
 // left.

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -41,6 +42,14 @@ class Fd {
   }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
   int get() const { return fd_; }
   bool ok() const { return fd_ >= 0; }
 
@@ -97,7 +106,15 @@ absl::StatusOr<fs::path> FreeName(const fs::path& dir, const std::string& name) 
   const std::string stem = dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
   const std::string ext = dot == std::string::npos || dot == 0 ? "" : name.substr(dot);
   for (int i = 0; i < 1000; ++i) {
-    fs::path p = dir / (i == 0 ? name : absl::StrCat(stem, " (", i, ")", ext));
+    std::string candidate = name;
+    if (i > 0) {
+      const std::string suffix = absl::StrCat(" (", i, ")", ext);
+      std::string cut = stem.substr(0, std::min(stem.size(), 255 - std::min<size_t>(255, suffix.size())));
+      while (!cut.empty() && (static_cast<unsigned char>(cut.back()) & 0xc0) == 0x80) cut.pop_back();
+      if (!cut.empty() && (static_cast<unsigned char>(cut.back()) & 0xc0) == 0xc0) cut.pop_back();
+      candidate = cut + suffix;
+    }
+    fs::path p = dir / candidate;
     std::error_code ec;
     if (!fs::exists(fs::symlink_status(p, ec))) return p;
   }
@@ -131,8 +148,7 @@ absl::StatusOr<v1::Attachment> ClientCore::UploadAttachment(const v1::AccountRec
   std::error_code ec;
   fs::create_directories(AttachmentCacheDir(), ec);
   if (ec) return absl::InternalError("cannot create " + AttachmentCacheDir() + ": " + ec.message());
-  const std::string cache = (fs::path(AttachmentCacheDir()) / ToHex(a.blob_id())).string();
-  const std::string part = cache + ".part";
+  const std::string part = (fs::path(AttachmentCacheDir()) / ToHex(a.blob_id())).string() + ".part";
   {
     Fd out(::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!out.ok()) return ErrnoError("cannot write the attachment cache");
@@ -174,6 +190,7 @@ absl::StatusOr<v1::Attachment> ClientCore::UploadAttachment(const v1::AccountRec
     a.set_size(cipher);
     a.set_plain_size(plain);
   }
+  const std::string cache = AttachmentCachePath(a);
   if (::rename(part.c_str(), cache.c_str()) != 0) return ErrnoError("cannot write the attachment cache");
 
   if (!source.thumbnail.empty()) {
@@ -313,7 +330,8 @@ absl::Status ClientCore::FetchCiphertext(const v1::Attachment& a, const std::str
         if (options_.transfer_fault && options_.transfer_fault(held)) {
           return absl::UnavailableError("the connection to the relay broke");
         }
-        if (r.offset() != held || r.size() != a.size() || r.data().size() > a.size() - held) {
+        if (r.offset() != held || r.size() != a.size() || r.data().empty() ||
+            r.data().size() > a.size() - held) {
           return absl::DataLossError(Damaged(name));
         }
         ALLIANCE_RETURN_IF_ERROR(
@@ -393,7 +411,8 @@ absl::StatusOr<std::string> ClientCore::SaveAttachment(const std::string& messag
   const v1::Attachment& a = found.entry.text().attachments(static_cast<int>(index));
   const std::string name = SafeFileName(a.file_name());
   if (a.blob_id().size() != wire::kBlobIdSize || a.key().size() != wire::kAttachmentKeySize ||
-      a.hash().size() != wire::kHashSize || a.size() != wire::AttachmentCipherSize(a.plain_size())) {
+      a.hash().size() != wire::kHashSize || a.plain_size() > wire::kMaxAttachmentSize ||
+      a.size() != wire::AttachmentCipherSize(a.plain_size())) {
     return absl::DataLossError(Damaged(name));
   }
   const fs::path dir = directory.empty() ? fs::path(".") : fs::path(directory);
@@ -401,24 +420,34 @@ absl::StatusOr<std::string> ClientCore::SaveAttachment(const std::string& messag
   if (!fs::is_directory(dir, ec)) {
     return absl::NotFoundError(absl::StrCat(dir.string(), " is not a directory"));
   }
-  const std::string cache = (fs::path(AttachmentCacheDir()) / ToHex(a.blob_id())).string();
+  const std::string cache = AttachmentCachePath(a);
   const bool fetch = !fs::exists(cache, ec);
   ALLIANCE_RETURN_IF_ERROR(FetchCiphertext(a, name, cache));
-
-  // Decrypt into a hidden temporary file beside the destination; it takes the real name only
-  // once everything checked out.
-  const fs::path temp = dir / absl::StrCat(".", ToHex(RandomId()), ".alliance-partial");
-  absl::Status result;
-  {
-    Fd out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!out.ok()) return ErrnoError("cannot write to " + dir.string());
-    result = DecryptAttachment(a, name, cache, out.get());
-    if (result.ok() && ::fsync(out.get()) != 0) result = ErrnoError("cannot write " + name);
+  // Bytes that do not hash to what the message says are dropped, so that the next try fetches
+  // them again (while the relay has them). Bytes that do are kept whatever follows: a message
+  // naming them with another key cannot make this device forget a file it holds.
+  ALLIANCE_ASSIGN_OR_RETURN(const bool intact, CachedHashMatches(a, cache));
+  if (!intact) {
+    ::unlink(cache.c_str());
+    return absl::DataLossError(Damaged(name));
   }
+
+  // Decrypt into an unnamed file in the destination directory (or a hidden temporary name
+  // where the filesystem has no O_TMPFILE); it gets the real name only once everything checked
+  // out, and a crash before that leaves nothing under it.
+  absl::Status result;
+  std::string temp;
+  Fd out(::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
+  if (!out.ok()) {
+    temp = (dir / absl::StrCat(".", ToHex(RandomId()), ".alliance-partial")).string();
+    Fd named(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!named.ok()) return ErrnoError("cannot write to " + dir.string());
+    out = std::move(named);
+  }
+  result = DecryptAttachment(a, name, cache, out.get());
+  if (result.ok() && ::fsync(out.get()) != 0) result = ErrnoError("cannot write " + name);
   if (!result.ok()) {
-    ::unlink(temp.c_str());
-    // A damaged copy is dropped so that the next try fetches it again (while the relay has it).
-    if (absl::IsDataLoss(result)) ::unlink(cache.c_str());
+    if (!temp.empty()) ::unlink(temp.c_str());
     return result;
   }
   if (fetch) {
@@ -429,18 +458,47 @@ absl::StatusOr<std::string> ClientCore::SaveAttachment(const std::string& messag
     done.set_offset(a.size());
     (void)relay_->Download(done, [](const v1::DownloadResponse&) { return absl::OkStatus(); });
   }
+  const std::string source =
+      temp.empty() ? absl::StrCat("/proc/self/fd/", out.get()) : temp;
   for (int attempt = 0; attempt < 3; ++attempt) {
     ALLIANCE_ASSIGN_OR_RETURN(fs::path target, FreeName(dir, name));
-    // link() never replaces an existing file (a name taken since FreeName looked).
-    if (::link(temp.c_str(), target.c_str()) == 0) {
-      ::unlink(temp.c_str());
+    // linkat() never replaces an existing file (a name taken since FreeName looked).
+    if (::linkat(AT_FDCWD, source.c_str(), AT_FDCWD, target.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+      if (!temp.empty()) ::unlink(temp.c_str());
       return target.string();
     }
     if (errno != EEXIST) break;
   }
   const absl::Status error = ErrnoError("cannot write " + name + " to " + dir.string());
-  ::unlink(temp.c_str());
+  if (!temp.empty()) ::unlink(temp.c_str());
   return error;
+}
+
+absl::StatusOr<bool> ClientCore::CachedHashMatches(const v1::Attachment& a,
+                                                   const std::string& cache) {
+  Fd in(::open(cache.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in.ok()) return ErrnoError("cannot read the attachment cache");
+  crypto::StreamHash hash;
+  std::string buffer(kUploadPiece, '\0');
+  uint64_t total = 0;
+  while (true) {
+    ALLIANCE_ASSIGN_OR_RETURN(size_t n, ReadFull(in.get(), reinterpret_cast<uint8_t*>(buffer.data()),
+                                                 buffer.size(), "the attachment cache"));
+    hash.Update(crypto::AsBytes(std::string_view(buffer.data(), n)));
+    total += n;
+    if (n < buffer.size()) break;
+  }
+  const std::array<uint8_t, 32> digest = hash.Final();
+  return total == a.size() &&
+         a.hash() == std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size());
+}
+
+std::string ClientCore::AttachmentCachePath(const v1::Attachment& a) const {
+  // Named by blob and hash: another message naming the same blob with other bytes gets
+  // another file.
+  return (fs::path(AttachmentCacheDir()) /
+          absl::StrCat(ToHex(a.blob_id()), "-", ToHex(a.hash().substr(0, 16))))
+      .string();
 }
 
 }  // namespace alliance::client

@@ -323,7 +323,7 @@ absl::StatusOr<size_t> ClientCore::ApplyRetention() {
   ALLIANCE_ASSIGN_OR_RETURN(std::vector<ContactView> contacts, Contacts(false));
   size_t removed = 0;
   const int64_t now_ms = absl::ToUnixMillis(Now());
-  std::vector<std::string> cached;  // Attachment ciphertext of removed entries.
+  std::vector<v1::Attachment> cached;  // Attachments of removed entries.
   for (const ContactView& c : contacts) {
     ALLIANCE_RETURN_IF_ERROR(store_->Run([&](LocalStore::Txn& txn) -> absl::Status {
       ALLIANCE_ASSIGN_OR_RETURN(std::optional<v1::ContactRecord> contact,
@@ -344,7 +344,7 @@ absl::StatusOr<size_t> ClientCore::ApplyRetention() {
         if (e.has_value()) {
           txn.Delete(names::MessageRef(ToHex(e->id())));
           for (const v1::Attachment& a : e->text().attachments()) {
-            if (a.blob_id().size() == wire::kBlobIdSize) cached.push_back(ToHex(a.blob_id()));
+            if (a.blob_id().size() == wire::kBlobIdSize) cached.push_back(a);
           }
           if (e->direction() == v1::DIRECTION_INCOMING && !e->read() &&
               contact->unread_count() > 0) {
@@ -360,10 +360,10 @@ absl::StatusOr<size_t> ClientCore::ApplyRetention() {
     }));
   }
   // Their files go with them (after the commit: a file left by a crash is only ciphertext).
-  for (const std::string& blob : cached) {
+  for (const v1::Attachment& a : cached) {
     std::error_code ec;
-    std::filesystem::remove(std::filesystem::path(AttachmentCacheDir()) / blob, ec);
-    std::filesystem::remove(std::filesystem::path(AttachmentCacheDir()) / (blob + ".part"), ec);
+    std::filesystem::remove(AttachmentCachePath(a), ec);
+    std::filesystem::remove(AttachmentCachePath(a) + ".part", ec);
   }
   return removed;
 }

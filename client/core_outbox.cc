@@ -521,6 +521,12 @@ absl::StatusOr<SendResult> ClientCore::SendText(const std::string& ref, const st
   }
   ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord contact, FindContact(ref));
+  if (!options.attachments.empty() && !contact.pending_identity_key().empty()) {
+    // Refused before any file is uploaded (SendContent refuses the message itself).
+    return absl::FailedPreconditionError(
+        "identity key of this contact changed; compare safety numbers, then run "
+        "`alliance accept-key`");
+  }
   const ContactView recipient = ViewOf(contact);
   CareNotice notice = NoticeFor(account, contact, body, options);
   SendResult result;

@@ -53,6 +53,9 @@ inline constexpr size_t kMaxAttachmentsPerMessage = 8;
 inline constexpr size_t kMaxBlobRecipients = 8;
 inline constexpr size_t kMaxThumbnailSize = 24 * 1024;
 inline constexpr size_t kMaxAttachmentNameSize = 255;
+// The largest attachment any relay may be configured to take (file bytes): a client refuses a
+// message declaring more before fetching anything.
+inline constexpr uint64_t kMaxAttachmentSize = uint64_t{4} << 30;
 inline constexpr size_t kMaxMediaTypeSize = 127;
 
 // Ciphertext bytes of a `plain_size`-byte file.

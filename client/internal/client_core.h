@@ -180,6 +180,10 @@ class ClientCore {
   // Attachments (core_attachments.cc). The cache of ciphertext (sent and fetched) in the
   // profile directory.
   std::string AttachmentCacheDir() const;
+  // Where the ciphertext of `a` is cached (named by blob id and hash).
+  std::string AttachmentCachePath(const v1::Attachment& a) const;
+  // Whether the cached ciphertext has the size and hash `a` names.
+  absl::StatusOr<bool> CachedHashMatches(const v1::Attachment& a, const std::string& cache);
   // Encrypts `source` into the cache and uploads it for `contact` (and our other devices).
   absl::StatusOr<v1::Attachment> UploadAttachment(const v1::AccountRecord& account,
                                                   const v1::ContactRecord& contact,

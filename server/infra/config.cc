@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/loopback.h"
 #include "toml++/toml.h"
+#include "wire/protocol.h"
 
 namespace alliance::server {
 namespace {
@@ -215,7 +216,7 @@ absl::Status ValidateOptions(const RelayOptions& o) {
   if (l.max_devices_per_account == 0 || l.max_devices_per_account > 16) {
     return absl::InvalidArgumentError("max_devices_per_account must be 1 to 16");
   }
-  if (l.max_attachment_bytes == 0 || l.max_attachment_bytes > (4ull << 30) ||
+  if (l.max_attachment_bytes == 0 || l.max_attachment_bytes > wire::kMaxAttachmentSize ||
       l.max_attachment_bytes_per_account < l.max_attachment_bytes) {
     return absl::InvalidArgumentError(
         "max_attachment_bytes must be 1 to 4 GiB and at most max_attachment_bytes_per_account");

@@ -66,7 +66,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest> {
  public:
   UploadReactor(const ServiceDeps* deps, grpc::CallbackServerContext* ctx,
                 v1::UploadResponse* response)
-      : deps_(deps), response_(response), timer_("Upload") {
+      : deps_(deps), ctx_(ctx), response_(response), timer_("Upload") {
     absl::StatusOr<Caller> caller = AuthenticateCall(*deps_, ctx);
     if (!caller.ok()) {
       Done(caller.status());
@@ -97,6 +97,9 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest> {
 
  private:
   absl::Status Handle() {
+    // Every request is checked again: a session revoked, a device removed or an account
+    // closed while the stream is open stops it at the next piece.
+    ALLIANCE_RETURN_IF_ERROR(AuthenticateCall(*deps_, ctx_).status());
     if (!declared_) {
       if (!request_.has_start()) return absl::InvalidArgumentError("upload without a start");
       ALLIANCE_ASSIGN_OR_RETURN(BlobStore::Declaration d,
@@ -129,6 +132,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest> {
   void Done(const absl::Status& status) { Finish(ToGrpcStatus(status, deps_->logger)); }
 
   const ServiceDeps* const deps_;
+  grpc::CallbackServerContext* const ctx_;
   v1::UploadResponse* const response_;
   RpcTimer timer_;
   std::optional<Caller> caller_;
@@ -142,7 +146,7 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadRespon
  public:
   DownloadReactor(const ServiceDeps* deps, grpc::CallbackServerContext* ctx,
                   const v1::DownloadRequest& request)
-      : deps_(deps), timer_("Download") {
+      : deps_(deps), ctx_(ctx), timer_("Download") {
     absl::Status s = Start(ctx, request);
     if (!s.ok()) {
       Finish(ToGrpcStatus(s, deps_->logger));
@@ -166,12 +170,10 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadRespon
   }
 
  private:
-  absl::Status Start(grpc::CallbackServerContext* ctx, const v1::DownloadRequest& request) {
-    ALLIANCE_ASSIGN_OR_RETURN(Caller caller, AuthenticateCall(*deps_, ctx));
-    if (request.blob_id().size() != wire::kBlobIdSize) {
-      return absl::InvalidArgumentError("attachment id must be 16 bytes");
-    }
-    ALLIANCE_ASSIGN_OR_RETURN(BlobRecord record, deps_->blobs->Get(request.blob_id()));
+  // The caller may read `record` now: authenticated (again), and the uploader's account or a
+  // declared recipient still linked to it.
+  absl::Status Allowed(const BlobRecord& record, Caller* caller_out) {
+    ALLIANCE_ASSIGN_OR_RETURN(Caller caller, AuthenticateCall(*deps_, ctx_));
     if (record.uploader_account() != caller.account_id) {
       const auto& r = record.recipients();
       if (std::find(r.begin(), r.end(), caller.account_id) == r.end()) {
@@ -182,6 +184,18 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadRespon
                                                          caller.account_id));
       if (!linked) return absl::PermissionDeniedError("you are no longer linked to its sender");
     }
+    if (caller_out != nullptr) *caller_out = std::move(caller);
+    return absl::OkStatus();
+  }
+
+  absl::Status Start(grpc::CallbackServerContext* ctx, const v1::DownloadRequest& request) {
+    ALLIANCE_ASSIGN_OR_RETURN(Caller caller, AuthenticateCall(*deps_, ctx));
+    if (request.blob_id().size() != wire::kBlobIdSize) {
+      return absl::InvalidArgumentError("attachment id must be 16 bytes");
+    }
+    ALLIANCE_ASSIGN_OR_RETURN(BlobRecord record, deps_->blobs->Get(request.blob_id()));
+    ALLIANCE_RETURN_IF_ERROR(Allowed(record, &caller));
+    record_ = record;
     if (!record.complete()) {
       return absl::FailedPreconditionError("the attachment is still being uploaded");
     }
@@ -208,6 +222,12 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadRespon
       Finish(grpc::Status::OK);
       return;
     }
+    // Checked again before every piece: revocation (a session, a device, an account, a link)
+    // stops a download in progress at once.
+    if (absl::Status s = Allowed(record_, nullptr); !s.ok()) {
+      Finish(ToGrpcStatus(s, deps_->logger));
+      return;
+    }
     absl::StatusOr<std::string> piece =
         deps_->blobs->Read(blob_id_, position_, std::min<uint64_t>(kDownloadPiece, size_ - position_));
     if (piece.ok() && piece->empty()) piece = absl::NotFoundError("the attachment was deleted");
@@ -223,7 +243,9 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadRespon
   }
 
   const ServiceDeps* const deps_;
+  grpc::CallbackServerContext* const ctx_;
   RpcTimer timer_;
+  BlobRecord record_;
   std::string blob_id_;
   std::string device_;
   uint64_t position_ = 0;

@@ -76,6 +76,8 @@ grpc::ServerUnaryReactor* UnaryCall::Finish(const absl::Status& status) {
 absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& account,
                           const std::string& actor, bool deactivate) {
   base::MutexLock lock(&deps.directory->mutex());
+  // Held until the batch is written: no upload of the account can land after its erasure.
+  base::MutexLock blobs_lock(&deps.blobs->mutex());
   const std::string& id = account.account_id();
   rocksdb::WriteBatch batch;
   ALLIANCE_RETURN_IF_ERROR(deps.directory->AddEraseAccount(account, deactivate, &batch));
@@ -85,7 +87,7 @@ absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& account,
   ALLIANCE_RETURN_IF_ERROR(deps.mailbox->CloseAndErase(
       id, devices, absl::UnauthenticatedError("account closed"), &batch));
   ALLIANCE_RETURN_IF_ERROR(deps.mailbox->AddEraseSent(id, &batch));
-  if (deps.blobs != nullptr) ALLIANCE_RETURN_IF_ERROR(deps.blobs->AddEraseUploads(id, &batch));
+  ALLIANCE_RETURN_IF_ERROR(deps.blobs->AddEraseUploads(id, &batch));
   AuditLog::Event e;
   e.event = deactivate ? v1::AUDIT_EVENT_ACCOUNT_DEACTIVATED : v1::AUDIT_EVENT_ACCOUNT_DELETED;
   e.actor = actor;

@@ -43,6 +43,8 @@ std::string EncodeU64(uint64_t v) {
   return s;
 }
 
+constexpr absl::Duration kIncompleteUploadTtl = absl::Hours(24);
+
 bool SameDeclaration(const BlobRecord& r, const BlobStore::Declaration& d) {
   if (r.size() != d.size || static_cast<size_t>(r.recipients_size()) != d.recipients.size()) {
     return false;
@@ -81,6 +83,16 @@ absl::StatusOr<BlobRecord> BlobStore::Get(std::string_view blob_id) {
   return r;
 }
 
+absl::Status BlobStore::RequireActiveLocked(std::string_view account) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> raw, db_->Get(Cf::kAccounts, account));
+  AccountRecord record;
+  if (!raw.has_value() || !record.ParseFromString(*raw) ||
+      record.state() != v1::ACCOUNT_STATE_ACTIVE) {
+    return absl::UnauthenticatedError("account closed");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<BlobRecord> BlobStore::Begin(const Declaration& d) {
   if (d.size > MaxBlobBytes(limits_)) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -88,6 +100,7 @@ absl::StatusOr<BlobRecord> BlobStore::Begin(const Declaration& d) {
         " MiB"));
   }
   base::MutexLock lock(&mu_);
+  ALLIANCE_RETURN_IF_ERROR(RequireActiveLocked(d.uploader_account));
   ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> existing,
                             db_->Get(Cf::kBlobs, MetaKey(d.blob_id)));
   if (existing.has_value()) {
@@ -224,9 +237,13 @@ absl::Status BlobStore::Fetched(std::string_view blob_id, std::string_view devic
 }
 
 absl::StatusOr<uint64_t> BlobStore::SweepExpired() {
-  const uint64_t cutoff_ms =
-      static_cast<uint64_t>(absl::ToUnixMillis(clock_->Now() - limits_.retention));
-  const std::string upper = ExpiryKey(cutoff_ms, "");
+  const absl::Time now = clock_->Now();
+  const uint64_t cutoff_ms = static_cast<uint64_t>(absl::ToUnixMillis(now - limits_.retention));
+  const uint64_t incomplete_cutoff_ms =
+      static_cast<uint64_t>(absl::ToUnixMillis(now - kIncompleteUploadTtl));
+  // Everything declared before the later of the two cutoffs is looked at; complete blobs go
+  // only once past retention.
+  const std::string upper = ExpiryKey(std::max(cutoff_ms, incomplete_cutoff_ms), "");
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions options;
   options.iterate_upper_bound = &upper_slice;
@@ -235,16 +252,19 @@ absl::StatusOr<uint64_t> BlobStore::SweepExpired() {
     std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(options, db_->cf(Cf::kBlobs)));
     for (it->Seek("x"); it->Valid(); it->Next()) {
       if (it->key().size() != kExpiryKeySize) continue;
-      expired.emplace_back(it->key().data() + 9, wire::kBlobIdSize);
+      expired.emplace_back(it->key().data() + 1, 8 + wire::kBlobIdSize);  // time || id
     }
     ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
   }
   uint64_t deleted = 0;
-  for (const std::string& id : expired) {
+  for (const std::string& entry : expired) {
+    const uint64_t created_ms = base::ReadU64BE(entry.data());
+    const std::string id = entry.substr(8);
     base::MutexLock lock(&mu_);
     absl::StatusOr<BlobRecord> r = Get(id);
     if (absl::IsNotFound(r.status())) continue;
     ALLIANCE_RETURN_IF_ERROR(r.status());
+    if (created_ms >= cutoff_ms && r->complete()) continue;  // complete, within retention
     rocksdb::WriteBatch batch;
     ALLIANCE_RETURN_IF_ERROR(AddDeleteLocked(id, *r, &batch));
     ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
@@ -254,7 +274,6 @@ absl::StatusOr<uint64_t> BlobStore::SweepExpired() {
 }
 
 absl::Status BlobStore::AddEraseUploads(std::string_view account, rocksdb::WriteBatch* batch) {
-  base::MutexLock lock(&mu_);
   const std::string prefix = Key('o', account);
   std::unique_ptr<rocksdb::Iterator> it(
       db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kBlobs)));

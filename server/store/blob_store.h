@@ -6,6 +6,8 @@
 //   ALLIANCE_ASSIGN_OR_RETURN(std::string piece, blobs.Read(id, offset, 256 << 10));
 //   ALLIANCE_RETURN_IF_ERROR(blobs.Fetched(id, device_address));          // maybe deletes
 //
+// Incomplete uploads expire a day after their declaration (kIncompleteUploadTtl).
+//
 // Keys of column family "blobs" (integers big-endian):
 //   'm' || blob id (16)                     -> BlobRecord
 //   'c' || blob id || offset u64            -> ciphertext bytes from that offset (RocksDB blob
@@ -57,8 +59,9 @@ class BlobStore {
   BlobStore(RelayDb* db, const Clock* clock, const Limits& limits);
 
   // Declares a new blob (offset 0; its size is charged to the uploader's quota at once), or
-  // resumes one the uploader's account declared with the same size and recipients.
-  // Errors: RESOURCE_EXHAUSTED (over the per-file limit or the account's quota: nothing is
+  // resumes one the uploader's account declared with the same size and recipients. The
+  // uploader's account must be active (read under the lock erasure holds).
+  // Errors: UNAUTHENTICATED (account closed), RESOURCE_EXHAUSTED (over the per-file limit or the account's quota: nothing is
   // stored), PERMISSION_DENIED (another account's blob), FAILED_PRECONDITION (the offset is not
   // the stored size, the declaration differs, or the blob is already complete), INTERNAL.
   [[nodiscard]] absl::StatusOr<BlobRecord> Begin(const Declaration& declaration);
@@ -84,18 +87,25 @@ class BlobStore {
   // nothing.
   [[nodiscard]] absl::Status Fetched(std::string_view blob_id, std::string_view device);
 
-  // Deletes blobs declared before the retention period (complete or not). Returns how many.
+  // Deletes blobs declared before the retention period, and uploads still incomplete a day
+  // after their declaration (their quota is free again). Returns how many.
   [[nodiscard]] absl::StatusOr<uint64_t> SweepExpired();
 
   // Adds to `batch` the deletion of every blob `account` uploaded, and of its quota.
-  [[nodiscard]] absl::Status AddEraseUploads(std::string_view account,
-                                             rocksdb::WriteBatch* batch);
+  // REQUIRES: mutex() held until `batch` is written, so that no append or declaration of the
+  // account lands after the erasure (Begin refuses an account that is no longer active).
+  [[nodiscard]] absl::Status AddEraseUploads(std::string_view account, rocksdb::WriteBatch* batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Orders erasure against uploads (see AddEraseUploads).
+  base::Mutex& mutex() ABSL_LOCK_RETURNED(mu_) { return mu_; }
 
   // Bytes charged to `account` now.
   [[nodiscard]] absl::StatusOr<uint64_t> StoredBytes(std::string_view account);
 
  private:
   absl::StatusOr<uint64_t> UsageLocked(std::string_view account) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status RequireActiveLocked(std::string_view account) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Adds the deletion of `record`'s blob (chunks, indexes) and its quota refund to `batch`.
   absl::Status AddDeleteLocked(std::string_view blob_id, const BlobRecord& record,
                                rocksdb::WriteBatch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -305,6 +305,9 @@ TEST(AttachmentFilesTest, SafeFileNameKeepsOnlyAHarmlessBaseName) {
   EXPECT_EQ(SafeFileName("what?.txt"), "what_.txt");
   EXPECT_EQ(SafeFileName("caf\xc3\xa9.txt"), "caf\xc3\xa9.txt");
   EXPECT_EQ(SafeFileName("bad\xff.txt"), "bad_.txt");
+  // U+202E (right-to-left override) would show "report\u202Efdp.exe" as "reportexe.pdf".
+  EXPECT_EQ(SafeFileName("report\xe2\x80\xae" "fdp.exe"), "reportfdp.exe");
+  EXPECT_EQ(SafeFileName("a\xc2\x85" "b\xe2\x80\x8b" "c"), "abc");
   const std::string longer = SafeFileName(std::string(400, 'x') + ".pdf");
   EXPECT_EQ(longer.size(), 255u);
   EXPECT_EQ(longer.substr(251), ".pdf");

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "base/bytes.h"
 #include "tests/server/relay_harness.h"
 #include "wire/protocol.h"
@@ -296,7 +299,85 @@ TEST_F(BlobsTest, TheRetentionSweepRemovesBlobsCompleteOrNot) {
   EXPECT_EQ(Quota(therapist_), 0u);
 }
 
-TEST_F(BlobsTest, ABlobSurvivesARestartAndItsBytesNeverSitInTheClearOnDisk) {
+TEST_F(BlobsTest, AnUploadLeftIncompleteExpiresAfterADayAndFreesItsQuota) {
+  const std::string half = NewMessageId();
+  ASSERT_TRUE(Upload(therapist_, Start(half, 1000, {client_.account_id}), RandomBytes(10)).ok());
+  const std::string done = NewMessageId();
+  ASSERT_TRUE(Upload(therapist_, Start(done, 1000, {client_.account_id}), RandomBytes(1000)).ok());
+  EXPECT_EQ(Quota(therapist_), 2000u);
+  h_.clock().Advance(absl::Hours(25));
+  ASSERT_TRUE(h_.relay().SweepNow().ok());
+  ASSERT_TRUE(h_.Login(&therapist_).ok());
+  v1::UploadStatusResponse status;
+  EXPECT_EQ(Status(therapist_, half, &status).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(Status(therapist_, done, &status).ok());  // complete: kept until retention
+  EXPECT_EQ(Quota(therapist_), 1000u);
+}
+
+TEST_F(BlobsTest, AnAccountClosedDuringAnUploadStoresNothingMoreAndLeavesNothingBehind) {
+  const std::string id = NewMessageId();
+  auto ctx = h_.Ctx(client_);
+  v1::UploadResponse response;
+  auto writer = h_.blobs().Upload(ctx.get(), &response);
+  v1::UploadRequest first;
+  *first.mutable_start() = Start(id, 300'000, {therapist_.account_id});
+  first.set_data(RandomBytes(1000));
+  ASSERT_TRUE(writer->Write(first));
+  // Wait until the relay has the first piece, then close the account from another call.
+  for (int i = 0; i < 100 && !h_.relay().blobs()->Get(id).ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(h_.relay().blobs()->Get(id).ok());
+  auto del_ctx = h_.Ctx(client_);
+  v1::DeleteAccountRequest del;
+  del.set_confirm_account_id(client_.account_id);
+  v1::DeleteAccountResponse deleted;
+  ASSERT_TRUE(h_.accounts().DeleteAccount(del_ctx.get(), del, &deleted).ok());
+  v1::UploadRequest more;
+  more.set_data(RandomBytes(1000));
+  for (int i = 0; i < 5 && writer->Write(more); ++i) {
+  }
+  writer->WritesDone();
+  EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(h_.relay().blobs()->Get(id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Quota(client_), 0u);
+}
+
+// Room for a blob of many pieces: more than gRPC's flow-control window can hold in flight.
+class LargeBlobsTest : public BlobsTest {
+ protected:
+  LargeBlobsTest() : BlobsTest(Large()) {}
+  static Limits Large() {
+    Limits l;
+    l.max_attachment_bytes = 32 << 20;
+    return l;
+  }
+};
+
+TEST_F(LargeBlobsTest, ADownloadInProgressStopsWhenTheRecipientIsDeactivated) {
+  const std::string id = NewMessageId();
+  const std::string data = RandomBytes(24 << 20);
+  ASSERT_TRUE(Upload(therapist_, Start(id, data.size(), {client_.account_id}), data).ok());
+  auto ctx = h_.Ctx(client_);
+  v1::DownloadRequest req;
+  req.set_blob_id(id);
+  auto reader = h_.blobs().Download(ctx.get(), req);
+  v1::DownloadResponse piece;
+  ASSERT_TRUE(reader->Read(&piece));
+  {
+    auto admin_ctx = h_.Ctx(admin_);
+    v1::DeactivateAccountRequest deactivate;
+    deactivate.set_account_id(client_.account_id);
+    v1::DeactivateAccountResponse r;
+    ASSERT_TRUE(h_.clinic().DeactivateAccount(admin_ctx.get(), deactivate, &r).ok());
+  }
+  uint64_t got = piece.data().size();
+  while (reader->Read(&piece)) got += piece.data().size();
+  EXPECT_LT(got, data.size());
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(BlobsTest, ABlobSurvivesARelayRestart) {
   const std::string id = NewMessageId();
   const std::string data = RandomBytes(120 << 10);
   ASSERT_TRUE(Upload(therapist_, Start(id, data.size(), {client_.account_id}), data).ok());
