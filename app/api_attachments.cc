@@ -14,6 +14,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "app/api.h"
 #include "app/staging_dir.h"
@@ -35,12 +36,12 @@ std::string ContentDisposition(absl::string_view name) {
     const bool printable = c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
     ascii.push_back(printable ? static_cast<char>(c) : '_');
     const bool attr_char = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                           (c >= '0' && c <= '9') || absl::string_view("!#$&+-.^_`|~").find(ch) !=
-                                                         absl::string_view::npos;
+                           (c >= '0' && c <= '9') ||
+                           absl::string_view("!#$&+-.^_`|~").find(ch) != absl::string_view::npos;
     if (attr_char) {
       encoded.push_back(static_cast<char>(c));
     } else {
-      absl::StrAppend(&encoded, "%", absl::Hex(c, absl::kZeroPad2));
+      absl::StrAppend(&encoded, absl::StrFormat("%%%02X", c));
     }
   }
   if (ascii.empty()) ascii = "attachment";
@@ -51,12 +52,10 @@ std::string ContentDisposition(absl::string_view name) {
 void FailDownload(httplib::Response& res, const absl::Status& s) {
   switch (s.code()) {
     case absl::StatusCode::kNotFound:
-      return FailWith(res, 404,
-                      "This file is no longer available. It may have expired on the clinic's "
-                      "server.");
+      return FailWith(res, 404, "This file is no longer available from the clinic's server.");
     case absl::StatusCode::kDataLoss:
       return FailWith(res, 502,
-                      "This file was damaged or changed on the way, so it was not saved. Please "
+                      "This file was damaged or changed on the way, so it was not saved; please "
                       "ask for it to be sent again.");
     case absl::StatusCode::kPermissionDenied:
       return FailWith(res, 403, "This file can no longer be opened on this device.");
@@ -91,17 +90,16 @@ void Download(AppSession& session, const httplib::Request& req, httplib::Respons
   const auto size = static_cast<size_t>(st.st_size);
   if (size == 0) return res.set_content("", "application/octet-stream");
   auto buffer = std::make_shared<std::vector<char>>(kStreamPiece);
-  res.set_content_provider(
-      size, "application/octet-stream",
-      [file, buffer](size_t offset, size_t length, httplib::DataSink& sink) {
-        const size_t want = std::min(length, buffer->size());
-        ssize_t n;
-        do {
-          n = ::pread(file->get(), buffer->data(), want, static_cast<off_t>(offset));
-        } while (n < 0 && errno == EINTR);
-        if (n <= 0) return false;
-        return sink.write(buffer->data(), static_cast<size_t>(n));
-      });
+  auto provider = [file, buffer](size_t offset, size_t length, httplib::DataSink& sink) {
+    const size_t want = std::min(length, buffer->size());
+    ssize_t n;
+    do {
+      n = ::pread(file->get(), buffer->data(), want, static_cast<off_t>(offset));
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) return false;
+    return sink.write(buffer->data(), static_cast<size_t>(n));
+  };
+  res.set_content_provider(size, "application/octet-stream", std::move(provider));
 }
 
 }  // namespace

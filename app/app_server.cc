@@ -101,7 +101,7 @@ absl::Status CheckBodySize(const httplib::Request& req) {
   const bool upload = req.method == "POST" && req.is_multipart_form_data() && IsSendRoute(req.path);
   if (length <= (upload ? kMaxUploadBody : kMaxJsonBody)) return absl::OkStatus();
   return absl::OutOfRangeError(
-      upload ? "These files are too large to send together. Please send fewer or smaller files."
+      upload ? "These files are too large to send together; please send fewer or smaller ones."
              : "That request is too large.");
 }
 

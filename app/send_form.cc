@@ -40,7 +40,8 @@ bool Truthy(const std::string& v) { return v == "1" || v == "true" || v == "on";
 // pieces. After the first problem it keeps reading and drops everything.
 class FormCollector {
  public:
-  FormCollector(std::string dir, absl::Status error) : dir_(std::move(dir)), error_(std::move(error)) {}
+  FormCollector(std::string dir, absl::Status error)
+      : dir_(std::move(dir)), error_(std::move(error)) {}
 
   bool OnHeader(const httplib::MultipartFormData& part) {
     EndPart();
@@ -48,7 +49,7 @@ class FormCollector {
     if (!error_.ok()) return true;
     if (part.name == "file") {
       if (part.filename.empty()) return true;  // An empty file input.
-      if (files_.size() == wire::kMaxAttachmentsPerMessage) {
+      if (form_.files.size() == wire::kMaxAttachmentsPerMessage) {
         error_ = absl::InvalidArgumentError(absl::StrCat(
             "you can send up to ", wire::kMaxAttachmentsPerMessage, " files with one message"));
         return true;
@@ -76,8 +77,8 @@ class FormCollector {
         break;
       case Kind::kField:
         if (field_->size() + n > field_max_) {
-          error_ = absl::InvalidArgumentError(field_ == &form_.body ? "the message is too long"
-                                                                    : "that request could not be read");
+          error_ = absl::InvalidArgumentError(
+              field_ == &form_.body ? "the message is too long" : "that request could not be read");
           break;
         }
         field_->append(data, n);
@@ -125,7 +126,8 @@ class FormCollector {
   void StartFile(const httplib::MultipartFormData& part) {
     const std::string path =
         (std::filesystem::path(dir_) / std::to_string(form_.files.size())).string();
-    fd_ = UniqueFd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    fd_ =
+        UniqueFd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd_.ok()) {
       error_ = WriteError(errno);
       return;
@@ -207,9 +209,9 @@ absl::StatusOr<SendForm> ReadSendForm(const httplib::Request& req,
   absl::StatusOr<StagingDir> staging = StagingDir::Create(profile_dir);
   // Without a directory the body is still read (and dropped): the error is reported after it.
   FormCollector collector(staging.ok() ? staging->path() : "", staging.status());
-  const bool read = reader(
-      [&](const httplib::MultipartFormData& part) { return collector.OnHeader(part); },
-      [&](const char* data, size_t n) { return collector.OnData(data, n); });
+  const bool read =
+      reader([&](const httplib::MultipartFormData& part) { return collector.OnHeader(part); },
+             [&](const char* data, size_t n) { return collector.OnData(data, n); });
   absl::StatusOr<SendForm> form = collector.Finish(read);
   if (form.ok()) form->staging = *std::move(staging);
   return form;

@@ -136,25 +136,35 @@ def stop_process(p, sig=signal.SIGTERM, timeout=10):
 
 class Relay:
     """alliance-relay: `init` once (keeps the bootstrap invite), then serve/stop/restart on the
-    same port and data directory."""
+    same port and data directory. `limits` ({key: integer}) go to the [limits] table of a config
+    file (deploy/relay.toml names them), e.g. {'max_attachment_bytes': 1 << 20}."""
 
-    def __init__(self, build, cleanup, workdir):
+    def __init__(self, build, cleanup, workdir, limits=None):
         self.build = build
         self.cleanup = cleanup
         self.data = os.path.join(workdir, 'relay')
         self.log = os.path.join(workdir, 'relay.log')
         self.port = free_port()
         self.address = f'127.0.0.1:{self.port}'
+        self.config = None
+        if limits:
+            self.config = os.path.join(workdir, 'relay.toml')
+            with open(self.config, 'w') as f:
+                f.write('[limits]\n')
+                for k, v in limits.items():
+                    f.write(f'{k} = {int(v)}\n')
         out = subprocess.run([build.relay, 'init', '--data', self.data], check=True,
                              capture_output=True, text=True, timeout=60)
         self.bootstrap_invite = out.stdout.strip().splitlines()[-1].strip()
         self.proc = None
 
     def start(self):
+        cmd = [self.build.relay, 'serve', '--data', self.data, '--listen', self.address,
+               '--log-file', self.log]
+        if self.config:
+            cmd += ['--config', self.config]
         self.proc = self.cleanup.proc(subprocess.Popen(
-            [self.build.relay, 'serve', '--data', self.data, '--listen', self.address,
-             '--log-file', self.log],
-            stdout=subprocess.DEVNULL, stderr=open(self.log + '.err', 'ab')))
+            cmd, stdout=subprocess.DEVNULL, stderr=open(self.log + '.err', 'ab')))
 
         def listening():
             if self.proc.poll() is not None:
@@ -349,11 +359,15 @@ class Shots:
         os.makedirs(directory, exist_ok=True)
         self.saved = []
 
-    def take(self, d, name, settle=0.3):
+    def take(self, d, name, settle=0.3, prepare=None):
+        """`prepare(d)`, when given, runs at each width before the shot (e.g. a scroll)."""
         paths = []
         for label, (w, h) in (('desktop', DESKTOP), ('phone', PHONE)):
             set_viewport(d, w, h)
             time.sleep(settle)
+            if prepare:
+                prepare(d)
+                time.sleep(0.1)
             p = os.path.join(self.dir, f'{name}-{label}.png')
             d.save_screenshot(p)
             paths.append(p)

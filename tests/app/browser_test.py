@@ -34,6 +34,7 @@ from browser_harness import (  # noqa: E402
     click, contact_ids, create_profile, exists, fake_key_change, fill_in, go, http, log,
     loopback_only, message_states, new_driver, register, unlock, wait_css, wait_text,
     wait_until)
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
@@ -64,7 +65,8 @@ W = World()
 
 @step
 def relay_and_admin_ready():
-    W.relay = Relay(W.build, W.cleanup, W.work)
+    # Attachments over 1 MiB are refused, so the test can show that sentence with a small file.
+    W.relay = Relay(W.build, W.cleanup, W.work, limits={'max_attachment_bytes': 1 << 20})
     W.relay.start()
     W.admin = Profile(W.build, W.work, 'admin', 'admin pass phrase one')
     W.admin.cli('init', '--passphrase-cost', 'interactive')
@@ -537,6 +539,225 @@ def crisis_prompt_send_anyway_sends():
               'the message sent anyway in the therapist\'s browser')
     check(by_id(d, 'compose-body').get_attribute('value') == '', 'compose should be empty after sending')
     W.sent_bodies.append(CRISIS_TEXT)
+
+
+# ---------------------------------------------------------------- files
+
+def png_bytes(width, height):
+    """A real PNG (RGB, 8 bit): a calm sky-to-sea gradient with a pale sun."""
+    import struct
+    import zlib
+    rows = []
+    for y in range(height):
+        row = bytearray(b'\x00')  # filter: none
+        for x in range(width):
+            t = y / max(1, height - 1)
+            r, g, b = int(150 + 60 * t), int(190 + 30 * t), int(225 - 40 * t)
+            if (x - width * 0.7) ** 2 + (y - height * 0.35) ** 2 < (height * 0.16) ** 2:
+                r, g, b = 250, 226, 160
+            row += bytes((r, g, b))
+        rows.append(bytes(row))
+
+    def chunk(kind, data):
+        return (struct.pack('>I', len(data)) + kind + data +
+                struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff))
+    return (b'\x89PNG\r\n\x1a\n' +
+            chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)) +
+            chunk(b'IDAT', zlib.compress(b''.join(rows), 9)) + chunk(b'IEND', b''))
+
+
+def file_bytes(size, seed):
+    out = bytearray()
+    x = seed
+    while len(out) < size:
+        x = (x * 1103515245 + 12345) & 0xffffffff
+        out.append(x >> 24)
+    return bytes(out)
+
+
+def fetch_attachment(d, message_id, index):
+    """GET /api/attachments/... in the page's own session (cookie + CSRF header), as the Save
+    link does: {status, type, disposition, nosniff, b64}."""
+    return d.execute_async_script(
+        'const done = arguments[arguments.length - 1];'
+        'fetch(`/api/attachments/${arguments[0]}/${arguments[1]}`, {headers: {"X-Alliance-CSRF":'
+        '  sessionStorage.getItem("alliance.csrf")}, cache: "no-store"})'
+        '  .then(async (r) => { const b = new Uint8Array(await r.arrayBuffer()); let s = "";'
+        '    for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192));'
+        '    done({status: r.status, type: r.headers.get("Content-Type"),'
+        '      disposition: r.headers.get("Content-Disposition"),'
+        '      nosniff: r.headers.get("X-Content-Type-Options"), b64: btoa(s)}); })'
+        '  .catch((e) => done({error: String(e)}));', message_id, index)
+
+
+def scroll_to_newest(d):
+    d.execute_script('const m = document.getElementById("messages");'
+                     'if (m) m.scrollTop = m.scrollHeight;')
+
+
+def chips(d):
+    return d.find_elements(By.CSS_SELECTOR, '#attachment-chips li.chip')
+
+
+def remove_all_chips(d):
+    for _ in range(10):
+        buttons = d.find_elements(By.CSS_SELECTOR, '#attachment-chips .chip-remove')
+        if not buttons:
+            return
+        buttons[0].click()
+    check(not chips(d), 'the chosen files could not all be removed')
+
+
+@step
+def files_attached_previewed_and_saved():
+    import base64
+    d, t = W.cb, W.tb
+    go(d, f'#/c/{W.t_id}')
+    wait_css(d, '#compose-form', 20)
+    go(t, f'#/c/{W.c_id}')
+    wait_css(t, '#messages', 20)
+    files_dir = W.cleanup.tempdir('alliance-files-')
+    W.png = png_bytes(480, 320)
+    W.pdf = b'%PDF-1.4\n% worksheet\n' + file_bytes(42000, 5)
+    png_path = os.path.join(files_dir, 'calm-garden.png')
+    pdf_path = os.path.join(files_dir, 'Sleep worksheet.pdf')
+    for path, data in ((png_path, W.png), (pdf_path, W.pdf)):
+        with open(path, 'wb') as f:
+            f.write(data)
+    attach = by_id(d, 'attach')
+    check(attach.accessible_name == 'Attach a file',
+          f'the attach button\'s accessible name is {attach.accessible_name!r}')
+    by_id(d, 'attach-input').send_keys(png_path + '\n' + pdf_path)
+    wait_until(lambda: len(chips(d)) == 2, 10, 'two chips for the chosen files')
+    text = by_id(d, 'attachment-chips').text
+    check('calm-garden.png' in text and 'Sleep worksheet.pdf' in text, f'chip names: {text!r}')
+    check('42 KB' in text, f'the PDF chip should show its size (42 KB): {text!r}')
+    wait_css(d, '#attachment-chips img.chip-thumb', 10, 'the preview drawn for the image')
+    W.shots.take(d, 'attachments-chosen')
+    W.axe.run(d, 'compose with chosen files')
+    body = 'Two things for Tuesday: the worksheet and a photo that calms me.'
+    send_from(d, body)
+    W.sent_bodies.append(body)
+    mine = wait_text(d, '#messages li.message.out', body, 60, 'the message with files in the thread')
+    check(len(mine.find_elements(By.CSS_SELECTOR, '.file-card')) == 2,
+          'the sent message should show two file cards')
+    wait_until(lambda: not chips(d), 10, 'the chips to clear after sending')
+
+    # The therapist sees the preview and both cards, live.
+    li = wait_text(t, '#messages li.message.in', body, 60, 'the message with files at the therapist')
+    cards = li.find_elements(By.CSS_SELECTOR, '.file-card')
+    check(len(cards) == 2, f'the therapist should see two file cards, saw {len(cards)}')
+    names = [c.find_element(By.CSS_SELECTOR, '.file-name').text for c in cards]
+    check(names == ['calm-garden.png', 'Sleep worksheet.pdf'], f'file names: {names}')
+    check('42 KB' in cards[1].text, f'the PDF card should show 42 KB: {cards[1].text!r}')
+    preview = cards[0].find_elements(By.CSS_SELECTOR, 'img.file-preview')
+    check(preview, 'the image has no preview in the therapist\'s thread')
+    src = preview[0].get_attribute('src')
+    check(src.startswith('data:image/jpeg;base64,'),
+          f'the preview should be the JPEG the sender\'s browser drew: {src[:40]!r}')
+    thumb = base64.b64decode(src.split(',', 1)[1])
+    check(len(thumb) <= 24 * 1024, f'the preview is {len(thumb)} bytes (max 24 KiB)')
+    size = t.execute_script('const i = arguments[0]; return [i.naturalWidth, i.naturalHeight];',
+                            preview[0])
+    check(max(size) == 160, f'the preview should be 160 px on its longest side: {size}')
+    check(not cards[1].find_elements(By.CSS_SELECTOR, 'img'), 'the PDF card shows an image')
+    saves = [c.find_element(By.CSS_SELECTOR, 'a.file-save') for c in cards]
+    check(all(a.text == 'Save' for a in saves), 'each card should have a "Save" link')
+    W.axe.run(t, 'therapist thread with files')
+
+    # Downloading through the app returns the exact bytes, as a download.
+    message_id = li.get_attribute('data-id')
+    for index, want, name in ((0, W.png, 'calm-garden.png'), (1, W.pdf, 'Sleep worksheet.pdf')):
+        r = fetch_attachment(t, message_id, index)
+        check(r.get('status') == 200, f'downloading file {index} gave {r}')
+        check(base64.b64decode(r['b64']) == want, f'file {index} came back with other bytes')
+        check(r['type'] == 'application/octet-stream', f'Content-Type: {r["type"]!r}')
+        check(r['nosniff'] == 'nosniff', 'no X-Content-Type-Options: nosniff on a download')
+        encoded = name.replace(' ', '%20')
+        check(r['disposition'] == f'attachment; filename="{name}"; filename*=UTF-8\'\'{encoded}',
+              f'Content-Disposition: {r["disposition"]!r}')
+    # And the Save link itself saves the file where the browser keeps downloads.
+    downloads = W.cleanup.tempdir('alliance-downloads-')
+    t.execute_cdp_cmd('Browser.setDownloadBehavior', {'behavior': 'allow', 'downloadPath': downloads})
+    saves[1].click()
+    saved = os.path.join(downloads, 'Sleep worksheet.pdf')
+
+    def downloaded():
+        if not os.path.exists(saved):
+            return False
+        with open(saved, 'rb') as f:
+            return f.read() == W.pdf
+    wait_until(downloaded, 20, f'"Save" to put the exact PDF in {downloads}')
+    check(not t.find_elements(By.CSS_SELECTOR, '.file-error:not([hidden])'),
+          'an error showed after Save')
+    ActionChains(t).move_to_element(by_id(t, 'thread-title')).perform()  # no hover in the shot
+    W.shots.take(t, 'therapist-thread-files', prepare=scroll_to_newest)
+    W.shots.take(d, 'client-thread-files', prepare=scroll_to_newest)
+
+
+@step
+def files_errors_are_one_plain_sentence():
+    d = W.cb
+    files_dir = W.cleanup.tempdir('alliance-files-')
+    nine = []
+    for i in range(9):
+        p = os.path.join(files_dir, f'note-{i + 1}.txt')
+        with open(p, 'w') as f:
+            f.write(f'note {i + 1}\n')
+        nine.append(p)
+    by_id(d, 'attach-input').send_keys('\n'.join(nine))
+    err = wait_css(d, '#compose-error', 10, 'an error for nine files')
+    check(err.text == 'You can send up to 8 files with one message, so one file was left out.',
+          f'nine files should give one plain sentence: {err.text!r}')
+    check(len(chips(d)) == 8, f'eight of the nine files should be kept, saw {len(chips(d))}')
+    W.shots.take(d, 'attachments-too-many')
+    remove_all_chips(d)
+    wait_until(lambda: not by_id(d, 'compose-error').is_displayed(), 5,
+               'the error to go once the files are removed')
+    # Over the relay's limit (lowered to 1 MiB for this test): refused when sent, nothing sent.
+    big = os.path.join(files_dir, 'scan.pdf')
+    with open(big, 'wb') as f:
+        f.write(file_bytes(1_500_000, 9))
+    by_id(d, 'attach-input').send_keys(big)
+    wait_until(lambda: len(chips(d)) == 1, 10, 'the chip for scan.pdf')
+    before = len(d.find_elements(By.CSS_SELECTOR, '#messages li.message.out'))
+    click(d, '#send')
+    err = wait_text(d, '#compose-error', 'scan.pdf', 60, 'the "too large" sentence')
+    check(err.text == "The file scan.pdf is too large to send: the clinic's server takes files "
+          'up to 1 MB.', f'a file over the limit should give one plain sentence: {err.text!r}')
+    check(len(chips(d)) == 1, 'the file should stay chosen after the error')
+    check(len(d.find_elements(By.CSS_SELECTOR, '#messages li.message.out')) == before,
+          'a message was added although the send failed')
+    check(not re.search(r'RESOURCE_EXHAUSTED|relay|grpc|MiB', err.text),
+          f'the sentence shows jargon: {err.text!r}')
+    W.shots.take(d, 'attachments-too-large')
+    W.axe.run(d, 'compose with a file too large')
+    remove_all_chips(d)
+
+
+@step
+def files_dropped_onto_the_conversation():
+    # A real drag from the desktop cannot be driven through WebDriver; the page gets the same
+    # events with a DataTransfer holding a file, as the browser would fire them.
+    d = W.cb
+    d.execute_script(
+        'const t = document.getElementById("thread"); const dt = new DataTransfer();'
+        'dt.items.add(new File(["We talked about this."], "session notes.txt", {type: "text/plain"}));'
+        'window.__drop = dt;'
+        't.querySelector("#messages").dispatchEvent(new DragEvent("dragenter",'
+        '  {dataTransfer: dt, bubbles: true, cancelable: true}));')
+    hint = wait_css(d, '#thread.dragging .drop-hint', 5, 'the "drop files here" hint while dragging')
+    check('Drop files here' in hint.text, f'the drop hint says {hint.text!r}')
+    W.shots.take(d, 'attachments-drop-hint')
+    d.execute_script(
+        'document.getElementById("messages").dispatchEvent(new DragEvent("drop",'
+        '  {dataTransfer: window.__drop, bubbles: true, cancelable: true}));')
+    wait_until(lambda: len(chips(d)) == 1, 5, 'a chip for the dropped file')
+    check('session notes.txt' in by_id(d, 'attachment-chips').text, 'the dropped file is not listed')
+    check(not exists(d, '#thread.dragging'), 'the drop hint stays after the drop')
+    remove_all_chips(d)
+    check(d.switch_to.active_element.get_attribute('id') == 'attach',
+          'after removing the last chosen file, focus should return to "Attach a file"')
 
 
 # ---------------------------------------------------------------- concerns, goals, digest

@@ -58,11 +58,14 @@ function sentenceFor(status, body) {
   return GENERIC;
 }
 
-/** Raw request; returns the Response after status handling. */
+/** Raw request; returns the Response after status handling. `data` is sent as JSON, or as
+ * multipart/form-data when it is a FormData (the browser sets the boundary). */
 export async function request(method, path, data, {signal} = {}) {
   const headers = {'X-Alliance-CSRF': csrf() || ''};
   const init = {method, headers, credentials: 'same-origin', cache: 'no-store', signal};
-  if (data !== undefined) {
+  if (data instanceof FormData) {
+    init.body = data;
+  } else if (data !== undefined) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(data);
   }

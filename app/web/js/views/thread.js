@@ -1,8 +1,10 @@
-// One conversation: messages with time, delivery state, intent and urgent marks; the agreement
-// visible next to the compose box; the on-device crisis check; the identity-change block.
+// One conversation: messages with time, delivery state, intent and urgent marks, and their files;
+// the agreement visible next to the compose box; files to send (attach button, drag and drop);
+// the on-device crisis check; the identity-change block.
 
 import {h, clear, errorSlot, showIn} from '../dom.js';
-import {get, post, cpath, QUEUED_SENTENCE} from '../api.js';
+import {get, post, request, cpath, QUEUED_SENTENCE} from '../api.js';
+import {ChosenFiles, clipGlyph, countFolders, droppedFiles, fileCards} from '../attachments.js';
 import {app, role} from '../state.js';
 import {contactName, hoursLine, INTENTS, intentLabel, STATE_TEXT} from '../format.js';
 import {downloadExport} from '../export.js';
@@ -41,10 +43,26 @@ export function threadView(main, id) {
   const send = h('button', {type: 'submit', id: 'send', class: 'primary'}, 'Send');
   const status = h('p', {class: 'compose-status', id: 'compose-status', role: 'status'});
   const err = errorSlot('compose-error');
+  // Files: a real button opens the browser's file picker (the input itself stays hidden).
+  const fileInput = h('input', {type: 'file', id: 'attach-input', multiple: true, hidden: true,
+    tabIndex: -1});
+  const attachBtn = h('button', {type: 'button', id: 'attach', class: 'attach',
+    onclick: () => fileInput.click()}, clipGlyph(), h('span', {class: 'attach-label'}, 'Attach a file'));
+  const chosen = new ChosenFiles({
+    onError: (sentence) => showIn(err, sentence),
+    onChange: (what) => {
+      if (what === 'emptied') attachBtn.focus();
+    },
+  });
+  fileInput.addEventListener('change', () => {
+    chosen.add(fileInput.files);
+    fileInput.value = '';
+  });
   const form = h('form', {id: 'compose-form', class: 'compose', 'aria-label': 'Write a message'},
     intents, notice,
-    h('label', {for: 'compose-body', class: 'visually-hidden'}, 'Message'), body,
-    h('div', {class: 'compose-row'}, urgentBtn, send), err, status);
+    h('label', {for: 'compose-body', class: 'visually-hidden'}, 'Message'), body, chosen.list,
+    h('div', {class: 'compose-row'}, h('div', {class: 'compose-options'}, attachBtn, urgentBtn),
+      send), fileInput, err, status);
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     doSend(false);
@@ -76,9 +94,53 @@ export function threadView(main, id) {
   });
   crisis.addEventListener('cancel', () => setTimeout(() => body.focus(), 0));
 
+  const dropHint = h('div', {class: 'drop-hint', 'aria-hidden': 'true'},
+    h('div', null, h('p', {class: 'drop-title'}, 'Drop files here to attach them'),
+      h('p', {class: 'drop-sub'}, 'They are encrypted on this computer before they are sent.')));
   const section = h('section', {id: 'thread', class: 'thread', 'aria-labelledby': 'thread-title'},
-    head, banners, messages, h('div', {class: 'compose-area'}, careInfo, form), crisis);
+    head, banners, messages, h('div', {class: 'compose-area'}, careInfo, form), crisis, dropHint);
   main.append(section);
+
+  // ---- drag and drop onto the conversation
+  let dragDepth = 0;
+  const carriesFiles = (ev) => ev.dataTransfer && [...ev.dataTransfer.types].includes('Files');
+  const canAttach = () => !!data && !data.contact.identity_changed;
+  function endDrag() {
+    dragDepth = 0;
+    section.classList.remove('dragging');
+  }
+  section.addEventListener('dragenter', (ev) => {
+    if (!carriesFiles(ev) || !canAttach()) return;
+    ev.preventDefault();
+    dragDepth += 1;
+    section.classList.add('dragging');
+  });
+  section.addEventListener('dragover', (ev) => {
+    if (!carriesFiles(ev) || !canAttach()) return;
+    ev.preventDefault();
+    ev.dataTransfer.dropEffect = 'copy';
+  });
+  section.addEventListener('dragleave', (ev) => {
+    if (!carriesFiles(ev)) return;
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (!dragDepth) section.classList.remove('dragging');
+  });
+  section.addEventListener('drop', (ev) => {
+    if (!carriesFiles(ev)) return;
+    ev.preventDefault();
+    endDrag();
+    if (!canAttach()) return;
+    chosen.add(droppedFiles(ev.dataTransfer), countFolders(ev.dataTransfer));
+  });
+  // A file dropped anywhere else must not replace the app with the file.
+  const swallow = (ev) => {
+    if (carriesFiles(ev) && !section.contains(ev.target)) {
+      ev.preventDefault();
+      if (ev.type === 'drop') endDrag();
+    }
+  };
+  document.addEventListener('dragover', swallow);
+  document.addEventListener('drop', swallow);
 
   // ---------------------------------------------------------------- rendering
 
@@ -151,7 +213,17 @@ export function threadView(main, id) {
     }
     for (const m of data.messages) messages.append(messageItem(m));
     messages.dataset.rendered = '1';
-    if (first || atBottom) messages.scrollTop = messages.scrollHeight;
+    if (first || atBottom) {
+      messages.scrollTop = messages.scrollHeight;
+      // Previews take their height once decoded: stay at the newest message.
+      for (const img of messages.querySelectorAll('img')) {
+        if (!img.complete) {
+          img.addEventListener('load', () => {
+            messages.scrollTop = messages.scrollHeight;
+          }, {once: true});
+        }
+      }
+    }
   }
 
   function messageItem(m) {
@@ -166,9 +238,11 @@ export function threadView(main, id) {
       tags.append(h('span', {class: 'tag', title: 'Sent before the safety number was compared'},
         'Not verified'));
     }
+    const files = Array.isArray(m.attachments) && m.attachments.length && !m.undecryptable
+      ? fileCards(m.id, m.attachments) : null;
     const text = m.undecryptable
       ? h('p', {class: 'body muted'}, 'This message could not be opened on this device.')
-      : h('p', {class: 'body'}, m.body);
+      : (m.body || !files ? h('p', {class: 'body'}, m.body) : null);
     const meta = h('div', {class: 'msg-meta'},
       h('time', {datetime: new Date(Number(m.sent_at)).toISOString()}, m.time_text || ''),
       h('span', {class: 'state', dataset: {state: m.state}},
@@ -183,7 +257,8 @@ export function threadView(main, id) {
       ? h('ul', {class: 'msg-notice'}, notes.map((n) => h('li', null, n))) : null;
     return h('li', {class: `message ${m.direction === 'in' ? 'in' : 'out'}`,
       dataset: {id: String(m.id), state: m.state}},
-    h('div', {class: 'bubble'}, tags.childNodes.length ? tags : null, text), meta, noticeList);
+    h('div', {class: `bubble${files ? ' with-files' : ''}`}, tags.childNodes.length ? tags : null,
+      text, files), meta, noticeList);
   }
 
   function emergencyText() {
@@ -233,6 +308,7 @@ export function threadView(main, id) {
     const blocked = data.contact.identity_changed;
     body.disabled = blocked;
     send.disabled = blocked;
+    attachBtn.disabled = blocked;
     urgentBtn.disabled = blocked;
     for (const b of intentButtons) b.disabled = blocked;
   }
@@ -300,19 +376,40 @@ export function threadView(main, id) {
   }
 
   let sending = false;
+  async function sendRequest(text, acknowledged) {
+    if (!chosen.count) {
+      return post(cpath(id, '/send'), {body: text, intent, urgent,
+        crisis_acknowledged: !!acknowledged});
+    }
+    const n = chosen.count;
+    status.textContent = n === 1 ? 'Encrypting and sending your file…'
+      : `Encrypting and sending your ${n} files…`;
+    const form = new FormData();
+    form.append('body', text);
+    form.append('intent', intent);
+    form.append('urgent', urgent ? '1' : '0');
+    form.append('crisis_acknowledged', acknowledged ? '1' : '0');
+    await chosen.appendTo(form);
+    const res = await request('POST', cpath(id, '/send'), form);
+    return res.json();
+  }
+
   async function doSend(acknowledged) {
     const text = body.value;
-    if (!text.trim() || sending) {
-      if (!text.trim()) body.focus();
+    const empty = !text.trim() && !chosen.count;
+    if (empty || sending) {
+      if (empty) body.focus();
       return;
     }
     sending = true;
     send.disabled = true;
+    attachBtn.disabled = true;
+    chosen.setBusy(true);
     showIn(err, '');
     status.textContent = '';
     try {
-      const res = await post(cpath(id, '/send'), {body: text, intent, urgent,
-        crisis_acknowledged: !!acknowledged});
+      const res = await sendRequest(text, acknowledged);
+      status.textContent = '';
       if (res.crisis_prompt) {
         crisisNotice.textContent = res.emergency_notice
           || (data && data.agreement && data.agreement.emergency_notice)
@@ -322,6 +419,7 @@ export function threadView(main, id) {
         return;
       }
       body.value = '';
+      chosen.clear();
       if (urgent) setUrgent(false);
       if (res.queued) status.textContent = QUEUED_SENTENCE;
       if (res.message && data) {
@@ -331,11 +429,16 @@ export function threadView(main, id) {
         messages.scrollTop = messages.scrollHeight;
       }
     } catch (e) {
+      status.textContent = '';
       showIn(err, e.message);
       return;
     } finally {
       sending = false;
-      if (data && !data.contact.identity_changed) send.disabled = false;
+      chosen.setBusy(false);
+      if (data && !data.contact.identity_changed) {
+        send.disabled = false;
+        attachBtn.disabled = false;
+      }
     }
     scheduleLoad();
   }
@@ -354,6 +457,9 @@ export function threadView(main, id) {
     destroy() {
       destroyed = true;
       if (crisis.open) crisis.close();
+      chosen.clear();  // Locked means empty: no chosen file stays referenced by the page.
+      document.removeEventListener('dragover', swallow);
+      document.removeEventListener('drop', swallow);
     },
   };
 }
