@@ -360,12 +360,10 @@ absl::Status ClientCore::DecryptAttachment(const v1::Attachment& a, const std::s
   if (static_cast<uint64_t>(st.st_size) != a.size() || a.size() < wire::kAttachmentHeaderSize) {
     return damaged;
   }
-  crypto::StreamHash hash;
   std::string header(wire::kAttachmentHeaderSize, '\0');
   ALLIANCE_ASSIGN_OR_RETURN(size_t n, ReadFull(in.get(), reinterpret_cast<uint8_t*>(header.data()),
                                                header.size(), "the attachment cache"));
   if (n != header.size()) return damaged;
-  hash.Update(crypto::AsBytes(header));
   absl::StatusOr<crypto::AttachmentOpener> opener =
       crypto::AttachmentOpener::Create(crypto::AsBytes(a.key()), crypto::AsBytes(header));
   if (!opener.ok()) return damaged;
@@ -380,7 +378,6 @@ absl::Status ClientCore::DecryptAttachment(const v1::Attachment& a, const std::s
                                           "the attachment cache"));
     if (n != want) return damaged;
     remaining -= n;
-    hash.Update(crypto::AsBytes(std::string_view(cipher.data(), n)));
     size_t plain_size = 0;
     absl::StatusOr<bool> last =
         opener->Open(crypto::AsBytes(std::string_view(cipher.data(), n)), &plain, &plain_size);
@@ -389,11 +386,7 @@ absl::Status ClientCore::DecryptAttachment(const v1::Attachment& a, const std::s
     ALLIANCE_RETURN_IF_ERROR(WriteFull(out_fd, plain.data(), plain_size, name));
     written += plain_size;
   }
-  const std::array<uint8_t, 32> digest = hash.Final();
-  if (!final || written != a.plain_size() ||
-      a.hash() != std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size())) {
-    return damaged;
-  }
+  if (!final || written != a.plain_size()) return damaged;
   return absl::OkStatus();
 }
 
@@ -405,8 +398,7 @@ absl::StatusOr<std::vector<AttachmentView>> ClientCore::MessageAttachments(
 
 absl::StatusOr<std::string> ClientCore::SaveAttachment(const std::string& message_id, size_t index,
                                                        const std::string& directory) {
-  ALLIANCE_ASSIGN_OR_RETURN(v1::AccountRecord account, RequireAccount());
-  (void)account;
+  ALLIANCE_RETURN_IF_ERROR(RequireAccount().status());
   ALLIANCE_ASSIGN_OR_RETURN(FoundAttachment found, FindAttachment(message_id, index));
   const v1::Attachment& a = found.entry.text().attachments(static_cast<int>(index));
   const std::string name = SafeFileName(a.file_name());

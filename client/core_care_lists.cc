@@ -77,7 +77,11 @@ absl::StatusOr<std::vector<DueView>> ClientCore::DueList() {
             if (k.concern_id == e->concern_id() && !care::AwaitsResponse(k)) s.answered = true;
           }
         }
-        info[s.message_id] = {c.display_name, e->text().body()};
+        std::vector<std::string> files;
+        for (const v1::Attachment& a : e->text().attachments()) {
+          files.push_back(SafeFileName(a.file_name()));
+        }
+        info[s.message_id] = {c.display_name, ListLine(e->text().body(), files)};
         if (!s.answered) pending.push_back(states.size());
         states.push_back(std::move(s));
       }
@@ -118,7 +122,9 @@ absl::StatusOr<std::vector<DueView>> ClientCore::Digest(const std::string& ref) 
     v.contact_id = m.contact_id;
     v.contact_name = m.contact_name;
     v.message_id = m.id;
-    v.body = m.body;
+    std::vector<std::string> files;
+    for (const AttachmentView& a : m.attachments) files.push_back(a.file_name);
+    v.body = ListLine(m.body, files);
     v.arrived_at = m.sent_at;
     out.push_back(std::move(v));
   }

@@ -200,7 +200,8 @@ class ClientCore {
   // Fetches the ciphertext of `a` into `cache` (resuming a partial copy).
   absl::Status FetchCiphertext(const v1::Attachment& a, const std::string& name,
                                const std::string& cache);
-  // Decrypts `cache` into `out_fd`, checking every chunk, the final tag, sizes and the hash.
+  // Decrypts `cache` into `out_fd`, checking every chunk, the final tag and the sizes (the
+  // caller checked the hash with CachedHashMatches just before).
   absl::Status DecryptAttachment(const v1::Attachment& a, const std::string& name,
                                  const std::string& cache, int out_fd);
 

@@ -103,6 +103,18 @@ inline std::string RandomId() {
   return id;
 }
 
+// What a list (the due queue, the digest) shows for a text: its body, or for files sent
+// without one "Sent a file: worksheet.pdf" / "Sent 2 files: a.pdf, b.png".
+inline std::string ListLine(const std::string& body, const std::vector<std::string>& file_names) {
+  if (!body.empty() || file_names.empty()) return body;
+  std::string line = file_names.size() == 1 ? "Sent a file: "
+                                            : absl::StrCat("Sent ", file_names.size(), " files: ");
+  for (size_t i = 0; i < file_names.size(); ++i) {
+    absl::StrAppend(&line, i == 0 ? "" : ", ", file_names[i]);
+  }
+  return line;
+}
+
 inline MessageView ToView(const v1::HistoryEntry& e, const v1::ContactRecord& c) {
   MessageView v;
   v.contact_id = ToHex(c.account_id());

@@ -7,6 +7,7 @@
 #include "base/bytes.h"
 #include "base/status_macros.h"
 #include "rocksdb/db.h"
+#include "server/store/devices.h"
 #include "wire/protocol.h"
 
 namespace alliance::server {
@@ -269,6 +270,63 @@ absl::StatusOr<uint64_t> BlobStore::SweepExpired() {
     ALLIANCE_RETURN_IF_ERROR(AddDeleteLocked(id, *r, &batch));
     ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
     ++deleted;
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(const uint64_t unreachable, PruneUnreachable());
+  return deleted + unreachable;
+}
+
+absl::StatusOr<bool> BlobStore::StillToFetch(const BlobRecord& record, std::string_view device) {
+  if (device.size() != wire::kAccountIdSize + 4) return false;
+  const std::string_view account = device.substr(0, wire::kAccountIdSize);
+  const uint32_t device_id = base::ReadU32BE(device.data() + wire::kAccountIdSize);
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> raw, db_->Get(Cf::kAccounts, account));
+  AccountRecord a;
+  if (!raw.has_value() || !a.ParseFromString(*raw) || a.state() != v1::ACCOUNT_STATE_ACTIVE ||
+      !HasDevice(a, device_id)) {
+    return false;
+  }
+  if (account == record.uploader_account()) return true;
+  std::string link(record.uploader_account());
+  link.append(account);
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> linked, db_->Get(Cf::kLinks, link));
+  return linked.has_value();
+}
+
+absl::StatusOr<uint64_t> BlobStore::PruneUnreachable() {
+  std::vector<std::string> ids;
+  {
+    const std::string upper = "n";
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions options;
+    options.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(options, db_->cf(Cf::kBlobs)));
+    for (it->Seek("m"); it->Valid(); it->Next()) {
+      if (it->key().size() == 1 + wire::kBlobIdSize) ids.emplace_back(it->key().data() + 1, wire::kBlobIdSize);
+    }
+    ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  }
+  uint64_t deleted = 0;
+  for (const std::string& id : ids) {
+    base::MutexLock lock(&mu_);
+    absl::StatusOr<BlobRecord> r = Get(id);
+    if (absl::IsNotFound(r.status())) continue;
+    ALLIANCE_RETURN_IF_ERROR(r.status());
+    if (!r->complete()) continue;
+    BlobRecord pruned = *r;
+    pruned.clear_pending();
+    for (const std::string& device : r->pending()) {
+      ALLIANCE_ASSIGN_OR_RETURN(const bool waiting, StillToFetch(*r, device));
+      if (waiting) pruned.add_pending(device);
+    }
+    if (pruned.pending_size() == r->pending_size()) continue;
+    rocksdb::WriteBatch batch;
+    if (pruned.pending().empty()) {
+      ALLIANCE_RETURN_IF_ERROR(AddDeleteLocked(id, pruned, &batch));
+      ++deleted;
+    } else {
+      batch.Put(db_->cf(Cf::kBlobs), MetaKey(id), pruned.SerializeAsString());
+    }
+    ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
   }
   return deleted;
 }

@@ -88,7 +88,9 @@ class BlobStore {
   [[nodiscard]] absl::Status Fetched(std::string_view blob_id, std::string_view device);
 
   // Deletes blobs declared before the retention period, and uploads still incomplete a day
-  // after their declaration (their quota is free again). Returns how many.
+  // after their declaration (their quota is free again). Also forgets pending devices that
+  // can no longer fetch (removed, account closed, link ended), deleting a blob nobody is left
+  // to fetch. Returns how many blobs it deleted.
   [[nodiscard]] absl::StatusOr<uint64_t> SweepExpired();
 
   // Adds to `batch` the deletion of every blob `account` uploaded, and of its quota.
@@ -106,6 +108,11 @@ class BlobStore {
  private:
   absl::StatusOr<uint64_t> UsageLocked(std::string_view account) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status RequireActiveLocked(std::string_view account) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `device` (account || device u32) can still fetch `record`: an active device of an
+  // active account that is the uploader's or linked to it.
+  absl::StatusOr<bool> StillToFetch(const BlobRecord& record, std::string_view device)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<uint64_t> PruneUnreachable();
   // Adds the deletion of `record`'s blob (chunks, indexes) and its quota refund to `batch`.
   absl::Status AddDeleteLocked(std::string_view blob_id, const BlobRecord& record,
                                rocksdb::WriteBatch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -295,6 +295,23 @@ TEST_F(AttachmentsClientTest, ASendersNameCannotEscapeTheChosenDirectory) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_F(AttachmentsClientTest, FilesSentWithoutTextAreNamedInTheTherapistsDueList) {
+  BuildClinic();
+  SendOptions so;
+  so.attachments.push_back({.path = WriteFile("sleep-log.pdf", "week 1").string()});
+  so.attachments.push_back({.path = WriteFile("mood.png", "not really a png").string()});
+  ASSERT_TRUE(client_->SendText("therapist", "", so).ok());
+  ASSERT_TRUE(therapist_->Sync().ok());
+  auto due = therapist_->DueList();
+  ASSERT_TRUE(due.ok()) << due.status();
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ(due->at(0).body, "Sent 2 files: sleep-log.pdf, mood.png");
+  // A non-image is never its own thumbnail, whatever its name says.
+  auto history = therapist_->History("client");
+  ASSERT_TRUE(history.ok());
+  EXPECT_TRUE(history->back().attachments[1].thumbnail.empty());
+}
+
 TEST(AttachmentFilesTest, SafeFileNameKeepsOnlyAHarmlessBaseName) {
   EXPECT_EQ(SafeFileName("worksheet.pdf"), "worksheet.pdf");
   EXPECT_EQ(SafeFileName("/etc/passwd"), "passwd");

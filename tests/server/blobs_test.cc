@@ -314,6 +314,27 @@ TEST_F(BlobsTest, AnUploadLeftIncompleteExpiresAfterADayAndFreesItsQuota) {
   EXPECT_EQ(Quota(therapist_), 1000u);
 }
 
+TEST_F(BlobsTest, ABlobNobodyCanFetchAnyMoreIsDeletedByTheNextSweep) {
+  TestAccount other = h_.Invite(therapist_, v1::ROLE_CLIENT);
+  const std::string lost = NewMessageId();
+  const std::string kept = NewMessageId();
+  ASSERT_TRUE(Upload(therapist_, Start(lost, 1000, {client_.account_id}), RandomBytes(1000)).ok());
+  ASSERT_TRUE(Upload(therapist_, Start(kept, 1000, {other.account_id}), RandomBytes(1000)).ok());
+  EXPECT_EQ(Quota(therapist_), 2000u);
+  {
+    auto admin_ctx = h_.Ctx(admin_);
+    v1::DeactivateAccountRequest deactivate;
+    deactivate.set_account_id(client_.account_id);
+    v1::DeactivateAccountResponse r;
+    ASSERT_TRUE(h_.clinic().DeactivateAccount(admin_ctx.get(), deactivate, &r).ok());
+  }
+  ASSERT_TRUE(h_.relay().SweepNow().ok());
+  // The closed recipient's device can never fetch: its blob goes at once, not in 30 days.
+  EXPECT_EQ(h_.relay().blobs()->Get(lost).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(h_.relay().blobs()->Get(kept).ok());
+  EXPECT_EQ(Quota(therapist_), 1000u);
+}
+
 TEST_F(BlobsTest, AnAccountClosedDuringAnUploadStoresNothingMoreAndLeavesNothingBehind) {
   const std::string id = NewMessageId();
   auto ctx = h_.Ctx(client_);
