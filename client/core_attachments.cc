@@ -217,7 +217,7 @@ absl::StatusOr<v1::Attachment> ClientCore::UploadAttachment(const v1::AccountRec
   ALLIANCE_ASSIGN_OR_RETURN(v1::ContactRecord self, SelfContact(account));
   absl::StatusOr<std::vector<uint32_t>> others = DestinationDevices(account, self);
   if (others.ok() && !others->empty()) start.add_recipient_account_ids(account.account_id());
-  ALLIANCE_RETURN_IF_ERROR(Transfer(a.file_name(), [&]() -> absl::Status {
+  ALLIANCE_RETURN_IF_ERROR(Transfer(a.file_name(), [&](bool* reached) -> absl::Status {
     uint64_t offset = 0;
     v1::UploadStatusRequest status_req;
     status_req.set_blob_id(a.blob_id());
@@ -228,6 +228,7 @@ absl::StatusOr<v1::Attachment> ClientCore::UploadAttachment(const v1::AccountRec
     } else if (!absl::IsNotFound(status.status())) {
       return status.status();
     }
+    *reached = true;
     Fd cached(::open(cache.c_str(), O_RDONLY | O_CLOEXEC));
     if (!cached.ok()) return ErrnoError("cannot read the attachment cache");
     if (::lseek(cached.get(), static_cast<off_t>(offset), SEEK_SET) < 0) {
@@ -256,12 +257,18 @@ absl::StatusOr<v1::Attachment> ClientCore::UploadAttachment(const v1::AccountRec
 }
 
 absl::Status ClientCore::Transfer(const std::string& name,
-                                  const std::function<absl::Status()>& attempt) {
+                                  const std::function<absl::Status(bool*)>& attempt) {
   absl::Status last;
+  int unreached = 0;  // consecutive attempts that never reached the relay
   for (int i = 0; i < kTransferAttempts; ++i) {
     if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100 * i));
-    last = attempt();
+    bool reached = false;
+    last = attempt(&reached);
     if (last.ok() || !Retryable(last)) break;
+    // A relay that is down stays down for a while: give up after two tries that never got
+    // through, instead of making the person wait for every retry.
+    unreached = reached ? 0 : unreached + 1;
+    if (unreached == 2) break;
   }
   if (last.ok()) return last;
   return absl::Status(last.code(), absl::StrCat(name, ": ", last.message()));
@@ -312,7 +319,7 @@ absl::Status ClientCore::FetchCiphertext(const v1::Attachment& a, const std::str
   fs::create_directories(AttachmentCacheDir(), ec);
   if (ec) return absl::InternalError("cannot create " + AttachmentCacheDir() + ": " + ec.message());
   const std::string part = cache + ".part";
-  ALLIANCE_RETURN_IF_ERROR(Transfer(name, [&]() -> absl::Status {
+  ALLIANCE_RETURN_IF_ERROR(Transfer(name, [&](bool* reached) -> absl::Status {
     Fd out(::open(part.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!out.ok()) return ErrnoError("cannot write the attachment cache");
     struct stat st {};
@@ -327,6 +334,7 @@ absl::Status ClientCore::FetchCiphertext(const v1::Attachment& a, const std::str
       req.set_blob_id(a.blob_id());
       req.set_offset(held);
       ALLIANCE_RETURN_IF_ERROR(relay_->Download(req, [&](const v1::DownloadResponse& r) -> absl::Status {
+        *reached = true;
         if (options_.transfer_fault && options_.transfer_fault(held)) {
           return absl::UnavailableError("the connection to the relay broke");
         }

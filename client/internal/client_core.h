@@ -188,9 +188,11 @@ class ClientCore {
   absl::StatusOr<v1::Attachment> UploadAttachment(const v1::AccountRecord& account,
                                                   const v1::ContactRecord& contact,
                                                   const AttachmentSource& source);
-  // Runs `attempt` until it succeeds or fails for good (a few tries on a broken connection);
-  // errors name `name`.
-  absl::Status Transfer(const std::string& name, const std::function<absl::Status()>& attempt);
+  // Runs `attempt` until it succeeds or fails for good: a few tries on a broken connection,
+  // but only two in a row that never reached the relay (`attempt` sets its flag once it did).
+  // Errors name `name`.
+  absl::Status Transfer(const std::string& name,
+                        const std::function<absl::Status(bool* reached)>& attempt);
   struct FoundAttachment {
     v1::ContactRecord contact;
     v1::HistoryEntry entry;

@@ -262,6 +262,25 @@ TEST_F(AttachmentsClientTest, AFileOverTheRelaysLimitIsRefusedAndNothingIsQueued
   EXPECT_TRUE(ok.ok()) << ok.status();
 }
 
+TEST_F(AttachmentsClientTest, WithTheRelayDownAFileIsNotSentAndNothingIsQueued) {
+  BuildClinic();
+  ASSERT_TRUE(client_->Contacts().ok());  // the therapist is known on this device
+  StopRelay();
+  SendOptions so;
+  so.attachments.push_back({.path = WriteFile("form.pdf", "filled in").string()});
+  auto sent = client_->SendText("therapist", "the form", so);
+  ASSERT_FALSE(sent.ok());
+  EXPECT_EQ(sent.status().code(), absl::StatusCode::kUnavailable) << sent.status();
+  EXPECT_EQ(sent.status().message().rfind("form.pdf: ", 0), 0u) << sent.status();
+  auto history = client_->History("therapist");
+  ASSERT_TRUE(history.ok());
+  EXPECT_TRUE(history->empty());
+  // Back up: the same call goes through.
+  RestartRelay();
+  auto again = client_->SendText("therapist", "the form", so);
+  EXPECT_TRUE(again.ok() && again->sent) << again.status();
+}
+
 TEST_F(AttachmentsClientTest, ASendersNameCannotEscapeTheChosenDirectory) {
   BuildClinic();
   SendOptions so;
