@@ -90,6 +90,15 @@ class BlobsTest : public ::testing::Test {
     return h_.blobs().UploadStatus(ctx.get(), req, response);
   }
 
+  // The admin deactivates `who`.
+  grpc::Status Deactivate(const TestAccount& who) {
+    auto ctx = h_.Ctx(admin_);
+    v1::DeactivateAccountRequest req;
+    req.set_account_id(who.account_id);
+    v1::DeactivateAccountResponse resp;
+    return h_.clinic().DeactivateAccount(ctx.get(), req, &resp);
+  }
+
   uint64_t Quota(const TestAccount& who) { return *h_.relay().blobs()->StoredBytes(who.account_id); }
 
   RelayHarness h_;
@@ -321,13 +330,7 @@ TEST_F(BlobsTest, ABlobNobodyCanFetchAnyMoreIsDeletedByTheNextSweep) {
   ASSERT_TRUE(Upload(therapist_, Start(lost, 1000, {client_.account_id}), RandomBytes(1000)).ok());
   ASSERT_TRUE(Upload(therapist_, Start(kept, 1000, {other.account_id}), RandomBytes(1000)).ok());
   EXPECT_EQ(Quota(therapist_), 2000u);
-  {
-    auto admin_ctx = h_.Ctx(admin_);
-    v1::DeactivateAccountRequest deactivate;
-    deactivate.set_account_id(client_.account_id);
-    v1::DeactivateAccountResponse r;
-    ASSERT_TRUE(h_.clinic().DeactivateAccount(admin_ctx.get(), deactivate, &r).ok());
-  }
+  ASSERT_TRUE(Deactivate(client_).ok());
   ASSERT_TRUE(h_.relay().SweepNow().ok());
   // The closed recipient's device can never fetch: its blob goes at once, not in 30 days.
   EXPECT_EQ(h_.relay().blobs()->Get(lost).status().code(), absl::StatusCode::kNotFound);
@@ -385,13 +388,7 @@ TEST_F(LargeBlobsTest, ADownloadInProgressStopsWhenTheRecipientIsDeactivated) {
   auto reader = h_.blobs().Download(ctx.get(), req);
   v1::DownloadResponse piece;
   ASSERT_TRUE(reader->Read(&piece));
-  {
-    auto admin_ctx = h_.Ctx(admin_);
-    v1::DeactivateAccountRequest deactivate;
-    deactivate.set_account_id(client_.account_id);
-    v1::DeactivateAccountResponse r;
-    ASSERT_TRUE(h_.clinic().DeactivateAccount(admin_ctx.get(), deactivate, &r).ok());
-  }
+  ASSERT_TRUE(Deactivate(client_).ok());
   uint64_t got = piece.data().size();
   while (reader->Read(&piece)) got += piece.data().size();
   EXPECT_LT(got, data.size());
