@@ -1,6 +1,8 @@
 #include "server/infra/config.h"
 
+#include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <string_view>
 
@@ -104,12 +106,15 @@ template <typename Int>
 absl::Status ReadInt(const toml::table& t, std::string_view key, Int* out) {
   const toml::node* n = t.get(key);
   if (n == nullptr) return absl::OkStatus();
-  auto v = n->value<int64_t>();
-  if (!v || *v <= 0) {
+  // Only a TOML integer counts: toml++'s value<int64_t>() would convert a float, and a float
+  // beyond int64's range converts with undefined behaviour (found by the relay_config fuzzer).
+  const toml::value<int64_t>* v = n->as_integer();
+  if (v == nullptr || v->get() <= 0 ||
+      static_cast<uint64_t>(v->get()) > static_cast<uint64_t>(std::numeric_limits<Int>::max())) {
     return absl::InvalidArgumentError(std::string("config key ") + std::string(key) +
                                       ": want an integer > 0");
   }
-  *out = static_cast<Int>(*v);
+  *out = static_cast<Int>(v->get());
   return absl::OkStatus();
 }
 

@@ -92,7 +92,10 @@ max_pending_challenges = 1000
 TEST(ConfigTest, RejectsUnknownKeysBadTypesAndSyntax) {
   RelayOptions o;
   for (const char* text : {"listne = \"x\"\n", "[limits]\nretention = 3\n", "insecure = \"yes\"\n",
-                           "[limits]\nsend_burst = -1\n", "listen = \n"}) {
+                           "[limits]\nsend_burst = -1\n", "listen = \n",
+                           // A float, or one beyond the key's range, for an integer key.
+                           "commit_threads = 1e77\n", "commit_threads = 2.5\n",
+                           "commit_threads = 99999999999\n"}) {
     std::string path = WriteTemp(text);
     EXPECT_EQ(LoadConfigFile(path, &o).code(), absl::StatusCode::kInvalidArgument) << text;
     std::filesystem::remove(path);
