@@ -23,6 +23,9 @@ packages=(
   python3-yaml python3-prometheus-client podman runc debootstrap systemd
   # The app: QR codes, and its browser tests in headless Chromium.
   libqrencode-dev chromium chromium-driver python3-selenium
+  # The relay's second storage backend (libpq), and the PostgreSQL server its tests start
+  # themselves (initdb and pg_ctl in a temporary directory, as an unprivileged user).
+  libpq-dev postgresql
 )
 
 # axe-core (the browser tests' accessibility check) comes from npm's registry into the build

@@ -1,6 +1,8 @@
 // alliance-relay: the clinic's relay.
 //
 //   alliance-relay init  --data DIR         create the database, print the bootstrap admin invite
+//   (init, serve, check and migrate also take --storage postgres --database-url URL instead of
+//   --data; the URL may also come from ALLIANCE_DATABASE_URL)
 //   alliance-relay serve --data DIR [--listen HOST:PORT] [--tls-cert F --tls-key F]
 //                        [--metrics-listen HOST:PORT] [--config FILE] [--insecure]
 //                        [--log-file F] [--log-level L]
@@ -45,20 +47,35 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
-int RunInit(const std::string& data_dir) {
+// --storage, --data and --database-url on a command that opens the database.
+void AddStorageFlags(CLI::App* command, RelayOptions* options) {
+  command->add_option("--storage", options->storage, "rocksdb (default) or postgres (config: storage)")
+      ->check(CLI::IsMember({"rocksdb", "postgres"}));
+  command->add_option("--data", options->data_dir,
+                      "Database directory (rocksdb; config: data)");
+  command->add_option("--database-url", options->database_url,
+                      "PostgreSQL URI, e.g. postgresql://alliance@db/alliance (config: "
+                      "database_url)")
+      ->envname("ALLIANCE_DATABASE_URL");
+}
+
+int RunInit(const RelayOptions& options) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return Fail(s);
   SystemClock clock;
-  absl::StatusOr<std::string> code = RelayServer::Initialize(data_dir, &clock);
+  absl::StatusOr<std::string> code = RelayServer::Initialize(options, &clock);
   if (!code.ok()) return Fail(code.status());
   std::printf(
-      "Relay database created in %s.\n"
+      "Relay database created %s.\n"
       "One-time bootstrap invite for the first clinic admin (valid 7 days, shown once):\n"
       "%s\n",
-      data_dir.c_str(), base::ToHex(*code).c_str());
+      options.storage == "postgres" ? "in PostgreSQL" : ("in " + options.data_dir).c_str(),
+      base::ToHex(*code).c_str());
   return 0;
 }
 
-int RunCheck(const std::string& data_dir) {
-  absl::StatusOr<std::string> summary = RelayServer::Check(data_dir);
+int RunCheck(const RelayOptions& options) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return Fail(s);
+  absl::StatusOr<std::string> summary = RelayServer::Check(options);
   if (!summary.ok()) return Fail(summary.status());
   std::printf("%s\n", summary->c_str());
   return 0;
@@ -119,8 +136,9 @@ int RunBackup(const std::string& data_dir, const std::string& to) {
   return 0;
 }
 
-int RunMigrate(const std::string& data_dir, const std::string& backup_to) {
-  absl::StatusOr<std::string> summary = MigrateDatabase(data_dir, backup_to);
+int RunMigrate(const RelayOptions& options, const std::string& backup_to) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return Fail(s);
+  absl::StatusOr<std::string> summary = MigrateStorage(options, backup_to);
   if (!summary.ok()) return Fail(summary.status());
   std::printf("%s\n", summary->c_str());
   return 0;
@@ -184,13 +202,13 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("alliance-relay ") + ALLIANCE_VERSION);
 
-  std::string init_data;
+  RelayOptions init_options;
   CLI::App* init = app.add_subcommand("init", "Create the database and a bootstrap admin invite");
-  init->add_option("--data", init_data, "Database directory")->required();
+  alliance::server::AddStorageFlags(init, &init_options);
 
-  std::string check_data;
+  RelayOptions check_options;
   CLI::App* check = app.add_subcommand("check", "Verify schema version and audit hash chain");
-  check->add_option("--data", check_data, "Database directory")->required();
+  alliance::server::AddStorageFlags(check, &check_options);
 
   alliance::server::ProbeOptions probe;
   double probe_timeout_seconds = 3;
@@ -224,11 +242,11 @@ int main(int argc, char** argv) {
   restore->add_option("--from", restore_from, "Directory written by `backup`")->required();
   restore->add_option("--data", restore_data, "New (or empty) data directory")->required();
 
-  std::string migrate_data;
+  RelayOptions migrate_options;
   std::string migrate_backup;
   CLI::App* migrate =
       app.add_subcommand("migrate", "Upgrade a stopped relay's database (backs it up first)");
-  migrate->add_option("--data", migrate_data, "Database directory")->required();
+  alliance::server::AddStorageFlags(migrate, &migrate_options);
   migrate->add_option("--backup-to", migrate_backup,
                       "Where the backup goes (default: DATA.before-migrate-vN)");
 
@@ -236,7 +254,7 @@ int main(int argc, char** argv) {
   std::string config_file;
   CLI::App* serve = app.add_subcommand("serve", "Serve the relay");
   serve->add_option("--config", config_file, "TOML configuration file");
-  serve->add_option("--data", flags.data_dir, "Database directory (config: data)");
+  alliance::server::AddStorageFlags(serve, &flags);
   serve->add_option("--listen", flags.listen, "gRPC address host:port (config: listen)");
   serve->add_option("--tls-cert", flags.tls_cert_file, "PEM certificate chain (config: tls_cert)");
   serve->add_option("--tls-key", flags.tls_key_file, "PEM private key (config: tls_key)");
@@ -249,15 +267,15 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
-  if (init->parsed()) return alliance::server::RunInit(init_data);
-  if (check->parsed()) return alliance::server::RunCheck(check_data);
+  if (init->parsed()) return alliance::server::RunInit(init_options);
+  if (check->parsed()) return alliance::server::RunCheck(check_options);
   if (status->parsed()) {
     probe.timeout = absl::Seconds(probe_timeout_seconds);
     return alliance::server::RunStatus(probe);
   }
   if (backup->parsed()) return alliance::server::RunBackup(backup_data, backup_to);
   if (restore->parsed()) return alliance::server::RunRestore(restore_from, restore_data);
-  if (migrate->parsed()) return alliance::server::RunMigrate(migrate_data, migrate_backup);
+  if (migrate->parsed()) return alliance::server::RunMigrate(migrate_options, migrate_backup);
   if (tls_init->parsed()) return alliance::server::RunTlsInit(tls_options);
   if (tls_renew->parsed()) return alliance::server::RunTlsRenew(tls_options);
 
@@ -269,6 +287,10 @@ int main(int argc, char** argv) {
   }
   auto given = [serve](const char* name) { return serve->count(name) > 0; };
   if (given("--data")) options.data_dir = flags.data_dir;
+  if (given("--storage")) options.storage = flags.storage;
+  if (given("--database-url") || !flags.database_url.empty()) {
+    options.database_url = flags.database_url;
+  }
   if (given("--listen")) options.listen = flags.listen;
   if (given("--tls-cert")) options.tls_cert_file = flags.tls_cert_file;
   if (given("--tls-key")) options.tls_key_file = flags.tls_key_file;

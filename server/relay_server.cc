@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <sodium.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -17,6 +18,8 @@
 #include "base/status_macros.h"
 #include "server/infra/crypto_util.h"
 #include "server/infra/data_dir_stats.h"
+#include "server/infra/pg_db.h"
+#include "server/infra/storage.h"
 #include "server/services/accounts_service.h"
 #include "server/services/blobs_service.h"
 #include "server/services/clinic_service.h"
@@ -46,11 +49,18 @@ absl::Status CheckPlaintextAllowed(const RelayOptions& o) {
 
 absl::StatusOr<std::string> RelayServer::Initialize(const std::string& data_dir,
                                                     const Clock* clock) {
+  RelayOptions options;
+  options.data_dir = data_dir;
+  return Initialize(options, clock);
+}
+
+absl::StatusOr<std::string> RelayServer::Initialize(const RelayOptions& options,
+                                                    const Clock* clock) {
   ALLIANCE_RETURN_IF_ERROR(InitSodium());
-  ALLIANCE_ASSIGN_OR_RETURN(auto db, RelayDb::Create(data_dir));
+  ALLIANCE_ASSIGN_OR_RETURN(auto db, OpenStorage(options, StorageMode::kCreate));
   ALLIANCE_ASSIGN_OR_RETURN(auto audit, AuditLog::Open(db.get(), clock));
   {
-    rocksdb::WriteBatch batch;
+    KvBatch batch;
     AuditLog::Event e;
     e.event = v1::AUDIT_EVENT_RELAY_INITIALIZED;
     ALLIANCE_RETURN_IF_ERROR(audit->Commit(&batch, e));
@@ -62,13 +72,18 @@ absl::StatusOr<std::string> RelayServer::Initialize(const std::string& data_dir,
 }
 
 absl::StatusOr<std::string> RelayServer::Check(const std::string& data_dir, bool read_only) {
-  ALLIANCE_ASSIGN_OR_RETURN(auto db,
-                            read_only ? RelayDb::OpenReadOnly(data_dir) : RelayDb::Open(data_dir));
+  RelayOptions options;
+  options.data_dir = data_dir;
+  return Check(options, read_only);
+}
+
+absl::StatusOr<std::string> RelayServer::Check(const RelayOptions& options, bool read_only) {
+  ALLIANCE_ASSIGN_OR_RETURN(
+      auto db, OpenStorage(options, read_only ? StorageMode::kCheckReadOnly : StorageMode::kCheck));
   ALLIANCE_ASSIGN_OR_RETURN(uint64_t entries, AuditLog::Verify(db.get()));
-  std::string accounts;
-  db->db()->GetProperty(db->cf(Cf::kAccounts), "rocksdb.estimate-num-keys", &accounts);
+  const uint64_t accounts = db->EstimateKeys(Cf::kAccounts);
   ALLIANCE_RETURN_IF_ERROR(db->Close());
-  return absl::StrCat("ok: schema version ", kSchemaVersion, ", relay id ",
+  return absl::StrCat("ok: ", std::string(db->backend()), " schema version ", kSchemaVersion, ", relay id ",
                       base::ToHex(db->relay_id()), ", audit chain of ", entries,
                       " entries verified, about ", accounts, " accounts");
 }
@@ -96,9 +111,10 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
     ALLIANCE_RETURN_IF_ERROR(CheckPlaintextAllowed(options));
     credentials = grpc::InsecureServerCredentials();
   } else {
+    ALLIANCE_ASSIGN_OR_RETURN(const std::string runtime, RuntimeDir());
     ALLIANCE_ASSIGN_OR_RETURN(
         tls_, TlsReloader::Create(options.tls_cert_file, options.tls_key_file,
-                                  (std::filesystem::path(options.data_dir) / "tls").string()));
+                                  (std::filesystem::path(runtime) / "tls").string()));
     credentials = tls_->credentials();
     CertificateInfo served = tls_->current();
     if (clock->Now() >= served.not_after) {
@@ -108,7 +124,8 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
     }
   }
   metrics_ = std::make_unique<Metrics>();
-  ALLIANCE_ASSIGN_OR_RETURN(db_, RelayDb::Open(options.data_dir));
+  ALLIANCE_ASSIGN_OR_RETURN(db_, OpenStorage(options, StorageMode::kServe));
+  if (auto* pg = dynamic_cast<PgRelayDb*>(db_.get())) ALLIANCE_RETURN_IF_ERROR(pg->ClaimServing());
   ALLIANCE_ASSIGN_OR_RETURN(audit_, AuditLog::Open(db_.get(), clock));
   pool_ = std::make_unique<CommitPool>(db_.get(), options.commit_threads);
   const Limits& limits = options_.limits;
@@ -140,12 +157,8 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
                       .logger = logger};
   RelayDb* db = db_.get();
   metrics_->AddGaugeCallback("alliance_mailbox_envelopes_estimate",
-                             "Stored envelopes and mailbox counters (RocksDB estimate).", [db] {
-                               uint64_t n = 0;
-                               db->db()->GetIntProperty(db->cf(Cf::kMailbox),
-                                                        "rocksdb.estimate-num-keys", &n);
-                               return static_cast<double>(n);
-                             });
+                             "Stored envelopes and mailbox counters (the database's estimate).",
+                             [db] { return static_cast<double>(db->EstimateKeys(Cf::kMailbox)); });
   ALLIANCE_RETURN_IF_ERROR(AddOperatorGauges());
   accounts_service_ = std::make_unique<AccountsService>(&deps_);
   keys_service_ = std::make_unique<KeysService>(&deps_);
@@ -175,31 +188,42 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
     ALLIANCE_ASSIGN_OR_RETURN(http_,
                               MetricsHttpServer::Start(options.metrics_listen, metrics_.get()));
   }
-  ALLIANCE_ASSIGN_OR_RETURN(
-      admin_, AdminSocket::Start(
-                  (std::filesystem::path(options.data_dir) / kAdminSocketName).string(),
-                  [this](absl::string_view command, absl::string_view arg)
-                      -> absl::StatusOr<std::string> {
-                    if (command == "backup") return Backup(std::string(arg));
-                    return absl::InvalidArgumentError(
-                        absl::StrCat("unknown admin command \"", command, "\""));
-                  }));
+  if (!options.data_dir.empty()) {
+    ALLIANCE_ASSIGN_OR_RETURN(
+        admin_, AdminSocket::Start(
+                    (std::filesystem::path(options.data_dir) / kAdminSocketName).string(),
+                    [this](absl::string_view command, absl::string_view arg)
+                        -> absl::StatusOr<std::string> {
+                      if (command == "backup") return Backup(std::string(arg));
+                      return absl::InvalidArgumentError(
+                          absl::StrCat("unknown admin command \"", command, "\""));
+                    }));
+  }
   sweeper_ = std::thread([this, interval = options.sweep_interval] { SweepLoop(interval); });
   logger_->Info("relay_started", {{"port", port_},
                                   {"metrics_port", metrics_port()},
                                   {"tls", !options.tls_cert_file.empty()},
+                                  {"storage", std::string(db_->backend())},
                                   {"relay_id", base::ToHex(db_->relay_id())}});
   return absl::OkStatus();
 }
 
-absl::Status RelayServer::AddOperatorGauges() {
-  absl::StatusOr<std::optional<absl::Time>> last_backup = ReadBackupTime(options_.data_dir);
-  if (!last_backup.ok()) {
-    // A damaged stamp must not keep the relay down; the gauge then reads "never".
-    logger_->Warn("backup_time_unreadable", {{"detail", std::string(last_backup.status().message())}});
-  } else if (last_backup->has_value()) {
-    last_backup_unix_seconds_.store(absl::ToUnixSeconds(**last_backup));
+absl::StatusOr<std::string> RelayServer::RuntimeDir() {
+  if (!options_.data_dir.empty()) return options_.data_dir;
+  if (runtime_dir_.empty()) {
+    // PostgreSQL keeps everything that lasts; the node only stages its TLS files, in a
+    // private directory of its own removed at shutdown.
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "alliance-relay-run-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) {
+      return absl::InternalError("cannot create a private runtime directory");
+    }
+    runtime_dir_ = tmpl;
   }
+  return runtime_dir_;
+}
+
+absl::Status RelayServer::AddOperatorGauges() {
   RelayDb* db = db_.get();
   const Clock* clock = clock_;
   metrics_->AddGaugeCallback(
@@ -210,6 +234,16 @@ absl::Status RelayServer::AddOperatorGauges() {
         if (!oldest->has_value()) return 0.0;
         return std::max(0.0, absl::ToDoubleSeconds(clock->Now() - **oldest));
       });
+  // PostgreSQL without a data directory: the database's own monitoring covers its size, free
+  // space and backups.
+  if (options_.data_dir.empty()) return absl::OkStatus();
+  absl::StatusOr<std::optional<absl::Time>> last_backup = ReadBackupTime(options_.data_dir);
+  if (!last_backup.ok()) {
+    // A damaged stamp must not keep the relay down; the gauge then reads "never".
+    logger_->Warn("backup_time_unreadable", {{"detail", std::string(last_backup.status().message())}});
+  } else if (last_backup->has_value()) {
+    last_backup_unix_seconds_.store(absl::ToUnixSeconds(**last_backup));
+  }
   const std::string data_dir = options_.data_dir;
   metrics_->AddGaugeCallback("alliance_data_bytes",
                              "Bytes of the files in the data directory (database, logs).",
@@ -265,9 +299,14 @@ absl::StatusOr<std::string> RelayServer::Backup(const std::string& to) {
     }
     fs::remove(target, ec);  // Checkpoint creates the directory itself.
   }
+  if (db_->rocks() == nullptr) {
+    return absl::FailedPreconditionError(
+        "this relay stores in PostgreSQL: back up with the database's own tools "
+        "(pg_basebackup, or pg_dump); see deploy/README.md");
+  }
   const absl::Time start = absl::Now();
   rocksdb::Checkpoint* raw = nullptr;
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db_->db(), &raw)));
+  ALLIANCE_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db_->rocks()->db(), &raw)));
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   uint64_t sequence = 0;
   // log_size_for_flush 0: flush memtables first, so the copy needs no WAL replay to open.
@@ -341,6 +380,10 @@ void RelayServer::Shutdown() {
     }
   }
   if (logger_ != nullptr) logger_->Flush();
+  if (!runtime_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(runtime_dir_, ec);
+  }
 }
 
 }  // namespace alliance::server

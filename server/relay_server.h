@@ -57,11 +57,16 @@ class RelayServer {
   // (16 bytes; show it once). Errors: ALREADY_EXISTS (database present), INTERNAL.
   [[nodiscard]] static absl::StatusOr<std::string> Initialize(const std::string& data_dir,
                                                               const Clock* clock);
+  // As above, on the storage `options` name (RocksDB in data_dir, or PostgreSQL).
+  [[nodiscard]] static absl::StatusOr<std::string> Initialize(const RelayOptions& options,
+                                                              const Clock* clock);
 
   // Offline consistency check: schema version and the audit hash chain. Returns a one-line
   // summary. Errors: NOT_FOUND, FAILED_PRECONDITION (schema), DATA_LOSS (chain), INTERNAL.
   // With `read_only` nothing in data_dir is written (verifying a backup).
   [[nodiscard]] static absl::StatusOr<std::string> Check(const std::string& data_dir,
+                                                         bool read_only = false);
+  [[nodiscard]] static absl::StatusOr<std::string> Check(const RelayOptions& options,
                                                          bool read_only = false);
 
   // Opens the database and starts serving. Errors: INVALID_ARGUMENT (options),
@@ -111,6 +116,8 @@ class RelayServer {
   // Registers the gauges computed at scrape time: oldest undelivered age, data bytes, free
   // space, backup age (loads the last backup time from the data directory).
   [[nodiscard]] absl::Status AddOperatorGauges();
+  // data_dir, or (PostgreSQL without one) a private temporary directory for staged files.
+  [[nodiscard]] absl::StatusOr<std::string> RuntimeDir();
 
   RelayOptions options_;
   Logger* logger_ = nullptr;
@@ -118,6 +125,7 @@ class RelayServer {
   std::unique_ptr<TlsReloader> tls_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<RelayDb> db_;
+  std::string runtime_dir_;  // created by RuntimeDir() when there is no data_dir
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<CommitPool> pool_;
   std::unique_ptr<Authenticator> auth_;

@@ -9,7 +9,9 @@
 // `<dir>.before-migrate-v<from>`; a migration that goes wrong is undone by `restore`), then
 // applies one step per version, each step and its new version number in one synced batch, so a
 // crash between steps leaves a database at a known version that `migrate` picks up again.
-// Finally the audit hash chain is verified. Thread-compatible.
+// Finally the audit hash chain is verified. On PostgreSQL (MigrateStorage) the tables are
+// brought up to date first and no checkpoint is taken: each step is one transaction.
+// Thread-compatible.
 #ifndef ALLIANCE_SERVER_ADMIN_MIGRATE_H_
 #define ALLIANCE_SERVER_ADMIN_MIGRATE_H_
 
@@ -21,7 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "rocksdb/write_batch.h"
+#include "server/infra/config.h"
 #include "server/infra/db.h"
 
 namespace alliance::server {
@@ -31,7 +33,7 @@ namespace alliance::server {
 struct Migration {
   uint32_t from = 0;
   std::string description;
-  std::function<absl::Status(RelayDb* db, rocksdb::WriteBatch* batch)> apply;
+  std::function<absl::Status(RelayDb* db, KvBatch* batch)> apply;
 };
 
 // The steps this relay knows, oldest first; they end at kSchemaVersion (1 -> 2: accounts list
@@ -50,6 +52,12 @@ const std::vector<Migration>& KnownMigrations();
                                                           uint32_t target);
 [[nodiscard]] absl::StatusOr<std::string> MigrateDatabase(const std::string& dir,
                                                           const std::string& backup_to);
+
+// `alliance-relay migrate` on the storage `options` name: MigrateDatabase for RocksDB; for
+// PostgreSQL, the table migrations (PgRelayDb) and then the same steps, each one transaction
+// (back the database up with its own tools first). Errors: as MigrateDatabase, UNAVAILABLE.
+[[nodiscard]] absl::StatusOr<std::string> MigrateStorage(const RelayOptions& options,
+                                                         const std::string& backup_to);
 
 }  // namespace alliance::server
 

@@ -56,28 +56,26 @@ absl::Status CopyFiles(const fs::path& from, const fs::path& to) {
 // every client tops its one-time prekeys up at its next sync (ClientCore::MaintainPreKeys sees a
 // count of zero). Recorded in the audit log with the number withdrawn.
 absl::StatusOr<uint64_t> WithdrawOneTimePreKeys(const fs::path& dir) {
-  ALLIANCE_ASSIGN_OR_RETURN(auto db, RelayDb::Open(dir.string()));
+  ALLIANCE_ASSIGN_OR_RETURN(auto db, RocksRelayDb::Open(dir.string()));
   SystemClock clock;
   ALLIANCE_ASSIGN_OR_RETURN(auto audit, AuditLog::Open(db.get(), &clock));
-  rocksdb::WriteBatch batch;
+  KvBatch batch;
   uint64_t withdrawn = 0;
   {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db->db()->NewIterator(rocksdb::ReadOptions(), db->cf(Cf::kOneTime)));
+    std::unique_ptr<KvIterator> it = db->NewIterator(Cf::kOneTime);
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      batch.Delete(db->cf(Cf::kOneTime), it->key());
+      batch.Delete(Cf::kOneTime, it->key());
       ++withdrawn;
     }
-    ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+    ALLIANCE_RETURN_IF_ERROR(it->status());
   }
   // Every session token goes too: the backup may predate a device's removal (or its key), so
   // every device logs in again against the restored account records; a client that sees the
   // restored device list below the version it last published publishes it again.
   {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db->db()->NewIterator(rocksdb::ReadOptions(), db->cf(Cf::kSessions)));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) batch.Delete(db->cf(Cf::kSessions), it->key());
-    ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+    std::unique_ptr<KvIterator> it = db->NewIterator(Cf::kSessions);
+    for (it->SeekToFirst(); it->Valid(); it->Next()) batch.Delete(Cf::kSessions, it->key());
+    ALLIANCE_RETURN_IF_ERROR(it->status());
   }
   AuditLog::Event e;
   e.event = v1::AUDIT_EVENT_RELAY_RESTORED;

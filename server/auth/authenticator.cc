@@ -73,7 +73,7 @@ absl::Status Authenticator::RecordFailure(std::string_view caller_address,
     return absl::ResourceExhaustedError("too many failed logins from this address; retry later");
   }
   if (global_failures_.TryAcquire("")) {
-    rocksdb::WriteBatch batch;
+    KvBatch batch;
     AuditLog::Event e;
     e.event = v1::AUDIT_EVENT_LOGIN_FAILED;
     e.subject = claimed_account;
@@ -144,13 +144,13 @@ absl::StatusOr<v1::LoginResponse> Authenticator::Login(const v1::LoginRequest& r
   session.set_role(record.role());
   session.set_expires_at(now + static_cast<uint64_t>(absl::ToInt64Seconds(limits_.token_ttl)));
   session.set_login_key(device_key);
-  rocksdb::WriteBatch batch;
-  batch.Put(db_->cf(Cf::kSessions), SessionKey(token_hash), session.SerializeAsString());
-  batch.Put(db_->cf(Cf::kSessions), SessionIndexKey(account, token_hash), "");
+  KvBatch batch;
+  batch.Put(Cf::kSessions, SessionKey(token_hash), session.SerializeAsString());
+  batch.Put(Cf::kSessions, SessionIndexKey(account, token_hash), "");
   // Only the day, shown to the account's own devices ("last seen 6 Dec").
   std::string day;
   base::AppendU64BE(&day, now - now % 86400);
-  batch.Put(db_->cf(Cf::kSessions), LastSeenKey(account, request.address().device_id()), day);
+  batch.Put(Cf::kSessions, LastSeenKey(account, request.address().device_id()), day);
   AuditLog::Event e;
   e.event = v1::AUDIT_EVENT_LOGIN_OK;
   e.actor = account;
@@ -198,9 +198,9 @@ absl::StatusOr<Caller> Authenticator::Authenticate(std::string_view authorizatio
 }
 
 absl::Status Authenticator::Logout(const Caller& caller) {
-  rocksdb::WriteBatch batch;
-  batch.Delete(db_->cf(Cf::kSessions), SessionKey(caller.token_hash));
-  batch.Delete(db_->cf(Cf::kSessions), SessionIndexKey(caller.account_id, caller.token_hash));
+  KvBatch batch;
+  batch.Delete(Cf::kSessions, SessionKey(caller.token_hash));
+  batch.Delete(Cf::kSessions, SessionIndexKey(caller.account_id, caller.token_hash));
   return db_->Write(&batch, /*sync=*/true);
 }
 
@@ -214,21 +214,20 @@ absl::StatusOr<uint64_t> Authenticator::LastSeen(std::string_view account_id, ui
 }
 
 absl::Status Authenticator::AddEraseSessions(std::string_view account_id,
-                                             rocksdb::WriteBatch* batch) {
+                                             KvBatch* batch) {
   const std::string last_seen = base::Concat({"l", account_id});
   std::string last_seen_end = last_seen;
   base::AppendU32BE(&last_seen_end, 0xffffffffu);
   last_seen_end.push_back('\xff');
-  batch->DeleteRange(db_->cf(Cf::kSessions), last_seen, last_seen_end);
+  batch->DeleteRange(Cf::kSessions, last_seen, last_seen_end);
   std::string prefix = base::Concat({"a", account_id});
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kSessions)));
+  std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kSessions);
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     std::string_view hash(it->key().data() + prefix.size(), it->key().size() - prefix.size());
-    batch->Delete(db_->cf(Cf::kSessions), SessionKey(hash));
-    batch->Delete(db_->cf(Cf::kSessions), it->key());
+    batch->Delete(Cf::kSessions, SessionKey(hash));
+    batch->Delete(Cf::kSessions, it->key());
   }
-  return FromRocks(it->status());
+  return it->status();
 }
 
 absl::Status Authenticator::SweepExpired() {
@@ -240,30 +239,28 @@ absl::Status Authenticator::SweepExpired() {
   caller_failures_.Prune();
   global_failures_.Prune();
   challenges_.Prune();
-  rocksdb::WriteBatch batch;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kSessions)));
+  KvBatch batch;
+  std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kSessions);
   for (it->Seek("t"); it->Valid() && it->key().starts_with("t"); it->Next()) {
     SessionRecord session;
     if (!session.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) ||
         now >= session.expires_at()) {
       std::string_view hash(it->key().data() + 1, it->key().size() - 1);
-      batch.Delete(db_->cf(Cf::kSessions), it->key());
-      batch.Delete(db_->cf(Cf::kSessions), SessionIndexKey(session.account_id(), hash));
+      batch.Delete(Cf::kSessions, it->key());
+      batch.Delete(Cf::kSessions, SessionIndexKey(session.account_id(), hash));
     }
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  ALLIANCE_RETURN_IF_ERROR(it->status());
   // Link slots (devices_service.cc) that expired unused.
-  std::unique_ptr<rocksdb::Iterator> slots(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kSessions)));
+  std::unique_ptr<KvIterator> slots = db_->NewIterator(Cf::kSessions);
   for (slots->Seek("k"); slots->Valid() && slots->key().starts_with("k"); slots->Next()) {
     LinkSlotRecord slot;
     if (!slot.ParseFromArray(slots->value().data(), static_cast<int>(slots->value().size())) ||
         now >= slot.expires_at()) {
-      batch.Delete(db_->cf(Cf::kSessions), slots->key());
+      batch.Delete(Cf::kSessions, slots->key());
     }
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(slots->status()));
+  ALLIANCE_RETURN_IF_ERROR(slots->status());
   if (batch.Count() == 0) return absl::OkStatus();
   return db_->Write(&batch, /*sync=*/false);
 }

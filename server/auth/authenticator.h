@@ -32,7 +32,7 @@
 #include "absl/status/statusor.h"
 #include "base/mutex.h"
 #include "alliance/v1/accounts_service.pb.h"
-#include "rocksdb/write_batch.h"
+#include "server/infra/kv.h"
 #include "server/infra/clock.h"
 #include "server/infra/config.h"
 #include "server/infra/crypto_util.h"
@@ -90,7 +90,7 @@ class Authenticator {
   [[nodiscard]] absl::StatusOr<uint64_t> LastSeen(std::string_view account_id, uint32_t device_id);
   // Also erases the account's last-seen days.
   [[nodiscard]] absl::Status AddEraseSessions(std::string_view account_id,
-                                              rocksdb::WriteBatch* batch);
+                                              KvBatch* batch);
 
   // Drops expired answered nonces, expired sessions and idle rate-limit buckets.
   [[nodiscard]] absl::Status SweepExpired();

@@ -9,7 +9,7 @@ CommitPool::CommitPool(RelayDb* db, int threads) : db_(db) {
 
 CommitPool::~CommitPool() { Shutdown(); }
 
-void CommitPool::Submit(rocksdb::WriteBatch batch, Done done) {
+void CommitPool::Submit(KvBatch batch, Done done) {
   {
     base::MutexLock lock(&mu_);
     if (!stopping_) {

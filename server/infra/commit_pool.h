@@ -18,7 +18,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "base/mutex.h"
-#include "rocksdb/write_batch.h"
+#include "server/infra/kv.h"
 #include "server/infra/db.h"
 
 namespace alliance::server {
@@ -33,14 +33,14 @@ class CommitPool {
 
   // Queues `batch` for a synced write; `done` gets the write status. After Shutdown(), `done`
   // runs at once with UNAVAILABLE.
-  void Submit(rocksdb::WriteBatch batch, Done done);
+  void Submit(KvBatch batch, Done done);
 
   // Writes what is queued, then stops the threads. Idempotent.
   void Shutdown();
 
  private:
   struct Job {
-    rocksdb::WriteBatch batch;
+    KvBatch batch;
     Done done;
   };
   void Run();

@@ -20,7 +20,8 @@ const std::set<std::string_view>& TopLevelKeys() {
       new std::set<std::string_view>{"data",           "listen",         "tls_cert",
                                      "tls_key",        "metrics_listen", "insecure",
                                      "log_file",       "log_level",      "sweep_interval_seconds",
-                                     "commit_threads", "limits"};
+                                     "commit_threads", "limits",         "storage",
+                                     "database_url",   "database_connections"};
   return *keys;
 }
 
@@ -171,6 +172,9 @@ absl::Status ApplyLimits(const toml::table& t, Limits* l) {
 absl::Status Apply(const toml::table& t, RelayOptions* o) {
   absl::Status s = CheckKeys(t, TopLevelKeys(), "");
   if (s.ok()) s = ReadString(t, "data", &o->data_dir);
+  if (s.ok()) s = ReadString(t, "storage", &o->storage);
+  if (s.ok()) s = ReadString(t, "database_url", &o->database_url);
+  if (s.ok()) s = ReadInt(t, "database_connections", &o->database_connections);
   if (s.ok()) s = ReadString(t, "listen", &o->listen);
   if (s.ok()) s = ReadString(t, "tls_cert", &o->tls_cert_file);
   if (s.ok()) s = ReadString(t, "tls_key", &o->tls_key_file);
@@ -207,7 +211,18 @@ absl::Status LoadConfigFile(const std::string& path, RelayOptions* options) {
 }
 
 absl::Status ValidateOptions(const RelayOptions& o) {
-  if (o.data_dir.empty()) return absl::InvalidArgumentError("no data directory (--data)");
+  if (o.storage == "postgres") {
+    if (o.database_url.empty()) {
+      return absl::InvalidArgumentError("--storage postgres needs --database-url");
+    }
+    if (o.database_connections < 1) {
+      return absl::InvalidArgumentError("database_connections must be at least 1");
+    }
+  } else if (o.storage == "rocksdb") {
+    if (o.data_dir.empty()) return absl::InvalidArgumentError("no data directory (--data)");
+  } else {
+    return absl::InvalidArgumentError("--storage must be rocksdb or postgres");
+  }
   if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
   }

@@ -5,7 +5,7 @@
 //   options.listen = "0.0.0.0:7443";              // command-line flags override the file
 //
 // TOML keys (all optional; see deploy/relay.toml):
-//   data, listen, tls_cert, tls_key, metrics_listen, insecure, log_file, log_level,
+//   storage, data, database_url, database_connections, listen, tls_cert, tls_key, metrics_listen, insecure, log_file, log_level,
 //   sweep_interval_seconds, commit_threads, and in table [limits]: max_envelope_bytes,
 //   max_mailbox_envelopes, retention_days, send_rate_per_second, send_burst,
 //   max_one_time_prekeys_per_request, max_one_time_prekeys_per_device, token_ttl_hours,
@@ -93,8 +93,17 @@ struct Limits {
 };
 
 struct RelayOptions {
-  // Database directory (created by `alliance-relay init`). Required.
+  // Where the relay stores: "rocksdb" (embedded, in data_dir; the default) or "postgres"
+  // (database_url; server/infra/pg_db.h).
+  std::string storage = "rocksdb";
+  // Database directory (created by `alliance-relay init`). Required with rocksdb. With
+  // postgres optional: when set it holds the admin socket and the staged TLS files.
   std::string data_dir;
+  // PostgreSQL connection URI (postgresql://user@host/db; a password is better kept in
+  // ~/.pgpass or PGPASSWORD than here). Required with postgres.
+  std::string database_url;
+  // Most PostgreSQL connections the relay opens. Default: 16.
+  int database_connections = 16;
   // gRPC listen address, host:port. Port 0 picks a free port. Default: 127.0.0.1:7443.
   std::string listen = "127.0.0.1:7443";
   // PEM certificate chain and private key. Both or neither. Default: none (plaintext).

@@ -74,7 +74,37 @@ rocksdb::ColumnFamilyOptions CfOptions(Cf which, const std::shared_ptr<rocksdb::
   return o;
 }
 
+// KvIterator over a RocksDB iterator (a snapshot, as RocksDB's are).
+class RocksIterator final : public KvIterator {
+ public:
+  RocksIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view upper)
+      : upper_(upper), upper_slice_(upper_) {
+    rocksdb::ReadOptions options;
+    if (!upper_.empty()) options.iterate_upper_bound = &upper_slice_;
+    it_.reset(db->NewIterator(options, cf));
+  }
+  void SeekToFirst() override { it_->SeekToFirst(); }
+  void Seek(std::string_view target) override {
+    it_->Seek(rocksdb::Slice(target.data(), target.size()));
+  }
+  void SeekForPrev(std::string_view target) override {
+    it_->SeekForPrev(rocksdb::Slice(target.data(), target.size()));
+  }
+  bool Valid() const override { return it_->Valid(); }
+  void Next() override { it_->Next(); }
+  KvSlice key() const override { return KvSlice(it_->key().ToStringView()); }
+  KvSlice value() const override { return KvSlice(it_->value().ToStringView()); }
+  absl::Status status() const override { return FromRocks(it_->status()); }
+
+ private:
+  std::string upper_;
+  rocksdb::Slice upper_slice_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
 }  // namespace
+
+const char* CfName(Cf which) { return kCfNames[static_cast<int>(which)]; }
 
 std::string MailboxCounter::Encode() const {
   std::string out;
@@ -99,34 +129,6 @@ absl::Status FromRocks(const rocksdb::Status& s) {
   return absl::InternalError(absl::StrCat("storage: ", s.ToString()));
 }
 
-absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::Create(const std::string& dir) {
-  std::error_code ec;
-  if (std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec)) {
-    return absl::AlreadyExistsError("a database already exists there");
-  }
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
-  ALLIANCE_ASSIGN_OR_RETURN(auto db, OpenInternal(dir, /*create=*/true, /*read_only=*/false));
-  rocksdb::WriteBatch batch;
-  db->relay_id_ = RandomBytes(kRelayIdSize);
-  db->PutSchemaVersion(&batch, kSchemaVersion);
-  batch.Put(db->cf(Cf::kMeta), kRelayIdKey, db->relay_id_);
-  ALLIANCE_RETURN_IF_ERROR(db->Write(&batch, /*sync=*/true));
-  return db;
-}
-
-absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::Open(const std::string& dir) {
-  return OpenExisting(dir, /*read_only=*/false, /*allow_older=*/false);
-}
-
-absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenReadOnly(const std::string& dir) {
-  return OpenExisting(dir, /*read_only=*/true, /*allow_older=*/false);
-}
-
-absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenForMigration(const std::string& dir) {
-  return OpenExisting(dir, /*read_only=*/false, /*allow_older=*/true);
-}
-
 absl::StatusOr<uint32_t> RelayDb::SchemaVersion() {
   ALLIANCE_ASSIGN_OR_RETURN(auto version, Get(Cf::kMeta, kSchemaKey));
   if (!version || version->size() != 4) {
@@ -135,42 +137,82 @@ absl::StatusOr<uint32_t> RelayDb::SchemaVersion() {
   return base::ReadU32BE(version->data());
 }
 
-void RelayDb::PutSchemaVersion(rocksdb::WriteBatch* batch, uint32_t version) {
+void RelayDb::PutSchemaVersion(KvBatch* batch, uint32_t version) {
   std::string encoded;
   base::AppendU32BE(&encoded, version);
-  batch->Put(cf(Cf::kMeta), kSchemaKey, encoded);
+  batch->Put(Cf::kMeta, kSchemaKey, encoded);
 }
 
-absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenExisting(const std::string& dir,
-                                                               bool read_only, bool allow_older) {
-  std::error_code ec;
-  if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec)) {
-    return absl::NotFoundError("no database there (run `alliance-relay init` first)");
-  }
-  ALLIANCE_ASSIGN_OR_RETURN(auto db, OpenInternal(dir, /*create=*/false, read_only));
-  ALLIANCE_ASSIGN_OR_RETURN(const uint32_t version, db->SchemaVersion());
+absl::Status RelayDb::InitializeMeta() {
+  KvBatch batch;
+  relay_id_ = RandomBytes(kRelayIdSize);
+  PutSchemaVersion(&batch, kSchemaVersion);
+  batch.Put(Cf::kMeta, kRelayIdKey, relay_id_);
+  return Write(&batch, /*sync=*/true);
+}
+
+absl::Status RelayDb::LoadMeta(bool allow_older, std::string_view where,
+                               std::string_view migrate_hint) {
+  ALLIANCE_ASSIGN_OR_RETURN(const uint32_t version, SchemaVersion());
   if (version > kSchemaVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "the database in ", dir, " has schema version ", version, ", written by a newer "
+        "the database ", std::string(where), " has schema version ", version, ", written by a newer "
         "alliance-relay; this one knows versions up to ", kSchemaVersion,
         ": install the newer relay (nothing was changed)"));
   }
   if (version < kSchemaVersion && !allow_older) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "the database in ", dir, " has schema version ", version, " and this relay needs ",
-        kSchemaVersion, ": run `alliance-relay migrate --data ", dir,
-        "` (it takes a backup first)"));
+        "the database ", std::string(where), " has schema version ", version, " and this relay needs ",
+        kSchemaVersion, ": run `", std::string(migrate_hint), "` (it takes a backup first)"));
   }
-  ALLIANCE_ASSIGN_OR_RETURN(auto relay_id, db->Get(Cf::kMeta, kRelayIdKey));
+  ALLIANCE_ASSIGN_OR_RETURN(auto relay_id, Get(Cf::kMeta, kRelayIdKey));
   if (!relay_id || relay_id->size() != kRelayIdSize) {
     return absl::FailedPreconditionError("relay id missing");
   }
-  db->relay_id_ = *relay_id;
-  return db;
+  relay_id_ = *relay_id;
+  return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenInternal(const std::string& dir,
-                                                               bool create, bool read_only) {
+absl::StatusOr<std::unique_ptr<RelayDb>> RocksRelayDb::Create(const std::string& dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec)) {
+    return absl::AlreadyExistsError("a database already exists there");
+  }
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  ALLIANCE_ASSIGN_OR_RETURN(auto db, OpenInternal(dir, /*create=*/true, /*read_only=*/false));
+  ALLIANCE_RETURN_IF_ERROR(db->InitializeMeta());
+  return std::unique_ptr<RelayDb>(std::move(db));
+}
+
+absl::StatusOr<std::unique_ptr<RelayDb>> RocksRelayDb::Open(const std::string& dir) {
+  return OpenExisting(dir, /*read_only=*/false, /*allow_older=*/false);
+}
+
+absl::StatusOr<std::unique_ptr<RelayDb>> RocksRelayDb::OpenReadOnly(const std::string& dir) {
+  return OpenExisting(dir, /*read_only=*/true, /*allow_older=*/false);
+}
+
+absl::StatusOr<std::unique_ptr<RelayDb>> RocksRelayDb::OpenForMigration(const std::string& dir) {
+  return OpenExisting(dir, /*read_only=*/false, /*allow_older=*/true);
+}
+
+absl::StatusOr<std::unique_ptr<RelayDb>> RocksRelayDb::OpenExisting(const std::string& dir,
+                                                                    bool read_only,
+                                                                    bool allow_older) {
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec)) {
+    return absl::NotFoundError("no database there (run `alliance-relay init` first)");
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(auto db, OpenInternal(dir, /*create=*/false, read_only));
+  ALLIANCE_RETURN_IF_ERROR(db->LoadMeta(allow_older, absl::StrCat("in ", dir),
+                                        absl::StrCat("alliance-relay migrate --data ", dir)));
+  return std::unique_ptr<RelayDb>(std::move(db));
+}
+
+absl::StatusOr<std::unique_ptr<RocksRelayDb>> RocksRelayDb::OpenInternal(const std::string& dir,
+                                                                         bool create,
+                                                                         bool read_only) {
   rocksdb::DBOptions options;
   options.create_if_missing = create;
   // A column family added by a later schema (blobs, schema 3) is created when a writable
@@ -206,7 +248,7 @@ absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenInternal(const std::string
       read_only ? rocksdb::DB::OpenForReadOnly(options, dir, descriptors, &handles, &raw)
                 : rocksdb::DB::Open(options, dir, descriptors, &handles, &raw);
   if (!s.ok()) return absl::InternalError(absl::StrCat("cannot open database: ", s.ToString()));
-  auto db = std::unique_ptr<RelayDb>(new RelayDb());
+  auto db = std::unique_ptr<RocksRelayDb>(new RocksRelayDb());
   db->dir_ = dir;
   db->read_only_ = read_only;
   db->db_.reset(raw);
@@ -214,17 +256,30 @@ absl::StatusOr<std::unique_ptr<RelayDb>> RelayDb::OpenInternal(const std::string
   return db;
 }
 
-RelayDb::~RelayDb() { (void)Close(); }
+RocksRelayDb::~RocksRelayDb() { (void)Close(); }
 
-absl::Status RelayDb::Write(rocksdb::WriteBatch* batch, bool sync) {
+absl::Status RocksRelayDb::Write(KvBatch* kv, bool sync) {
   // Refused before RocksDB meets ENOSPC (see base/disk_space.h); re-checked on every write,
   // so writes resume as soon as space is freed, without a restart.
   if (base::BelowReserve(dir_, kMaxFreeSpaceReserve)) {
     return absl::ResourceExhaustedError(kStorageFull);
   }
+  rocksdb::WriteBatch batch;
+  for (const KvBatch::Entry& e : kv->entries()) {
+    rocksdb::Slice key(e.key.data(), e.key.size());
+    rocksdb::Slice value(e.value.data(), e.value.size());
+    rocksdb::Status added;
+    switch (e.op) {
+      case KvBatch::Op::kPut: added = batch.Put(cf(e.cf), key, value); break;
+      case KvBatch::Op::kDelete: added = batch.Delete(cf(e.cf), key); break;
+      case KvBatch::Op::kMerge: added = batch.Merge(cf(e.cf), key, value); break;
+      case KvBatch::Op::kDeleteRange: added = batch.DeleteRange(cf(e.cf), key, value); break;
+    }
+    if (!added.ok()) return FromRocks(added);
+  }
   rocksdb::WriteOptions options;
   options.sync = sync;
-  rocksdb::Status s = db_->Write(options, batch);
+  rocksdb::Status s = db_->Write(options, &batch);
   if (s.IsNoSpace()) {
     // The disk filled faster than the check above saw (another process): RocksDB has stopped
     // writes with a background error. Clear it once there is room again; until then every
@@ -234,7 +289,7 @@ absl::Status RelayDb::Write(rocksdb::WriteBatch* batch, bool sync) {
   return FromRocks(s);
 }
 
-absl::StatusOr<std::optional<std::string>> RelayDb::Get(Cf which, std::string_view key) {
+absl::StatusOr<std::optional<std::string>> RocksRelayDb::Get(Cf which, std::string_view key) {
   std::string value;
   rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), cf(which), rocksdb::Slice(key.data(), key.size()), &value);
@@ -243,7 +298,17 @@ absl::StatusOr<std::optional<std::string>> RelayDb::Get(Cf which, std::string_vi
   return std::optional<std::string>(std::move(value));
 }
 
-absl::Status RelayDb::Close() {
+std::unique_ptr<KvIterator> RocksRelayDb::NewIterator(Cf which, std::string_view upper) {
+  return std::make_unique<RocksIterator>(db_.get(), cf(which), upper);
+}
+
+uint64_t RocksRelayDb::EstimateKeys(Cf which) {
+  uint64_t keys = 0;
+  if (!db_->GetIntProperty(cf(which), "rocksdb.estimate-num-keys", &keys)) return 0;
+  return keys;
+}
+
+absl::Status RocksRelayDb::Close() {
   if (db_ == nullptr) return absl::OkStatus();
   absl::Status result;
   if (!read_only_) {

@@ -1,9 +1,11 @@
-// RelayDb: the relay's single RocksDB database and its column families (DESIGN §6).
+// RelayDb: the relay's database and its column families (DESIGN §6), behind the storage seam
+// of kv.h. Two implementations: RocksRelayDb (here; one embedded RocksDB, the default) and
+// PgRelayDb (pg_db.h; PostgreSQL, one table per column family).
 //
-//   ALLIANCE_ASSIGN_OR_RETURN(auto db, RelayDb::Create(dir));   // `alliance-relay init`
-//   ALLIANCE_ASSIGN_OR_RETURN(auto db, RelayDb::Open(dir));     // `serve`, `check`
-//   rocksdb::WriteBatch batch;
-//   batch.Put(db->cf(Cf::kLinks), key, value);
+//   ALLIANCE_ASSIGN_OR_RETURN(auto db, RocksRelayDb::Create(dir));   // `alliance-relay init`
+//   ALLIANCE_ASSIGN_OR_RETURN(auto db, RocksRelayDb::Open(dir));     // `serve`, `check`
+//   KvBatch batch;
+//   batch.Put(Cf::kLinks, key, value);
 //   ALLIANCE_RETURN_IF_ERROR(db->Write(&batch, /*sync=*/true));
 //
 // Column families and their keys (all integers big-endian):
@@ -41,24 +43,9 @@
 #include "absl/status/statusor.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
+#include "server/infra/kv.h"
 
 namespace alliance::server {
-
-enum class Cf : int {
-  kDefault = 0,
-  kMeta,
-  kAccounts,
-  kIdentity,
-  kOneTime,
-  kMailbox,
-  kDedup,
-  kSessions,
-  kInvites,
-  kLinks,
-  kAudit,
-  kBlobs,
-  kCount,
-};
 
 // 1: first release. 2: accounts list their devices (AccountRecord.devices, next_device_id).
 // 3: column family "blobs" (attachments).
@@ -79,14 +66,64 @@ struct MailboxCounter {
 // others -> INTERNAL/UNAVAILABLE).
 absl::Status FromRocks(const rocksdb::Status& s);
 
-// What a write answers while the disk is (nearly) full.
+// What a write answers while the storage is (nearly) full.
 inline constexpr const char* kStorageFull = "relay storage is full; retry later";
 // Writes are refused while the filesystem holding the database has less free than 5% of its
 // size, at most this much: room for memtable flushes and compactions, which RocksDB cannot
 // survive failing for lack of space. Default: 256 MiB.
 inline constexpr uint64_t kMaxFreeSpaceReserve = 256ull << 20;
 
+class RocksRelayDb;
+
+// The storage seam (kv.h) plus what every relay database has: a relay id and a schema version
+// in Cf::kMeta. Thread-safe; Close() must not race other calls.
 class RelayDb {
+ public:
+  virtual ~RelayDb() = default;
+
+  // The relay id (16 bytes), fixed at creation.
+  const std::string& relay_id() const { return relay_id_; }
+
+  // Applies `batch` atomically; with `sync` it returns once the write is durable (RocksDB: WAL
+  // synced; PostgreSQL: committed with synchronous_commit on). Errors: RESOURCE_EXHAUSTED
+  // (kStorageFull) while storage is full, nothing written; ABORTED (PostgreSQL: the
+  // transaction lost a conflict, nothing written; retry); UNAVAILABLE; INTERNAL.
+  [[nodiscard]] virtual absl::Status Write(KvBatch* batch, bool sync) = 0;
+  // Reads one key; std::nullopt when absent. Errors: UNAVAILABLE, INTERNAL.
+  [[nodiscard]] virtual absl::StatusOr<std::optional<std::string>> Get(Cf which,
+                                                                       std::string_view key) = 0;
+  // Iterates `which` in key order, below `upper` when it is not empty.
+  [[nodiscard]] virtual std::unique_ptr<KvIterator> NewIterator(Cf which,
+                                                                std::string_view upper = {}) = 0;
+  // A cheap estimate of the number of keys in `which` (metrics, `check`).
+  [[nodiscard]] virtual uint64_t EstimateKeys(Cf which) = 0;
+  // The RocksDB underneath, or nullptr (PostgreSQL): checkpoints, properties, disk checks.
+  virtual RocksRelayDb* rocks() { return nullptr; }
+  // "rocksdb" or "postgres".
+  virtual std::string_view backend() const = 0;
+
+  // Makes the database durable and closes it. Idempotent.
+  [[nodiscard]] virtual absl::Status Close() = 0;
+
+  // The schema version recorded in meta. Errors: DATA_LOSS (missing or malformed).
+  [[nodiscard]] absl::StatusOr<uint32_t> SchemaVersion();
+  // Adds "record schema version `version`" to `batch` (a migration's last step).
+  static void PutSchemaVersion(KvBatch* batch, uint32_t version);
+
+ protected:
+  RelayDb() = default;
+  // Writes a new relay id and the current schema version (a database being created).
+  [[nodiscard]] absl::Status InitializeMeta();
+  // Checks the schema version (newer: refused; older: refused unless `allow_older`, with
+  // `migrate_hint` naming the command) and loads the relay id.
+  [[nodiscard]] absl::Status LoadMeta(bool allow_older, std::string_view where,
+                                      std::string_view migrate_hint);
+
+  std::string relay_id_;
+};
+
+// The embedded RocksDB implementation: one database, one column family per Cf.
+class RocksRelayDb final : public RelayDb {
  public:
   // Creates a new database in `dir` (which must not hold one), with the schema version and a
   // fresh random relay id. Errors: ALREADY_EXISTS, INTERNAL (I/O).
@@ -104,42 +141,37 @@ class RelayDb {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> OpenForMigration(
       const std::string& dir);
 
-  // The schema version recorded in meta. Errors: DATA_LOSS (missing or malformed).
-  [[nodiscard]] absl::StatusOr<uint32_t> SchemaVersion();
-  // Adds "record schema version `version`" to `batch` (a migration's last step).
-  void PutSchemaVersion(rocksdb::WriteBatch* batch, uint32_t version);
-
-  ~RelayDb();
-  RelayDb(const RelayDb&) = delete;
-  RelayDb& operator=(const RelayDb&) = delete;
+  ~RocksRelayDb() override;
+  RocksRelayDb(const RocksRelayDb&) = delete;
+  RocksRelayDb& operator=(const RocksRelayDb&) = delete;
 
   rocksdb::DB* db() const { return db_.get(); }
   rocksdb::ColumnFamilyHandle* cf(Cf which) const { return handles_[static_cast<int>(which)]; }
-  // The relay id (16 bytes), fixed at creation.
-  const std::string& relay_id() const { return relay_id_; }
+  const std::string& dir() const { return dir_; }
 
-  // Applies `batch` atomically; `sync` waits for the WAL to reach the disk. Errors:
-  // RESOURCE_EXHAUSTED (kStorageFull) while the disk is nearly full, nothing written; INTERNAL.
-  [[nodiscard]] absl::Status Write(rocksdb::WriteBatch* batch, bool sync);
-  // Reads one key; std::nullopt when absent. Errors: INTERNAL.
-  [[nodiscard]] absl::StatusOr<std::optional<std::string>> Get(Cf which, std::string_view key);
-
+  // Errors as RelayDb::Write; RESOURCE_EXHAUSTED also while the disk is nearly full.
+  [[nodiscard]] absl::Status Write(KvBatch* batch, bool sync) override;
+  [[nodiscard]] absl::StatusOr<std::optional<std::string>> Get(Cf which,
+                                                               std::string_view key) override;
+  [[nodiscard]] std::unique_ptr<KvIterator> NewIterator(Cf which,
+                                                        std::string_view upper = {}) override;
+  [[nodiscard]] uint64_t EstimateKeys(Cf which) override;
+  RocksRelayDb* rocks() override { return this; }
+  std::string_view backend() const override { return "rocksdb"; }
   // Syncs the WAL, flushes memtables (so the next start replays nothing), closes. Idempotent.
   // A read-only database is only closed.
-  [[nodiscard]] absl::Status Close();
+  [[nodiscard]] absl::Status Close() override;
 
  private:
-  RelayDb() = default;
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> OpenInternal(const std::string& dir,
-                                                                             bool create,
-                                                                             bool read_only);
+  RocksRelayDb() = default;
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RocksRelayDb>> OpenInternal(
+      const std::string& dir, bool create, bool read_only);
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<RelayDb>> OpenExisting(
       const std::string& dir, bool read_only, bool allow_older);
 
   std::unique_ptr<rocksdb::DB> db_;
   std::string dir_;
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
-  std::string relay_id_;
   bool read_only_ = false;
 };
 

@@ -139,7 +139,7 @@ grpc::ServerUnaryReactor* ClinicService::RemoveAccountDevice(
                                   }),
                    devices->end());
     const uint32_t id = request->device_id();
-    rocksdb::WriteBatch batch;
+    KvBatch batch;
     deps_->directory->AddPutAccount(account, &batch);
     deps_->prekeys->AddErase(account.account_id(), {&id, 1}, &batch);
     ALLIANCE_RETURN_IF_ERROR(deps_->mailbox->CloseAndErase(

@@ -111,7 +111,7 @@ absl::StatusOr<std::vector<uint32_t>> ApplyDeviceList(const ServiceDeps& deps,
   *account.mutable_device_list() = list;
   account.mutable_device_list()->DiscardUnknownFields();
 
-  rocksdb::WriteBatch batch;
+  KvBatch batch;
   deps.directory->AddPutAccount(account, &batch);
   deps.prekeys->AddErase(caller.account_id, removed, &batch);
   deps.prekeys->AddErase(caller.account_id, newly_keyed, &batch);
@@ -185,8 +185,8 @@ grpc::ServerUnaryReactor* DevicesService::StartLink(grpc::CallbackServerContext*
   }
   LinkSlotRecord slot;
   slot.set_expires_at(now + kLinkTtlSeconds);
-  rocksdb::WriteBatch batch;
-  batch.Put(db->cf(Cf::kSessions), LinkSlotKey(request->link_id()), slot.SerializeAsString());
+  KvBatch batch;
+  batch.Put(Cf::kSessions, LinkSlotKey(request->link_id()), slot.SerializeAsString());
   // Not synced: a slot lost in a crash is only a code to show again.
   absl::Status written = db->Write(&batch, /*sync=*/false);
   if (written.ok()) response->set_expires_at(slot.expires_at());
@@ -232,9 +232,9 @@ grpc::ServerUnaryReactor* DevicesService::ApproveLink(grpc::CallbackServerContex
   slot->set_sealed(request->sealed());
   slot->set_approved_by(caller->device_id);
   RelayDb* db = deps_->directory->db();
-  rocksdb::WriteBatch batch;
+  KvBatch batch;
   deps_->directory->AddPutAccount(*account, &batch);
-  batch.Put(db->cf(Cf::kSessions), LinkSlotKey(request->link_id()), slot->SerializeAsString());
+  batch.Put(Cf::kSessions, LinkSlotKey(request->link_id()), slot->SerializeAsString());
   absl::Status written = db->Write(&batch, /*sync=*/true);
   if (written.ok()) response->set_device_id(device_id);
   return call.Finish(written);
@@ -350,9 +350,9 @@ grpc::ServerUnaryReactor* DevicesService::CompleteLink(grpc::CallbackServerConte
               });
     *account->mutable_device_list() = list;
     account->mutable_device_list()->DiscardUnknownFields();
-    rocksdb::WriteBatch batch;
+    KvBatch batch;
     deps_->directory->AddPutAccount(*account, &batch);
-    batch.Delete(deps_->directory->db()->cf(Cf::kSessions), LinkSlotKey(request->link_id()));
+    batch.Delete(Cf::kSessions, LinkSlotKey(request->link_id()));
     AuditLog::Event linked;
     linked.event = v1::AUDIT_EVENT_DEVICE_LINKED;
     linked.actor = slot->account_id();

@@ -79,7 +79,7 @@ absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& account,
   // Held until the batch is written: no upload of the account can land after its erasure.
   base::MutexLock blobs_lock(&deps.blobs->mutex());
   const std::string& id = account.account_id();
-  rocksdb::WriteBatch batch;
+  KvBatch batch;
   ALLIANCE_RETURN_IF_ERROR(deps.directory->AddEraseAccount(account, deactivate, &batch));
   const std::vector<uint32_t> devices = ActiveDeviceIds(account);
   deps.prekeys->AddErase(id, devices, &batch);

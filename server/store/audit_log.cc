@@ -66,7 +66,7 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(RelayDb* db, const Cloc
   return log;
 }
 
-absl::Status AuditLog::Commit(rocksdb::WriteBatch* batch, const std::vector<Event>& events) {
+absl::Status AuditLog::Commit(KvBatch* batch, const std::vector<Event>& events) {
   base::MutexLock lock(&mu_);
   uint64_t sequence = head_sequence_;
   std::string hash = head_hash_;
@@ -85,11 +85,11 @@ absl::Status AuditLog::Commit(rocksdb::WriteBatch* batch, const std::vector<Even
     std::string encoded;
     if (!entry.SerializeToString(&encoded)) return absl::InternalError("audit encode");
     hash = Blake2b256(encoded);
-    batch->Put(db_->cf(Cf::kAudit), SequenceKey(sequence), encoded);
+    batch->Put(Cf::kAudit, SequenceKey(sequence), encoded);
     if (IsSecurityEvent(event.event))
-      batch->Put(db_->cf(Cf::kMeta), SecurityIndexKey(sequence), "");
+      batch->Put(Cf::kMeta, SecurityIndexKey(sequence), "");
   }
-  batch->Put(db_->cf(Cf::kMeta), kHeadKey, EncodeHead(sequence, hash));
+  batch->Put(Cf::kMeta, kHeadKey, EncodeHead(sequence, hash));
   ALLIANCE_RETURN_IF_ERROR(db_->Write(batch, /*sync=*/true));
   head_sequence_ = sequence;
   head_hash_ = std::move(hash);
@@ -100,8 +100,7 @@ absl::StatusOr<std::vector<v1::AuditEntry>> AuditLog::Read(uint64_t after, uint3
                                                            bool security_only) {
   std::vector<v1::AuditEntry> out;
   if (security_only) {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kMeta)));
+    std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kMeta);
     for (it->Seek(SecurityIndexKey(after + 1));
          it->Valid() && it->key().starts_with(kSecurityIndexPrefix) && out.size() < limit;
          it->Next()) {
@@ -114,11 +113,10 @@ absl::StatusOr<std::vector<v1::AuditEntry>> AuditLog::Read(uint64_t after, uint3
       entry.set_hash(Blake2b256(*raw));
       out.push_back(std::move(entry));
     }
-    ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+    ALLIANCE_RETURN_IF_ERROR(it->status());
     return out;
   }
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kAudit)));
+  std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kAudit);
   for (it->Seek(SequenceKey(after + 1)); it->Valid() && out.size() < limit; it->Next()) {
     v1::AuditEntry entry;
     if (!entry.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
@@ -127,15 +125,14 @@ absl::StatusOr<std::vector<v1::AuditEntry>> AuditLog::Read(uint64_t after, uint3
     entry.set_hash(Blake2b256(std::string_view(it->value().data(), it->value().size())));
     out.push_back(std::move(entry));
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  ALLIANCE_RETURN_IF_ERROR(it->status());
   return out;
 }
 
 absl::StatusOr<uint64_t> AuditLog::Verify(RelayDb* db) {
   std::string prev(kHashSize, '\0');
   uint64_t expected = 1;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db->db()->NewIterator(rocksdb::ReadOptions(), db->cf(Cf::kAudit)));
+  std::unique_ptr<KvIterator> it = db->NewIterator(Cf::kAudit);
   for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {
     if (it->key().size() != 8 || base::ReadU64BE(it->key().data()) != expected) {
       return absl::DataLossError(absl::StrCat("audit gap before entry ", expected));
@@ -149,7 +146,7 @@ absl::StatusOr<uint64_t> AuditLog::Verify(RelayDb* db) {
     }
     prev = Blake2b256(value);
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  ALLIANCE_RETURN_IF_ERROR(it->status());
   uint64_t count = expected - 1;
   ALLIANCE_ASSIGN_OR_RETURN(auto head, db->Get(Cf::kMeta, kHeadKey));
   std::string want = EncodeHead(count, prev);

@@ -2,7 +2,7 @@
 // never per-message metadata: registrations, logins, invites, key publication, deactivation
 // and deletion only.
 //
-//   rocksdb::WriteBatch batch;
+//   KvBatch batch;
 //   batch.Put(...);                                  // the operation itself
 //   AuditLog::Event e{.event = v1::AUDIT_EVENT_REGISTERED, .subject = account_id};
 //   ALLIANCE_RETURN_IF_ERROR(audit->Commit(&batch, e));   // one batch, synced
@@ -25,7 +25,7 @@
 #include "absl/status/statusor.h"
 #include "base/mutex.h"
 #include "alliance/v1/clinic_service.pb.h"
-#include "rocksdb/write_batch.h"
+#include "server/infra/kv.h"
 #include "server/infra/clock.h"
 #include "server/infra/db.h"
 
@@ -50,8 +50,8 @@ class AuditLog {
 
   // Appends `events` (in order) to `batch` and writes the batch with sync = true. On error
   // nothing is written and the chain is unchanged.
-  [[nodiscard]] absl::Status Commit(rocksdb::WriteBatch* batch, const std::vector<Event>& events);
-  [[nodiscard]] absl::Status Commit(rocksdb::WriteBatch* batch, const Event& event) {
+  [[nodiscard]] absl::Status Commit(KvBatch* batch, const std::vector<Event>& events);
+  [[nodiscard]] absl::Status Commit(KvBatch* batch, const Event& event) {
     return Commit(batch, std::vector<Event>{event});
   }
 

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/bytes.h"
 #include "base/status_macros.h"
-#include "rocksdb/db.h"
+#include "server/infra/kv.h"
 #include "server/store/devices.h"
 #include "wire/protocol.h"
 
@@ -137,8 +137,8 @@ absl::StatusOr<BlobRecord> BlobStore::Begin(const Declaration& d) {
   r.set_created_at_ms(static_cast<uint64_t>(absl::ToUnixMillis(clock_->Now())));
   for (const std::string& a : d.recipients) r.add_recipients(a);
   for (const std::string& p : d.pending) r.add_pending(p);
-  rocksdb::WriteBatch batch;
-  rocksdb::ColumnFamilyHandle* cf = db_->cf(Cf::kBlobs);
+  KvBatch batch;
+  constexpr Cf cf = Cf::kBlobs;
   batch.Put(cf, MetaKey(d.blob_id), r.SerializeAsString());
   batch.Put(cf, UsageKey(d.uploader_account), EncodeU64(used + d.size));
   batch.Put(cf, OwnerKey(d.uploader_account, d.blob_id), "");
@@ -164,10 +164,10 @@ absl::StatusOr<BlobRecord> BlobStore::Append(std::string_view blob_id, std::stri
   if (data.empty()) return r;
   r.set_stored(r.stored() + data.size());
   r.set_complete(r.stored() == r.size());
-  rocksdb::WriteBatch batch;
-  batch.Put(db_->cf(Cf::kBlobs), ChunkKey(blob_id, offset),
-            rocksdb::Slice(data.data(), data.size()));
-  batch.Put(db_->cf(Cf::kBlobs), MetaKey(blob_id), r.SerializeAsString());
+  KvBatch batch;
+  batch.Put(Cf::kBlobs, ChunkKey(blob_id, offset),
+            std::string_view(data.data(), data.size()));
+  batch.Put(Cf::kBlobs, MetaKey(blob_id), r.SerializeAsString());
   ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/r.complete()));
   return r;
 }
@@ -176,15 +176,11 @@ absl::StatusOr<std::string> BlobStore::Read(std::string_view blob_id, uint64_t o
                                             size_t max_bytes) {
   const std::string lower = ChunkKey(blob_id, 0);
   const std::string upper = ChunkKey(blob_id, ~uint64_t{0});
-  rocksdb::Slice lower_slice(lower);
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions options;
-  options.iterate_lower_bound = &lower_slice;
-  options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(options, db_->cf(Cf::kBlobs)));
+  std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kBlobs, upper);
   std::string out;
+  // The chunk holding `offset` is the last one starting at or before it.
   it->SeekForPrev(ChunkKey(blob_id, offset));
-  if (!it->Valid()) it->Seek(lower);
+  if (!it->Valid() || it->key() < std::string_view(lower)) it->Seek(lower);
   uint64_t position = offset;
   for (; it->Valid() && out.size() < max_bytes; it->Next()) {
     if (it->key().size() != kChunkKeySize) continue;
@@ -197,13 +193,13 @@ absl::StatusOr<std::string> BlobStore::Read(std::string_view blob_id, uint64_t o
     out.append(it->value().data() + skip, take);
     position += take;
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  ALLIANCE_RETURN_IF_ERROR(it->status());
   return out;
 }
 
 absl::Status BlobStore::AddDeleteLocked(std::string_view blob_id, const BlobRecord& record,
-                                        rocksdb::WriteBatch* batch) {
-  rocksdb::ColumnFamilyHandle* cf = db_->cf(Cf::kBlobs);
+                                        KvBatch* batch) {
+  constexpr Cf cf = Cf::kBlobs;
   batch->DeleteRange(cf, ChunkKey(blob_id, 0), ChunkKey(blob_id, ~uint64_t{0}));
   batch->Delete(cf, ChunkKey(blob_id, ~uint64_t{0}));  // DeleteRange excludes its end
   batch->Delete(cf, MetaKey(blob_id));
@@ -228,11 +224,11 @@ absl::Status BlobStore::Fetched(std::string_view blob_id, std::string_view devic
   auto it = std::find(pending->begin(), pending->end(), device);
   if (it == pending->end()) return absl::OkStatus();
   pending->erase(it);
-  rocksdb::WriteBatch batch;
+  KvBatch batch;
   if (pending->empty()) {
     ALLIANCE_RETURN_IF_ERROR(AddDeleteLocked(blob_id, *r, &batch));
   } else {
-    batch.Put(db_->cf(Cf::kBlobs), MetaKey(blob_id), r->SerializeAsString());
+    batch.Put(Cf::kBlobs, MetaKey(blob_id), r->SerializeAsString());
   }
   return db_->Write(&batch, /*sync=*/false);
 }
@@ -245,17 +241,14 @@ absl::StatusOr<uint64_t> BlobStore::SweepExpired() {
   // Everything declared before the later of the two cutoffs is looked at; complete blobs go
   // only once past retention.
   const std::string upper = ExpiryKey(std::max(cutoff_ms, incomplete_cutoff_ms), "");
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions options;
-  options.iterate_upper_bound = &upper_slice;
   std::vector<std::string> expired;
   {
-    std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(options, db_->cf(Cf::kBlobs)));
+    std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kBlobs, upper);
     for (it->Seek("x"); it->Valid(); it->Next()) {
       if (it->key().size() != kExpiryKeySize) continue;
       expired.emplace_back(it->key().data() + 1, 8 + wire::kBlobIdSize);  // time || id
     }
-    ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+    ALLIANCE_RETURN_IF_ERROR(it->status());
   }
   uint64_t deleted = 0;
   for (const std::string& entry : expired) {
@@ -266,7 +259,7 @@ absl::StatusOr<uint64_t> BlobStore::SweepExpired() {
     if (absl::IsNotFound(r.status())) continue;
     ALLIANCE_RETURN_IF_ERROR(r.status());
     if (created_ms >= cutoff_ms && r->complete()) continue;  // complete, within retention
-    rocksdb::WriteBatch batch;
+    KvBatch batch;
     ALLIANCE_RETURN_IF_ERROR(AddDeleteLocked(id, *r, &batch));
     ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
     ++deleted;
@@ -295,15 +288,11 @@ absl::StatusOr<bool> BlobStore::StillToFetch(const BlobRecord& record, std::stri
 absl::StatusOr<uint64_t> BlobStore::PruneUnreachable() {
   std::vector<std::string> ids;
   {
-    const std::string upper = "n";
-    rocksdb::Slice upper_slice(upper);
-    rocksdb::ReadOptions options;
-    options.iterate_upper_bound = &upper_slice;
-    std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(options, db_->cf(Cf::kBlobs)));
+    std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kBlobs, "n");
     for (it->Seek("m"); it->Valid(); it->Next()) {
       if (it->key().size() == 1 + wire::kBlobIdSize) ids.emplace_back(it->key().data() + 1, wire::kBlobIdSize);
     }
-    ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+    ALLIANCE_RETURN_IF_ERROR(it->status());
   }
   uint64_t deleted = 0;
   for (const std::string& id : ids) {
@@ -319,22 +308,21 @@ absl::StatusOr<uint64_t> BlobStore::PruneUnreachable() {
       if (waiting) pruned.add_pending(device);
     }
     if (pruned.pending_size() == r->pending_size()) continue;
-    rocksdb::WriteBatch batch;
+    KvBatch batch;
     if (pruned.pending().empty()) {
       ALLIANCE_RETURN_IF_ERROR(AddDeleteLocked(id, pruned, &batch));
       ++deleted;
     } else {
-      batch.Put(db_->cf(Cf::kBlobs), MetaKey(id), pruned.SerializeAsString());
+      batch.Put(Cf::kBlobs, MetaKey(id), pruned.SerializeAsString());
     }
     ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
   }
   return deleted;
 }
 
-absl::Status BlobStore::AddEraseUploads(std::string_view account, rocksdb::WriteBatch* batch) {
+absl::Status BlobStore::AddEraseUploads(std::string_view account, KvBatch* batch) {
   const std::string prefix = Key('o', account);
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kBlobs)));
+  std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kBlobs);
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     if (it->key().size() != prefix.size() + wire::kBlobIdSize) continue;
     const std::string id(it->key().data() + prefix.size(), wire::kBlobIdSize);
@@ -343,8 +331,8 @@ absl::Status BlobStore::AddEraseUploads(std::string_view account, rocksdb::Write
     ALLIANCE_RETURN_IF_ERROR(r.status());
     ALLIANCE_RETURN_IF_ERROR(AddDeleteLocked(id, *r, batch));
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
-  batch->Delete(db_->cf(Cf::kBlobs), UsageKey(account));
+  ALLIANCE_RETURN_IF_ERROR(it->status());
+  batch->Delete(Cf::kBlobs, UsageKey(account));
   return absl::OkStatus();
 }
 

@@ -33,7 +33,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "base/mutex.h"
-#include "rocksdb/write_batch.h"
+#include "server/infra/kv.h"
 #include "server/infra/clock.h"
 #include "server/infra/config.h"
 #include "server/infra/db.h"
@@ -96,7 +96,7 @@ class BlobStore {
   // Adds to `batch` the deletion of every blob `account` uploaded, and of its quota.
   // REQUIRES: mutex() held until `batch` is written, so that no append or declaration of the
   // account lands after the erasure (Begin refuses an account that is no longer active).
-  [[nodiscard]] absl::Status AddEraseUploads(std::string_view account, rocksdb::WriteBatch* batch)
+  [[nodiscard]] absl::Status AddEraseUploads(std::string_view account, KvBatch* batch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Orders erasure against uploads (see AddEraseUploads).
@@ -115,7 +115,7 @@ class BlobStore {
   absl::StatusOr<uint64_t> PruneUnreachable();
   // Adds the deletion of `record`'s blob (chunks, indexes) and its quota refund to `batch`.
   absl::Status AddDeleteLocked(std::string_view blob_id, const BlobRecord& record,
-                               rocksdb::WriteBatch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                               KvBatch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   RelayDb* const db_;
   const Clock* const clock_;

@@ -70,8 +70,7 @@ absl::StatusOr<v1::CreateInviteResponse> Directory::CreateInvite(const Inviter* 
     // Outstanding invites of this creator, read through its index: O(its own invites).
     uint64_t outstanding = 0;
     std::string prefix = CreatorIndexPrefix(creator->account_id);
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kInvites)));
+    std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kInvites);
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       if (it->key().size() != kInviteIndexKeySize) continue;
       ALLIANCE_ASSIGN_OR_RETURN(
@@ -82,7 +81,7 @@ absl::StatusOr<v1::CreateInviteResponse> Directory::CreateInvite(const Inviter* 
         ++outstanding;
       }
     }
-    ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+    ALLIANCE_RETURN_IF_ERROR(it->status());
     if (outstanding >= limits_.max_outstanding_invites) {
       return absl::ResourceExhaustedError(
           "too many outstanding invites; revoke some or let them expire");
@@ -93,10 +92,10 @@ absl::StatusOr<v1::CreateInviteResponse> Directory::CreateInvite(const Inviter* 
   if (creator != nullptr) invite.set_created_by(creator->account_id);
   invite.set_created_at(now);
   invite.set_expires_at(now + static_cast<uint64_t>(absl::ToInt64Seconds(limits_.invite_ttl)));
-  rocksdb::WriteBatch batch;
-  batch.Put(db_->cf(Cf::kInvites), invite_id, invite.SerializeAsString());
+  KvBatch batch;
+  batch.Put(Cf::kInvites, invite_id, invite.SerializeAsString());
   if (creator != nullptr) {
-    batch.Put(db_->cf(Cf::kInvites), CreatorIndexKey(creator->account_id, invite_id), "");
+    batch.Put(Cf::kInvites, CreatorIndexKey(creator->account_id, invite_id), "");
   }
   AuditLog::Event e;
   e.event = v1::AUDIT_EVENT_INVITE_CREATED;
@@ -125,8 +124,8 @@ absl::Status Directory::RevokeInvite(const Inviter& caller, std::string_view inv
     return absl::FailedPreconditionError("invite no longer valid");
   }
   invite.set_revoked(true);
-  rocksdb::WriteBatch batch;
-  batch.Put(db_->cf(Cf::kInvites), invite_id, invite.SerializeAsString());
+  KvBatch batch;
+  batch.Put(Cf::kInvites, invite_id, invite.SerializeAsString());
   AuditLog::Event e;
   e.event = v1::AUDIT_EVENT_INVITE_REVOKED;
   e.actor = caller.account_id;
@@ -181,17 +180,17 @@ absl::StatusOr<v1::RegisterResponse> Directory::Register(const v1::RegisterReque
   account.set_created_at(now);
   invite.set_used(true);
 
-  rocksdb::WriteBatch batch;
-  batch.Put(db_->cf(Cf::kAccounts), account.account_id(), account.SerializeAsString());
-  batch.Put(db_->cf(Cf::kIdentity), IdentityIndexKey(request.identity_key()), account.account_id());
-  batch.Put(db_->cf(Cf::kInvites), invite_id, invite.SerializeAsString());
+  KvBatch batch;
+  batch.Put(Cf::kAccounts, account.account_id(), account.SerializeAsString());
+  batch.Put(Cf::kIdentity, IdentityIndexKey(request.identity_key()), account.account_id());
+  batch.Put(Cf::kInvites, invite_id, invite.SerializeAsString());
   if (creator.has_value() && LinksOnRedeem(creator->role(), invite.role())) {
     LinkRecord link;
     link.set_created_at(now);
     std::string value = link.SerializeAsString();
-    batch.Put(db_->cf(Cf::kLinks), base::Concat({creator->account_id(), account.account_id()}),
+    batch.Put(Cf::kLinks, base::Concat({creator->account_id(), account.account_id()}),
               value);
-    batch.Put(db_->cf(Cf::kLinks), base::Concat({account.account_id(), creator->account_id()}),
+    batch.Put(Cf::kLinks, base::Concat({account.account_id(), creator->account_id()}),
               value);
   }
   AuditLog::Event redeemed;
@@ -228,9 +227,8 @@ absl::StatusOr<bool> Directory::Linked(std::string_view a, std::string_view b) {
 
 absl::StatusOr<v1::ListContactsResponse> Directory::ListContacts(std::string_view account_id) {
   v1::ListContactsResponse response;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kLinks)));
-  rocksdb::Slice prefix(account_id.data(), account_id.size());
+  std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kLinks);
+  std::string_view prefix(account_id.data(), account_id.size());
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     std::string_view other(it->key().data() + account_id.size(),
                            it->key().size() - account_id.size());
@@ -243,7 +241,7 @@ absl::StatusOr<v1::ListContactsResponse> Directory::ListContacts(std::string_vie
     for (uint32_t d : ActiveDeviceIds(*account)) contact->add_device_ids(d);
     if (account->has_device_list()) *contact->mutable_device_list() = account->device_list();
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  ALLIANCE_RETURN_IF_ERROR(it->status());
   return response;
 }
 
@@ -255,8 +253,7 @@ absl::StatusOr<v1::ListMembersResponse> Directory::ListMembers(
   uint32_t page_size = request.page_size() == 0 ? 100 : request.page_size();
   if (page_size > 500) return absl::InvalidArgumentError("page size over 500");
   v1::ListMembersResponse response;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kAccounts)));
+  std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kAccounts);
   it->Seek(request.page_token());
   if (it->Valid() && it->key() == request.page_token()) it->Next();
   for (; it->Valid(); it->Next()) {
@@ -275,29 +272,27 @@ absl::StatusOr<v1::ListMembersResponse> Directory::ListMembers(
     m->set_created_at(account.created_at());
     m->set_identity_key(account.identity_key());
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  ALLIANCE_RETURN_IF_ERROR(it->status());
   return response;
 }
 
-void Directory::AddPutAccount(const AccountRecord& account, rocksdb::WriteBatch* batch) {
-  batch->Put(db_->cf(Cf::kAccounts), account.account_id(), account.SerializeAsString());
+void Directory::AddPutAccount(const AccountRecord& account, KvBatch* batch) {
+  batch->Put(Cf::kAccounts, account.account_id(), account.SerializeAsString());
 }
 
 absl::Status Directory::AddEraseAccount(const AccountRecord& account, bool deactivate,
-                                        rocksdb::WriteBatch* batch) {
+                                        KvBatch* batch) {
   const std::string& id = account.account_id();
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kLinks)));
+  std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kLinks);
   for (it->Seek(id); it->Valid() && it->key().starts_with(id); it->Next()) {
     std::string_view other(it->key().data() + id.size(), it->key().size() - id.size());
-    batch->Delete(db_->cf(Cf::kLinks), it->key());
-    batch->Delete(db_->cf(Cf::kLinks), base::Concat({other, id}));
+    batch->Delete(Cf::kLinks, it->key());
+    batch->Delete(Cf::kLinks, base::Concat({other, id}));
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  ALLIANCE_RETURN_IF_ERROR(it->status());
   // Outstanding invites die with their creator.
   std::string prefix = CreatorIndexPrefix(id);
-  std::unique_ptr<rocksdb::Iterator> inv(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kInvites)));
+  std::unique_ptr<KvIterator> inv = db_->NewIterator(Cf::kInvites);
   for (inv->Seek(prefix); inv->Valid() && inv->key().starts_with(prefix); inv->Next()) {
     if (inv->key().size() != kInviteIndexKeySize) continue;
     std::string invite_id(inv->key().ToStringView().substr(prefix.size()));
@@ -305,41 +300,40 @@ absl::Status Directory::AddEraseAccount(const AccountRecord& account, bool deact
     InviteRecord invite;
     if (!raw || !invite.ParseFromString(*raw) || invite.used() || invite.revoked()) continue;
     invite.set_revoked(true);
-    batch->Put(db_->cf(Cf::kInvites), invite_id, invite.SerializeAsString());
+    batch->Put(Cf::kInvites, invite_id, invite.SerializeAsString());
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(inv->status()));
+  ALLIANCE_RETURN_IF_ERROR(inv->status());
   if (!account.identity_key().empty()) {
-    batch->Delete(db_->cf(Cf::kIdentity), IdentityIndexKey(account.identity_key()));
+    batch->Delete(Cf::kIdentity, IdentityIndexKey(account.identity_key()));
   }
   if (deactivate) {
     AccountRecord tombstone = account;
     tombstone.set_state(v1::ACCOUNT_STATE_DEACTIVATED);
     tombstone.clear_identity_key();
-    batch->Put(db_->cf(Cf::kAccounts), id, tombstone.SerializeAsString());
+    batch->Put(Cf::kAccounts, id, tombstone.SerializeAsString());
   } else {
-    batch->Delete(db_->cf(Cf::kAccounts), id);
+    batch->Delete(Cf::kAccounts, id);
   }
   return absl::OkStatus();
 }
 
 absl::Status Directory::SweepExpired() {
   uint64_t now = clock_->NowUnixSeconds();
-  rocksdb::WriteBatch batch;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kInvites)));
+  KvBatch batch;
+  std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kInvites);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (it->key().size() != kHashSize) continue;  // a creator index key, deleted with its invite
     InviteRecord invite;
     if (!invite.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) ||
         now >= invite.expires_at()) {
-      batch.Delete(db_->cf(Cf::kInvites), it->key());
+      batch.Delete(Cf::kInvites, it->key());
       if (!invite.created_by().empty()) {
-        batch.Delete(db_->cf(Cf::kInvites),
+        batch.Delete(Cf::kInvites,
                      CreatorIndexKey(invite.created_by(), it->key().ToStringView()));
       }
     }
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  ALLIANCE_RETURN_IF_ERROR(it->status());
   if (batch.Count() == 0) return absl::OkStatus();
   return db_->Write(&batch, /*sync=*/false);
 }

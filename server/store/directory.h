@@ -26,7 +26,7 @@
 #include "base/mutex.h"
 #include "alliance/v1/accounts_service.pb.h"
 #include "alliance/v1/clinic_service.pb.h"
-#include "rocksdb/write_batch.h"
+#include "server/infra/kv.h"
 #include "server/infra/clock.h"
 #include "server/infra/config.h"
 #include "server/infra/db.h"
@@ -78,11 +78,11 @@ class Directory {
   // identity index (`deactivate` false) or its replacement by a DEACTIVATED record without
   // identity key (`deactivate` true). REQUIRES: mutex() held.
   [[nodiscard]] absl::Status AddEraseAccount(const AccountRecord& account, bool deactivate,
-                                             rocksdb::WriteBatch* batch);
+                                             KvBatch* batch);
 
   // Adds to `batch` the replacement of the account record (devices, device list).
   // REQUIRES: mutex() held, and `account` read under it.
-  void AddPutAccount(const AccountRecord& account, rocksdb::WriteBatch* batch);
+  void AddPutAccount(const AccountRecord& account, KvBatch* batch);
 
   // Deletes invite records past their expiry.
   [[nodiscard]] absl::Status SweepExpired();

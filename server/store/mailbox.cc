@@ -212,7 +212,7 @@ void Mailbox::Send(const v1::Address& sender, const v1::SendRequest& request, Se
   response.set_sequence(destinations.front().sequence);
   response.set_server_time_ms(now_ms);
 
-  rocksdb::WriteBatch batch;
+  KvBatch batch;
   auto envelopes = std::make_shared<std::vector<v1::Envelope>>();
   envelopes->reserve(destinations.size());
   for (const Destination& d : destinations) {
@@ -225,17 +225,17 @@ void Mailbox::Send(const v1::Address& sender, const v1::SendRequest& request, Se
     envelope.set_payload(*d.payload);
     envelope.set_sequence(d.sequence);
     envelope.set_server_time_ms(now_ms);
-    batch.Put(db_->cf(Cf::kMailbox), EnvelopeKey(d.mailbox_key, d.sequence),
+    batch.Put(Cf::kMailbox, EnvelopeKey(d.mailbox_key, d.sequence),
               envelope.SerializeAsString());
-    batch.Merge(db_->cf(Cf::kMailbox), d.mailbox_key,
+    batch.Merge(Cf::kMailbox, d.mailbox_key,
                 MailboxCounter{.max_sequence = d.sequence, .depth = 1}.Encode());
-    batch.Merge(db_->cf(Cf::kMailbox), SenderCounterKey(d.mailbox_key, sender.account_id()),
+    batch.Merge(Cf::kMailbox, SenderCounterKey(d.mailbox_key, sender.account_id()),
                 MailboxCounter{.depth = 1}.Encode());
     dedup.add_sequences(d.sequence);
     response.add_sequences(d.sequence);
   }
-  batch.Put(db_->cf(Cf::kDedup), dedup_key, dedup.SerializeAsString());
-  batch.Put(db_->cf(Cf::kDedup), DedupIndexKey(now_ms, sender.account_id(), request.message_id()),
+  batch.Put(Cf::kDedup, dedup_key, dedup.SerializeAsString());
+  batch.Put(Cf::kDedup, DedupIndexKey(now_ms, sender.account_id(), request.message_id()),
             "");
   for (int64_t depth : depths) metrics_->mailbox_depth.Observe(static_cast<double>(depth));
   std::vector<std::shared_ptr<State>> states;
@@ -290,7 +290,7 @@ absl::StatusOr<uint32_t> Mailbox::Ack(const v1::Address& mailbox,
   std::shared_ptr<State> state = GetState(mailbox_key);
   base::MutexLock lock(&state->mu);
   ALLIANCE_RETURN_IF_ERROR(EnsureLoaded(state.get(), mailbox_key));
-  rocksdb::WriteBatch batch;
+  KvBatch batch;
   int64_t deleted = 0;
   absl::flat_hash_map<std::string, int64_t> per_sender;
   for (uint64_t sequence : unique) {
@@ -301,13 +301,13 @@ absl::StatusOr<uint32_t> Mailbox::Ack(const v1::Address& mailbox,
     // recognized and stores nothing.
     v1::Envelope envelope;
     if (envelope.ParseFromString(*raw)) ++per_sender[envelope.sender().account_id()];
-    batch.Delete(db_->cf(Cf::kMailbox), key);
+    batch.Delete(Cf::kMailbox, key);
     ++deleted;
   }
   if (deleted == 0) return 0u;
-  batch.Merge(db_->cf(Cf::kMailbox), mailbox_key, MailboxCounter{.depth = -deleted}.Encode());
+  batch.Merge(Cf::kMailbox, mailbox_key, MailboxCounter{.depth = -deleted}.Encode());
   for (const auto& [sender, n] : per_sender) {
-    batch.Merge(db_->cf(Cf::kMailbox), SenderCounterKey(mailbox_key, sender),
+    batch.Merge(Cf::kMailbox, SenderCounterKey(mailbox_key, sender),
                 MailboxCounter{.depth = -n}.Encode());
   }
   ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
@@ -396,10 +396,7 @@ absl::StatusOr<std::vector<v1::Envelope>> Mailbox::Read(const v1::Address& mailb
   if (upto <= after) return out;
   std::string mailbox_key = MailboxKey(mailbox);
   std::string end = EnvelopeKey(mailbox_key, upto + 1);
-  rocksdb::Slice upper(end);
-  rocksdb::ReadOptions options;
-  options.iterate_upper_bound = &upper;
-  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(options, db_->cf(Cf::kMailbox)));
+  std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kMailbox, end);
   size_t bytes = 0;
   bool full = false;
   for (it->Seek(EnvelopeKey(mailbox_key, after + 1)); it->Valid(); it->Next()) {
@@ -415,7 +412,7 @@ absl::StatusOr<std::vector<v1::Envelope>> Mailbox::Read(const v1::Address& mailb
     bytes += it->value().size();
     *scanned_upto = base::ReadU64BE(it->key().data() + kMailboxKeySize);
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  ALLIANCE_RETURN_IF_ERROR(it->status());
   if (!full) *scanned_upto = upto;
   return out;
 }

@@ -41,7 +41,7 @@
 #include "absl/types/span.h"
 #include "base/mutex.h"
 #include "alliance/v1/relay_service.pb.h"
-#include "rocksdb/write_batch.h"
+#include "server/infra/kv.h"
 #include "server/infra/clock.h"
 #include "server/infra/commit_pool.h"
 #include "server/infra/config.h"
@@ -118,13 +118,13 @@ class Mailbox {
   [[nodiscard]] absl::StatusOr<uint64_t> SweepExpired();
 
   // Adds to `batch` the deletion of the dedup records of everything `account_id` sent.
-  [[nodiscard]] absl::Status AddEraseSent(std::string_view account_id, rocksdb::WriteBatch* batch);
+  [[nodiscard]] absl::Status AddEraseSent(std::string_view account_id, KvBatch* batch);
 
   // Ends the streams of the devices `device_ids` of `account_id` with `why` and refuses further
   // sends to them, then adds the deletion of their envelopes (and dedup records) to `batch`.
   [[nodiscard]] absl::Status CloseAndErase(std::string_view account_id,
                                            absl::Span<const uint32_t> device_ids,
-                                           absl::Status why, rocksdb::WriteBatch* batch);
+                                           absl::Status why, KvBatch* batch);
 
   // Ends every stream with `why` and refuses new subscriptions. For shutdown.
   void CloseAll(absl::Status why);

@@ -17,11 +17,8 @@ absl::StatusOr<uint64_t> Mailbox::ExpireMailbox(const std::string& mailbox_key,
   std::shared_ptr<State> state = GetState(mailbox_key);
   base::MutexLock lock(&state->mu);
   std::string end = EnvelopeKey(mailbox_key, ~uint64_t{0});  // envelopes only
-  rocksdb::Slice upper(end);
-  rocksdb::ReadOptions options;
-  options.iterate_upper_bound = &upper;
-  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(options, db_->cf(Cf::kMailbox)));
-  rocksdb::WriteBatch batch;
+  std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kMailbox, end);
+  KvBatch batch;
   int64_t in_batch = 0;
   uint64_t expired = 0;
   absl::flat_hash_map<std::string, int64_t> per_sender;
@@ -29,9 +26,9 @@ absl::StatusOr<uint64_t> Mailbox::ExpireMailbox(const std::string& mailbox_key,
   auto flush = [&]() -> absl::Status {
     state->mu.AssertHeld();  // held by this function; tells the analysis about the lambda
     if (in_batch == 0) return absl::OkStatus();
-    batch.Merge(db_->cf(Cf::kMailbox), mailbox_key, MailboxCounter{.depth = -in_batch}.Encode());
+    batch.Merge(Cf::kMailbox, mailbox_key, MailboxCounter{.depth = -in_batch}.Encode());
     for (const auto& [sender, n] : per_sender) {
-      batch.Merge(db_->cf(Cf::kMailbox), SenderCounterKey(mailbox_key, sender),
+      batch.Merge(Cf::kMailbox, SenderCounterKey(mailbox_key, sender),
                   MailboxCounter{.depth = -n}.Encode());
     }
     ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
@@ -47,57 +44,54 @@ absl::StatusOr<uint64_t> Mailbox::ExpireMailbox(const std::string& mailbox_key,
     v1::Envelope envelope;
     if (envelope.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
       if (envelope.server_time_ms() >= cutoff_ms) break;  // the rest is younger
-      batch.Delete(db_->cf(Cf::kDedup),
+      batch.Delete(Cf::kDedup,
                    DedupKey(envelope.sender().account_id(), envelope.message_id()));
       ++per_sender[envelope.sender().account_id()];
     }
-    batch.Delete(db_->cf(Cf::kMailbox), it->key());
+    batch.Delete(Cf::kMailbox, it->key());
     ++in_batch;
     ++expired;
     if (in_batch == 1000) ALLIANCE_RETURN_IF_ERROR(flush());
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  ALLIANCE_RETURN_IF_ERROR(it->status());
   ALLIANCE_RETURN_IF_ERROR(flush());
   return expired;
 }
 
 absl::StatusOr<uint64_t> Mailbox::SweepDedup(uint64_t cutoff_ms) {
-  rocksdb::WriteBatch batch;
+  KvBatch batch;
   uint64_t removed = 0;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kDedup)));
+  std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kDedup);
   for (it->Seek("x"); it->Valid() && it->key().starts_with("x"); it->Next()) {
     if (it->key().size() != kDedupIndexKeySize) continue;  // a dedup key that begins with 'x'
     if (base::ReadU64BE(it->key().data() + 1) >= cutoff_ms)
       break;  // time order: the rest is younger
-    batch.Delete(db_->cf(Cf::kDedup), it->key());
-    batch.Delete(db_->cf(Cf::kDedup), it->key().ToStringView().substr(9));
+    batch.Delete(Cf::kDedup, it->key());
+    batch.Delete(Cf::kDedup, it->key().ToStringView().substr(9));
     if (++removed % 1000 == 0) {
       ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
       batch.Clear();
     }
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  ALLIANCE_RETURN_IF_ERROR(it->status());
   if (batch.Count() > 0) ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
   return removed;
 }
 
-absl::Status Mailbox::AddEraseSent(std::string_view account_id, rocksdb::WriteBatch* batch) {
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kDedup)));
-  rocksdb::Slice prefix(account_id.data(), account_id.size());
+absl::Status Mailbox::AddEraseSent(std::string_view account_id, KvBatch* batch) {
+  std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kDedup);
+  std::string_view prefix(account_id.data(), account_id.size());
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (it->key().size() == 2 * kAccountIdSize) batch->Delete(db_->cf(Cf::kDedup), it->key());
+    if (it->key().size() == 2 * kAccountIdSize) batch->Delete(Cf::kDedup, it->key());
   }
-  return FromRocks(it->status());
+  return it->status();
 }
 
 absl::StatusOr<uint64_t> Mailbox::SweepExpired() {
   absl::Time cutoff = clock_->Now() - limits_.retention;
   uint64_t cutoff_ms = static_cast<uint64_t>(std::max<int64_t>(0, absl::ToUnixMillis(cutoff)));
   uint64_t total = 0;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kMailbox)));
+  std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kMailbox);
   it->SeekToFirst();
   while (it->Valid()) {
     std::string mailbox_key = it->key().ToString().substr(0, kMailboxKeySize);
@@ -107,7 +101,7 @@ absl::StatusOr<uint64_t> Mailbox::SweepExpired() {
     }
     it->Seek(MailboxEnd(mailbox_key));  // next mailbox
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  ALLIANCE_RETURN_IF_ERROR(it->status());
   metrics_->expirations.Increment(total);
   ALLIANCE_RETURN_IF_ERROR(SweepDedup(cutoff_ms).status());
   return total;
@@ -115,7 +109,7 @@ absl::StatusOr<uint64_t> Mailbox::SweepExpired() {
 
 absl::Status Mailbox::CloseAndErase(std::string_view account_id,
                                     absl::Span<const uint32_t> device_ids, absl::Status why,
-                                    rocksdb::WriteBatch* batch) {
+                                    KvBatch* batch) {
   for (uint32_t d : device_ids) {
     v1::Address address;
     address.set_account_id(std::string(account_id));
@@ -135,19 +129,16 @@ absl::Status Mailbox::CloseAndErase(std::string_view account_id,
     if (subscriber != nullptr) subscriber->OnClosed(why);
 
     std::string end = MailboxEnd(mailbox_key);
-    rocksdb::Slice upper(end);
-    rocksdb::ReadOptions options;
-    options.iterate_upper_bound = &upper;
-    std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(options, db_->cf(Cf::kMailbox)));
+    std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kMailbox, end);
     for (it->Seek(EnvelopeKey(mailbox_key, 0)); it->Valid(); it->Next()) {
       v1::Envelope envelope;
       if (envelope.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-        batch->Delete(db_->cf(Cf::kDedup),
+        batch->Delete(Cf::kDedup,
                       DedupKey(envelope.sender().account_id(), envelope.message_id()));
       }
     }
-    ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
-    batch->DeleteRange(db_->cf(Cf::kMailbox), mailbox_key, end);
+    ALLIANCE_RETURN_IF_ERROR(it->status());
+    batch->DeleteRange(Cf::kMailbox, mailbox_key, end);
   }
   return absl::OkStatus();
 }

@@ -16,8 +16,7 @@ using mailbox_internal::MailboxEnd;
 
 absl::StatusOr<std::optional<absl::Time>> OldestPendingEnvelopeTime(RelayDb* db) {
   std::optional<uint64_t> oldest_ms;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db->db()->NewIterator(rocksdb::ReadOptions(), db->cf(Cf::kMailbox)));
+  std::unique_ptr<KvIterator> it = db->NewIterator(Cf::kMailbox);
   it->SeekToFirst();
   while (it->Valid()) {
     if (it->key().size() < kMailboxKeySize) {  // not a mailbox key: step over it
@@ -38,7 +37,7 @@ absl::StatusOr<std::optional<absl::Time>> OldestPendingEnvelopeTime(RelayDb* db)
     }
     it->Seek(MailboxEnd(mailbox_key));  // the next mailbox
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  ALLIANCE_RETURN_IF_ERROR(it->status());
   if (!oldest_ms) return std::nullopt;
   return absl::FromUnixMillis(static_cast<int64_t>(*oldest_ms));
 }

@@ -86,19 +86,19 @@ absl::StatusOr<v1::PublishPreKeysResponse> PreKeyStore::Publish(
   DeviceKeysRecord record;
   if (raw && !record.ParseFromString(*raw)) return absl::InternalError("prekeys unreadable");
   uint32_t added = 0;
-  rocksdb::WriteBatch batch;
+  KvBatch batch;
   for (const v1::OneTimePreKey& k : request.one_time_prekeys()) {
     std::string key = OneTimeKey(device, k.id());
     ALLIANCE_ASSIGN_OR_RETURN(auto existing, db_->Get(Cf::kOneTime, key));
     if (!existing) ++added;
-    batch.Put(db_->cf(Cf::kOneTime), key, k.public_key());
+    batch.Put(Cf::kOneTime, key, k.public_key());
   }
   if (record.one_time_count() + added > limits_.max_one_time_prekeys_per_device) {
     return absl::ResourceExhaustedError("too many one-time prekeys stored");
   }
   record.set_one_time_count(record.one_time_count() + added);
   if (request.has_signed_prekey()) *record.mutable_signed_prekey() = request.signed_prekey();
-  batch.Put(db_->cf(Cf::kIdentity), KeysRecordKey(device), record.SerializeAsString());
+  batch.Put(Cf::kIdentity, KeysRecordKey(device), record.SerializeAsString());
   AuditLog::Event e;
   e.event = v1::AUDIT_EVENT_KEYS_PUBLISHED;
   e.actor = owner.account_id();
@@ -124,21 +124,20 @@ absl::StatusOr<v1::PreKeyBundle> PreKeyStore::Fetch(const v1::Address& address,
   bundle.set_account_id(address.account_id());
   bundle.set_device_id(address.device_id());
 
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::kOneTime)));
+  std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kOneTime);
   it->Seek(device);
   if (it->Valid() && it->key().starts_with(device) && it->key().size() == device.size() + 4) {
     v1::OneTimePreKey* otk = bundle.mutable_one_time_prekey();
     otk->set_id(base::ReadU32BE(it->key().data() + device.size()));
     otk->set_public_key(it->value().ToString());
-    rocksdb::WriteBatch batch;
-    batch.Delete(db_->cf(Cf::kOneTime), it->key());
+    KvBatch batch;
+    batch.Delete(Cf::kOneTime, it->key());
     record.set_one_time_count(record.one_time_count() > 0 ? record.one_time_count() - 1 : 0);
-    batch.Put(db_->cf(Cf::kIdentity), KeysRecordKey(device), record.SerializeAsString());
+    batch.Put(Cf::kIdentity, KeysRecordKey(device), record.SerializeAsString());
     // Synced: a key handed out must never be handed out again, even after a crash.
     ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/true));
   }
-  ALLIANCE_RETURN_IF_ERROR(FromRocks(it->status()));
+  ALLIANCE_RETURN_IF_ERROR(it->status());
   metrics_->prekeys_fetched.Increment();
   return bundle;
 }
@@ -158,14 +157,14 @@ absl::StatusOr<v1::GetPreKeyStatusResponse> PreKeyStore::Status(const v1::Addres
 }
 
 void PreKeyStore::AddErase(std::string_view account_id, absl::Span<const uint32_t> device_ids,
-                           rocksdb::WriteBatch* batch) {
+                           KvBatch* batch) {
   for (uint32_t d : device_ids) {
     std::string device = DeviceKey(account_id, d);
-    batch->Delete(db_->cf(Cf::kIdentity), KeysRecordKey(device));
+    batch->Delete(Cf::kIdentity, KeysRecordKey(device));
     std::string end = device;
     end.append(4, '\xff');
     end.push_back('\xff');
-    batch->DeleteRange(db_->cf(Cf::kOneTime), device, end);
+    batch->DeleteRange(Cf::kOneTime, device, end);
   }
 }
 

@@ -22,7 +22,7 @@
 #include "absl/types/span.h"
 #include "base/mutex.h"
 #include "alliance/v1/keys_service.pb.h"
-#include "rocksdb/write_batch.h"
+#include "server/infra/kv.h"
 #include "server/infra/config.h"
 #include "server/infra/db.h"
 #include "server/infra/metrics.h"
@@ -52,7 +52,7 @@ class PreKeyStore {
 
   // Adds to `batch` the deletion of all prekeys of the devices `device_ids` of `account_id`.
   void AddErase(std::string_view account_id, absl::Span<const uint32_t> device_ids,
-                rocksdb::WriteBatch* batch);
+                KvBatch* batch);
 
  private:
   base::Mutex& DeviceMutex(std::string_view device_key);

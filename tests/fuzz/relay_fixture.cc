@@ -64,7 +64,7 @@ void RelayFixture::Build() {
   RequireOk(logger.status(), "logger");
   logger_ = *std::move(logger);
   metrics_ = std::make_unique<server::Metrics>();
-  absl::StatusOr<std::unique_ptr<server::RelayDb>> db = server::RelayDb::Open(dir_);
+  absl::StatusOr<std::unique_ptr<server::RelayDb>> db = server::RocksRelayDb::Open(dir_);
   RequireOk(db.status(), "open the database");
   db_ = *std::move(db);
   absl::StatusOr<std::unique_ptr<server::AuditLog>> audit = server::AuditLog::Open(db_.get(), &clock_);

@@ -280,7 +280,7 @@ LevelResult MeasureRelay(RelayHarness* h, const std::vector<Pair>& pairs, int in
 
 // Writes `count` envelopes into a fresh database (unsynced, WAL off, then flushed).
 void GenerateEnvelopes(const std::string& dir, uint64_t count) {
-  auto db = server::RelayDb::Create(dir);
+  auto db = server::RocksRelayDb::Create(dir);
   if (!db.ok()) {
     std::fprintf(stderr, "generate: %s\n", std::string(db.status().message()).c_str());
     return;
@@ -311,18 +311,18 @@ void GenerateEnvelopes(const std::string& dir, uint64_t count) {
       e.set_message_id(std::string(16, static_cast<char>(s)));
       std::string key = mailbox;
       base::AppendU64BE(&key, s);
-      batch.Put((*db)->cf(server::Cf::kMailbox), key, e.SerializeAsString());
+      batch.Put((*db)->rocks()->cf(server::Cf::kMailbox), key, e.SerializeAsString());
       if (batch.Count() >= 20'000) {
-        (void)(*db)->db()->Write(no_wal, &batch);
+        (void)(*db)->rocks()->db()->Write(no_wal, &batch);
         batch.Clear();
       }
     }
-    batch.Put((*db)->cf(server::Cf::kMailbox), mailbox,
+    batch.Put((*db)->rocks()->cf(server::Cf::kMailbox), mailbox,
               server::MailboxCounter{.max_sequence = per_mailbox,
                                      .depth = static_cast<int64_t>(per_mailbox)}
                   .Encode());
   }
-  (void)(*db)->db()->Write(no_wal, &batch);
+  (void)(*db)->rocks()->db()->Write(no_wal, &batch);
   (void)(*db)->Close();
 }
 

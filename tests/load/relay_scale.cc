@@ -94,7 +94,7 @@ double Percentile(std::vector<int64_t> ns, double p) {
 // Writes `count` envelopes into 1 000 mailboxes of accounts nobody holds, straight into the
 // stopped relay's database (unsynced, WAL off, then flushed): data the relay must not read.
 bool FillBackground(const std::string& dir, uint64_t count) {
-  auto db = server::RelayDb::Open(dir);
+  auto db = server::RocksRelayDb::Open(dir);
   if (!db.ok()) {
     std::fprintf(stderr, "background: %s\n", std::string(db.status().message()).c_str());
     return false;
@@ -127,18 +127,18 @@ bool FillBackground(const std::string& dir, uint64_t count) {
       e.set_message_id(id);
       std::string key = mailbox;
       base::AppendU64BE(&key, s);
-      batch.Put((*db)->cf(server::Cf::kMailbox), key, e.SerializeAsString());
+      batch.Put((*db)->rocks()->cf(server::Cf::kMailbox), key, e.SerializeAsString());
       if (batch.Count() >= 20'000) {
-        if (!(*db)->db()->Write(no_wal, &batch).ok()) return false;
+        if (!(*db)->rocks()->db()->Write(no_wal, &batch).ok()) return false;
         batch.Clear();
       }
     }
-    batch.Put((*db)->cf(server::Cf::kMailbox), mailbox,
+    batch.Put((*db)->rocks()->cf(server::Cf::kMailbox), mailbox,
               server::MailboxCounter{.max_sequence = per_mailbox,
                                      .depth = static_cast<int64_t>(per_mailbox)}
                   .Encode());
   }
-  if (!(*db)->db()->Write(no_wal, &batch).ok()) return false;
+  if (!(*db)->rocks()->db()->Write(no_wal, &batch).ok()) return false;
   return (*db)->Close().ok();
 }
 

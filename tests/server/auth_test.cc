@@ -31,7 +31,7 @@ class AuthTest : public ::testing::Test {
     EXPECT_GE(sodium_init(), 0);
     std::string tmpl = (std::filesystem::temp_directory_path() / "alliance-auth-XXXXXX").string();
     dir_ = mkdtemp(tmpl.data());
-    db_ = *RelayDb::Create(dir_ + "/db");
+    db_ = *RocksRelayDb::Create(dir_ + "/db");
     audit_ = *AuditLog::Open(db_.get(), &clock_);
   }
   ~AuthTest() override {
@@ -65,8 +65,8 @@ class AuthTest : public ::testing::Test {
                                                     : v1::ACCOUNT_STATE_DEACTIVATED);
     record.set_identity_key(id.public_key);
     AddFirstDevice(&record, 1'700'000'000);
-    rocksdb::WriteBatch batch;
-    batch.Put(db_->cf(Cf::kAccounts), id.account_id, record.SerializeAsString());
+    KvBatch batch;
+    batch.Put(Cf::kAccounts, id.account_id, record.SerializeAsString());
     ASSERT_TRUE(db_->Write(&batch, true).ok());
   }
 

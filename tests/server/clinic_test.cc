@@ -200,7 +200,7 @@ TEST_F(ClinicTest, DeactivationAndDeletionAreAudited) {
 
 TEST_F(ClinicTest, CheckVerifiesTheChainOfAStoppedRelay) {
   h_.Stop();
-  absl::StatusOr<std::string> summary = RelayServer::Check(h_.data_dir());
+  absl::StatusOr<std::string> summary = RelayServer::Check(h_.options());
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_NE(summary->find("audit chain of"), std::string::npos);
   h_.Start();

@@ -44,9 +44,9 @@ class MigrateTest : public ::testing::Test {
 
   // Rewrites the recorded schema version, as an older or newer relay would have left it.
   void SetVersion(uint32_t version) {
-    auto db = RelayDb::OpenForMigration(data_);
+    auto db = RocksRelayDb::OpenForMigration(data_);
     ASSERT_TRUE(db.ok()) << db.status();
-    rocksdb::WriteBatch batch;
+    KvBatch batch;
     (*db)->PutSchemaVersion(&batch, version);
     ASSERT_TRUE((*db)->Write(&batch, true).ok());
     ASSERT_TRUE((*db)->Close().ok());
@@ -55,9 +55,9 @@ class MigrateTest : public ::testing::Test {
   static Migration Step(uint32_t from, bool* ran) {
     return Migration{.from = from,
                      .description = "test step",
-                     .apply = [ran, from](RelayDb* db, rocksdb::WriteBatch* batch) {
+                     .apply = [ran, from](RelayDb* /*db*/, KvBatch* batch) {
                        *ran = true;
-                       batch->Put(db->cf(Cf::kMeta), "test_step_" + std::to_string(from), "done");
+                       batch->Put(Cf::kMeta, "test_step_" + std::to_string(from), "done");
                        return absl::OkStatus();
                      }};
   }
@@ -89,7 +89,7 @@ TEST_F(MigrateTest, ANewerDatabaseIsRefusedWithAMessageThatSaysSoAndIsNotTouched
 
   // This relay, which knows versions up to kSchemaVersion, refuses it: serve, check and
   // migrate alike.
-  for (auto status : {RelayServer::Check(data_).status(), RelayDb::Open(data_).status(),
+  for (auto status : {RelayServer::Check(data_).status(), RocksRelayDb::Open(data_).status(),
                       MigrateDatabase(data_, "").status()}) {
     EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
     EXPECT_TRUE(absl::StrContains(status.message(), "newer")) << status;
@@ -104,7 +104,7 @@ TEST_F(MigrateTest, AnOlderDatabaseIsRefusedUntilMigratedThenServes) {
   Init();
   const uint32_t older = kSchemaVersion - 1;
   SetVersion(older);
-  auto refused = RelayDb::Open(data_);
+  auto refused = RocksRelayDb::Open(data_);
   ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StrContains(refused.status().message(), "alliance-relay migrate --data"))
       << refused.status();
@@ -117,13 +117,13 @@ TEST_F(MigrateTest, AnOlderDatabaseIsRefusedUntilMigratedThenServes) {
   EXPECT_TRUE(ran);
   auto checked = RelayServer::Check(data_);
   EXPECT_TRUE(checked.ok()) << checked.status();
-  auto db = RelayDb::Open(data_);
+  auto db = RocksRelayDb::Open(data_);
   ASSERT_TRUE(db.ok());
   auto marker = (*db)->Get(Cf::kMeta, "test_step_" + std::to_string(older));
   ASSERT_TRUE(marker.ok() && marker->has_value());
   ASSERT_TRUE((*db)->Close().ok());
   // The backup still holds the old version, so the migration can be undone by restoring it.
-  auto old = RelayDb::OpenForMigration(backup);
+  auto old = RocksRelayDb::OpenForMigration(backup);
   ASSERT_TRUE(old.ok()) << old.status();
   EXPECT_EQ(*(*old)->SchemaVersion(), older);
 }
@@ -135,7 +135,7 @@ TEST_F(MigrateTest, AMissingStepChangesNothing) {
   ASSERT_EQ(summary.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StrContains(summary.status().message(), "no migration from schema version 0"));
   EXPECT_FALSE(fs::exists(data_ + ".before-migrate-v0"));
-  auto db = RelayDb::OpenForMigration(data_);
+  auto db = RocksRelayDb::OpenForMigration(data_);
   ASSERT_TRUE(db.ok());
   EXPECT_EQ(*(*db)->SchemaVersion(), 0u);
 }
@@ -145,7 +145,7 @@ TEST_F(MigrateTest, AFailingStepLeavesTheVersionAndTheBackup) {
   SetVersion(0);
   Migration broken{.from = 0,
                    .description = "fails",
-                   .apply = [](RelayDb*, rocksdb::WriteBatch*) {
+                   .apply = [](RelayDb*, KvBatch*) {
                      return absl::InternalError("simulated");
                    }};
   auto summary = MigrateDatabase(data_, "", {&broken, 1}, /*target=*/1);
@@ -153,7 +153,7 @@ TEST_F(MigrateTest, AFailingStepLeavesTheVersionAndTheBackup) {
   EXPECT_TRUE(absl::StrContains(summary.status().message(), "still at version 0"))
       << summary.status();
   EXPECT_TRUE(fs::exists(data_ + ".before-migrate-v0"));
-  auto db = RelayDb::OpenForMigration(data_);
+  auto db = RocksRelayDb::OpenForMigration(data_);
   ASSERT_TRUE(db.ok());
   EXPECT_EQ(*(*db)->SchemaVersion(), 0u);
 }
@@ -184,10 +184,9 @@ TEST_F(MigrateTest, EveryReleasedVersionsFixtureOpensOrMigrates) {
     ASSERT_TRUE(checked.ok()) << checked.status();
     EXPECT_TRUE(absl::StrContains(*checked, "audit chain of")) << *checked;
 
-    auto db = RelayDb::Open(data);
+    auto db = RocksRelayDb::Open(data);
     ASSERT_TRUE(db.ok()) << db.status();
-    std::unique_ptr<rocksdb::Iterator> it(
-        (*db)->db()->NewIterator(rocksdb::ReadOptions(), (*db)->cf(Cf::kAccounts)));
+    std::unique_ptr<KvIterator> it = (*db)->NewIterator(Cf::kAccounts);
     int accounts = 0;
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       AccountRecord account;

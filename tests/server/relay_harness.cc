@@ -1,9 +1,15 @@
 #include "tests/server/relay_harness.h"
 
+#include <libpq-fe.h>
 #include <sodium.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string_view>
 
 #include "gtest/gtest.h"
 #include "base/bytes.h"
@@ -49,16 +55,70 @@ std::string NewMessageId() {
   return id;
 }
 
+bool TestOnPostgres() {
+  const char* storage = std::getenv("ALLIANCE_TEST_STORAGE");
+  return (storage != nullptr && std::string_view(storage) == "postgres") ||
+         std::getenv("ALLIANCE_TEST_PG_DIR") != nullptr;
+}
+
+namespace {
+
+std::string ServerConninfo(const std::string& dir, std::string_view options = {}) {
+  std::string info = "host=" + dir + " port=5432 user=alliance dbname=postgres";
+  if (!options.empty()) info += " options=" + std::string(options);
+  return info;
+}
+
+// The process's PostgreSQL server directory, starting a private server on first use when
+// CTest did not start one.
+const std::string& TestServerDir() {
+  static const std::string* const dir = [] {
+    const char* shared = std::getenv("ALLIANCE_TEST_PG_DIR");
+    if (shared != nullptr && std::filesystem::exists(std::string(shared) + "/.s.PGSQL.5432")) {
+      return new std::string(shared);
+    }
+    auto* own = new std::string("/tmp/alliance-pg-" + std::to_string(getpid()));
+    const std::string script = std::string(ALLIANCE_SOURCE_DIR) + "/tests/server/pg_test_server.sh";
+    EXPECT_EQ(std::system((script + " start " + *own + " > /dev/null").c_str()), 0)
+        << "could not start a PostgreSQL server for the tests";
+    static const std::string stop = script + " stop " + *own;
+    std::atexit([] { (void)std::system(stop.c_str()); });
+    return own;
+  }();
+  return *dir;
+}
+
+}  // namespace
+
+std::string NewTestDatabaseUrl() {
+  std::string schema(8, '\0');
+  randombytes_buf(schema.data(), schema.size());
+  schema = "relay_" + base::ToHex(schema);
+  const std::string& dir = TestServerDir();
+  PGconn* conn = PQconnectdb(ServerConninfo(dir).c_str());
+  EXPECT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+  PGresult* r = PQexec(conn, ("CREATE SCHEMA " + schema).c_str());
+  EXPECT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQerrorMessage(conn);
+  PQclear(r);
+  PQfinish(conn);
+  return ServerConninfo(dir, "-csearch_path=" + schema);
+}
+
 RelayHarness::RelayHarness(Limits limits) : clock_(absl::FromUnixSeconds(1'700'000'000)) {
   EXPECT_GE(sodium_init(), 0);
   std::string tmpl = (std::filesystem::temp_directory_path() / "alliance-relay-XXXXXX").string();
   root_dir_ = mkdtemp(tmpl.data());
-  data_dir_ = root_dir_ + "/db";
   log_file_ = root_dir_ + "/relay.log";
-  absl::StatusOr<std::string> code = RelayServer::Initialize(data_dir_, &clock_);
+  if (TestOnPostgres()) {
+    options_.storage = "postgres";
+    options_.database_url = NewTestDatabaseUrl();
+  } else {
+    data_dir_ = root_dir_ + "/db";
+    options_.data_dir = data_dir_;
+  }
+  absl::StatusOr<std::string> code = RelayServer::Initialize(options_, &clock_);
   EXPECT_TRUE(code.ok()) << code.status();
   if (code.ok()) bootstrap_code_ = *code;
-  options_.data_dir = data_dir_;
   options_.listen = "127.0.0.1:0";
   options_.metrics_listen = "127.0.0.1:0";
   options_.log_file = log_file_;
@@ -112,6 +172,30 @@ void RelayHarness::Restart() {
 }
 
 std::string RelayHarness::relay_id() { return relay_->relay_id(); }
+
+std::vector<std::pair<std::string, std::string>> RelayHarness::StoredBytes() {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto read_all = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  if (!postgres()) {
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(data_dir_)) {
+      if (entry.is_regular_file()) out.emplace_back(entry.path().string(), read_all(entry.path()));
+    }
+    return out;
+  }
+  const std::string schema = options_.database_url.substr(
+      options_.database_url.find("search_path=") + std::string_view("search_path=").size());
+  const std::string dump = root_dir_ + "/dump.sql";
+  const std::string command = "pg_dump --schema=" + schema + " --no-owner \"" +
+                              options_.database_url.substr(0, options_.database_url.find(" options=")) +
+                              "\" > " + dump;
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  out.emplace_back("pg_dump of " + schema, read_all(dump));
+  EXPECT_NE(out.back().second.find("alliance_mailbox"), std::string::npos);
+  return out;
+}
 
 std::unique_ptr<grpc::ClientContext> RelayHarness::Ctx(const TestAccount& account) {
   auto ctx = std::make_unique<grpc::ClientContext>();

@@ -56,6 +56,20 @@ v1::SignedPreKey MakeSignedPreKey(const TestAccount& account, uint32_t id);
 // 16 random bytes.
 std::string NewMessageId();
 
+// Which storage the relay tests run on: PostgreSQL when ALLIANCE_TEST_STORAGE=postgres or
+// ALLIANCE_TEST_PG_DIR is set (CTest registers every relay suite a second time with the latter
+// and the suffix ".postgres"), else RocksDB.
+bool TestOnPostgres();
+// A connection string for a fresh, empty schema of the test PostgreSQL server: the server
+// CTest's `postgres_start` fixture started (ALLIANCE_TEST_PG_DIR), or one this process starts
+// itself and stops at exit (tests/server/pg_test_server.sh).
+std::string NewTestDatabaseUrl();
+// RocksDB-only tests (files, checkpoints, disk space) call this first.
+#define ALLIANCE_SKIP_ON_POSTGRES(why) \
+  do {                                  \
+    if (::alliance::server::testing::TestOnPostgres()) GTEST_SKIP() << (why); \
+  } while (0)
+
 class RelayHarness {
  public:
   // Starts at Unix time 1 700 000 000 on a manual clock. `limits` apply to the relay.
@@ -70,7 +84,9 @@ class RelayHarness {
   RelayOptions& options() { return options_; }
   ManualClock& clock() { return clock_; }
   RelayServer& relay() { return *relay_; }
+  // The RocksDB directory; empty on PostgreSQL (the relay keeps no files of its own).
   const std::string& data_dir() const { return data_dir_; }
+  bool postgres() const { return options_.storage == "postgres"; }
   const std::string& log_file() const { return log_file_; }
   const std::string& bootstrap_code() const { return bootstrap_code_; }
   std::string relay_id();
@@ -83,6 +99,10 @@ class RelayHarness {
 
   // A client context authenticated as `account` (no token when account.token is empty).
   std::unique_ptr<grpc::ClientContext> Ctx(const TestAccount& account);
+
+  // What the relay has stored, as (where, bytes): every file of the RocksDB directory, or a
+  // plain pg_dump of the relay's PostgreSQL schema (bytea in hex). Call with the relay stopped.
+  std::vector<std::pair<std::string, std::string>> StoredBytes();
 
   // Redeems `code` for `account` (which has keys) with a valid proof.
   grpc::Status Register(const std::string& code, TestAccount* account);

@@ -43,29 +43,29 @@ TEST_F(StorageTest, InitializeOnceThenCheckPasses) {
 }
 
 TEST_F(StorageTest, OpeningAMissingDatabaseIsNotFound) {
-  EXPECT_EQ(RelayDb::Open(dir_).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(RocksRelayDb::Open(dir_).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(RelayServer::Check(dir_).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(StorageTest, WrongSchemaVersionIsFailedPrecondition) {
   ASSERT_TRUE(RelayServer::Initialize(dir_, &clock_).ok());
   {
-    auto db = RelayDb::Open(dir_);
+    auto db = RocksRelayDb::Open(dir_);
     ASSERT_TRUE(db.ok());
-    rocksdb::WriteBatch batch;
+    KvBatch batch;
     std::string v;
     base::AppendU32BE(&v, 99);
-    batch.Put((*db)->cf(Cf::kMeta), "schema_version", v);
+    batch.Put(Cf::kMeta, "schema_version", v);
     ASSERT_TRUE((*db)->Write(&batch, true).ok());
   }
-  EXPECT_EQ(RelayDb::Open(dir_).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(RocksRelayDb::Open(dir_).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(RelayServer::Check(dir_).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(StorageTest, TamperedAuditEntryBreaksTheChain) {
   ASSERT_TRUE(RelayServer::Initialize(dir_, &clock_).ok());
   {
-    auto db = RelayDb::Open(dir_);
+    auto db = RocksRelayDb::Open(dir_);
     ASSERT_TRUE(db.ok());
     std::string key;
     base::AppendU64BE(&key, 1);
@@ -74,8 +74,8 @@ TEST_F(StorageTest, TamperedAuditEntryBreaksTheChain) {
     v1::AuditEntry entry;
     ASSERT_TRUE(entry.ParseFromString(**raw));
     entry.set_time(entry.time() + 1);  // rewrite history
-    rocksdb::WriteBatch batch;
-    batch.Put((*db)->cf(Cf::kAudit), key, entry.SerializeAsString());
+    KvBatch batch;
+    batch.Put(Cf::kAudit, key, entry.SerializeAsString());
     ASSERT_TRUE((*db)->Write(&batch, true).ok());
   }
   EXPECT_EQ(RelayServer::Check(dir_).status().code(), absl::StatusCode::kDataLoss);
@@ -84,12 +84,12 @@ TEST_F(StorageTest, TamperedAuditEntryBreaksTheChain) {
 TEST_F(StorageTest, DeletedAuditEntryBreaksTheChain) {
   ASSERT_TRUE(RelayServer::Initialize(dir_, &clock_).ok());
   {
-    auto db = RelayDb::Open(dir_);
+    auto db = RocksRelayDb::Open(dir_);
     ASSERT_TRUE(db.ok());
     std::string key;
     base::AppendU64BE(&key, 2);
-    rocksdb::WriteBatch batch;
-    batch.Delete((*db)->cf(Cf::kAudit), key);
+    KvBatch batch;
+    batch.Delete(Cf::kAudit, key);
     ASSERT_TRUE((*db)->Write(&batch, true).ok());
   }
   EXPECT_EQ(RelayServer::Check(dir_).status().code(), absl::StatusCode::kDataLoss);
@@ -98,16 +98,16 @@ TEST_F(StorageTest, DeletedAuditEntryBreaksTheChain) {
 TEST_F(StorageTest, AuditAppendsContinueTheChainAcrossReopen) {
   ASSERT_TRUE(RelayServer::Initialize(dir_, &clock_).ok());
   for (int round = 0; round < 2; ++round) {
-    auto db = RelayDb::Open(dir_);
+    auto db = RocksRelayDb::Open(dir_);
     ASSERT_TRUE(db.ok());
     auto log = AuditLog::Open(db->get(), &clock_);
     ASSERT_TRUE(log.ok());
-    rocksdb::WriteBatch batch;
+    KvBatch batch;
     AuditLog::Event e;
     e.event = v1::AUDIT_EVENT_LOGIN_OK;
     ASSERT_TRUE((*log)->Commit(&batch, {e, e}).ok());
   }
-  auto db = RelayDb::Open(dir_);
+  auto db = RocksRelayDb::Open(dir_);
   ASSERT_TRUE(db.ok());
   absl::StatusOr<uint64_t> n = AuditLog::Verify(db->get());
   ASSERT_TRUE(n.ok()) << n.status();

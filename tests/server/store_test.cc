@@ -21,7 +21,7 @@ class TempDb {
   TempDb() {
     std::string tmpl = (std::filesystem::temp_directory_path() / "alliance-store-XXXXXX").string();
     dir_ = mkdtemp(tmpl.data());
-    db_ = *RelayDb::Create(dir_ + "/db");
+    db_ = *RocksRelayDb::Create(dir_ + "/db");
   }
   ~TempDb() {
     db_.reset();
@@ -89,8 +89,8 @@ TEST(CommitPoolTest, EveryBatchIsWrittenAndEveryCompletionRunsOnce) {
     CommitPool pool(t.db(), 8);
     std::latch finished(kJobs);
     for (int i = 0; i < kJobs; ++i) {
-      rocksdb::WriteBatch batch;
-      batch.Put(t.db()->cf(Cf::kMeta), "k" + std::to_string(i), "v");
+      KvBatch batch;
+      batch.Put(Cf::kMeta, "k" + std::to_string(i), "v");
       pool.Submit(std::move(batch), [&](absl::Status s) {
         EXPECT_TRUE(s.ok()) << s;
         done.fetch_add(1);
@@ -110,7 +110,7 @@ TEST(CommitPoolTest, AfterShutdownSubmitFailsAtOnceWithUnavailable) {
   CommitPool pool(t.db(), 2);
   pool.Shutdown();
   absl::Status got = absl::OkStatus();
-  pool.Submit(rocksdb::WriteBatch(), [&](absl::Status s) { got = s; });
+  pool.Submit(KvBatch(), [&](absl::Status s) { got = s; });
   EXPECT_EQ(got.code(), absl::StatusCode::kUnavailable);
 }
 
@@ -123,7 +123,7 @@ class MailboxTest : public ::testing::Test {
   }
   ~MailboxTest() override { Close(); }
   void Open() {
-    if (t_.db() == nullptr) t_.owned() = *RelayDb::Open(t_.path());
+    if (t_.db() == nullptr) t_.owned() = *RocksRelayDb::Open(t_.path());
     pool_ = std::make_unique<CommitPool>(t_.db(), 4);
     mailbox_ = std::make_unique<Mailbox>(t_.db(), pool_.get(), &clock_, limits_, &metrics_);
   }

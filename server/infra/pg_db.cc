@@ -1,0 +1,554 @@
+#include "server/infra/pg_db.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+
+namespace alliance::server {
+namespace {
+
+constexpr Oid kByteaOid = 17;
+constexpr int kCfCount = static_cast<int>(Cf::kCount);
+// Advisory lock keys (any 64-bit numbers; these spell "alliance" and "alliserv").
+constexpr int64_t kMigrationLockKey = 0x616c6c69616e6365;
+constexpr int64_t kServingLockKey = 0x616c6c6973657276;
+// A batch that lost a deadlock or serialization conflict is tried again this many times.
+constexpr int kWriteAttempts = 8;
+
+std::string Table(Cf which) { return absl::StrCat("alliance_", CfName(which)); }
+
+// Statement kinds prepared on every connection, per column family.
+enum Stmt : int { kGet, kPut, kDelete, kDeleteRange, kMerge, kScan, kScanBounded, kFloor, kStmtCount };
+
+std::string StmtName(Stmt s, Cf which) {
+  return absl::StrCat("s", static_cast<int>(s), "_", static_cast<int>(which));
+}
+
+std::string StmtSql(Stmt s, Cf which) {
+  const std::string t = Table(which);
+  switch (s) {
+    case kGet: return absl::StrCat("SELECT v FROM ", t, " WHERE k = $1");
+    case kPut:
+      return absl::StrCat("INSERT INTO ", t, " (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE ",
+                          "SET v = EXCLUDED.v");
+    case kDelete: return absl::StrCat("DELETE FROM ", t, " WHERE k = $1");
+    case kDeleteRange: return absl::StrCat("DELETE FROM ", t, " WHERE k >= $1 AND k < $2");
+    case kMerge:
+      return absl::StrCat("INSERT INTO ", t, " AS o (k, v) VALUES ($1, $2) ON CONFLICT (k) DO ",
+                          "UPDATE SET v = alliance_counter_merge(o.v, EXCLUDED.v)");
+    case kScan:
+      return absl::StrCat("SELECT k, v FROM ", t, " WHERE k >= $1 ORDER BY k LIMIT $2");
+    case kScanBounded:
+      return absl::StrCat("SELECT k, v FROM ", t, " WHERE k >= $1 AND k < $3 ORDER BY k LIMIT $2");
+    case kFloor:
+      return absl::StrCat("SELECT k, v FROM ", t, " WHERE k <= $1 ORDER BY k DESC LIMIT $2");
+    case kStmtCount: break;
+  }
+  return "";
+}
+
+// Table migrations, in order; alliance_schema records each one applied.
+struct TableMigration {
+  int version;
+  const char* description;
+  std::string sql;
+};
+
+std::vector<TableMigration> TableMigrations() {
+  std::string v1 =
+      "CREATE TABLE alliance_schema (version integer PRIMARY KEY, description text NOT NULL, "
+      "applied_at timestamptz NOT NULL DEFAULT now());\n";
+  for (int i = 0; i < kCfCount; ++i) {
+    absl::StrAppend(&v1, "CREATE TABLE ", Table(static_cast<Cf>(i)),
+                    " (k bytea PRIMARY KEY, v bytea NOT NULL);\n");
+  }
+  // Attachment ciphertext does not compress: store it out of line, uncompressed.
+  absl::StrAppend(&v1, "ALTER TABLE ", Table(Cf::kBlobs), " ALTER COLUMN v SET STORAGE EXTERNAL;\n");
+  // MailboxCounter (db.h): u64 highest sequence || i64 depth, big-endian; merged as (max, sum),
+  // a value that does not decode counting as zero, as the RocksDB merge operator does.
+  absl::StrAppend(
+      &v1,
+      "CREATE FUNCTION alliance_be64(x bytea, pos integer) RETURNS bigint LANGUAGE sql "
+      "IMMUTABLE AS $$ SELECT CASE WHEN length(x) = 16 THEN "
+      "('x' || encode(substring(x FROM pos + 1 FOR 8), 'hex'))::bit(64)::bigint ELSE 0 END $$;\n"
+      "CREATE FUNCTION alliance_counter_merge(a bytea, b bytea) RETURNS bytea LANGUAGE sql "
+      "IMMUTABLE AS $$ SELECT int8send(GREATEST(alliance_be64(a, 0), alliance_be64(b, 0))) || "
+      "int8send(alliance_be64(a, 8) + alliance_be64(b, 8)) $$;\n");
+  return {{1, "one table per column family; mailbox counter merge", v1}};
+}
+
+// Maps a failed result to a status. Only the SQLSTATE and the primary message are used: the
+// detail of some errors quotes key values.
+absl::Status FromResult(PGconn* conn, const PGresult* res, std::string_view what) {
+  const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  const char* primary = res != nullptr ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  std::string message = primary != nullptr ? primary : PQerrorMessage(conn);
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  const std::string code = state != nullptr ? state : "";
+  if (code == "40001" || code == "40P01") {
+    return absl::AbortedError(absl::StrCat("storage: ", std::string(what), ": ", message));
+  }
+  if (code == "53100") return absl::ResourceExhaustedError(kStorageFull);
+  if (code == "42P01") return absl::NotFoundError(absl::StrCat("storage: ", message));
+  if (PQstatus(conn) != CONNECTION_OK || code.starts_with("08") || code.starts_with("57P") ||
+      code.starts_with("53")) {
+    return absl::UnavailableError(absl::StrCat("storage unavailable: ", std::string(what), ": ", message));
+  }
+  return absl::InternalError(absl::StrCat("storage: ", std::string(what), ": ", message, " (", code, ")"));
+}
+
+// Owns one PGresult.
+struct Result {
+  PGresult* res = nullptr;
+  explicit Result(PGresult* r) : res(r) {}
+  ~Result() {
+    if (res != nullptr) PQclear(res);
+  }
+  Result(const Result&) = delete;
+  Result& operator=(const Result&) = delete;
+  bool ok() const {
+    ExecStatusType s = PQresultStatus(res);
+    return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+  }
+};
+
+}  // namespace
+
+// One libpq connection with its prepared statements.
+class PgRelayDb::Connection {
+ public:
+  ~Connection() {
+    if (conn_ != nullptr) PQfinish(conn_);
+  }
+
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& url) {
+    auto c = std::unique_ptr<Connection>(new Connection());
+    c->conn_ = PQconnectdb(url.c_str());
+    if (c->conn_ == nullptr) return absl::ResourceExhaustedError("out of memory for a connection");
+    if (PQstatus(c->conn_) != CONNECTION_OK) {
+      std::string message = PQerrorMessage(c->conn_);
+      while (!message.empty() && message.back() == '\n') message.pop_back();
+      return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", message));
+    }
+    // Quiet notices (they would go to stderr), and the time zone does not matter: the relay
+    // stores its own times.
+    PQsetNoticeProcessor(c->conn_, [](void*, const char*) {}, nullptr);
+    return c;
+  }
+
+  PGconn* pg() const { return conn_; }
+  bool broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+
+  // Simple-protocol command(s) without parameters.
+  absl::Status Exec(const char* sql) {
+    Result r(PQexec(conn_, sql));
+    if (!r.ok()) return FromResult(conn_, r.res, "command");
+    return absl::OkStatus();
+  }
+
+  // Prepares every statement of every column family (once per connection, on first use).
+  absl::Status PrepareAll() {
+    if (prepared_) return absl::OkStatus();
+    for (int i = 0; i < kCfCount; ++i) {
+      const Cf cf = static_cast<Cf>(i);
+      for (int s = 0; s < kStmtCount; ++s) {
+        const Stmt stmt = static_cast<Stmt>(s);
+        Oid types[3] = {kByteaOid, kByteaOid, kByteaOid};
+        int n = 2;
+        if (stmt == kGet || stmt == kDelete) n = 1;
+        if (stmt == kScan || stmt == kFloor) types[1] = 23;  // int4 limit
+        if (stmt == kScanBounded) {
+          types[1] = 23;
+          n = 3;
+        }
+        Result r(PQprepare(conn_, StmtName(stmt, cf).c_str(), StmtSql(stmt, cf).c_str(), n, types));
+        if (!r.ok()) return FromResult(conn_, r.res, "prepare");
+      }
+    }
+    prepared_ = true;
+    return absl::OkStatus();
+  }
+
+  // Runs a prepared statement; bytea parameters binary, an int parameter as text.
+  PGresult* Run(Stmt stmt, Cf cf, std::initializer_list<std::string_view> params) {
+    const char* values[3];
+    int lengths[3];
+    int formats[3];
+    int n = 0;
+    for (std::string_view p : params) {
+      values[n] = p.data();
+      lengths[n] = static_cast<int>(p.size());
+      formats[n] = 1;
+      ++n;
+    }
+    if (stmt == kScan || stmt == kScanBounded || stmt == kFloor) formats[1] = 0;  // limit, text
+    return PQexecPrepared(conn_, StmtName(stmt, cf).c_str(), n, values, lengths, formats,
+                          /*resultFormat=*/1);
+  }
+
+ private:
+  Connection() = default;
+  PGconn* conn_ = nullptr;
+  bool prepared_ = false;
+};
+
+namespace {
+
+// KvIterator over pages of rows read in key order (see kv.h: not a snapshot).
+class PgIterator final : public KvIterator {
+ public:
+  PgIterator(PgRelayDb* db, Cf which, std::string_view upper)
+      : db_(db), cf_(which), upper_(upper) {}
+
+  void SeekToFirst() override { Seek(std::string_view()); }
+  void Seek(std::string_view target) override {
+    page_ = kFirstPage;
+    Load(target, /*descending=*/false);
+  }
+  void SeekForPrev(std::string_view target) override {
+    std::vector<std::pair<std::string, std::string>> floor;
+    status_ = db_->Scan(cf_, target, {}, /*descending=*/true, 1, &floor);
+    rows_.clear();
+    pos_ = 0;
+    if (!status_.ok() || floor.empty()) {
+      exhausted_ = true;
+      return;
+    }
+    Seek(floor[0].first);
+  }
+  bool Valid() const override { return status_.ok() && pos_ < rows_.size(); }
+  void Next() override {
+    ++pos_;
+    if (pos_ < rows_.size() || exhausted_) return;
+    // The smallest key after the last one read is that key followed by a zero byte.
+    std::string after = std::move(rows_.back().first);
+    after.push_back('\0');
+    page_ = std::min(page_ * 4, kMaxPage);
+    Load(after, /*descending=*/false);
+  }
+  KvSlice key() const override { return KvSlice(rows_[pos_].first); }
+  KvSlice value() const override { return KvSlice(rows_[pos_].second); }
+  absl::Status status() const override { return status_; }
+
+ private:
+  // Pages grow from a few rows (a lookup, or a 256 KiB attachment chunk) to many (a scan).
+  static constexpr int kFirstPage = 4;
+  static constexpr int kMaxPage = 1024;
+
+  void Load(std::string_view from, bool descending) {
+    rows_.clear();
+    pos_ = 0;
+    status_ = db_->Scan(cf_, from, upper_, descending, page_, &rows_);
+    exhausted_ = !status_.ok() || static_cast<int>(rows_.size()) < page_;
+  }
+
+  PgRelayDb* const db_;
+  const Cf cf_;
+  const std::string upper_;
+  std::vector<std::pair<std::string, std::string>> rows_;
+  size_t pos_ = 0;
+  int page_ = kFirstPage;
+  bool exhausted_ = true;
+  absl::Status status_;
+};
+
+}  // namespace
+
+PgRelayDb::PgRelayDb(Options options) : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<PgRelayDb>> PgRelayDb::Connect(const Options& options) {
+  if (options.url.empty()) {
+    return absl::InvalidArgumentError("no database URL (--database-url)");
+  }
+  if (options.connections < 1) {
+    return absl::InvalidArgumentError("database_connections must be at least 1");
+  }
+  auto db = std::unique_ptr<PgRelayDb>(new PgRelayDb(options));
+  // One connection now, so that a wrong URL fails at once with libpq's reason.
+  ALLIANCE_ASSIGN_OR_RETURN(auto first, db->Acquire());
+  db->Release(std::move(first));
+  return db;
+}
+
+absl::StatusOr<std::unique_ptr<RelayDb>> PgRelayDb::Create(const Options& options) {
+  ALLIANCE_ASSIGN_OR_RETURN(auto db, Connect(options));
+  ALLIANCE_RETURN_IF_ERROR(db->ApplyTableMigrations());
+  ALLIANCE_ASSIGN_OR_RETURN(auto existing, db->Get(Cf::kMeta, "relay_id"));
+  if (existing.has_value()) {
+    return absl::AlreadyExistsError("that database already holds a relay");
+  }
+  ALLIANCE_RETURN_IF_ERROR(db->InitializeMeta());
+  return std::unique_ptr<RelayDb>(std::move(db));
+}
+
+absl::StatusOr<std::unique_ptr<RelayDb>> PgRelayDb::Open(const Options& options) {
+  ALLIANCE_ASSIGN_OR_RETURN(auto db, Connect(options));
+  ALLIANCE_RETURN_IF_ERROR(db->CheckTableVersion());
+  ALLIANCE_RETURN_IF_ERROR(db->LoadMeta(/*allow_older=*/false, "in PostgreSQL",
+                                        "alliance-relay migrate --storage postgres"));
+  return std::unique_ptr<RelayDb>(std::move(db));
+}
+
+absl::StatusOr<std::unique_ptr<RelayDb>> PgRelayDb::OpenForMigration(const Options& options) {
+  ALLIANCE_ASSIGN_OR_RETURN(auto db, Connect(options));
+  ALLIANCE_RETURN_IF_ERROR(db->ApplyTableMigrations());
+  ALLIANCE_ASSIGN_OR_RETURN(auto relay_id, db->Get(Cf::kMeta, "relay_id"));
+  if (!relay_id.has_value()) {
+    return absl::NotFoundError(
+        "no relay in that database (run `alliance-relay init --storage postgres` first)");
+  }
+  ALLIANCE_RETURN_IF_ERROR(db->LoadMeta(/*allow_older=*/true, "in PostgreSQL", ""));
+  return std::unique_ptr<RelayDb>(std::move(db));
+}
+
+PgRelayDb::~PgRelayDb() { (void)Close(); }
+
+absl::Status PgRelayDb::ApplyTableMigrations() {
+  ALLIANCE_ASSIGN_OR_RETURN(auto c, Acquire());
+  absl::Status s = [&]() -> absl::Status {
+    ALLIANCE_RETURN_IF_ERROR(c->Exec("BEGIN"));
+    // Relays starting at once on a new database take turns.
+    ALLIANCE_RETURN_IF_ERROR(c->Exec(
+        absl::StrCat("SELECT pg_advisory_xact_lock(", kMigrationLockKey, ")").c_str()));
+    int have = 0;
+    {
+      Result r(PQexec(c->pg(), "SELECT to_regclass('alliance_schema') IS NOT NULL"));
+      if (!r.ok()) return FromResult(c->pg(), r.res, "schema lookup");
+      if (std::string_view(PQgetvalue(r.res, 0, 0)) == "t") {
+        Result v(PQexec(c->pg(), "SELECT coalesce(max(version), 0) FROM alliance_schema"));
+        if (!v.ok()) return FromResult(c->pg(), v.res, "schema version");
+        have = std::atoi(PQgetvalue(v.res, 0, 0));
+      }
+    }
+    if (have > kTableVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the PostgreSQL tables have version ", have, ", written by a newer alliance-relay; "
+          "this one knows versions up to ", kTableVersion, " (nothing was changed)"));
+    }
+    for (const TableMigration& m : TableMigrations()) {
+      if (m.version <= have) continue;
+      ALLIANCE_RETURN_IF_ERROR(c->Exec(m.sql.c_str()));
+      const std::string record = absl::StrCat(
+          "INSERT INTO alliance_schema (version, description) VALUES (", m.version, ", '",
+          m.description, "')");
+      ALLIANCE_RETURN_IF_ERROR(c->Exec(record.c_str()));
+    }
+    return c->Exec("COMMIT");
+  }();
+  if (!s.ok() && !c->broken()) (void)c->Exec("ROLLBACK");
+  Release(std::move(c));
+  return s;
+}
+
+absl::Status PgRelayDb::CheckTableVersion() {
+  ALLIANCE_ASSIGN_OR_RETURN(auto c, Acquire());
+  int have = -1;
+  absl::Status s = [&]() -> absl::Status {
+    Result r(PQexec(c->pg(), "SELECT to_regclass('alliance_schema') IS NOT NULL"));
+    if (!r.ok()) return FromResult(c->pg(), r.res, "schema lookup");
+    if (std::string_view(PQgetvalue(r.res, 0, 0)) != "t") {
+      return absl::NotFoundError(
+          "no relay in that database (run `alliance-relay init --storage postgres` first)");
+    }
+    Result v(PQexec(c->pg(), "SELECT coalesce(max(version), 0) FROM alliance_schema"));
+    if (!v.ok()) return FromResult(c->pg(), v.res, "schema version");
+    have = std::atoi(PQgetvalue(v.res, 0, 0));
+    return absl::OkStatus();
+  }();
+  Release(std::move(c));
+  ALLIANCE_RETURN_IF_ERROR(s);
+  if (have > kTableVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the PostgreSQL tables have version ", have, ", written by a newer alliance-relay; this "
+        "one knows versions up to ", kTableVersion, ": install the newer relay"));
+  }
+  if (have < kTableVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the PostgreSQL tables have version ", have, " and this relay needs ", kTableVersion,
+        ": run `alliance-relay migrate --storage postgres` (back the database up first)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<PgRelayDb::Connection>> PgRelayDb::Acquire() {
+  {
+    base::MutexLock lock(&mu_);
+    while (true) {
+      if (closed_) return absl::UnavailableError("the database is closed");
+      if (!idle_.empty()) {
+        std::unique_ptr<Connection> c = std::move(idle_.back());
+        idle_.pop_back();
+        return c;
+      }
+      if (open_ < options_.connections) break;
+      available_.Wait(&mu_);
+    }
+    ++open_;
+  }
+  absl::StatusOr<std::unique_ptr<Connection>> c = Connection::Open(options_.url);
+  absl::Status s = c.ok() ? (*c)->PrepareAll() : c.status();
+  if (!s.ok()) {
+    base::MutexLock lock(&mu_);
+    --open_;
+    available_.Signal();
+    return s;
+  }
+  return c;
+}
+
+void PgRelayDb::Release(std::unique_ptr<Connection> connection) {
+  base::MutexLock lock(&mu_);
+  if (connection->broken() || closed_) {
+    connection.reset();
+    --open_;
+  } else {
+    idle_.push_back(std::move(connection));
+  }
+  available_.Signal();
+}
+
+absl::Status PgRelayDb::WriteOnce(Connection* c, const KvBatch& batch, bool sync) {
+  // A lone synced statement commits by itself; anything else is one transaction.
+  const bool alone = batch.Count() == 1 && sync;
+  if (!alone) {
+    ALLIANCE_RETURN_IF_ERROR(
+        c->Exec(sync ? "BEGIN" : "BEGIN; SET LOCAL synchronous_commit TO off"));
+  }
+  for (const KvBatch::Entry& e : batch.entries()) {
+    PGresult* raw = nullptr;
+    switch (e.op) {
+      case KvBatch::Op::kPut: raw = c->Run(kPut, e.cf, {e.key, e.value}); break;
+      case KvBatch::Op::kDelete: raw = c->Run(kDelete, e.cf, {e.key}); break;
+      case KvBatch::Op::kMerge: raw = c->Run(kMerge, e.cf, {e.key, e.value}); break;
+      case KvBatch::Op::kDeleteRange: raw = c->Run(kDeleteRange, e.cf, {e.key, e.value}); break;
+    }
+    Result r(raw);
+    if (!r.ok()) {
+      absl::Status s = FromResult(c->pg(), r.res, "write");
+      if (!alone && !c->broken()) (void)c->Exec("ROLLBACK");
+      return s;
+    }
+  }
+  if (!alone) {
+    absl::Status s = c->Exec("COMMIT");
+    if (!s.ok() && !c->broken()) (void)c->Exec("ROLLBACK");
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PgRelayDb::Write(KvBatch* batch, bool sync) {
+  if (batch->empty()) return absl::OkStatus();
+  absl::Status s;
+  for (int attempt = 0; attempt < kWriteAttempts; ++attempt) {
+    ALLIANCE_ASSIGN_OR_RETURN(auto c, Acquire());
+    s = WriteOnce(c.get(), *batch, sync);
+    Release(std::move(c));
+    // A batch has no reads, so one that lost a conflict (and was rolled back) can simply run
+    // again.
+    if (!absl::IsAborted(s)) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt, 5)));
+  }
+  return s;
+}
+
+absl::StatusOr<std::optional<std::string>> PgRelayDb::Get(Cf which, std::string_view key) {
+  ALLIANCE_ASSIGN_OR_RETURN(auto c, Acquire());
+  Result r(c->Run(kGet, which, {key}));
+  absl::StatusOr<std::optional<std::string>> out = std::optional<std::string>();
+  if (!r.ok()) {
+    out = FromResult(c->pg(), r.res, "read");
+  } else if (PQntuples(r.res) == 1) {
+    out = std::optional<std::string>(
+        std::string(PQgetvalue(r.res, 0, 0), static_cast<size_t>(PQgetlength(r.res, 0, 0))));
+  }
+  Release(std::move(c));
+  return out;
+}
+
+absl::Status PgRelayDb::Scan(Cf which, std::string_view from, std::string_view upper,
+                             bool descending, int limit,
+                             std::vector<std::pair<std::string, std::string>>* rows) {
+  ALLIANCE_ASSIGN_OR_RETURN(auto c, Acquire());
+  const std::string limit_text = std::to_string(limit);
+  PGresult* raw = descending        ? c->Run(kFloor, which, {from, limit_text})
+                  : upper.empty()   ? c->Run(kScan, which, {from, limit_text})
+                                    : c->Run(kScanBounded, which, {from, limit_text, upper});
+  Result r(raw);
+  absl::Status s;
+  if (!r.ok()) {
+    s = FromResult(c->pg(), r.res, "scan");
+  } else {
+    const int n = PQntuples(r.res);
+    rows->reserve(rows->size() + static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      rows->emplace_back(
+          std::string(PQgetvalue(r.res, i, 0), static_cast<size_t>(PQgetlength(r.res, i, 0))),
+          std::string(PQgetvalue(r.res, i, 1), static_cast<size_t>(PQgetlength(r.res, i, 1))));
+    }
+  }
+  Release(std::move(c));
+  return s;
+}
+
+std::unique_ptr<KvIterator> PgRelayDb::NewIterator(Cf which, std::string_view upper) {
+  return std::make_unique<PgIterator>(this, which, upper);
+}
+
+uint64_t PgRelayDb::EstimateKeys(Cf which) {
+  absl::StatusOr<std::unique_ptr<Connection>> c = Acquire();
+  if (!c.ok()) return 0;
+  const std::string sql = absl::StrCat(
+      "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass('",
+      Table(which), "')");
+  uint64_t n = 0;
+  {
+    Result r(PQexec((*c)->pg(), sql.c_str()));
+    if (r.ok() && PQntuples(r.res) == 1) n = std::strtoull(PQgetvalue(r.res, 0, 0), nullptr, 10);
+  }
+  Release(*std::move(c));
+  return n;
+}
+
+absl::Status PgRelayDb::ClaimServing() {
+  if (serving_lock_ != nullptr) return absl::OkStatus();
+  ALLIANCE_ASSIGN_OR_RETURN(auto c, Connection::Open(options_.url));
+  // One lock per relay (its id), so relays kept in separate schemas of one database do not
+  // exclude each other.
+  int64_t key = kServingLockKey;
+  for (size_t i = 0; i < 8 && i < relay_id_.size(); ++i) {
+    key ^= static_cast<int64_t>(static_cast<uint8_t>(relay_id_[i])) << (8 * i);
+  }
+  const std::string sql = absl::StrCat("SELECT pg_try_advisory_lock(", key, ")");
+  Result r(PQexec(c->pg(), sql.c_str()));
+  if (!r.ok()) return FromResult(c->pg(), r.res, "serving lock");
+  if (std::string_view(PQgetvalue(r.res, 0, 0)) != "t") {
+    return absl::FailedPreconditionError(
+        "another alliance-relay is serving this PostgreSQL database; one relay process per "
+        "database for now (see deploy/README.md)");
+  }
+  serving_lock_ = std::move(c);
+  return absl::OkStatus();
+}
+
+absl::Status PgRelayDb::Close() {
+  std::vector<std::unique_ptr<Connection>> idle;
+  {
+    base::MutexLock lock(&mu_);
+    if (closed_) return absl::OkStatus();
+    closed_ = true;
+    idle.swap(idle_);
+    open_ -= static_cast<int>(idle.size());
+    available_.SignalAll();
+  }
+  idle.clear();
+  serving_lock_.reset();  // ends the session, releasing the advisory lock
+  return absl::OkStatus();
+}
+
+}  // namespace alliance::server
