@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <bitset>
 #include <thread>
 #include <utility>
 
@@ -151,37 +152,31 @@ class PgRelayDb::Connection {
     return absl::OkStatus();
   }
 
-  // Prepares every statement of every column family (once per connection, on first use).
-  absl::Status PrepareAll() {
-    if (prepared_) return absl::OkStatus();
-    for (int i = 0; i < kCfCount; ++i) {
-      const Cf cf = static_cast<Cf>(i);
-      for (int s = 0; s < kStmtCount; ++s) {
-        const Stmt stmt = static_cast<Stmt>(s);
-        Oid types[3] = {kByteaOid, kByteaOid, kByteaOid};
-        int n = 2;
-        if (stmt == kGet || stmt == kDelete) n = 1;
-        if (stmt == kScan || stmt == kFloor) types[1] = 23;  // int4 limit
-        if (stmt == kScanBounded) {
-          types[1] = 23;
-          n = 3;
-        }
-        Result r(PQprepare(conn_, StmtName(stmt, cf).c_str(), StmtSql(stmt, cf).c_str(), n, types));
-        if (!r.ok()) return FromResult(conn_, r.res, "prepare");
-      }
-    }
-    prepared_ = true;
-    return absl::OkStatus();
-  }
-
   // Runs a prepared statement; bytea parameters binary, an int parameter as text.
+  // Prepared on first use on this connection (tables may not exist when it opens).
   PGresult* Run(Stmt stmt, Cf cf, std::initializer_list<std::string_view> params) {
+    const int index = static_cast<int>(cf) * kStmtCount + static_cast<int>(stmt);
+    if (!prepared_[index]) {
+      Oid types[3] = {kByteaOid, kByteaOid, kByteaOid};
+      int n = 2;
+      if (stmt == kGet || stmt == kDelete) n = 1;
+      if (stmt == kScan || stmt == kFloor) types[1] = 23;  // int4 limit
+      if (stmt == kScanBounded) {
+        types[1] = 23;
+        n = 3;
+      }
+      PGresult* prepared =
+          PQprepare(conn_, StmtName(stmt, cf).c_str(), StmtSql(stmt, cf).c_str(), n, types);
+      if (PQresultStatus(prepared) != PGRES_COMMAND_OK) return prepared;  // the caller reports
+      PQclear(prepared);
+      prepared_[index] = true;
+    }
     const char* values[3];
     int lengths[3];
     int formats[3];
     int n = 0;
     for (std::string_view p : params) {
-      values[n] = p.data();
+      values[n] = p.data() != nullptr ? p.data() : "";  // a null pointer would mean SQL NULL
       lengths[n] = static_cast<int>(p.size());
       formats[n] = 1;
       ++n;
@@ -194,7 +189,7 @@ class PgRelayDb::Connection {
  private:
   Connection() = default;
   PGconn* conn_ = nullptr;
-  bool prepared_ = false;
+  std::bitset<kCfCount * kStmtCount> prepared_;
 };
 
 namespace {
@@ -391,12 +386,11 @@ absl::StatusOr<std::unique_ptr<PgRelayDb::Connection>> PgRelayDb::Acquire() {
     ++open_;
   }
   absl::StatusOr<std::unique_ptr<Connection>> c = Connection::Open(options_.url);
-  absl::Status s = c.ok() ? (*c)->PrepareAll() : c.status();
-  if (!s.ok()) {
+  if (!c.ok()) {
     base::MutexLock lock(&mu_);
     --open_;
     available_.Signal();
-    return s;
+    return c.status();
   }
   return c;
 }
