@@ -83,7 +83,8 @@ absl::StatusOr<std::string> RelayServer::Check(const RelayOptions& options, bool
   ALLIANCE_ASSIGN_OR_RETURN(uint64_t entries, AuditLog::Verify(db.get()));
   const uint64_t accounts = db->EstimateKeys(Cf::kAccounts);
   ALLIANCE_RETURN_IF_ERROR(db->Close());
-  return absl::StrCat("ok: ", std::string(db->backend()), " schema version ", kSchemaVersion, ", relay id ",
+  return absl::StrCat("ok: schema version ", kSchemaVersion,
+                      db->rocks() == nullptr ? " on PostgreSQL" : "", ", relay id ",
                       base::ToHex(db->relay_id()), ", audit chain of ", entries,
                       " entries verified, about ", accounts, " accounts");
 }

@@ -23,6 +23,22 @@ constexpr int kWriteAttempts = 8;
 
 std::string Table(Cf which) { return absl::StrCat("alliance_", CfName(which)); }
 
+// libpq's messages span lines ("...failed: ...\n\tIs the server running...?"): one line, as
+// every error the relay prints.
+std::string OneLine(std::string_view message) {
+  std::string out;
+  for (char c : message) {
+    const bool space = c == '\n' || c == '\t' || c == '\r' || c == ' ';
+    if (space) {
+      if (!out.empty() && out.back() != ' ') out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 // Statement kinds prepared on every connection, per column family.
 enum Stmt : int { kGet, kPut, kDelete, kDeleteRange, kMerge, kScan, kScanBounded, kFloor, kStmtCount };
 
@@ -88,8 +104,7 @@ std::vector<TableMigration> TableMigrations() {
 absl::Status FromResult(PGconn* conn, const PGresult* res, std::string_view what) {
   const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
   const char* primary = res != nullptr ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
-  std::string message = primary != nullptr ? primary : PQerrorMessage(conn);
-  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  const std::string message = OneLine(primary != nullptr ? primary : PQerrorMessage(conn));
   const std::string code = state != nullptr ? state : "";
   if (code == "40001" || code == "40P01") {
     return absl::AbortedError(absl::StrCat("storage: ", std::string(what), ": ", message));
@@ -132,9 +147,8 @@ class PgRelayDb::Connection {
     c->conn_ = PQconnectdb(url.c_str());
     if (c->conn_ == nullptr) return absl::ResourceExhaustedError("out of memory for a connection");
     if (PQstatus(c->conn_) != CONNECTION_OK) {
-      std::string message = PQerrorMessage(c->conn_);
-      while (!message.empty() && message.back() == '\n') message.pop_back();
-      return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", message));
+      return absl::UnavailableError(
+          absl::StrCat("cannot connect to PostgreSQL: ", OneLine(PQerrorMessage(c->conn_))));
     }
     // Quiet notices (they would go to stderr), and the time zone does not matter: the relay
     // stores its own times.

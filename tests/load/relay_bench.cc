@@ -400,9 +400,47 @@ double MeasureDrain(RelayHarness* h, const Pair& pair, int count) {
   return seconds;
 }
 
+// --compare-storage: the relay's send -> deliver -> ack path at 1/16/64 in flight on RocksDB
+// and on PostgreSQL (the test server of tests/server/pg_test_server.sh, or ALLIANCE_TEST_PG_DIR's),
+// one after the other in this run.
+int CompareStorage(const Settings& settings) {
+  server::Limits limits;
+  limits.send_rate_per_second = 1e9;
+  limits.send_burst = 1e12;
+  limits.max_mailbox_envelopes = 1'000'000;
+  std::printf("relay_bench --compare-storage: %zu-byte envelopes, %d pairs, 127.0.0.1, %.1f s "
+              "per measurement, durable send -> delivered -> acked\n",
+              kPayloadSize, settings.pairs, settings.seconds);
+  std::printf("%-9s %-9s %14s %9s %9s\n", "storage", "in_flight", "relay_msg/s", "p50_ms",
+              "p99_ms");
+  for (auto storage : {RelayHarness::Storage::kRocksDb, RelayHarness::Storage::kPostgres}) {
+    RelayHarness h(limits, storage);
+    h.options().log_level = "warn";
+    h.options().commit_threads = 64;
+    h.options().database_connections = 64;
+    h.Restart();
+    TestAccount admin = h.NewAdmin();
+    std::vector<Pair> pairs;
+    for (int i = 0; i < settings.pairs; ++i) {
+      TestAccount therapist = h.Invite(admin, v1::ROLE_THERAPIST);
+      TestAccount client = h.Invite(therapist, v1::ROLE_CLIENT);
+      pairs.push_back({client, therapist});
+    }
+    for (int in_flight : {1, 16, 64}) {
+      LevelResult r = MeasureRelay(&h, pairs, in_flight, settings.seconds);
+      std::printf("%-9s %-9d %14.0f %9.2f %9.2f\n", h.postgres() ? "postgres" : "rocksdb",
+                  in_flight, r.per_second, r.p50_ms, r.p99_ms);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   Settings settings;
+  bool compare_storage = false;
   for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--compare-storage") == 0) compare_storage = true;
     if (std::strcmp(argv[i], "--smoke") == 0) {
       settings.seconds = 0.3;
       settings.pairs = 4;
@@ -411,6 +449,7 @@ int Main(int argc, char** argv) {
     }
   }
   if (sodium_init() < 0) return 1;
+  if (compare_storage) return CompareStorage(settings);
   auto run_start = Clock::now();
 
   server::Limits limits;

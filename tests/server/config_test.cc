@@ -112,6 +112,24 @@ TEST(ConfigTest, ValidationCatchesHalfTlsAndMissingData) {
   EXPECT_EQ(ValidateOptions(o).code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ConfigTest, PostgresStorageNeedsADatabaseUrlAndNoDataDirectory) {
+  RelayOptions o;
+  std::string path = WriteTemp(
+      "storage = \"postgres\"\ndatabase_url = \"postgresql://alliance@db/alliance\"\n"
+      "database_connections = 8\n");
+  ASSERT_TRUE(LoadConfigFile(path, &o).ok());
+  std::filesystem::remove(path);
+  EXPECT_EQ(o.storage, "postgres");
+  EXPECT_EQ(o.database_url, "postgresql://alliance@db/alliance");
+  EXPECT_EQ(o.database_connections, 8);
+  EXPECT_TRUE(ValidateOptions(o).ok());  // no --data needed
+  o.database_url.clear();
+  EXPECT_EQ(ValidateOptions(o).code(), absl::StatusCode::kInvalidArgument);
+  o.storage = "sqlite";
+  o.data_dir = "/tmp/x";
+  EXPECT_EQ(ValidateOptions(o).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ConfigTest, LoopbackDetection) {
   EXPECT_TRUE(IsLoopbackListenAddress("127.0.0.1:7443"));
   EXPECT_TRUE(IsLoopbackListenAddress("127.1.2.3:0"));

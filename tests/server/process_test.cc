@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <future>
@@ -15,6 +16,7 @@
 
 #include "alliance/v1/accounts_service.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "tests/server/relay_harness.h"
 
 namespace alliance::server {
 namespace {
@@ -167,6 +169,62 @@ TEST_F(ProcessTest, ConfigFileProvidesTheSettings) {
   EXPECT_NE(line.find("metrics on port 0"), std::string::npos) << line;
   ASSERT_EQ(kill(pid_, SIGTERM), 0);
   EXPECT_EQ(WaitExit(), 0);
+}
+
+// PostgreSQL through the real binary: init, serve, a second process on the same database
+// refused (one serving relay per database until the stores coordinate through it), the first
+// one killed, the second then serving the same relay; check verifies it.
+TEST_F(ProcessTest, PostgresStandbyTakesOverWhenTheServingRelayIsKilled) {
+  const std::string url = testing::NewTestDatabaseUrl();
+  auto [init_code, init_out] =
+      RunCommand(kBinary + " init --storage postgres --database-url '" + url + "'");
+  ASSERT_EQ(init_code, 0) << init_out;
+  EXPECT_NE(init_out.find("Relay database created in PostgreSQL"), std::string::npos);
+  auto [again_code, again_out] =
+      RunCommand(kBinary + " init --storage postgres --database-url '" + url + "' 2>&1");
+  EXPECT_EQ(again_code, 1);
+  EXPECT_NE(again_out.find("already holds a relay"), std::string::npos) << again_out;
+
+  const std::vector<std::string> serve = {"--storage", "postgres", "--database-url", url,
+                                          "--listen", "127.0.0.1:0", "--metrics-listen", "",
+                                          "--log-file", root_ + "/a.log"};
+  std::string line = Serve(serve);
+  ASSERT_NE(line.find("listening on port"), std::string::npos) << line;
+  const pid_t first = pid_;
+
+  auto [second_code, second_out] = RunCommand(
+      kBinary + " serve --storage postgres --database-url '" + url +
+      "' --listen 127.0.0.1:0 --metrics-listen '' --log-file " + root_ + "/b.log 2>&1");
+  EXPECT_EQ(second_code, 1);
+  EXPECT_NE(second_out.find("another alliance-relay is serving this PostgreSQL database"),
+            std::string::npos)
+      << second_out;
+
+  ASSERT_EQ(kill(first, SIGKILL), 0);
+  EXPECT_EQ(WaitExit(), 128 + SIGKILL);
+  line.clear();
+  for (int attempt = 0; attempt < 50 && line.find("listening on port") == std::string::npos;
+       ++attempt) {
+    line = Serve(serve);  // the killed process's session may take a moment to end
+    if (line.find("listening on port") == std::string::npos) {
+      WaitExit();
+      usleep(100'000);
+    }
+  }
+  ASSERT_NE(line.find("listening on port"), std::string::npos) << line;
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  EXPECT_EQ(WaitExit(), 0);
+
+  auto [check_code, check_out] =
+      RunCommand(kBinary + " check --storage postgres --database-url '" + url + "'");
+  EXPECT_EQ(check_code, 0) << check_out;
+  EXPECT_NE(check_out.find(" on PostgreSQL, relay id"), std::string::npos) << check_out;
+
+  auto [bad_code, bad_out] = RunCommand(
+      kBinary + " check --storage postgres --database-url 'host=" + root_ + " port=1' 2>&1");
+  EXPECT_EQ(bad_code, 1);
+  EXPECT_NE(bad_out.find("cannot connect to PostgreSQL"), std::string::npos) << bad_out;
+  EXPECT_EQ(std::count(bad_out.begin(), bad_out.end(), '\n'), 1) << bad_out;
 }
 
 }  // namespace

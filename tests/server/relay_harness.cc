@@ -104,12 +104,14 @@ std::string NewTestDatabaseUrl() {
   return ServerConninfo(dir, "-csearch_path=" + schema);
 }
 
-RelayHarness::RelayHarness(Limits limits) : clock_(absl::FromUnixSeconds(1'700'000'000)) {
+RelayHarness::RelayHarness(Limits limits, Storage storage)
+    : clock_(absl::FromUnixSeconds(1'700'000'000)) {
   EXPECT_GE(sodium_init(), 0);
   std::string tmpl = (std::filesystem::temp_directory_path() / "alliance-relay-XXXXXX").string();
   root_dir_ = mkdtemp(tmpl.data());
   log_file_ = root_dir_ + "/relay.log";
-  if (TestOnPostgres()) {
+  if (storage == Storage::kPostgres ||
+      (storage == Storage::kFromEnvironment && TestOnPostgres())) {
     options_.storage = "postgres";
     options_.database_url = NewTestDatabaseUrl();
   } else {

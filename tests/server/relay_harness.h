@@ -72,8 +72,10 @@ std::string NewTestDatabaseUrl();
 
 class RelayHarness {
  public:
-  // Starts at Unix time 1 700 000 000 on a manual clock. `limits` apply to the relay.
-  explicit RelayHarness(Limits limits = Limits());
+  enum class Storage { kFromEnvironment, kRocksDb, kPostgres };
+  // Starts at Unix time 1 700 000 000 on a manual clock. `limits` apply to the relay. The
+  // storage is TestOnPostgres()'s unless `storage` names one.
+  explicit RelayHarness(Limits limits = Limits(), Storage storage = Storage::kFromEnvironment);
   ~RelayHarness();
 
   // Restarts the relay on the same database (e.g. after changing options()).
