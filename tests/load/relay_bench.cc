@@ -400,32 +400,44 @@ double MeasureDrain(RelayHarness* h, const Pair& pair, int count) {
   return seconds;
 }
 
-// --compare-storage: the relay's send -> deliver -> ack path at 1/16/64 in flight on RocksDB
-// and on PostgreSQL (the test server of tests/server/pg_test_server.sh, or ALLIANCE_TEST_PG_DIR's),
-// one after the other in this run.
-int CompareStorage(const Settings& settings) {
+// Limits no benchmark reaches.
+server::Limits BenchLimits() {
   server::Limits limits;
   limits.send_rate_per_second = 1e9;
   limits.send_burst = 1e12;
   limits.max_mailbox_envelopes = 1'000'000;
+  return limits;
+}
+
+// Restarts `h` for load (quiet log, 64 commit threads and database connections) and registers
+// `count` linked client/therapist pairs under one admin.
+std::vector<Pair> Prepare(RelayHarness* h, int count) {
+  h->options().log_level = "warn";
+  h->options().commit_threads = 64;
+  h->options().database_connections = 64;
+  h->Restart();
+  TestAccount admin = h->NewAdmin();
+  std::vector<Pair> pairs;
+  for (int i = 0; i < count; ++i) {
+    TestAccount therapist = h->Invite(admin, v1::ROLE_THERAPIST);
+    TestAccount client = h->Invite(therapist, v1::ROLE_CLIENT);
+    pairs.push_back({client, therapist});
+  }
+  return pairs;
+}
+
+// --compare-storage: the relay's send -> deliver -> ack path at 1/16/64 in flight on RocksDB
+// and on PostgreSQL (the test server of tests/server/pg_test_server.sh, or ALLIANCE_TEST_PG_DIR's),
+// one after the other in this run.
+int CompareStorage(const Settings& settings) {
   std::printf("relay_bench --compare-storage: %zu-byte envelopes, %d pairs, 127.0.0.1, %.1f s "
               "per measurement, durable send -> delivered -> acked\n",
               kPayloadSize, settings.pairs, settings.seconds);
   std::printf("%-9s %-9s %14s %9s %9s\n", "storage", "in_flight", "relay_msg/s", "p50_ms",
               "p99_ms");
   for (auto storage : {RelayHarness::Storage::kRocksDb, RelayHarness::Storage::kPostgres}) {
-    RelayHarness h(limits, storage);
-    h.options().log_level = "warn";
-    h.options().commit_threads = 64;
-    h.options().database_connections = 64;
-    h.Restart();
-    TestAccount admin = h.NewAdmin();
-    std::vector<Pair> pairs;
-    for (int i = 0; i < settings.pairs; ++i) {
-      TestAccount therapist = h.Invite(admin, v1::ROLE_THERAPIST);
-      TestAccount client = h.Invite(therapist, v1::ROLE_CLIENT);
-      pairs.push_back({client, therapist});
-    }
+    RelayHarness h(BenchLimits(), storage);
+    std::vector<Pair> pairs = Prepare(&h, settings.pairs);
     for (int in_flight : {1, 16, 64}) {
       LevelResult r = MeasureRelay(&h, pairs, in_flight, settings.seconds);
       std::printf("%-9s %-9d %14.0f %9.2f %9.2f\n", h.postgres() ? "postgres" : "rocksdb",
@@ -452,21 +464,8 @@ int Main(int argc, char** argv) {
   if (compare_storage) return CompareStorage(settings);
   auto run_start = Clock::now();
 
-  server::Limits limits;
-  limits.send_rate_per_second = 1e9;
-  limits.send_burst = 1e12;
-  limits.max_mailbox_envelopes = 1'000'000;
-  RelayHarness h(limits);
-  h.options().log_level = "warn";
-  h.options().commit_threads = 64;
-  h.Restart();
-  TestAccount admin = h.NewAdmin();
-  std::vector<Pair> pairs;
-  for (int i = 0; i < settings.pairs; ++i) {
-    TestAccount therapist = h.Invite(admin, v1::ROLE_THERAPIST);
-    TestAccount client = h.Invite(therapist, v1::ROLE_CLIENT);
-    pairs.push_back({client, therapist});
-  }
+  RelayHarness h(BenchLimits());
+  std::vector<Pair> pairs = Prepare(&h, settings.pairs);
 
   std::filesystem::path scratch = std::filesystem::path(h.data_dir()).parent_path();
   std::printf(
