@@ -111,7 +111,7 @@ absl::Status FromResult(PGconn* conn, const PGresult* res, std::string_view what
   }
   if (code == "53100") return absl::ResourceExhaustedError(kStorageFull);
   if (code == "42P01") return absl::NotFoundError(absl::StrCat("storage: ", message));
-  if (PQstatus(conn) != CONNECTION_OK || code.starts_with("08") || code.starts_with("57P") ||
+  if (PQstatus(conn) != CONNECTION_OK || code.starts_with("08") || code.starts_with("57") ||
       code.starts_with("53")) {
     return absl::UnavailableError(absl::StrCat("storage unavailable: ", std::string(what), ": ", message));
   }
@@ -144,7 +144,10 @@ class PgRelayDb::Connection {
 
   static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& url) {
     auto c = std::unique_ptr<Connection>(new Connection());
-    c->conn_ = PQconnectdb(url.c_str());
+    // Defaults first, the URL last: a value the URL gives wins (libpq keeps the last one).
+    const char* keywords[] = {"connect_timeout", "application_name", "dbname", nullptr};
+    const char* values[] = {"10", "alliance-relay", url.c_str(), nullptr};
+    c->conn_ = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
     if (c->conn_ == nullptr) return absl::ResourceExhaustedError("out of memory for a connection");
     if (PQstatus(c->conn_) != CONNECTION_OK) {
       return absl::UnavailableError(
@@ -153,6 +156,9 @@ class PgRelayDb::Connection {
     // Quiet notices (they would go to stderr), and the time zone does not matter: the relay
     // stores its own times.
     PQsetNoticeProcessor(c->conn_, [](void*, const char*) {}, nullptr);
+    // A database that stops answering fails the call (UNAVAILABLE) instead of holding a gRPC
+    // thread and a pooled connection for ever.
+    ALLIANCE_RETURN_IF_ERROR(c->Exec("SET statement_timeout = '60s'"));
     return c;
   }
 
@@ -246,7 +252,7 @@ class PgIterator final : public KvIterator {
 
  private:
   // Pages grow from a few rows (a lookup, or a 256 KiB attachment chunk) to many (a scan).
-  static constexpr int kFirstPage = 4;
+  static constexpr int kFirstPage = 2;
   static constexpr int kMaxPage = 1024;
 
   void Load(std::string_view from, bool descending) {

@@ -20,8 +20,10 @@
 // it off for that transaction only (acks, sweeps: a lost one only redelivers). A transaction
 // that loses a deadlock or serialization conflict is retried, as a batch carries no reads.
 //
-// Connections: a pool of at most Options::connections, opened on demand; a broken one is
-// dropped and replaced. Thread-safe.
+// Connections: a pool of at most Options::connections, opened on demand (connect_timeout 10 s
+// unless the URL says otherwise; application_name alliance-relay); a broken one is dropped and
+// replaced. A statement that runs longer than 60 s is cancelled (UNAVAILABLE), so a database
+// that stops answering cannot hold the relay's threads. Thread-safe.
 #ifndef ALLIANCE_SERVER_INFRA_PG_DB_H_
 #define ALLIANCE_SERVER_INFRA_PG_DB_H_
 

@@ -599,6 +599,28 @@ def chips(d):
     return d.find_elements(By.CSS_SELECTOR, '#attachment-chips li.chip')
 
 
+def file_cards(d, css, needle):
+    """The id and file cards of the first message matching css whose text holds needle, read
+    in one script (atomic against the thread's re-renders), or None."""
+    return d.execute_script('''
+      const [css, needle] = arguments;
+      for (const li of document.querySelectorAll(css)) {
+        if (!li.innerText.includes(needle)) continue;
+        return {id: li.getAttribute('data-id'),
+                cards: [...li.querySelectorAll('.file-card')].map(c => {
+                  const img = c.querySelector('img.file-preview');
+                  const name = c.querySelector('.file-name');
+                  const save = c.querySelector('a.file-save');
+                  return {name: name ? name.innerText : '', text: c.innerText,
+                          preview: img ? img.getAttribute('src') : null,
+                          size: img && img.complete ? [img.naturalWidth, img.naturalHeight] : null,
+                          images: c.querySelectorAll('img').length,
+                          save: save ? save.innerText : null};
+                })};
+      }
+      return null;''', css, needle)
+
+
 def remove_all_chips(d):
     for _ in range(10):
         buttons = d.find_elements(By.CSS_SELECTOR, '#attachment-chips .chip-remove')
@@ -638,35 +660,35 @@ def files_attached_previewed_and_saved():
     body = 'Two things for Tuesday: the worksheet and a photo that calms me.'
     send_from(d, body)
     W.sent_bodies.append(body)
-    mine = wait_text(d, '#messages li.message.out', body, 60, 'the message with files in the thread')
-    check(len(mine.find_elements(By.CSS_SELECTOR, '.file-card')) == 2,
-          'the sent message should show two file cards')
+    two_cards = lambda snap: snap and len(snap['cards']) == 2 and snap
+    wait_until(lambda: two_cards(file_cards(d, '#messages li.message.out', body)), 60,
+               'the sent message with two file cards in the thread')
     wait_until(lambda: not chips(d), 10, 'the chips to clear after sending')
 
-    # The therapist sees the preview and both cards, live.
-    li = wait_text(t, '#messages li.message.in', body, 60, 'the message with files at the therapist')
-    cards = li.find_elements(By.CSS_SELECTOR, '.file-card')
-    check(len(cards) == 2, f'the therapist should see two file cards, saw {len(cards)}')
-    names = [c.find_element(By.CSS_SELECTOR, '.file-name').text for c in cards]
+    # The therapist sees the preview and both cards, live. Read in one script once the preview
+    # has loaded: the thread re-renders as delivery states change, so elements go stale.
+    snap = wait_until(
+        lambda: (lambda s: s and s['cards'][0]['size'] and s['cards'][0]['size'][0] > 0 and s)(
+            two_cards(file_cards(t, '#messages li.message.in', body))),
+        60, 'the message with two file cards and a loaded preview at the therapist')
+    cards = snap['cards']
+    names = [c['name'] for c in cards]
     check(names == ['calm-garden.png', 'Sleep worksheet.pdf'], f'file names: {names}')
-    check('42 KB' in cards[1].text, f'the PDF card should show 42 KB: {cards[1].text!r}')
-    preview = cards[0].find_elements(By.CSS_SELECTOR, 'img.file-preview')
-    check(preview, 'the image has no preview in the therapist\'s thread')
-    src = preview[0].get_attribute('src')
+    check('42 KB' in cards[1]['text'], f'the PDF card should show 42 KB: {cards[1]["text"]!r}')
+    src = cards[0]['preview']
+    check(src, 'the image has no preview in the therapist\'s thread')
     check(src.startswith('data:image/jpeg;base64,'),
           f'the preview should be the JPEG the sender\'s browser drew: {src[:40]!r}')
     thumb = base64.b64decode(src.split(',', 1)[1])
     check(len(thumb) <= 24 * 1024, f'the preview is {len(thumb)} bytes (max 24 KiB)')
-    size = t.execute_script('const i = arguments[0]; return [i.naturalWidth, i.naturalHeight];',
-                            preview[0])
-    check(max(size) == 160, f'the preview should be 160 px on its longest side: {size}')
-    check(not cards[1].find_elements(By.CSS_SELECTOR, 'img'), 'the PDF card shows an image')
-    saves = [c.find_element(By.CSS_SELECTOR, 'a.file-save') for c in cards]
-    check(all(a.text == 'Save' for a in saves), 'each card should have a "Save" link')
+    check(max(cards[0]['size']) == 160,
+          f'the preview should be 160 px on its longest side: {cards[0]["size"]}')
+    check(cards[1]['images'] == 0, 'the PDF card shows an image')
+    check(all(c['save'] == 'Save' for c in cards), 'each card should have a "Save" link')
     W.axe.run(t, 'therapist thread with files')
 
     # Downloading through the app returns the exact bytes, as a download.
-    message_id = li.get_attribute('data-id')
+    message_id = snap['id']
     for index, want, name in ((0, W.png, 'calm-garden.png'), (1, W.pdf, 'Sleep worksheet.pdf')):
         r = fetch_attachment(t, message_id, index)
         check(r.get('status') == 200, f'downloading file {index} gave {r}')
@@ -679,7 +701,12 @@ def files_attached_previewed_and_saved():
     # And the Save link itself saves the file where the browser keeps downloads.
     downloads = W.cleanup.tempdir('alliance-downloads-')
     t.execute_cdp_cmd('Browser.setDownloadBehavior', {'behavior': 'allow', 'downloadPath': downloads})
-    saves[1].click()
+
+    def click_save():  # found afresh each try; a stale element is never clicked
+        li = wait_text(t, '#messages li.message.in', body, 10)
+        li.find_elements(By.CSS_SELECTOR, 'a.file-save')[1].click()
+        return True
+    wait_until(click_save, 20, 'clicking "Save" on the PDF')
     saved = os.path.join(downloads, 'Sleep worksheet.pdf')
 
     def downloaded():
