@@ -126,7 +126,6 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
   }
   metrics_ = std::make_unique<Metrics>();
   ALLIANCE_ASSIGN_OR_RETURN(db_, OpenStorage(options, StorageMode::kServe));
-  if (auto* pg = dynamic_cast<PgRelayDb*>(db_.get())) ALLIANCE_RETURN_IF_ERROR(pg->ClaimServing());
   ALLIANCE_ASSIGN_OR_RETURN(audit_, AuditLog::Open(db_.get(), clock));
   pool_ = std::make_unique<CommitPool>(db_.get(), options.commit_threads);
   const Limits& limits = options_.limits;
@@ -135,6 +134,13 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
   prekeys_ = std::make_unique<PreKeyStore>(db_.get(), audit_.get(), limits, metrics_.get());
   mailbox_ = std::make_unique<Mailbox>(db_.get(), pool_.get(), clock, limits, metrics_.get());
   blobs_ = std::make_unique<BlobStore>(db_.get(), clock, limits);
+  if (db_->shared()) {
+    // Other relay processes serve the same database: logins are answered wherever the
+    // challenge came from, and streams here wake for what is sent through any of them.
+    ALLIANCE_RETURN_IF_ERROR(auth_->ShareChallengeKey());
+    Mailbox* mailbox = mailbox_.get();
+    ALLIANCE_RETURN_IF_ERROR(db_->Listen([mailbox](std::string_view key) { mailbox->Wake(key); }));
+  }
   send_rate_ = std::make_unique<RateLimiter>(clock, limits.send_rate_per_second, limits.send_burst,
                                              limits.max_rate_limit_keys);
   fetch_rate_ =
@@ -328,7 +334,30 @@ absl::StatusOr<std::string> RelayServer::Backup(const std::string& to) {
                       absl::StrFormat("%.3f", seconds), " s");
 }
 
-absl::StatusOr<uint64_t> RelayServer::SweepNow() {
+absl::StatusOr<uint64_t> RelayServer::SweepNow(absl::Duration unless_swept_within) {
+  // One relay process sweeps at a time (several may serve one PostgreSQL database): two
+  // sweeps of one mailbox would each count its expired envelopes off the depth.
+  ALLIANCE_ASSIGN_OR_RETURN(std::unique_ptr<RelayDb::Exclusive> sweeping,
+                            db_->TryExclusive("sweep"));
+  if (sweeping == nullptr) return 0;
+  // And once per period across them: the time of the last sweep is kept in the database.
+  constexpr const char* kLastSweepKey = "last_sweep";
+  const uint64_t now_ms = static_cast<uint64_t>(absl::ToUnixMillis(clock_->Now()));
+  if (db_->shared() && unless_swept_within > absl::ZeroDuration()) {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> last, db_->Get(Cf::kMeta, kLastSweepKey));
+    if (last.has_value() && last->size() == 8 &&
+        now_ms < base::ReadU64BE(last->data()) +
+                     static_cast<uint64_t>(absl::ToInt64Milliseconds(unless_swept_within))) {
+      return 0;
+    }
+  }
+  if (db_->shared()) {
+    KvBatch batch;
+    std::string at;
+    base::AppendU64BE(&at, now_ms);
+    batch.Put(Cf::kMeta, kLastSweepKey, at);
+    ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
+  }
   ALLIANCE_ASSIGN_OR_RETURN(uint64_t expired, mailbox_->SweepExpired());
   ALLIANCE_ASSIGN_OR_RETURN(uint64_t expired_blobs, blobs_->SweepExpired());
   metrics_->blobs_deleted.Increment(expired_blobs);
@@ -345,7 +374,9 @@ void RelayServer::SweepLoop(absl::Duration interval) {
     auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
     if (mu_.AwaitWithTimeout(base::Condition(&stop), interval)) break;
     mu_.Unlock();
-    absl::StatusOr<uint64_t> swept = SweepNow();
+    // Half the interval: relay processes that share a database sweep it once per interval
+    // between them, whichever wakes first.
+    absl::StatusOr<uint64_t> swept = SweepNow(interval / 2);
     if (!swept.ok()) logger_->Error("sweep_failed", {{"detail", swept.status().ToString()}});
     mu_.Lock();
   }

@@ -101,7 +101,10 @@ class RelayServer {
 
   // Runs the expiry sweep now (retention of envelopes and attachments, sessions, nonces,
   // invites). Returns envelopes removed.
-  [[nodiscard]] absl::StatusOr<uint64_t> SweepNow();
+  // Skipped (0) while another relay process on the same database sweeps, or (shared
+  // databases) when one swept within `unless_swept_within`.
+  [[nodiscard]] absl::StatusOr<uint64_t> SweepNow(
+      absl::Duration unless_swept_within = absl::ZeroDuration());
   // The attachment store (tests look at quotas and records).
   BlobStore* blobs() const { return blobs_.get(); }
 

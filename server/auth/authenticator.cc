@@ -1,5 +1,7 @@
 #include "server/auth/authenticator.h"
 
+#include <sodium.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/bytes.h"
@@ -28,6 +30,9 @@ std::string LastSeenKey(std::string_view account, uint32_t device) {
 std::string SessionIndexKey(std::string_view account, std::string_view token_hash) {
   return base::Concat({"a", account, token_hash});
 }
+// A nonce a login used, kept until it expires (shared databases only).
+std::string UsedNonceKey(std::string_view nonce) { return base::Concat({"n", Blake2b256(nonce)}); }
+constexpr const char* kChallengeKeyName = "challenge_key";
 
 }  // namespace
 
@@ -38,6 +43,7 @@ Authenticator::Authenticator(RelayDb* db, AuditLog* audit, const Clock* clock, c
       clock_(clock),
       limits_(limits),
       metrics_(metrics),
+      challenge_key_(std::make_unique<MacKey>()),
       caller_failures_(clock, limits.login_failures_per_minute / 60.0, limits.login_failures_burst,
                        limits.max_rate_limit_keys),
       // Bounds the audit entries that failed logins can cause relay-wide.
@@ -45,10 +51,31 @@ Authenticator::Authenticator(RelayDb* db, AuditLog* audit, const Clock* clock, c
       challenges_(clock, limits.challenges_per_minute / 60.0, limits.challenge_burst,
                   limits.max_rate_limit_keys) {}
 
+absl::Status Authenticator::ShareChallengeKey() {
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> stored,
+                              db_->Get(Cf::kMeta, kChallengeKeyName));
+    if (stored.has_value()) {
+      challenge_key_ = std::make_unique<MacKey>(*stored);
+      sodium_memzero(stored->data(), stored->size());
+      return absl::OkStatus();
+    }
+    // The first process to start creates it; one that loses the race reads the winner's.
+    std::string key = RandomBytes(32);
+    KvBatch batch;
+    batch.Expect(Cf::kMeta, kChallengeKeyName, std::nullopt);
+    batch.Put(Cf::kMeta, kChallengeKeyName, key);
+    sodium_memzero(key.data(), key.size());
+    absl::Status written = db_->Write(&batch, /*sync=*/true);
+    if (!written.ok() && !IsWriteConflict(written)) return written;
+  }
+  return absl::UnavailableError("cannot agree on the challenge key; retry");
+}
+
 std::string Authenticator::ChallengeMac(std::string_view r, uint64_t expires_at) const {
   std::string data = base::Concat({wire::kChallengeDomain, db_->relay_id(), r});
   base::AppendU64BE(&data, expires_at);
-  return challenge_key_.Mac(data).substr(0, kNonceSize - kChallengeRandomSize);
+  return challenge_key_->Mac(data).substr(0, kNonceSize - kChallengeRandomSize);
 }
 
 absl::StatusOr<v1::ChallengeResponse> Authenticator::Challenge(std::string_view caller_address) {
@@ -151,10 +178,20 @@ absl::StatusOr<v1::LoginResponse> Authenticator::Login(const v1::LoginRequest& r
   std::string day;
   base::AppendU64BE(&day, now - now % 86400);
   batch.Put(Cf::kSessions, LastSeenKey(account, request.address().device_id()), day);
+  if (db_->shared()) {
+    // Single use across relay processes: the nonce is recorded with the session, and a second
+    // login with it, through any process, finds it there.
+    std::string expiry;
+    base::AppendU64BE(&expiry, request.expires_at());
+    batch.Expect(Cf::kSessions, UsedNonceKey(request.nonce()), std::nullopt);
+    batch.Put(Cf::kSessions, UsedNonceKey(request.nonce()), expiry);
+  }
   AuditLog::Event e;
   e.event = v1::AUDIT_EVENT_LOGIN_OK;
   e.actor = account;
-  ALLIANCE_RETURN_IF_ERROR(audit_->Commit(&batch, e));
+  absl::Status committed = audit_->Commit(&batch, e);
+  if (IsWriteConflict(committed)) return RecordFailure(caller_address, account);
+  ALLIANCE_RETURN_IF_ERROR(committed);
   metrics_->logins.Increment();
 
   v1::LoginResponse response;
@@ -261,6 +298,14 @@ absl::Status Authenticator::SweepExpired() {
     }
   }
   ALLIANCE_RETURN_IF_ERROR(slots->status());
+  // Nonces of logins (shared databases), once their challenge has expired.
+  std::unique_ptr<KvIterator> nonces = db_->NewIterator(Cf::kSessions);
+  for (nonces->Seek("n"); nonces->Valid() && nonces->key().starts_with("n"); nonces->Next()) {
+    if (nonces->value().size() != 8 || base::ReadU64BE(nonces->value().data()) < now) {
+      batch.Delete(Cf::kSessions, nonces->key());
+    }
+  }
+  ALLIANCE_RETURN_IF_ERROR(nonces->status());
   if (batch.Count() == 0) return absl::OkStatus();
   return db_->Write(&batch, /*sync=*/false);
 }

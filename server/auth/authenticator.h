@@ -92,6 +92,12 @@ class Authenticator {
   [[nodiscard]] absl::Status AddEraseSessions(std::string_view account_id,
                                               KvBatch* batch);
 
+  // For relay processes sharing one database (RelayDb::shared()): challenges are MAC'd under a
+  // key kept in the database, so a challenge from one process is answered at any other, and a
+  // successful login's nonce is recorded there, so it is single-use across processes. Call once,
+  // before serving.
+  [[nodiscard]] absl::Status ShareChallengeKey();
+
   // Drops expired answered nonces, expired sessions and idle rate-limit buckets.
   [[nodiscard]] absl::Status SweepExpired();
 
@@ -107,7 +113,8 @@ class Authenticator {
   const Clock* const clock_;
   const Limits limits_;
   Metrics* const metrics_;
-  const MacKey challenge_key_;
+  // Random per process, or shared through the database (ShareChallengeKey).
+  std::unique_ptr<const MacKey> challenge_key_;
   RateLimiter caller_failures_;
   RateLimiter global_failures_;
   RateLimiter challenges_;

@@ -37,6 +37,15 @@ MacKey::MacKey()
   sodium_mprotect_readonly(key_);
 }
 
+MacKey::MacKey(std::string_view key)
+    : key_(static_cast<unsigned char*>(sodium_malloc(crypto_auth_hmacsha256_KEYBYTES))) {
+  if (key_ == nullptr) std::abort();
+  // A short key would leave bytes unset: hash whatever was given to the key size.
+  crypto_generichash(key_, crypto_auth_hmacsha256_KEYBYTES,
+                     reinterpret_cast<const unsigned char*>(key.data()), key.size(), nullptr, 0);
+  sodium_mprotect_readonly(key_);
+}
+
 MacKey::~MacKey() { sodium_free(key_); }
 
 std::string MacKey::Mac(std::string_view data) const {

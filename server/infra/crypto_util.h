@@ -43,6 +43,8 @@ bool VerifyEd25519(std::string_view public_key, std::string_view message,
 class MacKey {
  public:
   MacKey();
+  // A key shared by the relay processes of one database (the bytes: crypto_auth_hmacsha256_KEYBYTES).
+  explicit MacKey(std::string_view key);
   ~MacKey();
   MacKey(const MacKey&) = delete;
   MacKey& operator=(const MacKey&) = delete;

@@ -274,19 +274,35 @@ absl::Status RocksRelayDb::Write(KvBatch* kv, bool sync) {
       case KvBatch::Op::kDelete: added = batch.Delete(cf(e.cf), key); break;
       case KvBatch::Op::kMerge: added = batch.Merge(cf(e.cf), key, value); break;
       case KvBatch::Op::kDeleteRange: added = batch.DeleteRange(cf(e.cf), key, value); break;
+      case KvBatch::Op::kExpect:
+      case KvBatch::Op::kExpectAbsent:
+      case KvBatch::Op::kExpectPrefix:
+      case KvBatch::Op::kNotify: break;
     }
     if (!added.ok()) return FromRocks(added);
   }
-  rocksdb::WriteOptions options;
-  options.sync = sync;
-  rocksdb::Status s = db_->Write(options, &batch);
-  if (s.IsNoSpace()) {
-    // The disk filled faster than the check above saw (another process): RocksDB has stopped
-    // writes with a background error. Clear it once there is room again; until then every
-    // write answers RESOURCE_EXHAUSTED. (Busy: RocksDB's own recovery is already running.)
-    if (!base::BelowReserve(dir_, kMaxFreeSpaceReserve)) db_->Resume().PermitUncheckedError();
+  auto commit = [&]() -> absl::Status {
+    rocksdb::WriteOptions options;
+    options.sync = sync;
+    rocksdb::Status s = db_->Write(options, &batch);
+    if (s.IsNoSpace()) {
+      // The disk filled faster than the check above saw (another process): RocksDB has
+      // stopped writes with a background error. Clear it once there is room again; until then
+      // every write answers RESOURCE_EXHAUSTED. (Busy: RocksDB's own recovery is running.)
+      if (!base::BelowReserve(dir_, kMaxFreeSpaceReserve)) db_->Resume().PermitUncheckedError();
+    }
+    return FromRocks(s);
+  };
+  if (!kv->HasExpectations()) return commit();
+  // Checked and written under one lock: no other expecting batch of this process (the only one
+  // that can open the database) can land in between.
+  base::MutexLock lock(&expect_mu_);
+  for (const KvBatch::Entry& e : kv->entries()) {
+    if (!KvBatch::IsExpectation(e.op)) continue;
+    ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> stored, Get(e.cf, e.key));
+    if (!KvBatch::Holds(e, stored)) return absl::AbortedError(kWriteConflict);
   }
-  return FromRocks(s);
+  return commit();
 }
 
 absl::StatusOr<std::optional<std::string>> RocksRelayDb::Get(Cf which, std::string_view key) {

@@ -34,6 +34,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/mutex.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
 #include "server/infra/kv.h"
@@ -101,6 +103,34 @@ class RelayDb {
   virtual RocksRelayDb* rocks() { return nullptr; }
   // "rocksdb" or "postgres".
   virtual std::string_view backend() const = 0;
+
+  // Whether several relay processes may serve this database at once (PostgreSQL). The stores
+  // then keep nothing authoritative in memory: what another process may change is read from
+  // the database and written under expectations (KvBatch::Expect).
+  virtual bool shared() const { return false; }
+
+  // Calls `wake(key)` for every KvBatch::Notify(key) committed by any relay process on this
+  // database, from a thread of its own, and `wake("")` whenever notifications may have been
+  // missed (a reconnection, and every few seconds): a missed wake-up only delays. RocksDB:
+  // never calls it. At most one listener; Close() stops it.
+  [[nodiscard]] virtual absl::Status Listen(std::function<void(std::string_view key)> wake) {
+    (void)wake;
+    return absl::OkStatus();
+  }
+
+  // A role that one relay process holds at a time (the retention sweep). Released when
+  // destroyed, or when the process dies.
+  class Exclusive {
+   public:
+    virtual ~Exclusive() = default;
+  };
+  // The role `name` for this process, or nullptr while another process holds it. RocksDB: one
+  // process owns the database, so always granted.
+  [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<Exclusive>> TryExclusive(
+      std::string_view name) {
+    (void)name;
+    return std::make_unique<Exclusive>();
+  }
 
   // Makes the database durable and closes it. Idempotent.
   [[nodiscard]] virtual absl::Status Close() = 0;
@@ -173,6 +203,8 @@ class RocksRelayDb final : public RelayDb {
   std::string dir_;
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
   bool read_only_ = false;
+  // Held while a batch with expectations checks and writes (one process owns the database).
+  base::Mutex expect_mu_;
 };
 
 }  // namespace alliance::server

@@ -16,6 +16,7 @@
 #define ALLIANCE_SERVER_INFRA_KV_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,20 @@ class KvBatch {
     kMerge,
     // Deletes every key k with key <= k < value.
     kDeleteRange,
+    // Writes nothing. The whole batch fails with ABORTED (kWriteConflict), writing nothing,
+    // unless `key` holds exactly `value` (kExpect) or is absent (kExpectAbsent) when the batch
+    // applies: checked atomically with the batch's writes, and serialized with every other
+    // batch that expects the same key, in any relay process on the same database. A record
+    // updated from a read is thus written only if nobody changed it since (one-time prekeys,
+    // invites, login challenges, the audit chain head, mailbox sequences).
+    kExpect,
+    kExpectAbsent,
+    // As kExpect, but the stored value need only begin with `value` (a mailbox counter's
+    // sequence half, whatever its depth half).
+    kExpectPrefix,
+    // PostgreSQL: once the batch commits, every relay process on the database that listens
+    // (RelayDb::Listen) is woken with `key` (a mailbox). RocksDB: nothing (one process).
+    kNotify,
   };
   struct Entry {
     Op op;
@@ -75,6 +90,38 @@ class KvBatch {
   void DeleteRange(Cf cf, std::string_view begin, std::string_view end) {
     entries_.push_back({Op::kDeleteRange, cf, std::string(begin), std::string(end)});
   }
+  // `value`: what `key` must hold; std::nullopt: it must be absent.
+  void Expect(Cf cf, std::string_view key, const std::optional<std::string>& value) {
+    entries_.push_back({value ? Op::kExpect : Op::kExpectAbsent, cf, std::string(key),
+                        value.value_or(std::string())});
+  }
+  void ExpectPrefix(Cf cf, std::string_view key, std::string_view prefix) {
+    entries_.push_back({Op::kExpectPrefix, cf, std::string(key), std::string(prefix)});
+  }
+  void Notify(std::string_view key) { entries_.push_back({Op::kNotify, Cf::kDefault, std::string(key), {}}); }
+  // Drops the entries after the first `n` (a write retried with a recomputed tail).
+  void Truncate(size_t n) {
+    if (n < entries_.size()) entries_.resize(n);
+  }
+  bool HasExpectations() const {
+    for (const Entry& e : entries_) {
+      if (IsExpectation(e.op)) return true;
+    }
+    return false;
+  }
+
+  static bool IsExpectation(Op op) {
+    return op == Op::kExpect || op == Op::kExpectAbsent || op == Op::kExpectPrefix;
+  }
+  // Whether `stored` (std::nullopt: absent) meets the expectation `e`.
+  static bool Holds(const Entry& e, const std::optional<std::string_view>& stored) {
+    switch (e.op) {
+      case Op::kExpect: return stored.has_value() && *stored == e.value;
+      case Op::kExpectAbsent: return !stored.has_value();
+      case Op::kExpectPrefix: return stored.has_value() && stored->starts_with(e.value);
+      default: return true;
+    }
+  }
 
   size_t Count() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
@@ -84,6 +131,13 @@ class KvBatch {
  private:
   std::vector<Entry> entries_;
 };
+
+// What a batch whose expectation failed answers (ABORTED): nothing was written; read again and
+// retry.
+inline constexpr const char* kWriteConflict = "storage: changed concurrently; retry";
+inline bool IsWriteConflict(const absl::Status& s) {
+  return absl::IsAborted(s) && s.message() == kWriteConflict;
+}
 
 // A key or value seen through an iterator; valid until the iterator moves.
 class KvSlice : public std::string_view {

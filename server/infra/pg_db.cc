@@ -4,20 +4,26 @@
 
 #include <algorithm>
 #include <bitset>
+#include <poll.h>
+#include <tuple>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/bytes.h"
 #include "base/status_macros.h"
+#include "server/infra/crypto_util.h"
 
 namespace alliance::server {
 namespace {
 
 constexpr Oid kByteaOid = 17;
 constexpr int kCfCount = static_cast<int>(Cf::kCount);
-// Advisory lock keys (any 64-bit numbers; these spell "alliance" and "alliserv").
+// Advisory lock key of table migrations (any 64-bit number; this spells "alliance").
 constexpr int64_t kMigrationLockKey = 0x616c6c69616e6365;
-constexpr int64_t kServingLockKey = 0x616c6c6973657276;
+// How often the listener wakes every stream anyway (a notification lost with a connection
+// only delays delivery by this much).
+constexpr auto kWakeAllEvery = std::chrono::seconds(5);
 // A batch that lost a deadlock or serialization conflict is tried again this many times.
 constexpr int kWriteAttempts = 8;
 
@@ -163,6 +169,8 @@ class PgRelayDb::Connection {
   }
 
   PGconn* pg() const { return conn_; }
+  // Hands over the libpq connection (the caller PQfinish'es it).
+  PGconn* Detach() { return std::exchange(conn_, nullptr); }
   bool broken() const { return PQstatus(conn_) != CONNECTION_OK; }
 
   // Simple-protocol command(s) without parameters.
@@ -427,12 +435,43 @@ void PgRelayDb::Release(std::unique_ptr<Connection> connection) {
 }
 
 absl::Status PgRelayDb::WriteOnce(Connection* c, const KvBatch& batch, bool sync) {
+  std::vector<const KvBatch::Entry*> expected;
+  bool notifies = false;
+  for (const KvBatch::Entry& e : batch.entries()) {
+    if (KvBatch::IsExpectation(e.op)) expected.push_back(&e);
+    if (e.op == KvBatch::Op::kNotify) notifies = true;
+  }
   // A lone synced statement commits by itself; anything else is one transaction.
-  const bool alone = batch.Count() == 1 && sync;
+  const bool alone = batch.Count() == 1 && sync && expected.empty() && !notifies;
   if (!alone) {
     ALLIANCE_RETURN_IF_ERROR(
         c->Exec(sync ? "BEGIN" : "BEGIN; SET LOCAL synchronous_commit TO off"));
   }
+  auto fail = [&](absl::Status s) {
+    if (!alone && !c->broken()) (void)c->Exec("ROLLBACK");
+    return s;
+  };
+  // Expectations first, locked in one order (no deadlock between two expecting batches), each
+  // read after its lock: the value a concurrent winner committed is the one compared.
+  std::sort(expected.begin(), expected.end(), [](const KvBatch::Entry* x, const KvBatch::Entry* y) {
+    return std::tie(x->cf, x->key) < std::tie(y->cf, y->key);
+  });
+  for (const KvBatch::Entry* e : expected) {
+    const std::string lock = std::to_string(LockKey(absl::StrCat(CfName(e->cf), ":", e->key)));
+    const char* values[1] = {lock.c_str()};
+    Result locked(PQexecParams(c->pg(), "SELECT pg_advisory_xact_lock($1::bigint)", 1, nullptr,
+                               values, nullptr, nullptr, 0));
+    if (!locked.ok()) return fail(FromResult(c->pg(), locked.res, "lock"));
+    Result r(c->Run(kGet, e->cf, {e->key}));
+    if (!r.ok()) return fail(FromResult(c->pg(), r.res, "read"));
+    std::optional<std::string_view> stored;
+    if (PQntuples(r.res) == 1) {
+      stored.emplace(PQgetvalue(r.res, 0, 0), static_cast<size_t>(PQgetlength(r.res, 0, 0)));
+    }
+    const bool holds = KvBatch::Holds(*e, stored);
+    if (!holds) return fail(absl::AbortedError(kWriteConflict));
+  }
+  const std::string channel = absl::StrCat("alliance_", base::ToHex(relay_id_.substr(0, 8)));
   for (const KvBatch::Entry& e : batch.entries()) {
     PGresult* raw = nullptr;
     switch (e.op) {
@@ -440,13 +479,20 @@ absl::Status PgRelayDb::WriteOnce(Connection* c, const KvBatch& batch, bool sync
       case KvBatch::Op::kDelete: raw = c->Run(kDelete, e.cf, {e.key}); break;
       case KvBatch::Op::kMerge: raw = c->Run(kMerge, e.cf, {e.key, e.value}); break;
       case KvBatch::Op::kDeleteRange: raw = c->Run(kDeleteRange, e.cf, {e.key, e.value}); break;
+      case KvBatch::Op::kExpect:
+      case KvBatch::Op::kExpectAbsent:
+      case KvBatch::Op::kExpectPrefix: continue;
+      case KvBatch::Op::kNotify: {
+        // Delivered to the listeners when (and only if) the transaction commits.
+        const std::string payload = base::ToHex(e.key);
+        const char* values[2] = {channel.c_str(), payload.c_str()};
+        raw = PQexecParams(c->pg(), "SELECT pg_notify($1, $2)", 2, nullptr, values, nullptr,
+                           nullptr, 0);
+        break;
+      }
     }
     Result r(raw);
-    if (!r.ok()) {
-      absl::Status s = FromResult(c->pg(), r.res, "write");
-      if (!alone && !c->broken()) (void)c->Exec("ROLLBACK");
-      return s;
-    }
+    if (!r.ok()) return fail(FromResult(c->pg(), r.res, "write"));
   }
   if (!alone) {
     absl::Status s = c->Exec("COMMIT");
@@ -456,6 +502,13 @@ absl::Status PgRelayDb::WriteOnce(Connection* c, const KvBatch& batch, bool sync
   return absl::OkStatus();
 }
 
+int64_t PgRelayDb::LockKey(std::string_view what) const {
+  const std::string h = Blake2b256(absl::StrCat(relay_id_, ":", std::string(what)));
+  uint64_t key = 0;
+  for (int i = 0; i < 8; ++i) key = (key << 8) | static_cast<uint8_t>(h[i]);
+  return static_cast<int64_t>(key);
+}
+
 absl::Status PgRelayDb::Write(KvBatch* batch, bool sync) {
   if (batch->empty()) return absl::OkStatus();
   absl::Status s;
@@ -463,9 +516,10 @@ absl::Status PgRelayDb::Write(KvBatch* batch, bool sync) {
     ALLIANCE_ASSIGN_OR_RETURN(auto c, Acquire());
     s = WriteOnce(c.get(), *batch, sync);
     Release(std::move(c));
-    // A batch has no reads, so one that lost a conflict (and was rolled back) can simply run
-    // again.
-    if (!absl::IsAborted(s)) return s;
+    // A batch has no reads but its expectations, so one that lost a deadlock or serialization
+    // conflict (and was rolled back) can simply run again; a failed expectation is the
+    // caller's to handle.
+    if (!absl::IsAborted(s) || IsWriteConflict(s)) return s;
     std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt, 5)));
   }
   return s;
@@ -529,25 +583,72 @@ uint64_t PgRelayDb::EstimateKeys(Cf which) {
   return n;
 }
 
-absl::Status PgRelayDb::ClaimServing() {
-  if (serving_lock_ != nullptr) return absl::OkStatus();
+namespace {
+
+// A session advisory lock held on a connection of its own.
+class PgExclusive final : public RelayDb::Exclusive {
+ public:
+  explicit PgExclusive(PGconn* conn) : conn_(conn) {}
+  ~PgExclusive() override { PQfinish(conn_); }  // ends the session: the lock goes with it
+  PgExclusive(const PgExclusive&) = delete;
+  PgExclusive& operator=(const PgExclusive&) = delete;
+
+ private:
+  PGconn* const conn_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RelayDb::Exclusive>> PgRelayDb::TryExclusive(std::string_view name) {
   ALLIANCE_ASSIGN_OR_RETURN(auto c, Connection::Open(options_.url));
-  // One lock per relay (its id), so relays kept in separate schemas of one database do not
-  // exclude each other.
-  int64_t key = kServingLockKey;
-  for (size_t i = 0; i < 8 && i < relay_id_.size(); ++i) {
-    key ^= static_cast<int64_t>(static_cast<uint8_t>(relay_id_[i])) << (8 * i);
-  }
-  const std::string sql = absl::StrCat("SELECT pg_try_advisory_lock(", key, ")");
+  const std::string sql =
+      absl::StrCat("SELECT pg_try_advisory_lock(", LockKey(absl::StrCat("exclusive:", std::string(name))), ")");
   Result r(PQexec(c->pg(), sql.c_str()));
-  if (!r.ok()) return FromResult(c->pg(), r.res, "serving lock");
-  if (std::string_view(PQgetvalue(r.res, 0, 0)) != "t") {
-    return absl::FailedPreconditionError(
-        "another alliance-relay is serving this PostgreSQL database; one relay process per "
-        "database for now (see deploy/README.md)");
-  }
-  serving_lock_ = std::move(c);
+  if (!r.ok()) return FromResult(c->pg(), r.res, "exclusive lock");
+  if (std::string_view(PQgetvalue(r.res, 0, 0)) != "t") return std::unique_ptr<Exclusive>();
+  return std::unique_ptr<Exclusive>(new PgExclusive(c->Detach()));
+}
+
+absl::Status PgRelayDb::Listen(std::function<void(std::string_view key)> wake) {
+  if (listener_.joinable()) return absl::FailedPreconditionError("already listening");
+  wake_ = std::move(wake);
+  listener_ = std::thread([this] { ListenLoop(); });
   return absl::OkStatus();
+}
+
+void PgRelayDb::ListenLoop() {
+  const std::string listen =
+      absl::StrCat("LISTEN alliance_", base::ToHex(relay_id_.substr(0, 8)));
+  std::unique_ptr<Connection> c;
+  auto last_all = std::chrono::steady_clock::now();
+  while (!stopping_) {
+    if (c == nullptr || c->broken()) {
+      c.reset();
+      absl::StatusOr<std::unique_ptr<Connection>> opened = Connection::Open(options_.url);
+      if (!opened.ok() || !(*opened)->Exec(listen.c_str()).ok()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        continue;
+      }
+      c = *std::move(opened);
+      wake_("");  // whatever was notified while not listening
+      last_all = std::chrono::steady_clock::now();
+    }
+    pollfd fd{.fd = PQsocket(c->pg()), .events = POLLIN, .revents = 0};
+    (void)poll(&fd, 1, /*timeout ms=*/200);
+    if (PQconsumeInput(c->pg()) == 0) {  // the connection broke: reconnect above
+      c.reset();
+      continue;
+    }
+    while (PGnotify* n = PQnotifies(c->pg())) {
+      std::optional<std::string> key = base::FromHex(n->extra);
+      PQfreemem(n);
+      if (key) wake_(*key);
+    }
+    if (std::chrono::steady_clock::now() - last_all >= kWakeAllEvery) {
+      wake_("");
+      last_all = std::chrono::steady_clock::now();
+    }
+  }
 }
 
 absl::Status PgRelayDb::Close() {
@@ -561,7 +662,8 @@ absl::Status PgRelayDb::Close() {
     available_.SignalAll();
   }
   idle.clear();
-  serving_lock_.reset();  // ends the session, releasing the advisory lock
+  stopping_ = true;
+  if (listener_.joinable()) listener_.join();
   return absl::OkStatus();
 }
 

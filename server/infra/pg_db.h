@@ -19,6 +19,13 @@
 // the primary, and on a synchronous standby when the server has one); sync=false commits with
 // it off for that transaction only (acks, sweeps: a lost one only redelivers). A transaction
 // that loses a deadlock or serialization conflict is retried, as a batch carries no reads.
+// Expectations (KvBatch::Expect) take a transaction advisory lock per expected key, in key
+// order, then read the key in the transaction: batches expecting one key serialize across every
+// relay process, and the loser sees the winner's commit (ABORTED, kWriteConflict).
+// KvBatch::Notify is pg_notify on the relay's channel, delivered when the transaction commits.
+//
+// Several relay processes may serve one database (shared()): each LISTENs on the relay's
+// channel for mailbox wake-ups, and TryExclusive elects the one that sweeps.
 //
 // Connections: a pool of at most Options::connections, opened on demand (connect_timeout 10 s
 // unless the URL says otherwise; application_name alliance-relay); a broken one is dropped and
@@ -27,7 +34,10 @@
 #ifndef ALLIANCE_SERVER_INFRA_PG_DB_H_
 #define ALLIANCE_SERVER_INFRA_PG_DB_H_
 
+#include <atomic>
+#include <functional>
 #include <memory>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -78,12 +88,13 @@ class PgRelayDb final : public RelayDb {
   std::string_view backend() const override { return "postgres"; }
   [[nodiscard]] absl::Status Close() override;
 
-  // Makes this process the one relay serving the database: a session advisory lock held on a
-  // connection of its own until Close(). Several relay processes on one database would each
-  // hand out mailbox sequences from their own memory, so a second one is refused until the
-  // stores coordinate through the database. Errors: FAILED_PRECONDITION (another relay
-  // serves it), UNAVAILABLE.
-  [[nodiscard]] absl::Status ClaimServing();
+  bool shared() const override { return true; }
+  // LISTENs on this relay's channel on a connection of its own (reconnecting as needed).
+  [[nodiscard]] absl::Status Listen(std::function<void(std::string_view key)> wake) override;
+  // A session advisory lock keyed by this relay and `name`, held on a connection of its own
+  // until the returned object is destroyed (or the process dies and its session ends).
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<Exclusive>> TryExclusive(
+      std::string_view name) override;
 
   // Up to `limit` rows of `which` with from <= k (< upper when not empty), in key order
   // (`descending`: the rows with k <= from, highest first). For iterators.
@@ -104,6 +115,10 @@ class PgRelayDb final : public RelayDb {
   [[nodiscard]] absl::StatusOr<std::unique_ptr<Connection>> Acquire();
   void Release(std::unique_ptr<Connection> connection);
   [[nodiscard]] absl::Status WriteOnce(Connection* c, const KvBatch& batch, bool sync);
+  // An advisory lock key for `what`, distinct per relay (relays in separate schemas of one
+  // database never share one).
+  int64_t LockKey(std::string_view what) const;
+  void ListenLoop();
 
   const Options options_;
   base::Mutex mu_;
@@ -111,7 +126,10 @@ class PgRelayDb final : public RelayDb {
   std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  std::unique_ptr<Connection> serving_lock_;  // ClaimServing's connection
+  // The listener (Listen).
+  std::function<void(std::string_view)> wake_;
+  std::thread listener_;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace alliance::server

@@ -175,16 +175,27 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadRespon
   absl::Status Allowed(const BlobRecord& record, Caller* caller_out) {
     ALLIANCE_ASSIGN_OR_RETURN(Caller caller, AuthenticateCall(*deps_, ctx_));
     if (record.uploader_account() != caller.account_id) {
-      const auto& r = record.recipients();
-      if (std::find(r.begin(), r.end(), caller.account_id) == r.end()) {
-        return absl::PermissionDeniedError("this attachment was not sent to you");
+      absl::Status permitted = Recipient(record, caller.account_id);
+      if (!permitted.ok()) {
+        // Each check reads the store on its own, so a deactivation that commits between them
+        // shows as a missing link. Ask again who is calling: a closed account or an ended
+        // session is reported as such, the same whichever moment the revocation landed.
+        ALLIANCE_RETURN_IF_ERROR(AuthenticateCall(*deps_, ctx_).status());
+        return permitted;
       }
-      ALLIANCE_ASSIGN_OR_RETURN(const bool linked,
-                                deps_->directory->Linked(record.uploader_account(),
-                                                         caller.account_id));
-      if (!linked) return absl::PermissionDeniedError("you are no longer linked to its sender");
     }
     if (caller_out != nullptr) *caller_out = std::move(caller);
+    return absl::OkStatus();
+  }
+
+  absl::Status Recipient(const BlobRecord& record, const std::string& account_id) {
+    const auto& r = record.recipients();
+    if (std::find(r.begin(), r.end(), account_id) == r.end()) {
+      return absl::PermissionDeniedError("this attachment was not sent to you");
+    }
+    ALLIANCE_ASSIGN_OR_RETURN(const bool linked,
+                              deps_->directory->Linked(record.uploader_account(), account_id));
+    if (!linked) return absl::PermissionDeniedError("you are no longer linked to its sender");
     return absl::OkStatus();
   }
 

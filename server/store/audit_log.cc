@@ -68,32 +68,65 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(RelayDb* db, const Cloc
 
 absl::Status AuditLog::Commit(KvBatch* batch, const std::vector<Event>& events) {
   base::MutexLock lock(&mu_);
-  uint64_t sequence = head_sequence_;
-  std::string hash = head_hash_;
-  for (const Event& event : events) {
-    v1::AuditEntry entry;
-    entry.set_sequence(++sequence);
-    entry.set_time(clock_->NowUnixSeconds());
-    entry.set_event(event.event);
-    entry.set_actor_account_id(event.actor);
-    entry.set_subject_account_id(event.subject);
-    entry.set_invite_id(event.invite_id);
-    entry.set_role(event.role);
-    entry.set_count(event.count);
-    entry.set_device_id(event.device_id);
-    entry.set_prev_hash(hash);
-    std::string encoded;
-    if (!entry.SerializeToString(&encoded)) return absl::InternalError("audit encode");
-    hash = Blake2b256(encoded);
-    batch->Put(Cf::kAudit, SequenceKey(sequence), encoded);
-    if (IsSecurityEvent(event.event))
-      batch->Put(Cf::kMeta, SecurityIndexKey(sequence), "");
+  const size_t own = batch->Count();
+  // Several relay processes may append to one chain (PostgreSQL): each append expects the head
+  // it extends, so two appends never both follow one entry; the loser reloads the head and
+  // extends the winner's. (One process: the head is never stale and the first try succeeds.)
+  for (int attempt = 0;; ++attempt) {
+    batch->Truncate(own);
+    batch->Expect(Cf::kMeta, kHeadKey,
+                  head_sequence_ == 0 ? std::nullopt
+                                      : std::optional<std::string>(
+                                            EncodeHead(head_sequence_, head_hash_)));
+    uint64_t sequence = head_sequence_;
+    std::string hash = head_hash_;
+    for (const Event& event : events) {
+      v1::AuditEntry entry;
+      entry.set_sequence(++sequence);
+      entry.set_time(clock_->NowUnixSeconds());
+      entry.set_event(event.event);
+      entry.set_actor_account_id(event.actor);
+      entry.set_subject_account_id(event.subject);
+      entry.set_invite_id(event.invite_id);
+      entry.set_role(event.role);
+      entry.set_count(event.count);
+      entry.set_device_id(event.device_id);
+      entry.set_prev_hash(hash);
+      std::string encoded;
+      if (!entry.SerializeToString(&encoded)) return absl::InternalError("audit encode");
+      hash = Blake2b256(encoded);
+      batch->Put(Cf::kAudit, SequenceKey(sequence), encoded);
+      if (IsSecurityEvent(event.event))
+        batch->Put(Cf::kMeta, SecurityIndexKey(sequence), "");
+    }
+    batch->Put(Cf::kMeta, kHeadKey, EncodeHead(sequence, hash));
+    absl::Status written = db_->Write(batch, /*sync=*/true);
+    if (written.ok()) {
+      head_sequence_ = sequence;
+      head_hash_ = std::move(hash);
+      return absl::OkStatus();
+    }
+    if (!IsWriteConflict(written) || attempt == 63) return written;
+    // Another process appended, or the caller's own expectation failed: only the first is
+    // retried here.
+    ALLIANCE_ASSIGN_OR_RETURN(const bool moved, ReloadHeadLocked());
+    if (!moved) return written;
   }
-  batch->Put(Cf::kMeta, kHeadKey, EncodeHead(sequence, hash));
-  ALLIANCE_RETURN_IF_ERROR(db_->Write(batch, /*sync=*/true));
+}
+
+absl::StatusOr<bool> AuditLog::ReloadHeadLocked() {
+  ALLIANCE_ASSIGN_OR_RETURN(auto head, db_->Get(Cf::kMeta, kHeadKey));
+  uint64_t sequence = 0;
+  std::string hash(kHashSize, '\0');
+  if (head) {
+    if (head->size() != 8 + kHashSize) return absl::InternalError("audit head unreadable");
+    sequence = base::ReadU64BE(head->data());
+    hash = head->substr(8);
+  }
+  const bool moved = sequence != head_sequence_ || hash != head_hash_;
   head_sequence_ = sequence;
   head_hash_ = std::move(hash);
-  return absl::OkStatus();
+  return moved;
 }
 
 absl::StatusOr<std::vector<v1::AuditEntry>> AuditLog::Read(uint64_t after, uint32_t limit,

@@ -11,7 +11,8 @@
 // stored encoding. The head (last sequence and hash) lives in meta and is updated in the same
 // batch. Security events (IsSecurityEvent) are also indexed in meta under
 // "audit_sec" || sequence u64, so that they stay findable however many routine entries follow.
-// Thread-safe: appends are serialized so that chain order equals commit order.
+// Thread-safe: appends are serialized so that chain order equals commit order, across relay
+// processes too (each append expects the head it extends; KvBatch::Expect).
 #ifndef ALLIANCE_SERVER_STORE_AUDIT_LOG_H_
 #define ALLIANCE_SERVER_STORE_AUDIT_LOG_H_
 
@@ -71,6 +72,8 @@ class AuditLog {
 
  private:
   AuditLog(RelayDb* db, const Clock* clock) : db_(db), clock_(clock) {}
+  // Reads the head from the database; true when it differs from the one held.
+  absl::StatusOr<bool> ReloadHeadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   RelayDb* const db_;
   const Clock* const clock_;

@@ -125,6 +125,8 @@ absl::Status Directory::RevokeInvite(const Inviter& caller, std::string_view inv
   }
   invite.set_revoked(true);
   KvBatch batch;
+  // Not revoked over a redemption that landed through another relay process meanwhile.
+  batch.Expect(Cf::kInvites, invite_id, raw);
   batch.Put(Cf::kInvites, invite_id, invite.SerializeAsString());
   AuditLog::Event e;
   e.event = v1::AUDIT_EVENT_INVITE_REVOKED;
@@ -135,6 +137,18 @@ absl::Status Directory::RevokeInvite(const Inviter& caller, std::string_view inv
 }
 
 absl::StatusOr<v1::RegisterResponse> Directory::Register(const v1::RegisterRequest& request) {
+  // Redeeming expects the invite (and the creator, and the free identity key) as read, so that
+  // of two redemptions of one invite through two relay processes exactly one succeeds; the
+  // other is tried again and finds the invite used.
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<v1::RegisterResponse> registered = RegisterOnce(request);
+    if (registered.ok() || !IsWriteConflict(registered.status()) || attempt == 7) {
+      return registered;
+    }
+  }
+}
+
+absl::StatusOr<v1::RegisterResponse> Directory::RegisterOnce(const v1::RegisterRequest& request) {
   if (request.invite_code().size() != kInviteCodeSize ||
       request.identity_key().size() != kEd25519PublicKeySize ||
       request.proof().size() != kEd25519SignatureSize) {
@@ -158,6 +172,7 @@ absl::StatusOr<v1::RegisterResponse> Directory::Register(const v1::RegisterReque
   // An invite is only as good as its creator, as the creator is now: a removed admin's
   // invites must not bring anyone in (DESIGN §2, 11).
   std::optional<AccountRecord> creator;
+  std::optional<std::string> creator_read;
   if (!invite.created_by().empty()) {
     ALLIANCE_ASSIGN_OR_RETURN(auto creator_raw, db_->Get(Cf::kAccounts, invite.created_by()));
     AccountRecord c;
@@ -166,6 +181,7 @@ absl::StatusOr<v1::RegisterResponse> Directory::Register(const v1::RegisterReque
       return absl::FailedPreconditionError("invite no longer valid");
     }
     creator = std::move(c);
+    creator_read = std::move(creator_raw);
   }
   ALLIANCE_ASSIGN_OR_RETURN(auto existing,
                             db_->Get(Cf::kIdentity, IdentityIndexKey(request.identity_key())));
@@ -181,6 +197,9 @@ absl::StatusOr<v1::RegisterResponse> Directory::Register(const v1::RegisterReque
   invite.set_used(true);
 
   KvBatch batch;
+  batch.Expect(Cf::kInvites, invite_id, raw);
+  batch.Expect(Cf::kIdentity, IdentityIndexKey(request.identity_key()), std::nullopt);
+  if (creator.has_value()) batch.Expect(Cf::kAccounts, invite.created_by(), creator_read);
   batch.Put(Cf::kAccounts, account.account_id(), account.SerializeAsString());
   batch.Put(Cf::kIdentity, IdentityIndexKey(request.identity_key()), account.account_id());
   batch.Put(Cf::kInvites, invite_id, invite.SerializeAsString());

@@ -95,6 +95,7 @@ class Directory {
   RelayDb* db() const { return db_; }
 
  private:
+  absl::StatusOr<v1::RegisterResponse> RegisterOnce(const v1::RegisterRequest& request);
   RelayDb* const db_;
   AuditLog* const audit_;
   const Clock* const clock_;

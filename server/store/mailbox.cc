@@ -1,7 +1,11 @@
 #include "server/store/mailbox.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <utility>
+
+#include <sodium.h>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
@@ -91,14 +95,6 @@ absl::StatusOr<bool> Mailbox::AlreadyStored(std::string_view sender_account,
 
 void Mailbox::Send(const v1::Address& sender, const v1::SendRequest& request, SendDone done) {
   // The destinations: `messages`, or the single recipient/type/payload.
-  struct Destination {
-    const v1::Address* address;
-    v1::EnvelopeType type;
-    const std::string* payload;
-    std::string mailbox_key;
-    std::shared_ptr<State> state;
-    uint64_t sequence = 0;
-  };
   std::vector<Destination> destinations;
   if (request.messages_size() == 0) {
     destinations.push_back({&request.recipient(), request.type(), &request.payload(), {}, {}});
@@ -120,6 +116,17 @@ void Mailbox::Send(const v1::Address& sender, const v1::SendRequest& request, Se
     base::MutexLock lock(&inflight_mu_);
     inflight_.erase(dedup_key);
   };
+  if (db_->shared()) {
+    absl::StatusOr<v1::SendResponse> sent = SendShared(sender, request, &destinations, dedup_key);
+    release();
+    if (!sent.ok() && sent.status().code() == absl::StatusCode::kResourceExhausted) {
+      metrics_->send_rejected.Increment();
+    } else if (sent.ok() && !sent->duplicate()) {
+      metrics_->sends.Increment();
+    }
+    done(std::move(sent));
+    return;
+  }
   absl::StatusOr<std::optional<std::string>> existing = db_->Get(Cf::kDedup, dedup_key);
   if (!existing.ok()) {
     release();
@@ -127,23 +134,8 @@ void Mailbox::Send(const v1::Address& sender, const v1::SendRequest& request, Se
     return;
   }
   if (existing->has_value()) {
-    DedupRecord record;
     release();
-    if (!record.ParseFromString(**existing)) {
-      done(absl::InternalError("dedup record unreadable"));
-      return;
-    }
-    v1::SendResponse response;
-    response.set_sequence(record.sequence());
-    response.set_server_time_ms(record.server_time_ms());
-    response.set_duplicate(true);
-    if (record.sequences_size() == 0) {
-      response.add_sequences(record.sequence());
-    } else {
-      *response.mutable_sequences() = record.sequences();
-    }
-    metrics_->send_duplicates.Increment();
-    done(std::move(response));
+    done(DuplicateResponse(**existing));
     return;
   }
 
@@ -248,6 +240,168 @@ void Mailbox::Send(const v1::Address& sender, const v1::SendRequest& request, Se
   });
 }
 
+absl::StatusOr<v1::SendResponse> Mailbox::DuplicateResponse(const std::string& raw) {
+  DedupRecord record;
+  if (!record.ParseFromString(raw)) return absl::InternalError("dedup record unreadable");
+  v1::SendResponse response;
+  response.set_sequence(record.sequence());
+  response.set_server_time_ms(record.server_time_ms());
+  response.set_duplicate(true);
+  if (record.sequences_size() == 0) {
+    response.add_sequences(record.sequence());
+  } else {
+    *response.mutable_sequences() = record.sequences();
+  }
+  metrics_->send_duplicates.Increment();
+  return response;
+}
+
+absl::StatusOr<MailboxCounter> Mailbox::ReadCounter(const std::string& key,
+                                                    std::optional<std::string>* raw) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> stored, db_->Get(Cf::kMailbox, key));
+  MailboxCounter counter;
+  if (stored.has_value()) {
+    std::optional<MailboxCounter> decoded = MailboxCounter::Decode(*stored);
+    if (!decoded) return absl::InternalError("mailbox counter unreadable");
+    counter = *decoded;
+  }
+  if (raw != nullptr) *raw = std::move(stored);
+  return counter;
+}
+
+absl::StatusOr<v1::SendResponse> Mailbox::SendShared(const v1::Address& sender,
+                                                     const v1::SendRequest& request,
+                                                     std::vector<Destination>* destinations,
+                                                     const std::string& dedup_key) {
+  absl::StatusOr<v1::SendResponse> sent;
+  for (int attempt = 0; attempt < 32; ++attempt) {
+    sent = SendSharedOnce(sender, request, destinations, dedup_key);
+    // Another process sent to one of these mailboxes between the read and the write: read
+    // the new sequence and try again (a short, growing pause spreads the contenders).
+    if (!IsWriteConflict(sent.status())) break;
+    std::this_thread::sleep_for(std::chrono::microseconds(
+        (100 << std::min(attempt, 6)) + randombytes_uniform(100u << std::min(attempt, 6))));
+  }
+  if (!sent.ok() || sent->duplicate()) return sent;
+  // Streams of this process wake at once; those of other processes through the notification.
+  for (Destination& d : *destinations) {
+    std::shared_ptr<Subscription> subscriber;
+    {
+      base::MutexLock lock(&d.state->mu);
+      subscriber = d.state->subscriber;
+    }
+    if (subscriber != nullptr) subscriber->OnAvailable();
+  }
+  return sent;
+}
+
+// One try of a send on a shared database. Each destination's sequence is its counter's highest
+// sequence plus one, and the batch expects that counter's sequence unchanged: the sends to one
+// mailbox commit one at a time, in sequence order, whatever process they go through, so the
+// counter's committed highest sequence is also the highest deliverable one.
+absl::StatusOr<v1::SendResponse> Mailbox::SendSharedOnce(const v1::Address& sender,
+                                                         const v1::SendRequest& request,
+                                                         std::vector<Destination>* destinations,
+                                                         const std::string& dedup_key) {
+  ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> existing, db_->Get(Cf::kDedup, dedup_key));
+  if (existing.has_value()) return DuplicateResponse(*existing);
+  const uint64_t now_ms = clock_->NowUnixMillis();
+  KvBatch batch;
+  batch.Expect(Cf::kDedup, dedup_key, std::nullopt);
+  DedupRecord dedup;
+  v1::SendResponse response;
+  std::vector<int64_t> depths;
+  for (Destination& d : *destinations) {
+    d.mailbox_key = MailboxKey(*d.address);
+    d.state = GetState(d.mailbox_key);
+    {
+      base::MutexLock lock(&d.state->mu);
+      if (d.state->closed) return absl::NotFoundError("no such recipient");
+    }
+    std::optional<std::string> raw;
+    ALLIANCE_ASSIGN_OR_RETURN(MailboxCounter counter, ReadCounter(d.mailbox_key, &raw));
+    if (!raw.has_value()) {
+      // A prefix can only be expected of a stored value: a first send stores a zero counter
+      // (a no-op merge for anyone else) and reads again.
+      KvBatch zero;
+      zero.Merge(Cf::kMailbox, d.mailbox_key, MailboxCounter{}.Encode());
+      ALLIANCE_RETURN_IF_ERROR(db_->Write(&zero, /*sync=*/false));
+      ALLIANCE_ASSIGN_OR_RETURN(counter, ReadCounter(d.mailbox_key, &raw));
+      if (!raw.has_value()) return absl::AbortedError(kWriteConflict);
+    }
+    if (counter.depth >= 0 && static_cast<uint64_t>(counter.depth) >= limits_.max_mailbox_envelopes) {
+      return absl::ResourceExhaustedError("recipient mailbox full");
+    }
+    ALLIANCE_ASSIGN_OR_RETURN(
+        MailboxCounter mine,
+        ReadCounter(SenderCounterKey(d.mailbox_key, sender.account_id()), nullptr));
+    if (mine.depth >= 0 &&
+        static_cast<uint64_t>(mine.depth) >= limits_.max_mailbox_envelopes_per_sender) {
+      return absl::ResourceExhaustedError(
+          "too many of your messages are waiting for this recipient; retry later");
+    }
+    d.sequence = counter.max_sequence + 1;
+    depths.push_back(counter.depth + 1);
+    batch.ExpectPrefix(Cf::kMailbox, d.mailbox_key, raw->substr(0, 8));
+    v1::Envelope envelope;
+    envelope.set_version(request.version());
+    envelope.set_message_id(request.message_id());
+    *envelope.mutable_sender() = sender;
+    *envelope.mutable_recipient() = *d.address;
+    envelope.set_type(d.type);
+    envelope.set_payload(*d.payload);
+    envelope.set_sequence(d.sequence);
+    envelope.set_server_time_ms(now_ms);
+    batch.Put(Cf::kMailbox, EnvelopeKey(d.mailbox_key, d.sequence), envelope.SerializeAsString());
+    batch.Merge(Cf::kMailbox, d.mailbox_key,
+                MailboxCounter{.max_sequence = d.sequence, .depth = 1}.Encode());
+    batch.Merge(Cf::kMailbox, SenderCounterKey(d.mailbox_key, sender.account_id()),
+                MailboxCounter{.depth = 1}.Encode());
+    batch.Notify(d.mailbox_key);
+    dedup.add_sequences(d.sequence);
+    response.add_sequences(d.sequence);
+  }
+  *dedup.mutable_recipient() = *destinations->front().address;
+  dedup.set_sequence(destinations->front().sequence);
+  dedup.set_server_time_ms(now_ms);
+  response.set_sequence(destinations->front().sequence);
+  response.set_server_time_ms(now_ms);
+  batch.Put(Cf::kDedup, dedup_key, dedup.SerializeAsString());
+  batch.Put(Cf::kDedup, DedupIndexKey(now_ms, sender.account_id(), request.message_id()), "");
+  ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/true));
+  for (int64_t depth : depths) metrics_->mailbox_depth.Observe(static_cast<double>(depth));
+  return response;
+}
+
+void Mailbox::Wake(std::string_view mailbox_key) {
+  std::vector<std::shared_ptr<Subscription>> subscribers;
+  auto collect = [&subscribers](State* state) {
+    base::MutexLock lock(&state->mu);
+    if (state->subscriber != nullptr) subscribers.push_back(state->subscriber);
+  };
+  if (mailbox_key.empty()) {
+    for (Shard& shard : shards_) {
+      std::vector<std::shared_ptr<State>> states;
+      {
+        base::MutexLock lock(&shard.mu);
+        for (auto& [key, state] : shard.states) states.push_back(state);
+      }
+      for (auto& state : states) collect(state.get());
+    }
+  } else {
+    const std::string key(mailbox_key);
+    Shard& shard = shards_[absl::HashOf(key) % shards_.size()];
+    std::shared_ptr<State> state;
+    {
+      base::MutexLock lock(&shard.mu);
+      auto it = shard.states.find(key);
+      if (it != shard.states.end()) state = it->second;
+    }
+    if (state != nullptr) collect(state.get());
+  }
+  for (const auto& s : subscribers) s->OnAvailable();
+}
+
 void Mailbox::FinishSend(const std::vector<std::shared_ptr<State>>& states,
                          std::vector<v1::Envelope>* envelopes, const std::string& dedup_key,
                          absl::Status status, v1::SendResponse response, const SendDone& done) {
@@ -285,6 +439,14 @@ void Mailbox::FinishSend(const std::vector<std::shared_ptr<State>>& states,
 
 absl::StatusOr<uint32_t> Mailbox::Ack(const v1::Address& mailbox,
                                       const google::protobuf::RepeatedField<uint64_t>& sequences) {
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<uint32_t> acked = AckOnce(mailbox, sequences);
+    if (acked.ok() || !IsWriteConflict(acked.status()) || attempt == 7) return acked;
+  }
+}
+
+absl::StatusOr<uint32_t> Mailbox::AckOnce(
+    const v1::Address& mailbox, const google::protobuf::RepeatedField<uint64_t>& sequences) {
   std::set<uint64_t> unique(sequences.begin(), sequences.end());
   std::string mailbox_key = MailboxKey(mailbox);
   std::shared_ptr<State> state = GetState(mailbox_key);
@@ -301,6 +463,9 @@ absl::StatusOr<uint32_t> Mailbox::Ack(const v1::Address& mailbox,
     // recognized and stores nothing.
     v1::Envelope envelope;
     if (envelope.ParseFromString(*raw)) ++per_sender[envelope.sender().account_id()];
+    // Another process may delete it at the same moment (the same device acking through two
+    // relays, or the sweep): only one of them counts it off the depth.
+    if (db_->shared()) batch.Expect(Cf::kMailbox, key, raw);
     batch.Delete(Cf::kMailbox, key);
     ++deleted;
   }
@@ -336,6 +501,10 @@ absl::StatusOr<uint64_t> Mailbox::Subscribe(const v1::Address& mailbox,
     state->live_bytes = 0;
     deliverable = DeliverableLocked(*state);
   }
+  if (db_->shared()) {
+    ALLIANCE_ASSIGN_OR_RETURN(MailboxCounter counter, ReadCounter(mailbox_key, nullptr));
+    deliverable = counter.max_sequence;
+  }
   if (previous != nullptr) previous->OnClosed(absl::AbortedError("replaced by a newer stream"));
   return deliverable;
 }
@@ -355,6 +524,12 @@ absl::Status Mailbox::TakeLive(const v1::Address& mailbox, uint64_t after, size_
                                std::vector<v1::Envelope>* out, uint64_t* deliverable,
                                size_t max_bytes) {
   std::string mailbox_key = MailboxKey(mailbox);
+  if (db_->shared()) {
+    // Nothing is held in memory: another process may have committed what comes next.
+    ALLIANCE_ASSIGN_OR_RETURN(MailboxCounter counter, ReadCounter(mailbox_key, nullptr));
+    *deliverable = counter.max_sequence;
+    return absl::OkStatus();
+  }
   std::shared_ptr<State> state = GetState(mailbox_key);
   base::MutexLock lock(&state->mu);
   ALLIANCE_RETURN_IF_ERROR(EnsureLoaded(state.get(), mailbox_key));
@@ -382,6 +557,10 @@ absl::Status Mailbox::TakeLive(const v1::Address& mailbox, uint64_t after, size_
 
 absl::StatusOr<uint64_t> Mailbox::Deliverable(const v1::Address& mailbox) {
   std::string mailbox_key = MailboxKey(mailbox);
+  if (db_->shared()) {
+    ALLIANCE_ASSIGN_OR_RETURN(MailboxCounter counter, ReadCounter(mailbox_key, nullptr));
+    return counter.max_sequence;
+  }
   std::shared_ptr<State> state = GetState(mailbox_key);
   base::MutexLock lock(&state->mu);
   ALLIANCE_RETURN_IF_ERROR(EnsureLoaded(state.get(), mailbox_key));

@@ -19,6 +19,13 @@
 // Per-mailbox sequence and depth live in a counter key updated by a commutative merge operator
 // (db.h), read lazily on first use: startup never scans, and sends never count.
 //
+// On a database that several relay processes share (RelayDb::shared(), PostgreSQL), nothing
+// authoritative is kept in memory: a send reads each destination's counter and writes the
+// envelope at the next sequence, expecting that counter's sequence unchanged (KvBatch::Expect),
+// so sends to one mailbox commit one at a time in sequence order through any process; the
+// committed counter is then the deliverable end, and streams read from the database when woken
+// by a local send or a notification from another process (Wake).
+//
 // Thread-safe. Subscription callbacks are invoked without any Mailbox lock held.
 #ifndef ALLIANCE_SERVER_STORE_MAILBOX_H_
 #define ALLIANCE_SERVER_STORE_MAILBOX_H_
@@ -129,7 +136,21 @@ class Mailbox {
   // Ends every stream with `why` and refuses new subscriptions. For shutdown.
   void CloseAll(absl::Status why);
 
+  // Wakes the stream of the mailbox `mailbox_key` (every stream when empty): something may
+  // have been committed there by another relay process (RelayDb::Listen).
+  void Wake(std::string_view mailbox_key);
+
  private:
+  struct State;
+  // One destination of a send.
+  struct Destination {
+    const v1::Address* address;
+    v1::EnvelopeType type;
+    const std::string* payload;
+    std::string mailbox_key;
+    std::shared_ptr<State> state;
+    uint64_t sequence = 0;
+  };
   struct State {
     base::Mutex mu;
     bool loaded ABSL_GUARDED_BY(mu) = false;
@@ -158,6 +179,21 @@ class Mailbox {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu);
   void ReleaseSenderLocked(State* state, const std::string& sender, int64_t n)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu);
+  absl::StatusOr<v1::SendResponse> DuplicateResponse(const std::string& raw);
+  // The counter stored at `key` (zero when absent); `raw`, when given, gets the stored bytes.
+  absl::StatusOr<MailboxCounter> ReadCounter(const std::string& key,
+                                             std::optional<std::string>* raw);
+  // Send on a shared database (RelayDb::shared()): nothing reserved in memory; see the .cc.
+  absl::StatusOr<v1::SendResponse> SendShared(const v1::Address& sender,
+                                              const v1::SendRequest& request,
+                                              std::vector<Destination>* destinations,
+                                              const std::string& dedup_key);
+  absl::StatusOr<v1::SendResponse> SendSharedOnce(const v1::Address& sender,
+                                                  const v1::SendRequest& request,
+                                                  std::vector<Destination>* destinations,
+                                                  const std::string& dedup_key);
+  absl::StatusOr<uint32_t> AckOnce(const v1::Address& mailbox,
+                                   const google::protobuf::RepeatedField<uint64_t>& sequences);
   absl::StatusOr<uint64_t> ExpireMailbox(const std::string& mailbox_key, uint64_t cutoff_ms);
   absl::StatusOr<uint64_t> SweepDedup(uint64_t cutoff_ms);
   // Completes a send once its batch is written (or failed): `envelopes[i]` went to

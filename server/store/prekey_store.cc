@@ -82,11 +82,23 @@ absl::StatusOr<v1::PublishPreKeysResponse> PreKeyStore::Publish(
 
   std::string device = DeviceKey(owner.account_id(), owner.device_id());
   base::MutexLock lock(&DeviceMutex(device));
+  // The count is read, then written: retried if a fetch through another relay process changed
+  // it in between.
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<v1::PublishPreKeysResponse> published = PublishOnce(device, owner, request);
+    if (published.ok() || !IsWriteConflict(published.status()) || attempt == 31) return published;
+  }
+}
+
+absl::StatusOr<v1::PublishPreKeysResponse> PreKeyStore::PublishOnce(
+    const std::string& device, const v1::Address& owner,
+    const v1::PublishPreKeysRequest& request) {
   ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kIdentity, KeysRecordKey(device)));
   DeviceKeysRecord record;
   if (raw && !record.ParseFromString(*raw)) return absl::InternalError("prekeys unreadable");
   uint32_t added = 0;
   KvBatch batch;
+  batch.Expect(Cf::kIdentity, KeysRecordKey(device), raw);
   for (const v1::OneTimePreKey& k : request.one_time_prekeys()) {
     std::string key = OneTimeKey(device, k.id());
     ALLIANCE_ASSIGN_OR_RETURN(auto existing, db_->Get(Cf::kOneTime, key));
@@ -113,6 +125,18 @@ absl::StatusOr<v1::PreKeyBundle> PreKeyStore::Fetch(const v1::Address& address,
                                                     std::string_view identity_key) {
   std::string device = DeviceKey(address.account_id(), address.device_id());
   base::MutexLock lock(&DeviceMutex(device));
+  // Another relay process on the same database may hand out the same first key at the same
+  // moment: the handout expects the key (and the count beside it) unchanged, so exactly one of
+  // two such fetches gets it and the other takes the next one.
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<v1::PreKeyBundle> bundle = FetchOnce(device, address, identity_key);
+    if (bundle.ok() || !IsWriteConflict(bundle.status()) || attempt == 31) return bundle;
+  }
+}
+
+absl::StatusOr<v1::PreKeyBundle> PreKeyStore::FetchOnce(const std::string& device,
+                                                        const v1::Address& address,
+                                                        std::string_view identity_key) {
   ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kIdentity, KeysRecordKey(device)));
   DeviceKeysRecord record;
   if (!raw || !record.ParseFromString(*raw) || !record.has_signed_prekey()) {
@@ -131,6 +155,8 @@ absl::StatusOr<v1::PreKeyBundle> PreKeyStore::Fetch(const v1::Address& address,
     otk->set_id(base::ReadU32BE(it->key().data() + device.size()));
     otk->set_public_key(it->value().ToString());
     KvBatch batch;
+    batch.Expect(Cf::kOneTime, it->key(), it->value().ToString());
+    batch.Expect(Cf::kIdentity, KeysRecordKey(device), *raw);
     batch.Delete(Cf::kOneTime, it->key());
     record.set_one_time_count(record.one_time_count() > 0 ? record.one_time_count() - 1 : 0);
     batch.Put(Cf::kIdentity, KeysRecordKey(device), record.SerializeAsString());

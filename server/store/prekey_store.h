@@ -56,6 +56,11 @@ class PreKeyStore {
 
  private:
   base::Mutex& DeviceMutex(std::string_view device_key);
+  absl::StatusOr<v1::PublishPreKeysResponse> PublishOnce(const std::string& device,
+                                                         const v1::Address& owner,
+                                                         const v1::PublishPreKeysRequest& request);
+  absl::StatusOr<v1::PreKeyBundle> FetchOnce(const std::string& device, const v1::Address& address,
+                                             std::string_view identity_key);
 
   RelayDb* const db_;
   AuditLog* const audit_;

@@ -130,6 +130,55 @@ RelayHarness::RelayHarness(Limits limits, Storage storage)
   Start();
 }
 
+RelayHarness::RelayHarness(JoinTag, const RelayHarness& first, Limits limits)
+    : clock_(absl::FromUnixSeconds(1'700'000'000)) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "alliance-relay-XXXXXX").string();
+  root_dir_ = mkdtemp(tmpl.data());
+  log_file_ = root_dir_ + "/relay.log";
+  bootstrap_code_ = first.bootstrap_code_;
+  options_ = first.options_;
+  options_.log_file = log_file_;
+  options_.limits = limits;
+  Start();
+}
+
+std::unique_ptr<RelayHarness> RelayHarness::SecondNode(const RelayHarness& first, Limits limits) {
+  EXPECT_TRUE(first.postgres()) << "only a PostgreSQL relay has room for a second node";
+  return std::unique_ptr<RelayHarness>(new RelayHarness(JoinTag(), first, std::move(limits)));
+}
+
+RelayHarness::RelayHarness(ClientTag, const std::string& target, std::string relay_id,
+                           std::string bootstrap_code)
+    : clock_(absl::FromUnixSeconds(1'700'000'000)),
+      bootstrap_code_(std::move(bootstrap_code)),
+      client_relay_id_(std::move(relay_id)) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "alliance-relay-XXXXXX").string();
+  root_dir_ = mkdtemp(tmpl.data());
+  Connect(target);
+}
+
+std::unique_ptr<RelayHarness> RelayHarness::ClientOf(const std::string& target,
+                                                     const std::string& relay_id,
+                                                     const std::string& bootstrap_code) {
+  return std::unique_ptr<RelayHarness>(
+      new RelayHarness(ClientTag(), target, relay_id, bootstrap_code));
+}
+
+void RelayHarness::Connect(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  // A node that was killed comes back on the same port: reconnect at once, not after backoff.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+  channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  accounts_ = v1::Accounts::NewStub(channel_);
+  keys_ = v1::Keys::NewStub(channel_);
+  relay_stub_ = v1::Relay::NewStub(channel_);
+  clinic_ = v1::Clinic::NewStub(channel_);
+  blobs_ = v1::Blobs::NewStub(channel_);
+}
+
 RelayHarness::~RelayHarness() {
   Stop();
   std::error_code ec;
@@ -145,16 +194,7 @@ void RelayHarness::Start() {
       RelayServer::Start(options_, &clock_, logger_.get());
   ASSERT_TRUE(relay.ok()) << relay.status();
   relay_ = std::move(*relay);
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);
-  args.SetMaxSendMessageSize(-1);
-  channel_ = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(relay_->port()),
-                                       grpc::InsecureChannelCredentials(), args);
-  accounts_ = v1::Accounts::NewStub(channel_);
-  keys_ = v1::Keys::NewStub(channel_);
-  relay_stub_ = v1::Relay::NewStub(channel_);
-  clinic_ = v1::Clinic::NewStub(channel_);
-  blobs_ = v1::Blobs::NewStub(channel_);
+  Connect("127.0.0.1:" + std::to_string(relay_->port()));
 }
 
 void RelayHarness::Stop() {
@@ -173,7 +213,9 @@ void RelayHarness::Restart() {
   Start();
 }
 
-std::string RelayHarness::relay_id() { return relay_->relay_id(); }
+std::string RelayHarness::relay_id() {
+  return relay_ != nullptr ? relay_->relay_id() : client_relay_id_;
+}
 
 std::vector<std::pair<std::string, std::string>> RelayHarness::StoredBytes() {
   std::vector<std::pair<std::string, std::string>> out;

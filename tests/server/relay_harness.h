@@ -78,6 +78,15 @@ class RelayHarness {
   explicit RelayHarness(Limits limits = Limits(), Storage storage = Storage::kFromEnvironment);
   ~RelayHarness();
 
+  // A second relay process on `first`'s PostgreSQL database (its own port, log and clock).
+  static std::unique_ptr<RelayHarness> SecondNode(const RelayHarness& first,
+                                                  Limits limits = Limits());
+  // No relay of its own: the stubs and helpers talk to `target` ("127.0.0.1:port", a relay
+  // another process runs), whose id is `relay_id`.
+  static std::unique_ptr<RelayHarness> ClientOf(const std::string& target,
+                                                const std::string& relay_id,
+                                                const std::string& bootstrap_code);
+
   // Restarts the relay on the same database (e.g. after changing options()).
   void Restart();
   void Stop();
@@ -133,6 +142,13 @@ class RelayHarness {
                    uint32_t* deleted = nullptr);
 
  private:
+  struct JoinTag {};
+  struct ClientTag {};
+  RelayHarness(JoinTag, const RelayHarness& first, Limits limits);
+  RelayHarness(ClientTag, const std::string& target, std::string relay_id,
+               std::string bootstrap_code);
+  void Connect(const std::string& target);
+
   ManualClock clock_;
   std::string root_dir_;
   std::string data_dir_;
@@ -147,6 +163,7 @@ class RelayHarness {
   std::unique_ptr<v1::Relay::Stub> relay_stub_;
   std::unique_ptr<v1::Clinic::Stub> clinic_;
   std::unique_ptr<v1::Blobs::Stub> blobs_;
+  std::string client_relay_id_;  // ClientOf
 };
 
 }  // namespace alliance::server::testing
