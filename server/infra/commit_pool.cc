@@ -13,12 +13,24 @@ void CommitPool::Submit(KvBatch batch, Done done) {
   {
     base::MutexLock lock(&mu_);
     if (!stopping_) {
-      queue_.push_back(Job{std::move(batch), std::move(done)});
+      queue_.push_back(Job{std::move(batch), std::move(done), nullptr});
       ready_.Signal();
       return;
     }
   }
   done(absl::UnavailableError("relay shutting down"));
+}
+
+void CommitPool::Post(std::function<void()> task) {
+  {
+    base::MutexLock lock(&mu_);
+    if (!stopping_) {
+      queue_.push_back(Job{KvBatch(), nullptr, std::move(task)});
+      ready_.Signal();
+      return;
+    }
+  }
+  task();
 }
 
 void CommitPool::Run() {
@@ -30,6 +42,10 @@ void CommitPool::Run() {
       if (queue_.empty()) return;  // stopping and drained
       job = std::move(queue_.front());
       queue_.pop_front();
+    }
+    if (job.task) {
+      job.task();
+      continue;
     }
     absl::Status s = db_->Write(&job.batch, /*sync=*/true);
     job.done(s);

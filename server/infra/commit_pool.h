@@ -35,6 +35,10 @@ class CommitPool {
   // runs at once with UNAVAILABLE.
   void Submit(KvBatch batch, Done done);
 
+  // Runs `task` on a pool thread: work that waits on the database (PostgreSQL round trips) and
+  // must not hold a gRPC thread. After Shutdown(), runs it at once on the caller's thread.
+  void Post(std::function<void()> task);
+
   // Writes what is queued, then stops the threads. Idempotent.
   void Shutdown();
 
@@ -42,6 +46,7 @@ class CommitPool {
   struct Job {
     KvBatch batch;
     Done done;
+    std::function<void()> task;  // Post(); batch and done unused
   };
   void Run();
 

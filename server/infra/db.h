@@ -39,6 +39,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -94,6 +96,18 @@ class RelayDb {
   // Reads one key; std::nullopt when absent. Errors: UNAVAILABLE, INTERNAL.
   [[nodiscard]] virtual absl::StatusOr<std::optional<std::string>> Get(Cf which,
                                                                        std::string_view key) = 0;
+  // Reads several keys (one round trip on PostgreSQL); std::nullopt for each one absent.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<std::optional<std::string>>> GetMany(
+      const std::vector<std::pair<Cf, std::string>>& keys) {
+    std::vector<std::optional<std::string>> out;
+    out.reserve(keys.size());
+    for (const auto& [cf, key] : keys) {
+      absl::StatusOr<std::optional<std::string>> value = Get(cf, key);
+      if (!value.ok()) return value.status();
+      out.push_back(*std::move(value));
+    }
+    return out;
+  }
   // Iterates `which` in key order, below `upper` when it is not empty.
   [[nodiscard]] virtual std::unique_ptr<KvIterator> NewIterator(Cf which,
                                                                 std::string_view upper = {}) = 0;

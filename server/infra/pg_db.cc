@@ -46,7 +46,21 @@ std::string OneLine(std::string_view message) {
 }
 
 // Statement kinds prepared on every connection, per column family.
-enum Stmt : int { kGet, kPut, kDelete, kDeleteRange, kMerge, kScan, kScanBounded, kFloor, kStmtCount };
+enum Stmt : int {
+  kGet,
+  kPut,
+  kDelete,
+  kDeleteRange,
+  kMerge,
+  kScan,
+  kScanBounded,
+  kFloor,
+  kExpectKey,  // alliance_expect: lock key, table, key, value, mode
+  kNotify,     // pg_notify: channel, payload
+  kStmtCount
+};
+// What alliance_expect raises when an expectation fails (a SQLSTATE of our own).
+constexpr const char* kConflictState = "AL001";
 
 std::string StmtName(Stmt s, Cf which) {
   return absl::StrCat("s", static_cast<int>(s), "_", static_cast<int>(which));
@@ -70,6 +84,8 @@ std::string StmtSql(Stmt s, Cf which) {
       return absl::StrCat("SELECT k, v FROM ", t, " WHERE k >= $1 AND k < $3 ORDER BY k LIMIT $2");
     case kFloor:
       return absl::StrCat("SELECT k, v FROM ", t, " WHERE k <= $1 ORDER BY k DESC LIMIT $2");
+    case kExpectKey: return "SELECT alliance_expect($1, $2, $3, $4, $5)";
+    case kNotify: return "SELECT pg_notify($1, $2)";
     case kStmtCount: break;
   }
   return "";
@@ -102,7 +118,25 @@ std::vector<TableMigration> TableMigrations() {
       "CREATE FUNCTION alliance_counter_merge(a bytea, b bytea) RETURNS bytea LANGUAGE sql "
       "IMMUTABLE AS $$ SELECT int8send(GREATEST(alliance_be64(a, 0), alliance_be64(b, 0))) || "
       "int8send(alliance_be64(a, 8) + alliance_be64(b, 8)) $$;\n");
-  return {{1, "one table per column family; mailbox counter merge", v1}};
+  // Expectations (KvBatch::Expect) checked in the database, so that a whole batch goes in one
+  // round trip (pipelined): lock the key (transaction advisory lock), read it, compare; mode 0
+  // equal, 1 absent, 2 begins with. A failure raises AL001 and aborts the transaction.
+  std::string v2 =
+      "CREATE FUNCTION alliance_expect(lock_key bigint, tbl text, key bytea, expected bytea, "
+      "mode integer) RETURNS void LANGUAGE plpgsql AS $$\n"
+      "DECLARE stored bytea;\n"
+      "BEGIN\n"
+      "  PERFORM pg_advisory_xact_lock(lock_key);\n"
+      "  EXECUTE format('SELECT v FROM %I WHERE k = $1', tbl) INTO stored USING key;\n"
+      "  IF (mode = 0 AND stored IS DISTINCT FROM expected)\n"
+      "     OR (mode = 1 AND stored IS NOT NULL)\n"
+      "     OR (mode = 2 AND (stored IS NULL OR\n"
+      "         substring(stored FROM 1 FOR length(expected)) <> expected)) THEN\n"
+      "    RAISE EXCEPTION 'changed concurrently' USING ERRCODE = 'AL001';\n"
+      "  END IF;\n"
+      "END $$;\n";
+  return {{1, "one table per column family; mailbox counter merge", v1},
+          {2, "alliance_expect: conditional batches in one round trip", v2}};
 }
 
 // Maps a failed result to a status. Only the SQLSTATE and the primary message are used: the
@@ -112,6 +146,7 @@ absl::Status FromResult(PGconn* conn, const PGresult* res, std::string_view what
   const char* primary = res != nullptr ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
   const std::string message = OneLine(primary != nullptr ? primary : PQerrorMessage(conn));
   const std::string code = state != nullptr ? state : "";
+  if (code == kConflictState) return absl::AbortedError(kWriteConflict);
   if (code == "40001" || code == "40P01") {
     return absl::AbortedError(absl::StrCat("storage: ", std::string(what), ": ", message));
   }
@@ -136,6 +171,26 @@ struct Result {
   bool ok() const {
     ExecStatusType s = PQresultStatus(res);
     return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+  }
+};
+
+// The parameters of one statement: bytea binary; a limit, lock key, mode, table name or
+// notification as text.
+struct Params {
+  const char* values[5];
+  int lengths[5];
+  int formats[5];
+  int n = 0;
+  Params(Stmt stmt, std::initializer_list<std::string_view> params) {
+    for (std::string_view p : params) {
+      values[n] = p.data() != nullptr ? p.data() : "";  // a null pointer would mean SQL NULL
+      lengths[n] = static_cast<int>(p.size());
+      formats[n] = 1;
+      ++n;
+    }
+    if (stmt == kScan || stmt == kScanBounded || stmt == kFloor) formats[1] = 0;
+    if (stmt == kExpectKey) formats[0] = formats[1] = formats[4] = 0;
+    if (stmt == kNotify) formats[0] = formats[1] = 0;
   }
 };
 
@@ -180,38 +235,48 @@ class PgRelayDb::Connection {
     return absl::OkStatus();
   }
 
-  // Runs a prepared statement; bytea parameters binary, an int parameter as text.
-  // Prepared on first use on this connection (tables may not exist when it opens).
-  PGresult* Run(Stmt stmt, Cf cf, std::initializer_list<std::string_view> params) {
+  // Prepares `stmt` for `cf` on this connection unless it already is (tables may not exist
+  // when a connection opens, so statements are prepared on first use). Returns the failed
+  // result, or nullptr.
+  PGresult* Prepare(Stmt stmt, Cf cf) {
     const int index = static_cast<int>(cf) * kStmtCount + static_cast<int>(stmt);
-    if (!prepared_[index]) {
-      Oid types[3] = {kByteaOid, kByteaOid, kByteaOid};
-      int n = 2;
-      if (stmt == kGet || stmt == kDelete) n = 1;
-      if (stmt == kScan || stmt == kFloor) types[1] = 23;  // int4 limit
-      if (stmt == kScanBounded) {
-        types[1] = 23;
-        n = 3;
-      }
-      PGresult* prepared =
-          PQprepare(conn_, StmtName(stmt, cf).c_str(), StmtSql(stmt, cf).c_str(), n, types);
-      if (PQresultStatus(prepared) != PGRES_COMMAND_OK) return prepared;  // the caller reports
-      PQclear(prepared);
-      prepared_[index] = true;
+    if (prepared_[index]) return nullptr;
+    Oid types[5] = {kByteaOid, kByteaOid, kByteaOid, kByteaOid, kByteaOid};
+    int n = 2;
+    if (stmt == kGet || stmt == kDelete) n = 1;
+    if (stmt == kScan || stmt == kFloor) types[1] = 23;  // int4 limit
+    if (stmt == kScanBounded) {
+      types[1] = 23;
+      n = 3;
     }
-    const char* values[3];
-    int lengths[3];
-    int formats[3];
-    int n = 0;
-    for (std::string_view p : params) {
-      values[n] = p.data() != nullptr ? p.data() : "";  // a null pointer would mean SQL NULL
-      lengths[n] = static_cast<int>(p.size());
-      formats[n] = 1;
-      ++n;
+    if (stmt == kExpectKey) {
+      types[0] = 20;  // int8 lock key
+      types[1] = 25;  // text table
+      types[4] = 23;  // int4 mode
+      n = 5;
     }
-    if (stmt == kScan || stmt == kScanBounded || stmt == kFloor) formats[1] = 0;  // limit, text
-    return PQexecPrepared(conn_, StmtName(stmt, cf).c_str(), n, values, lengths, formats,
+    if (stmt == kNotify) types[0] = types[1] = 25;
+    PGresult* prepared =
+        PQprepare(conn_, StmtName(stmt, cf).c_str(), StmtSql(stmt, cf).c_str(), n, types);
+    if (PQresultStatus(prepared) != PGRES_COMMAND_OK) return prepared;  // the caller reports
+    PQclear(prepared);
+    prepared_[index] = true;
+    return nullptr;
+  }
+
+  // Runs a prepared statement; bytea parameters binary, int and text parameters as text.
+  PGresult* Run(Stmt stmt, Cf cf, std::initializer_list<std::string_view> params) {
+    if (PGresult* failed = Prepare(stmt, cf)) return failed;
+    Params p(stmt, params);
+    return PQexecPrepared(conn_, StmtName(stmt, cf).c_str(), p.n, p.values, p.lengths, p.formats,
                           /*resultFormat=*/1);
+  }
+
+  // Queues a prepared (Prepare'd) statement in pipeline mode. False when libpq refused it.
+  bool Send(Stmt stmt, Cf cf, std::initializer_list<std::string_view> params) {
+    Params p(stmt, params);
+    return PQsendQueryPrepared(conn_, StmtName(stmt, cf).c_str(), p.n, p.values, p.lengths,
+                               p.formats, /*resultFormat=*/1) == 1;
   }
 
  private:
@@ -434,72 +499,120 @@ void PgRelayDb::Release(std::unique_ptr<Connection> connection) {
   available_.Signal();
 }
 
+namespace {
+
+Stmt StmtOf(KvBatch::Op op) {
+  switch (op) {
+    case KvBatch::Op::kPut: return kPut;
+    case KvBatch::Op::kDelete: return kDelete;
+    case KvBatch::Op::kMerge: return kMerge;
+    case KvBatch::Op::kDeleteRange: return kDeleteRange;
+    case KvBatch::Op::kExpect:
+    case KvBatch::Op::kExpectAbsent:
+    case KvBatch::Op::kExpectPrefix: return kExpectKey;
+    case KvBatch::Op::kNotify: return kNotify;
+  }
+  return kStmtCount;
+}
+
+}  // namespace
+
 absl::Status PgRelayDb::WriteOnce(Connection* c, const KvBatch& batch, bool sync) {
+  // Statements are prepared before the pipeline starts (preparing is a round trip of its own).
+  for (const KvBatch::Entry& e : batch.entries()) {
+    const Stmt stmt = StmtOf(e.op);
+    const Cf cf = stmt == kExpectKey || stmt == kNotify ? Cf::kDefault : e.cf;
+    Result failed(c->Prepare(stmt, cf));
+    if (failed.res != nullptr) return FromResult(c->pg(), failed.res, "prepare");
+  }
+  // Expectations first, in one order (no deadlock between two expecting batches); each locks
+  // its key, then reads it, so the value a concurrent winner committed is the one compared.
   std::vector<const KvBatch::Entry*> expected;
-  bool notifies = false;
   for (const KvBatch::Entry& e : batch.entries()) {
     if (KvBatch::IsExpectation(e.op)) expected.push_back(&e);
-    if (e.op == KvBatch::Op::kNotify) notifies = true;
   }
-  // A lone synced statement commits by itself; anything else is one transaction.
-  const bool alone = batch.Count() == 1 && sync && expected.empty() && !notifies;
-  if (!alone) {
-    ALLIANCE_RETURN_IF_ERROR(
-        c->Exec(sync ? "BEGIN" : "BEGIN; SET LOCAL synchronous_commit TO off"));
-  }
-  auto fail = [&](absl::Status s) {
-    if (!alone && !c->broken()) (void)c->Exec("ROLLBACK");
-    return s;
-  };
-  // Expectations first, locked in one order (no deadlock between two expecting batches), each
-  // read after its lock: the value a concurrent winner committed is the one compared.
   std::sort(expected.begin(), expected.end(), [](const KvBatch::Entry* x, const KvBatch::Entry* y) {
     return std::tie(x->cf, x->key) < std::tie(y->cf, y->key);
   });
+
+  // The whole transaction in one round trip: libpq's pipeline mode sends every statement, then
+  // reads every result. A statement that fails aborts the ones after it (COMMIT included).
+  PGconn* pg = c->pg();
+  if (PQenterPipelineMode(pg) != 1) {
+    return absl::UnavailableError(absl::StrCat("storage unavailable: ", OneLine(PQerrorMessage(pg))));
+  }
+  int queued = 0;
+  bool sent = true;
+  auto send_text = [&](const char* sql) {
+    sent = sent && PQsendQueryParams(pg, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+    ++queued;
+  };
+  send_text("BEGIN");
+  if (!sync) send_text("SET LOCAL synchronous_commit TO off");
+  const std::string channel = absl::StrCat("alliance_", base::ToHex(relay_id_.substr(0, 8)));
   for (const KvBatch::Entry* e : expected) {
     const std::string lock = std::to_string(LockKey(absl::StrCat(CfName(e->cf), ":", e->key)));
-    const char* values[1] = {lock.c_str()};
-    Result locked(PQexecParams(c->pg(), "SELECT pg_advisory_xact_lock($1::bigint)", 1, nullptr,
-                               values, nullptr, nullptr, 0));
-    if (!locked.ok()) return fail(FromResult(c->pg(), locked.res, "lock"));
-    Result r(c->Run(kGet, e->cf, {e->key}));
-    if (!r.ok()) return fail(FromResult(c->pg(), r.res, "read"));
-    std::optional<std::string_view> stored;
-    if (PQntuples(r.res) == 1) {
-      stored.emplace(PQgetvalue(r.res, 0, 0), static_cast<size_t>(PQgetlength(r.res, 0, 0)));
-    }
-    const bool holds = KvBatch::Holds(*e, stored);
-    if (!holds) return fail(absl::AbortedError(kWriteConflict));
+    const std::string table = Table(e->cf);
+    const std::string mode = e->op == KvBatch::Op::kExpect         ? "0"
+                             : e->op == KvBatch::Op::kExpectAbsent ? "1"
+                                                                   : "2";
+    sent = sent && c->Send(kExpectKey, Cf::kDefault, {lock, table, e->key, e->value, mode});
+    ++queued;
   }
-  const std::string channel = absl::StrCat("alliance_", base::ToHex(relay_id_.substr(0, 8)));
   for (const KvBatch::Entry& e : batch.entries()) {
-    PGresult* raw = nullptr;
     switch (e.op) {
-      case KvBatch::Op::kPut: raw = c->Run(kPut, e.cf, {e.key, e.value}); break;
-      case KvBatch::Op::kDelete: raw = c->Run(kDelete, e.cf, {e.key}); break;
-      case KvBatch::Op::kMerge: raw = c->Run(kMerge, e.cf, {e.key, e.value}); break;
-      case KvBatch::Op::kDeleteRange: raw = c->Run(kDeleteRange, e.cf, {e.key, e.value}); break;
+      case KvBatch::Op::kPut:
+      case KvBatch::Op::kMerge:
+      case KvBatch::Op::kDeleteRange:
+        sent = sent && c->Send(StmtOf(e.op), e.cf, {e.key, e.value});
+        break;
+      case KvBatch::Op::kDelete: sent = sent && c->Send(kDelete, e.cf, {e.key}); break;
       case KvBatch::Op::kExpect:
       case KvBatch::Op::kExpectAbsent:
       case KvBatch::Op::kExpectPrefix: continue;
-      case KvBatch::Op::kNotify: {
-        // Delivered to the listeners when (and only if) the transaction commits.
-        const std::string payload = base::ToHex(e.key);
-        const char* values[2] = {channel.c_str(), payload.c_str()};
-        raw = PQexecParams(c->pg(), "SELECT pg_notify($1, $2)", 2, nullptr, values, nullptr,
-                           nullptr, 0);
-        break;
-      }
+      case KvBatch::Op::kNotify: continue;  // after COMMIT, below
+    }
+    ++queued;
+  }
+  send_text("COMMIT");
+  // Notifications go after the commit, each in a transaction of its own: a NOTIFY inside the
+  // transaction would hold PostgreSQL's notification queue lock across the commit's WAL flush,
+  // serializing every send of every node. After a failed statement the pipeline skips them,
+  // so a write that did not commit wakes nobody; a relay that dies right after the commit
+  // loses the wake-up only (the listeners' periodic wake-up delivers it).
+  for (const KvBatch::Entry& e : batch.entries()) {
+    if (e.op != KvBatch::Op::kNotify) continue;
+    const std::string payload = base::ToHex(e.key);
+    sent = sent && c->Send(kNotify, Cf::kDefault, {channel, payload});
+    ++queued;
+  }
+  sent = sent && PQpipelineSync(pg) == 1;
+
+  absl::Status status;
+  if (!sent) {
+    status = absl::UnavailableError(absl::StrCat("storage unavailable: write: ", OneLine(PQerrorMessage(pg))));
+  }
+  // One result (then a null) per statement, then the sync point.
+  for (int i = 0; i < queued && sent; ++i) {
+    PGresult* raw = PQgetResult(pg);
+    if (raw == nullptr) {
+      status.Update(absl::UnavailableError("storage unavailable: the connection broke"));
+      break;
     }
     Result r(raw);
-    if (!r.ok()) return fail(FromResult(c->pg(), r.res, "write"));
+    if (PQresultStatus(raw) == PGRES_FATAL_ERROR) status.Update(FromResult(pg, raw, "write"));
+    while (PGresult* extra = PQgetResult(pg)) PQclear(extra);  // up to the null
   }
-  if (!alone) {
-    absl::Status s = c->Exec("COMMIT");
-    if (!s.ok() && !c->broken()) (void)c->Exec("ROLLBACK");
-    return s;
+  if (sent) {
+    while (PGresult* tail = PQgetResult(pg)) {
+      const bool synced = PQresultStatus(tail) == PGRES_PIPELINE_SYNC;
+      PQclear(tail);
+      if (synced) break;
+    }
   }
-  return absl::OkStatus();
+  (void)PQexitPipelineMode(pg);
+  if (!status.ok() && !c->broken()) (void)c->Exec("ROLLBACK");  // the aborted transaction
+  return status;
 }
 
 int64_t PgRelayDb::LockKey(std::string_view what) const {
@@ -536,6 +649,58 @@ absl::StatusOr<std::optional<std::string>> PgRelayDb::Get(Cf which, std::string_
         std::string(PQgetvalue(r.res, 0, 0), static_cast<size_t>(PQgetlength(r.res, 0, 0))));
   }
   Release(std::move(c));
+  return out;
+}
+
+absl::StatusOr<std::vector<std::optional<std::string>>> PgRelayDb::GetMany(
+    const std::vector<std::pair<Cf, std::string>>& keys) {
+  ALLIANCE_ASSIGN_OR_RETURN(auto c, Acquire());
+  PGconn* pg = c->pg();
+  absl::Status status;
+  std::vector<std::optional<std::string>> out(keys.size());
+  for (const auto& [cf, key] : keys) {
+    Result failed(c->Prepare(kGet, cf));
+    if (failed.res != nullptr) status.Update(FromResult(pg, failed.res, "prepare"));
+  }
+  if (status.ok() && PQenterPipelineMode(pg) != 1) {
+    status = absl::UnavailableError(absl::StrCat("storage unavailable: ", OneLine(PQerrorMessage(pg))));
+  }
+  if (status.ok()) {
+    // Every read in one round trip.
+    bool sent = true;
+    for (const auto& [cf, key] : keys) sent = sent && c->Send(kGet, cf, {key});
+    sent = sent && PQpipelineSync(pg) == 1;
+    if (!sent) {
+      status = absl::UnavailableError(
+          absl::StrCat("storage unavailable: read: ", OneLine(PQerrorMessage(pg))));
+    }
+    for (size_t i = 0; i < keys.size() && sent; ++i) {
+      PGresult* raw = PQgetResult(pg);
+      if (raw == nullptr) {
+        status.Update(absl::UnavailableError("storage unavailable: the connection broke"));
+        break;
+      }
+      Result r(raw);
+      if (PQresultStatus(raw) == PGRES_TUPLES_OK) {
+        if (PQntuples(raw) == 1) {
+          out[i].emplace(PQgetvalue(raw, 0, 0), static_cast<size_t>(PQgetlength(raw, 0, 0)));
+        }
+      } else {
+        status.Update(FromResult(pg, raw, "read"));
+      }
+      while (PGresult* extra = PQgetResult(pg)) PQclear(extra);
+    }
+    if (sent) {
+      while (PGresult* tail = PQgetResult(pg)) {
+        const bool synced = PQresultStatus(tail) == PGRES_PIPELINE_SYNC;
+        PQclear(tail);
+        if (synced) break;
+      }
+    }
+    (void)PQexitPipelineMode(pg);
+  }
+  Release(std::move(c));
+  if (!status.ok()) return status;
   return out;
 }
 

@@ -20,9 +20,11 @@
 // it off for that transaction only (acks, sweeps: a lost one only redelivers). A transaction
 // that loses a deadlock or serialization conflict is retried, as a batch carries no reads.
 // Expectations (KvBatch::Expect) take a transaction advisory lock per expected key, in key
-// order, then read the key in the transaction: batches expecting one key serialize across every
-// relay process, and the loser sees the winner's commit (ABORTED, kWriteConflict).
-// KvBatch::Notify is pg_notify on the relay's channel, delivered when the transaction commits.
+// order, then read the key in the transaction (the SQL function alliance_expect): batches
+// expecting one key serialize across every relay process, and the loser sees the winner's
+// commit (ABORTED, kWriteConflict). KvBatch::Notify is pg_notify on the relay's channel,
+// delivered when the transaction commits. A batch goes in one round trip (libpq's pipeline
+// mode): BEGIN, expectations, writes, COMMIT.
 //
 // Several relay processes may serve one database (shared()): each LISTENs on the relay's
 // channel for mailbox wake-ups, and TryExclusive elects the one that sweeps.
@@ -61,7 +63,7 @@ class PgRelayDb final : public RelayDb {
   };
 
   // The newest table version this relay knows (alliance_schema).
-  static constexpr int kTableVersion = 1;
+  static constexpr int kTableVersion = 2;
 
   // Brings the tables up to date and creates a relay there (new relay id, schema version).
   // Errors: ALREADY_EXISTS (a relay is there), UNAVAILABLE (cannot connect), INTERNAL.
@@ -82,6 +84,9 @@ class PgRelayDb final : public RelayDb {
   [[nodiscard]] absl::Status Write(KvBatch* batch, bool sync) override;
   [[nodiscard]] absl::StatusOr<std::optional<std::string>> Get(Cf which,
                                                                std::string_view key) override;
+  // In one round trip (pipelined).
+  [[nodiscard]] absl::StatusOr<std::vector<std::optional<std::string>>> GetMany(
+      const std::vector<std::pair<Cf, std::string>>& keys) override;
   [[nodiscard]] std::unique_ptr<KvIterator> NewIterator(Cf which,
                                                         std::string_view upper = {}) override;
   [[nodiscard]] uint64_t EstimateKeys(Cf which) override;

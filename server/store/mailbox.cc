@@ -117,14 +117,23 @@ void Mailbox::Send(const v1::Address& sender, const v1::SendRequest& request, Se
     inflight_.erase(dedup_key);
   };
   if (db_->shared()) {
-    absl::StatusOr<v1::SendResponse> sent = SendShared(sender, request, &destinations, dedup_key);
-    release();
-    if (!sent.ok() && sent.status().code() == absl::StatusCode::kResourceExhausted) {
-      metrics_->send_rejected.Increment();
-    } else if (sent.ok() && !sent->duplicate()) {
-      metrics_->sends.Increment();
-    }
-    done(std::move(sent));
+    // Several round trips to the database: on a pool thread, not the caller's (a gRPC thread).
+    // `request` outlives `done` (it belongs to the call that `done` finishes).
+    pool_->Post([this, sender, &request, destinations = std::move(destinations),
+                 dedup_key = std::move(dedup_key), done = std::move(done)]() mutable {
+      absl::StatusOr<v1::SendResponse> sent =
+          SendShared(sender, request, &destinations, dedup_key);
+      {
+        base::MutexLock lock(&inflight_mu_);
+        inflight_.erase(dedup_key);
+      }
+      if (!sent.ok() && sent.status().code() == absl::StatusCode::kResourceExhausted) {
+        metrics_->send_rejected.Increment();
+      } else if (sent.ok() && !sent->duplicate()) {
+        metrics_->sends.Increment();
+      }
+      done(std::move(sent));
+    });
     return;
   }
   absl::StatusOr<std::optional<std::string>> existing = db_->Get(Cf::kDedup, dedup_key);
@@ -273,6 +282,17 @@ absl::StatusOr<v1::SendResponse> Mailbox::SendShared(const v1::Address& sender,
                                                      const v1::SendRequest& request,
                                                      std::vector<Destination>* destinations,
                                                      const std::string& dedup_key) {
+  // This process's sends to one mailbox take turns (send_mu, in key order for several
+  // destinations): they would only lose the database's expectation to each other and retry.
+  std::vector<std::pair<std::string, State*>> order;
+  for (Destination& d : *destinations) {
+    d.mailbox_key = MailboxKey(*d.address);
+    d.state = GetState(d.mailbox_key);
+    order.emplace_back(d.mailbox_key, d.state.get());
+  }
+  std::sort(order.begin(), order.end());
+  order.erase(std::unique(order.begin(), order.end()), order.end());
+  for (auto& [key, state] : order) state->send_mu.Lock();
   absl::StatusOr<v1::SendResponse> sent;
   for (int attempt = 0; attempt < 32; ++attempt) {
     sent = SendSharedOnce(sender, request, destinations, dedup_key);
@@ -282,6 +302,7 @@ absl::StatusOr<v1::SendResponse> Mailbox::SendShared(const v1::Address& sender,
     std::this_thread::sleep_for(std::chrono::microseconds(
         (100 << std::min(attempt, 6)) + randombytes_uniform(100u << std::min(attempt, 6))));
   }
+  for (auto it = order.rbegin(); it != order.rend(); ++it) it->second->send_mu.Unlock();
   if (!sent.ok() || sent->duplicate()) return sent;
   // Streams of this process wake at once; those of other processes through the notification.
   for (Destination& d : *destinations) {
@@ -298,43 +319,53 @@ absl::StatusOr<v1::SendResponse> Mailbox::SendShared(const v1::Address& sender,
 // One try of a send on a shared database. Each destination's sequence is its counter's highest
 // sequence plus one, and the batch expects that counter's sequence unchanged: the sends to one
 // mailbox commit one at a time, in sequence order, whatever process they go through, so the
-// counter's committed highest sequence is also the highest deliverable one.
+// counter's committed highest sequence is also the highest deliverable one. Two round trips:
+// the reads together, then the write.
 absl::StatusOr<v1::SendResponse> Mailbox::SendSharedOnce(const v1::Address& sender,
                                                          const v1::SendRequest& request,
                                                          std::vector<Destination>* destinations,
                                                          const std::string& dedup_key) {
-  ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> existing, db_->Get(Cf::kDedup, dedup_key));
-  if (existing.has_value()) return DuplicateResponse(*existing);
+  std::vector<std::pair<Cf, std::string>> keys = {{Cf::kDedup, dedup_key}};
+  for (const Destination& d : *destinations) {
+    keys.emplace_back(Cf::kMailbox, d.mailbox_key);
+    keys.emplace_back(Cf::kMailbox, SenderCounterKey(d.mailbox_key, sender.account_id()));
+  }
+  ALLIANCE_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> read, db_->GetMany(keys));
+  if (read[0].has_value()) return DuplicateResponse(*read[0]);
+  auto decode = [](const std::optional<std::string>& raw) -> absl::StatusOr<MailboxCounter> {
+    if (!raw.has_value()) return MailboxCounter();
+    std::optional<MailboxCounter> decoded = MailboxCounter::Decode(*raw);
+    if (!decoded) return absl::InternalError("mailbox counter unreadable");
+    return *decoded;
+  };
   const uint64_t now_ms = clock_->NowUnixMillis();
   KvBatch batch;
   batch.Expect(Cf::kDedup, dedup_key, std::nullopt);
   DedupRecord dedup;
   v1::SendResponse response;
   std::vector<int64_t> depths;
-  for (Destination& d : *destinations) {
-    d.mailbox_key = MailboxKey(*d.address);
-    d.state = GetState(d.mailbox_key);
+  for (size_t i = 0; i < destinations->size(); ++i) {
+    Destination& d = (*destinations)[i];
     {
       base::MutexLock lock(&d.state->mu);
       if (d.state->closed) return absl::NotFoundError("no such recipient");
     }
-    std::optional<std::string> raw;
-    ALLIANCE_ASSIGN_OR_RETURN(MailboxCounter counter, ReadCounter(d.mailbox_key, &raw));
+    std::optional<std::string> raw = std::move(read[1 + 2 * i]);
     if (!raw.has_value()) {
       // A prefix can only be expected of a stored value: a first send stores a zero counter
       // (a no-op merge for anyone else) and reads again.
       KvBatch zero;
       zero.Merge(Cf::kMailbox, d.mailbox_key, MailboxCounter{}.Encode());
       ALLIANCE_RETURN_IF_ERROR(db_->Write(&zero, /*sync=*/false));
-      ALLIANCE_ASSIGN_OR_RETURN(counter, ReadCounter(d.mailbox_key, &raw));
+      ALLIANCE_ASSIGN_OR_RETURN(raw, db_->Get(Cf::kMailbox, d.mailbox_key));
       if (!raw.has_value()) return absl::AbortedError(kWriteConflict);
     }
-    if (counter.depth >= 0 && static_cast<uint64_t>(counter.depth) >= limits_.max_mailbox_envelopes) {
+    ALLIANCE_ASSIGN_OR_RETURN(const MailboxCounter counter, decode(raw));
+    ALLIANCE_ASSIGN_OR_RETURN(const MailboxCounter mine, decode(read[2 + 2 * i]));
+    if (counter.depth >= 0 &&
+        static_cast<uint64_t>(counter.depth) >= limits_.max_mailbox_envelopes) {
       return absl::ResourceExhaustedError("recipient mailbox full");
     }
-    ALLIANCE_ASSIGN_OR_RETURN(
-        MailboxCounter mine,
-        ReadCounter(SenderCounterKey(d.mailbox_key, sender.account_id()), nullptr));
     if (mine.depth >= 0 &&
         static_cast<uint64_t>(mine.depth) >= limits_.max_mailbox_envelopes_per_sender) {
       return absl::ResourceExhaustedError(
@@ -455,9 +486,14 @@ absl::StatusOr<uint32_t> Mailbox::AckOnce(
   KvBatch batch;
   int64_t deleted = 0;
   absl::flat_hash_map<std::string, int64_t> per_sender;
-  for (uint64_t sequence : unique) {
-    std::string key = EnvelopeKey(mailbox_key, sequence);
-    ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kMailbox, key));
+  std::vector<std::pair<Cf, std::string>> keys;
+  keys.reserve(unique.size());
+  for (uint64_t sequence : unique) keys.emplace_back(Cf::kMailbox, EnvelopeKey(mailbox_key, sequence));
+  // Together: one round trip on PostgreSQL.
+  ALLIANCE_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> stored, db_->GetMany(keys));
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const std::string& key = keys[i].second;
+    const std::optional<std::string>& raw = stored[i];
     if (!raw) continue;
     // The dedup record stays until the retention sweep: a retry after this ack is still
     // recognized and stores nothing.

@@ -152,6 +152,9 @@ class Mailbox {
     uint64_t sequence = 0;
   };
   struct State {
+    // Shared databases: held by this process's send to the mailbox (SendShared), across its
+    // database round trips. Never taken while holding `mu`.
+    base::Mutex send_mu;
     base::Mutex mu;
     bool loaded ABSL_GUARDED_BY(mu) = false;
     bool closed ABSL_GUARDED_BY(mu) = false;
@@ -187,7 +190,8 @@ class Mailbox {
   absl::StatusOr<v1::SendResponse> SendShared(const v1::Address& sender,
                                               const v1::SendRequest& request,
                                               std::vector<Destination>* destinations,
-                                              const std::string& dedup_key);
+                                              const std::string& dedup_key)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;  // locks a run of send_mu in key order
   absl::StatusOr<v1::SendResponse> SendSharedOnce(const v1::Address& sender,
                                                   const v1::SendRequest& request,
                                                   std::vector<Destination>* destinations,

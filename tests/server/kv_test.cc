@@ -176,6 +176,62 @@ TEST_F(KvTest, ConcurrentMergesOnOneCounterLoseNothing) {
   EXPECT_EQ(c->max_sequence, static_cast<uint64_t>(kThreads * kEach - 1));
 }
 
+TEST_F(KvTest, ABatchWhoseExpectationFailsWritesNothing) {
+  Put(Cf::kInvites, "held", "one");
+  KvBatch ok;
+  ok.Expect(Cf::kInvites, "held", std::string("one"));
+  ok.Expect(Cf::kInvites, "absent", std::nullopt);
+  ok.ExpectPrefix(Cf::kInvites, "held", "on");
+  ok.Put(Cf::kInvites, "held", "two");
+  ok.Put(Cf::kInvites, "new", "x");
+  ASSERT_TRUE(db_->Write(&ok, /*sync=*/true).ok());
+  EXPECT_EQ(db_->Get(Cf::kInvites, "held")->value_or(""), "two");
+
+  for (int variant = 0; variant < 3; ++variant) {
+    KvBatch stale;
+    if (variant == 0) stale.Expect(Cf::kInvites, "held", std::string("one"));  // changed since
+    if (variant == 1) stale.Expect(Cf::kInvites, "new", std::nullopt);         // exists now
+    if (variant == 2) stale.ExpectPrefix(Cf::kInvites, "missing", "");        // absent
+    stale.Put(Cf::kInvites, "held", "three");
+    stale.Delete(Cf::kInvites, "new");
+    absl::Status s = db_->Write(&stale, /*sync=*/true);
+    EXPECT_TRUE(IsWriteConflict(s)) << variant << ": " << s;
+    EXPECT_EQ(db_->Get(Cf::kInvites, "held")->value_or(""), "two") << variant;
+    EXPECT_TRUE(db_->Get(Cf::kInvites, "new")->has_value()) << variant;
+  }
+}
+
+TEST_F(KvTest, OfManyWritersExpectingOneValueExactlyOneWinsEachRound) {
+  // Each round: 6 threads read the same value and try to replace it, expecting what they read.
+  constexpr int kRounds = 20;
+  Put(Cf::kOneTime, "slot", "0");
+  std::atomic<int> wins{0}, conflicts{0};
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string seen = std::to_string(round);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 6; ++t) {
+      threads.emplace_back([&, t] {
+        KvBatch batch;
+        batch.Expect(Cf::kOneTime, "slot", seen);
+        batch.Put(Cf::kOneTime, "slot", std::to_string(round + 1));
+        batch.Put(Cf::kOneTime, "winner" + seen, std::to_string(t));
+        absl::Status s = db_->Write(&batch, /*sync=*/true);
+        if (s.ok()) {
+          ++wins;
+        } else if (IsWriteConflict(s)) {
+          ++conflicts;
+        } else {
+          ADD_FAILURE() << s;
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+  }
+  EXPECT_EQ(wins.load(), kRounds);
+  EXPECT_EQ(conflicts.load(), 5 * kRounds);
+  EXPECT_EQ(db_->Get(Cf::kOneTime, "slot")->value_or(""), std::to_string(kRounds));
+}
+
 TEST_F(KvTest, ReopeningKeepsTheRelayIdAndTheSchemaVersion) {
   ASSERT_NE(db_, nullptr);
   const std::string id = db_->relay_id();
