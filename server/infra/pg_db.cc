@@ -224,6 +224,11 @@ class PgRelayDb::Connection {
   }
 
   PGconn* pg() const { return conn_; }
+  // Closes the connection (broken() from now on; the pool drops it).
+  void Discard() {
+    if (conn_ != nullptr) PQfinish(conn_);
+    conn_ = nullptr;
+  }
   // Hands over the libpq connection (the caller PQfinish'es it).
   PGconn* Detach() { return std::exchange(conn_, nullptr); }
   bool broken() const { return PQstatus(conn_) != CONNECTION_OK; }
@@ -501,6 +506,19 @@ void PgRelayDb::Release(std::unique_ptr<Connection> connection) {
 
 namespace {
 
+// Reads up to the pipeline's sync point (when it was sent) and leaves pipeline mode. False when
+// the connection is left in a state nothing can use (a pipeline sent only in part).
+bool EndPipeline(PGconn* pg, bool synced_sent) {
+  if (synced_sent) {
+    while (PGresult* tail = PQgetResult(pg)) {
+      const bool synced = PQresultStatus(tail) == PGRES_PIPELINE_SYNC;
+      PQclear(tail);
+      if (synced) break;
+    }
+  }
+  return PQexitPipelineMode(pg) == 1;
+}
+
 Stmt StmtOf(KvBatch::Op op) {
   switch (op) {
     case KvBatch::Op::kPut: return kPut;
@@ -603,14 +621,7 @@ absl::Status PgRelayDb::WriteOnce(Connection* c, const KvBatch& batch, bool sync
     if (PQresultStatus(raw) == PGRES_FATAL_ERROR) status.Update(FromResult(pg, raw, "write"));
     while (PGresult* extra = PQgetResult(pg)) PQclear(extra);  // up to the null
   }
-  if (sent) {
-    while (PGresult* tail = PQgetResult(pg)) {
-      const bool synced = PQresultStatus(tail) == PGRES_PIPELINE_SYNC;
-      PQclear(tail);
-      if (synced) break;
-    }
-  }
-  (void)PQexitPipelineMode(pg);
+  if (!EndPipeline(pg, sent)) c->Discard();
   if (!status.ok() && !c->broken()) (void)c->Exec("ROLLBACK");  // the aborted transaction
   return status;
 }
@@ -690,14 +701,7 @@ absl::StatusOr<std::vector<std::optional<std::string>>> PgRelayDb::GetMany(
       }
       while (PGresult* extra = PQgetResult(pg)) PQclear(extra);
     }
-    if (sent) {
-      while (PGresult* tail = PQgetResult(pg)) {
-        const bool synced = PQresultStatus(tail) == PGRES_PIPELINE_SYNC;
-        PQclear(tail);
-        if (synced) break;
-      }
-    }
-    (void)PQexitPipelineMode(pg);
+    if (!EndPipeline(pg, sent)) c->Discard();
   }
   Release(std::move(c));
   if (!status.ok()) return status;

@@ -217,21 +217,9 @@ void Mailbox::Send(const v1::Address& sender, const v1::SendRequest& request, Se
   auto envelopes = std::make_shared<std::vector<v1::Envelope>>();
   envelopes->reserve(destinations.size());
   for (const Destination& d : destinations) {
-    v1::Envelope& envelope = envelopes->emplace_back();
-    envelope.set_version(request.version());
-    envelope.set_message_id(request.message_id());
-    *envelope.mutable_sender() = sender;
-    *envelope.mutable_recipient() = *d.address;
-    envelope.set_type(d.type);
-    envelope.set_payload(*d.payload);
-    envelope.set_sequence(d.sequence);
-    envelope.set_server_time_ms(now_ms);
-    batch.Put(Cf::kMailbox, EnvelopeKey(d.mailbox_key, d.sequence),
-              envelope.SerializeAsString());
-    batch.Merge(Cf::kMailbox, d.mailbox_key,
-                MailboxCounter{.max_sequence = d.sequence, .depth = 1}.Encode());
-    batch.Merge(Cf::kMailbox, SenderCounterKey(d.mailbox_key, sender.account_id()),
-                MailboxCounter{.depth = 1}.Encode());
+    const v1::Envelope& envelope =
+        envelopes->emplace_back(MakeEnvelope(request, sender, d, now_ms));
+    AddEnvelope(envelope, d, &batch);
     dedup.add_sequences(d.sequence);
     response.add_sequences(d.sequence);
   }
@@ -247,6 +235,28 @@ void Mailbox::Send(const v1::Address& sender, const v1::SendRequest& request, Se
                                    done = std::move(done)](absl::Status s) {
     FinishSend(states, envelopes.get(), dedup_key, std::move(s), response, done);
   });
+}
+
+v1::Envelope Mailbox::MakeEnvelope(const v1::SendRequest& request, const v1::Address& sender,
+                                   const Destination& d, uint64_t now_ms) {
+  v1::Envelope envelope;
+  envelope.set_version(request.version());
+  envelope.set_message_id(request.message_id());
+  *envelope.mutable_sender() = sender;
+  *envelope.mutable_recipient() = *d.address;
+  envelope.set_type(d.type);
+  envelope.set_payload(*d.payload);
+  envelope.set_sequence(d.sequence);
+  envelope.set_server_time_ms(now_ms);
+  return envelope;
+}
+
+void Mailbox::AddEnvelope(const v1::Envelope& envelope, const Destination& d, KvBatch* batch) {
+  batch->Put(Cf::kMailbox, EnvelopeKey(d.mailbox_key, d.sequence), envelope.SerializeAsString());
+  batch->Merge(Cf::kMailbox, d.mailbox_key,
+               MailboxCounter{.max_sequence = d.sequence, .depth = 1}.Encode());
+  batch->Merge(Cf::kMailbox, SenderCounterKey(d.mailbox_key, envelope.sender().account_id()),
+               MailboxCounter{.depth = 1}.Encode());
 }
 
 absl::StatusOr<v1::SendResponse> Mailbox::DuplicateResponse(const std::string& raw) {
@@ -374,20 +384,7 @@ absl::StatusOr<v1::SendResponse> Mailbox::SendSharedOnce(const v1::Address& send
     d.sequence = counter.max_sequence + 1;
     depths.push_back(counter.depth + 1);
     batch.ExpectPrefix(Cf::kMailbox, d.mailbox_key, raw->substr(0, 8));
-    v1::Envelope envelope;
-    envelope.set_version(request.version());
-    envelope.set_message_id(request.message_id());
-    *envelope.mutable_sender() = sender;
-    *envelope.mutable_recipient() = *d.address;
-    envelope.set_type(d.type);
-    envelope.set_payload(*d.payload);
-    envelope.set_sequence(d.sequence);
-    envelope.set_server_time_ms(now_ms);
-    batch.Put(Cf::kMailbox, EnvelopeKey(d.mailbox_key, d.sequence), envelope.SerializeAsString());
-    batch.Merge(Cf::kMailbox, d.mailbox_key,
-                MailboxCounter{.max_sequence = d.sequence, .depth = 1}.Encode());
-    batch.Merge(Cf::kMailbox, SenderCounterKey(d.mailbox_key, sender.account_id()),
-                MailboxCounter{.depth = 1}.Encode());
+    AddEnvelope(MakeEnvelope(request, sender, d, now_ms), d, &batch);
     batch.Notify(d.mailbox_key);
     dedup.add_sequences(d.sequence);
     response.add_sequences(d.sequence);

@@ -183,6 +183,11 @@ class Mailbox {
   void ReleaseSenderLocked(State* state, const std::string& sender, int64_t n)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu);
   absl::StatusOr<v1::SendResponse> DuplicateResponse(const std::string& raw);
+  // The envelope `request` stores for `d` (its sequence assigned).
+  static v1::Envelope MakeEnvelope(const v1::SendRequest& request, const v1::Address& sender,
+                                   const Destination& d, uint64_t now_ms);
+  // Adds the envelope and its mailbox and per-sender counter updates to `batch`.
+  static void AddEnvelope(const v1::Envelope& envelope, const Destination& d, KvBatch* batch);
   // The counter stored at `key` (zero when absent); `raw`, when given, gets the stored bytes.
   absl::StatusOr<MailboxCounter> ReadCounter(const std::string& key,
                                              std::optional<std::string>* raw);

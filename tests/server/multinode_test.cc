@@ -328,16 +328,6 @@ class Node {
   pid_t pid_ = -1;
 };
 
-std::pair<int, std::string> RunCommand(const std::string& command) {
-  std::string out;
-  FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) return {-1, ""};
-  char buf[512];
-  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 TEST(TwoNodeKillTest, EverySendThatReturnedOkIsDeliveredExactlyOnceWhileANodeIsKilled) {
   const std::string url = NewTestDatabaseUrl();
   auto [code, out] = RunCommand(kBinary + " init --storage postgres --database-url '" + url + "'");

@@ -23,16 +23,7 @@ namespace {
 
 const std::string kBinary = std::string(ALLIANCE_BINARY_DIR) + "/server/alliance-relay";
 
-// Runs a command, returns (exit code, stdout).
-std::pair<int, std::string> RunCommand(const std::string& command) {
-  std::string out;
-  FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) return {-1, ""};
-  char buf[512];
-  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using testing::RunCommand;
 
 class ProcessTest : public ::testing::Test {
  protected:

@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 #include <sodium.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -89,6 +90,16 @@ const std::string& TestServerDir() {
 }
 
 }  // namespace
+
+std::pair<int, std::string> RunCommand(const std::string& command) {
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return {-1, ""};
+  char buf[512];
+  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
 
 std::string NewTestDatabaseUrl() {
   std::string schema(8, '\0');

@@ -56,6 +56,9 @@ v1::SignedPreKey MakeSignedPreKey(const TestAccount& account, uint32_t id);
 // 16 random bytes.
 std::string NewMessageId();
 
+// Runs a shell command; returns (exit code, what it printed on stdout).
+std::pair<int, std::string> RunCommand(const std::string& command);
+
 // Which storage the relay tests run on: PostgreSQL when ALLIANCE_TEST_STORAGE=postgres or
 // ALLIANCE_TEST_PG_DIR is set (CTest registers every relay suite a second time with the latter
 // and the suffix ".postgres"), else RocksDB.
