@@ -298,10 +298,13 @@ absl::Status Authenticator::SweepExpired() {
     }
   }
   ALLIANCE_RETURN_IF_ERROR(slots->status());
-  // Nonces of logins (shared databases), once their challenge has expired.
+  // Nonces of logins (shared databases), once their challenge has long expired.
+  const uint64_t ttl = static_cast<uint64_t>(absl::ToInt64Seconds(limits_.challenge_ttl));
   std::unique_ptr<KvIterator> nonces = db_->NewIterator(Cf::kSessions);
   for (nonces->Seek("n"); nonces->Valid() && nonces->key().starts_with("n"); nonces->Next()) {
-    if (nonces->value().size() != 8 || base::ReadU64BE(nonces->value().data()) < now) {
+    // Kept a challenge lifetime past its expiry: a node whose clock runs behind this one's
+    // still refuses the nonce as used, not accepts it as fresh.
+    if (nonces->value().size() != 8 || base::ReadU64BE(nonces->value().data()) + ttl < now) {
       batch.Delete(Cf::kSessions, nonces->key());
     }
   }

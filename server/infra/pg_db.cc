@@ -565,7 +565,9 @@ absl::Status PgRelayDb::WriteOnce(Connection* c, const KvBatch& batch, bool sync
     sent = sent && PQsendQueryParams(pg, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
     ++queued;
   };
-  send_text("BEGIN");
+  // READ COMMITTED whatever the database's default: alliance_expect reads each key after its
+  // lock, and must see what the previous holder committed.
+  send_text("BEGIN ISOLATION LEVEL READ COMMITTED");
   if (!sync) send_text("SET LOCAL synchronous_commit TO off");
   const std::string channel = absl::StrCat("alliance_", base::ToHex(relay_id_.substr(0, 8)));
   for (const KvBatch::Entry* e : expected) {
@@ -593,6 +595,7 @@ absl::Status PgRelayDb::WriteOnce(Connection* c, const KvBatch& batch, bool sync
     ++queued;
   }
   send_text("COMMIT");
+  const int committed_at = queued - 1;  // the COMMIT's result; what follows is notifications
   // Notifications go after the commit, each in a transaction of its own: a NOTIFY inside the
   // transaction would hold PostgreSQL's notification queue lock across the commit's WAL flush,
   // serializing every send of every node. After a failed statement the pipeline skips them,
@@ -618,7 +621,11 @@ absl::Status PgRelayDb::WriteOnce(Connection* c, const KvBatch& batch, bool sync
       break;
     }
     Result r(raw);
-    if (PQresultStatus(raw) == PGRES_FATAL_ERROR) status.Update(FromResult(pg, raw, "write"));
+    // A notification that fails after the commit does not undo the write: the listeners'
+    // periodic wake-up delivers what it would have announced.
+    if (PQresultStatus(raw) == PGRES_FATAL_ERROR && i <= committed_at) {
+      status.Update(FromResult(pg, raw, "write"));
+    }
     while (PGresult* extra = PQgetResult(pg)) PQclear(extra);  // up to the null
   }
   if (!EndPipeline(pg, sent)) c->Discard();

@@ -77,9 +77,11 @@ grpc::ServerUnaryReactor* AccountsService::DeleteAccount(grpc::CallbackServerCon
   if (request->confirm_account_id() != caller->account_id) {
     return call.Finish(absl::InvalidArgumentError("confirmation does not match the caller"));
   }
-  absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(caller->account_id);
+  std::string read;
+  absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(caller->account_id, &read);
   if (!account.ok()) return call.Finish(account.status());
-  return call.Finish(EraseAccount(*deps_, *account, caller->account_id, /*deactivate=*/false));
+  return call.Finish(
+      EraseAccount(*deps_, *account, read, caller->account_id, /*deactivate=*/false));
 }
 
 }  // namespace alliance::server

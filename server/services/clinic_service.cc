@@ -66,10 +66,12 @@ grpc::ServerUnaryReactor* ClinicService::DeactivateAccount(
   if (request->account_id() == caller->account_id) {
     return call.Finish(absl::InvalidArgumentError("use DeleteAccount for your own account"));
   }
-  absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(request->account_id());
+  std::string read;
+  absl::StatusOr<AccountRecord> account =
+      deps_->directory->GetAccount(request->account_id(), &read);
   if (!account.ok()) return call.Finish(account.status());
   if (account->state() == v1::ACCOUNT_STATE_DEACTIVATED) return call.Finish(absl::OkStatus());
-  return call.Finish(EraseAccount(*deps_, *account, caller->account_id, /*deactivate=*/true));
+  return call.Finish(EraseAccount(*deps_, *account, read, caller->account_id, /*deactivate=*/true));
 }
 
 grpc::ServerUnaryReactor* ClinicService::ReadAudit(grpc::CallbackServerContext* ctx,
@@ -124,8 +126,9 @@ grpc::ServerUnaryReactor* ClinicService::RemoveAccountDevice(
   }
   absl::Status removed = [&]() -> absl::Status {
     base::MutexLock lock(&deps_->directory->mutex());
+    std::string read;
     ALLIANCE_ASSIGN_OR_RETURN(AccountRecord account,
-                              deps_->directory->GetAccount(request->account_id()));
+                              deps_->directory->GetAccount(request->account_id(), &read));
     if (account.state() != v1::ACCOUNT_STATE_ACTIVE) return absl::NotFoundError("no such account");
     if (!HasDevice(account, request->device_id())) return absl::NotFoundError("no such device");
     if (account.devices_size() == 1) {
@@ -140,7 +143,7 @@ grpc::ServerUnaryReactor* ClinicService::RemoveAccountDevice(
                    devices->end());
     const uint32_t id = request->device_id();
     KvBatch batch;
-    deps_->directory->AddPutAccount(account, &batch);
+    deps_->directory->AddPutAccount(account, read, &batch);
     deps_->prekeys->AddErase(account.account_id(), {&id, 1}, &batch);
     ALLIANCE_RETURN_IF_ERROR(deps_->mailbox->CloseAndErase(
         account.account_id(), {&id, 1}, absl::UnauthenticatedError("device removed"), &batch));

@@ -40,8 +40,9 @@ absl::StatusOr<std::vector<uint32_t>> ApplyDeviceList(const ServiceDeps& deps,
     return absl::InvalidArgumentError("malformed device list");
   }
   base::MutexLock lock(&deps.directory->mutex());
+  std::string read;
   ALLIANCE_ASSIGN_OR_RETURN(AccountRecord account,
-                            deps.directory->GetAccount(caller.account_id));
+                            deps.directory->GetAccount(caller.account_id, &read));
   if (account.state() != v1::ACCOUNT_STATE_ACTIVE) {
     return absl::UnauthenticatedError("account closed");
   }
@@ -112,7 +113,7 @@ absl::StatusOr<std::vector<uint32_t>> ApplyDeviceList(const ServiceDeps& deps,
   account.mutable_device_list()->DiscardUnknownFields();
 
   KvBatch batch;
-  deps.directory->AddPutAccount(account, &batch);
+  deps.directory->AddPutAccount(account, read, &batch);
   deps.prekeys->AddErase(caller.account_id, removed, &batch);
   deps.prekeys->AddErase(caller.account_id, newly_keyed, &batch);
   ALLIANCE_RETURN_IF_ERROR(deps.mailbox->CloseAndErase(
@@ -215,7 +216,8 @@ grpc::ServerUnaryReactor* DevicesService::ApproveLink(grpc::CallbackServerContex
   absl::StatusOr<LinkSlotRecord> slot = GetLinkSlot(*deps_, request->link_id());
   if (!slot.ok()) return call.Finish(slot.status());
   if (slot->approved()) return call.Finish(absl::FailedPreconditionError("link code already used"));
-  absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(caller->account_id);
+  std::string read;
+  absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(caller->account_id, &read);
   if (!account.ok()) return call.Finish(account.status());
   if (ActiveDeviceIds(*account).size() >= deps_->limits->max_devices_per_account) {
     return call.Finish(absl::FailedPreconditionError(absl::StrCat(
@@ -233,7 +235,7 @@ grpc::ServerUnaryReactor* DevicesService::ApproveLink(grpc::CallbackServerContex
   slot->set_approved_by(caller->device_id);
   RelayDb* db = deps_->directory->db();
   KvBatch batch;
-  deps_->directory->AddPutAccount(*account, &batch);
+  deps_->directory->AddPutAccount(*account, read, &batch);
   batch.Put(Cf::kSessions, LinkSlotKey(request->link_id()), slot->SerializeAsString());
   absl::Status written = db->Write(&batch, /*sync=*/true);
   if (written.ok()) response->set_device_id(device_id);
@@ -281,7 +283,9 @@ grpc::ServerUnaryReactor* DevicesService::CompleteLink(grpc::CallbackServerConte
     if (!slot->approved()) {
       return call.Finish(absl::FailedPreconditionError("link code not approved yet"));
     }
-    absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(slot->account_id());
+    std::string read;
+    absl::StatusOr<AccountRecord> account =
+        deps_->directory->GetAccount(slot->account_id(), &read);
     if (!account.ok()) return call.Finish(account.status());
     if (account->state() != v1::ACCOUNT_STATE_ACTIVE) {
       return call.Finish(absl::NotFoundError("no such account"));
@@ -351,7 +355,7 @@ grpc::ServerUnaryReactor* DevicesService::CompleteLink(grpc::CallbackServerConte
     *account->mutable_device_list() = list;
     account->mutable_device_list()->DiscardUnknownFields();
     KvBatch batch;
-    deps_->directory->AddPutAccount(*account, &batch);
+    deps_->directory->AddPutAccount(*account, read, &batch);
     batch.Delete(Cf::kSessions, LinkSlotKey(request->link_id()));
     AuditLog::Event linked;
     linked.event = v1::AUDIT_EVENT_DEVICE_LINKED;

@@ -74,13 +74,14 @@ grpc::ServerUnaryReactor* UnaryCall::Finish(const absl::Status& status) {
 }
 
 absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& account,
+                          const std::string& read,
                           const std::string& actor, bool deactivate) {
   base::MutexLock lock(&deps.directory->mutex());
   // Held until the batch is written: no upload of the account can land after its erasure.
   base::MutexLock blobs_lock(&deps.blobs->mutex());
   const std::string& id = account.account_id();
   KvBatch batch;
-  ALLIANCE_RETURN_IF_ERROR(deps.directory->AddEraseAccount(account, deactivate, &batch));
+  ALLIANCE_RETURN_IF_ERROR(deps.directory->AddEraseAccount(account, read, deactivate, &batch));
   const std::vector<uint32_t> devices = ActiveDeviceIds(account);
   deps.prekeys->AddErase(id, devices, &batch);
   ALLIANCE_RETURN_IF_ERROR(deps.auth->AddEraseSessions(id, &batch));

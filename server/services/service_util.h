@@ -95,7 +95,9 @@ class UnaryCall {
 // Erases keys, mailbox, sessions and links of `account` (DESIGN §5). `deactivate` keeps a
 // DEACTIVATED account record (admin action); otherwise the record goes too (self-deletion).
 // `actor` is recorded in the audit log.
+// `read`: the bytes `account` was read from (Directory::GetAccount).
 [[nodiscard]] absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& account,
+                                        const std::string& read,
                                         const std::string& actor, bool deactivate);
 
 // Validation helpers.

@@ -65,10 +65,12 @@ uint64_t MaxBlobBytes(const Limits& limits) {
 BlobStore::BlobStore(RelayDb* db, const Clock* clock, const Limits& limits)
     : db_(db), clock_(clock), limits_(limits) {}
 
-absl::StatusOr<uint64_t> BlobStore::UsageLocked(std::string_view account) {
+absl::StatusOr<uint64_t> BlobStore::UsageLocked(std::string_view account,
+                                                std::optional<std::string>* raw) {
   ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> v, db_->Get(Cf::kBlobs, UsageKey(account)));
-  if (!v.has_value() || v->size() != 8) return uint64_t{0};
-  return base::ReadU64BE(v->data());
+  const uint64_t used = v.has_value() && v->size() == 8 ? base::ReadU64BE(v->data()) : 0;
+  if (raw != nullptr) *raw = std::move(v);
+  return used;
 }
 
 absl::StatusOr<uint64_t> BlobStore::StoredBytes(std::string_view account) {
@@ -76,11 +78,12 @@ absl::StatusOr<uint64_t> BlobStore::StoredBytes(std::string_view account) {
   return UsageLocked(account);
 }
 
-absl::StatusOr<BlobRecord> BlobStore::Get(std::string_view blob_id) {
+absl::StatusOr<BlobRecord> BlobStore::Get(std::string_view blob_id, std::string* raw) {
   ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> v, db_->Get(Cf::kBlobs, MetaKey(blob_id)));
   if (!v.has_value()) return absl::NotFoundError("no such attachment (it may have expired)");
   BlobRecord r;
   if (!r.ParseFromString(*v)) return absl::InternalError("unreadable blob record");
+  if (raw != nullptr) *raw = std::move(*v);
   return r;
 }
 
@@ -124,7 +127,8 @@ absl::StatusOr<BlobRecord> BlobStore::Begin(const Declaration& d) {
   if (d.offset != 0) {
     return absl::FailedPreconditionError("the upload resumes at offset 0 (nothing is stored)");
   }
-  ALLIANCE_ASSIGN_OR_RETURN(const uint64_t used, UsageLocked(d.uploader_account));
+  std::optional<std::string> usage_read;
+  ALLIANCE_ASSIGN_OR_RETURN(const uint64_t used, UsageLocked(d.uploader_account, &usage_read));
   if (used + d.size > limits_.max_attachment_bytes_per_account) {
     return absl::ResourceExhaustedError(
         "this account's attachments fill its space at the relay; try again once recipients "
@@ -139,6 +143,9 @@ absl::StatusOr<BlobRecord> BlobStore::Begin(const Declaration& d) {
   for (const std::string& p : d.pending) r.add_pending(p);
   KvBatch batch;
   constexpr Cf cf = Cf::kBlobs;
+  // Read-modify-writes: checked against uploads through other relay processes meanwhile.
+  batch.Expect(cf, MetaKey(d.blob_id), std::nullopt);
+  batch.Expect(cf, UsageKey(d.uploader_account), usage_read);
   batch.Put(cf, MetaKey(d.blob_id), r.SerializeAsString());
   batch.Put(cf, UsageKey(d.uploader_account), EncodeU64(used + d.size));
   batch.Put(cf, OwnerKey(d.uploader_account, d.blob_id), "");
@@ -150,7 +157,8 @@ absl::StatusOr<BlobRecord> BlobStore::Begin(const Declaration& d) {
 absl::StatusOr<BlobRecord> BlobStore::Append(std::string_view blob_id, std::string_view account,
                                              uint64_t offset, std::string_view data) {
   base::MutexLock lock(&mu_);
-  ALLIANCE_ASSIGN_OR_RETURN(BlobRecord r, Get(blob_id));
+  std::string read;
+  ALLIANCE_ASSIGN_OR_RETURN(BlobRecord r, Get(blob_id, &read));
   if (r.uploader_account() != account) {
     return absl::PermissionDeniedError("that attachment id belongs to another account");
   }
@@ -165,6 +173,7 @@ absl::StatusOr<BlobRecord> BlobStore::Append(std::string_view blob_id, std::stri
   r.set_stored(r.stored() + data.size());
   r.set_complete(r.stored() == r.size());
   KvBatch batch;
+  batch.Expect(Cf::kBlobs, MetaKey(blob_id), read);
   batch.Put(Cf::kBlobs, ChunkKey(blob_id, offset),
             std::string_view(data.data(), data.size()));
   batch.Put(Cf::kBlobs, MetaKey(blob_id), r.SerializeAsString());
@@ -205,7 +214,10 @@ absl::Status BlobStore::AddDeleteLocked(std::string_view blob_id, const BlobReco
   batch->Delete(cf, MetaKey(blob_id));
   batch->Delete(cf, OwnerKey(record.uploader_account(), blob_id));
   batch->Delete(cf, ExpiryKey(record.created_at_ms(), blob_id));
-  ALLIANCE_ASSIGN_OR_RETURN(const uint64_t used, UsageLocked(record.uploader_account()));
+  std::optional<std::string> usage_read;
+  ALLIANCE_ASSIGN_OR_RETURN(const uint64_t used,
+                            UsageLocked(record.uploader_account(), &usage_read));
+  batch->Expect(cf, UsageKey(record.uploader_account()), usage_read);
   const uint64_t left = used > record.size() ? used - record.size() : 0;
   if (left == 0) {
     batch->Delete(cf, UsageKey(record.uploader_account()));
@@ -217,7 +229,8 @@ absl::Status BlobStore::AddDeleteLocked(std::string_view blob_id, const BlobReco
 
 absl::Status BlobStore::Fetched(std::string_view blob_id, std::string_view device) {
   base::MutexLock lock(&mu_);
-  absl::StatusOr<BlobRecord> r = Get(blob_id);
+  std::string read;
+  absl::StatusOr<BlobRecord> r = Get(blob_id, &read);
   if (absl::IsNotFound(r.status())) return absl::OkStatus();
   ALLIANCE_RETURN_IF_ERROR(r.status());
   auto* pending = r->mutable_pending();
@@ -225,6 +238,8 @@ absl::Status BlobStore::Fetched(std::string_view blob_id, std::string_view devic
   if (it == pending->end()) return absl::OkStatus();
   pending->erase(it);
   KvBatch batch;
+  // Two recipients finishing through two relay processes: neither write may undo the other.
+  batch.Expect(Cf::kBlobs, MetaKey(blob_id), read);
   if (pending->empty()) {
     ALLIANCE_RETURN_IF_ERROR(AddDeleteLocked(blob_id, *r, &batch));
   } else {
@@ -255,13 +270,17 @@ absl::StatusOr<uint64_t> BlobStore::SweepExpired() {
     const uint64_t created_ms = base::ReadU64BE(entry.data());
     const std::string id = entry.substr(8);
     base::MutexLock lock(&mu_);
-    absl::StatusOr<BlobRecord> r = Get(id);
+    std::string read;
+    absl::StatusOr<BlobRecord> r = Get(id, &read);
     if (absl::IsNotFound(r.status())) continue;
     ALLIANCE_RETURN_IF_ERROR(r.status());
     if (created_ms >= cutoff_ms && r->complete()) continue;  // complete, within retention
     KvBatch batch;
+    batch.Expect(Cf::kBlobs, MetaKey(id), read);
     ALLIANCE_RETURN_IF_ERROR(AddDeleteLocked(id, *r, &batch));
-    ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
+    absl::Status written = db_->Write(&batch, /*sync=*/false);
+    if (IsWriteConflict(written)) continue;  // changed through another relay: the next sweep
+    ALLIANCE_RETURN_IF_ERROR(written);
     ++deleted;
   }
   ALLIANCE_ASSIGN_OR_RETURN(const uint64_t unreachable, PruneUnreachable());
@@ -297,7 +316,8 @@ absl::StatusOr<uint64_t> BlobStore::PruneUnreachable() {
   uint64_t deleted = 0;
   for (const std::string& id : ids) {
     base::MutexLock lock(&mu_);
-    absl::StatusOr<BlobRecord> r = Get(id);
+    std::string read;
+    absl::StatusOr<BlobRecord> r = Get(id, &read);
     if (absl::IsNotFound(r.status())) continue;
     ALLIANCE_RETURN_IF_ERROR(r.status());
     if (!r->complete()) continue;
@@ -309,13 +329,17 @@ absl::StatusOr<uint64_t> BlobStore::PruneUnreachable() {
     }
     if (pruned.pending_size() == r->pending_size()) continue;
     KvBatch batch;
-    if (pruned.pending().empty()) {
+    batch.Expect(Cf::kBlobs, MetaKey(id), read);
+    const bool last = pruned.pending().empty();
+    if (last) {
       ALLIANCE_RETURN_IF_ERROR(AddDeleteLocked(id, pruned, &batch));
-      ++deleted;
     } else {
       batch.Put(Cf::kBlobs, MetaKey(id), pruned.SerializeAsString());
     }
-    ALLIANCE_RETURN_IF_ERROR(db_->Write(&batch, /*sync=*/false));
+    absl::Status written = db_->Write(&batch, /*sync=*/false);
+    if (IsWriteConflict(written)) continue;  // changed through another relay: the next sweep
+    ALLIANCE_RETURN_IF_ERROR(written);
+    if (last) ++deleted;
   }
   return deleted;
 }

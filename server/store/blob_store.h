@@ -75,7 +75,9 @@ class BlobStore {
                                                   std::string_view data);
 
   // The record. Errors: NOT_FOUND.
-  [[nodiscard]] absl::StatusOr<BlobRecord> Get(std::string_view blob_id);
+  // `raw`, when given, gets the stored bytes (a write based on this read expects them).
+  [[nodiscard]] absl::StatusOr<BlobRecord> Get(std::string_view blob_id,
+                                               std::string* raw = nullptr);
 
   // Up to `max_bytes` of stored ciphertext from `offset` (empty at the stored end).
   // Errors: NOT_FOUND, DATA_LOSS (a chunk missing), INTERNAL.
@@ -106,7 +108,10 @@ class BlobStore {
   [[nodiscard]] absl::StatusOr<uint64_t> StoredBytes(std::string_view account);
 
  private:
-  absl::StatusOr<uint64_t> UsageLocked(std::string_view account) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `raw`, when given, gets the stored bytes (std::nullopt: none), for an expectation.
+  absl::StatusOr<uint64_t> UsageLocked(std::string_view account,
+                                       std::optional<std::string>* raw = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status RequireActiveLocked(std::string_view account) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether `device` (account || device u32) can still fetch `record`: an active device of an
   // active account that is the uploader's or linked to it.

@@ -232,10 +232,12 @@ absl::StatusOr<v1::RegisterResponse> Directory::RegisterOnce(const v1::RegisterR
   return response;
 }
 
-absl::StatusOr<AccountRecord> Directory::GetAccount(std::string_view account_id) {
+absl::StatusOr<AccountRecord> Directory::GetAccount(std::string_view account_id,
+                                                    std::string* raw_out) {
   ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kAccounts, account_id));
   AccountRecord account;
   if (!raw || !account.ParseFromString(*raw)) return absl::NotFoundError("no such account");
+  if (raw_out != nullptr) *raw_out = std::move(*raw);
   return account;
 }
 
@@ -295,13 +297,16 @@ absl::StatusOr<v1::ListMembersResponse> Directory::ListMembers(
   return response;
 }
 
-void Directory::AddPutAccount(const AccountRecord& account, KvBatch* batch) {
+void Directory::AddPutAccount(const AccountRecord& account, const std::string& read,
+                              KvBatch* batch) {
+  batch->Expect(Cf::kAccounts, account.account_id(), read);
   batch->Put(Cf::kAccounts, account.account_id(), account.SerializeAsString());
 }
 
-absl::Status Directory::AddEraseAccount(const AccountRecord& account, bool deactivate,
-                                        KvBatch* batch) {
+absl::Status Directory::AddEraseAccount(const AccountRecord& account, const std::string& read,
+                                        bool deactivate, KvBatch* batch) {
   const std::string& id = account.account_id();
+  batch->Expect(Cf::kAccounts, id, read);
   std::unique_ptr<KvIterator> it = db_->NewIterator(Cf::kLinks);
   for (it->Seek(id); it->Valid() && it->key().starts_with(id); it->Next()) {
     std::string_view other(it->key().data() + id.size(), it->key().size() - id.size());

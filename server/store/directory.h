@@ -60,8 +60,10 @@ class Directory {
   // Redeems an invite. Errors as documented on Accounts.Register.
   [[nodiscard]] absl::StatusOr<v1::RegisterResponse> Register(const v1::RegisterRequest& request);
 
-  // The account record. Errors: NOT_FOUND.
-  [[nodiscard]] absl::StatusOr<AccountRecord> GetAccount(std::string_view account_id);
+  // The account record; `raw`, when given, gets the bytes it was read from (for
+  // AddPutAccount/AddEraseAccount). Errors: NOT_FOUND.
+  [[nodiscard]] absl::StatusOr<AccountRecord> GetAccount(std::string_view account_id,
+                                                        std::string* raw = nullptr);
 
   // True when a and b are linked.
   [[nodiscard]] absl::StatusOr<bool> Linked(std::string_view a, std::string_view b);
@@ -76,13 +78,17 @@ class Directory {
   // Adds to `batch` the deletion of every link of `account_id` (both directions), the
   // revocation of its outstanding invites, and either the deletion of the account record and
   // identity index (`deactivate` false) or its replacement by a DEACTIVATED record without
-  // identity key (`deactivate` true). REQUIRES: mutex() held.
-  [[nodiscard]] absl::Status AddEraseAccount(const AccountRecord& account, bool deactivate,
-                                             KvBatch* batch);
+  // identity key (`deactivate` true). `read`: the bytes GetAccount read `account` from; the
+  // batch expects the record unchanged since (another relay process on the same database may
+  // have changed it: ABORTED, kWriteConflict, nothing written). REQUIRES: mutex() held.
+  [[nodiscard]] absl::Status AddEraseAccount(const AccountRecord& account, const std::string& read,
+                                             bool deactivate, KvBatch* batch);
 
-  // Adds to `batch` the replacement of the account record (devices, device list).
+  // Adds to `batch` the replacement of the account record (devices, device list), expecting
+  // the record still to be `read` (as AddEraseAccount): a device removed through one relay
+  // process cannot come back through an edit made from an older read on another.
   // REQUIRES: mutex() held, and `account` read under it.
-  void AddPutAccount(const AccountRecord& account, KvBatch* batch);
+  void AddPutAccount(const AccountRecord& account, const std::string& read, KvBatch* batch);
 
   // Deletes invite records past their expiry.
   [[nodiscard]] absl::Status SweepExpired();

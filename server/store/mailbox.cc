@@ -302,7 +302,21 @@ absl::StatusOr<v1::SendResponse> Mailbox::SendShared(const v1::Address& sender,
   }
   std::sort(order.begin(), order.end());
   order.erase(std::unique(order.begin(), order.end()), order.end());
-  for (auto& [key, state] : order) state->send_mu.Lock();
+  // At most a few pool threads wait per mailbox: beyond that a send goes ahead without its
+  // turn (the database's expectation still orders it), so one busy mailbox cannot take every
+  // pool thread from the others.
+  constexpr int kMaxWaiting = 2;
+  bool turns = true;
+  for (auto& [key, state] : order) {
+    if (state->send_waiting.load() >= kMaxWaiting) turns = false;
+  }
+  if (turns) {
+    for (auto& [key, state] : order) {
+      ++state->send_waiting;
+      state->send_mu.Lock();
+      --state->send_waiting;
+    }
+  }
   absl::StatusOr<v1::SendResponse> sent;
   for (int attempt = 0; attempt < 32; ++attempt) {
     sent = SendSharedOnce(sender, request, destinations, dedup_key);
@@ -312,7 +326,9 @@ absl::StatusOr<v1::SendResponse> Mailbox::SendShared(const v1::Address& sender,
     std::this_thread::sleep_for(std::chrono::microseconds(
         (100 << std::min(attempt, 6)) + randombytes_uniform(100u << std::min(attempt, 6))));
   }
-  for (auto it = order.rbegin(); it != order.rend(); ++it) it->second->send_mu.Unlock();
+  if (turns) {
+    for (auto it = order.rbegin(); it != order.rend(); ++it) it->second->send_mu.Unlock();
+  }
   if (!sent.ok() || sent->duplicate()) return sent;
   // Streams of this process wake at once; those of other processes through the notification.
   for (Destination& d : *destinations) {
@@ -402,6 +418,24 @@ absl::StatusOr<v1::SendResponse> Mailbox::SendSharedOnce(const v1::Address& send
 }
 
 void Mailbox::Wake(std::string_view mailbox_key) {
+  if (mailbox_key.size() == kMailboxKeySize + 1 && mailbox_key[0] == 'c') {
+    // Another process erased this mailbox (a device removed, an account closed).
+    std::shared_ptr<State> state = GetState(std::string(mailbox_key.substr(1)));
+    std::shared_ptr<Subscription> subscriber;
+    {
+      base::MutexLock lock(&state->mu);
+      state->closed = true;
+      state->live.clear();
+      state->live_bytes = 0;
+      subscriber = std::move(state->subscriber);
+    }
+    if (subscriber != nullptr) {
+      pool_->Post([subscriber] {
+        subscriber->OnClosed(absl::UnauthenticatedError("this device was removed or its account closed"));
+      });
+    }
+    return;
+  }
   std::vector<std::shared_ptr<Subscription>> subscribers;
   auto collect = [&subscribers](State* state) {
     base::MutexLock lock(&state->mu);
@@ -427,7 +461,17 @@ void Mailbox::Wake(std::string_view mailbox_key) {
     }
     if (state != nullptr) collect(state.get());
   }
-  for (const auto& s : subscribers) s->OnAvailable();
+  // A woken stream reads from the database: on pool threads, in chunks, not on the caller's
+  // (the listener's, which must go on reading notifications).
+  constexpr size_t kChunk = 32;
+  for (size_t i = 0; i < subscribers.size(); i += kChunk) {
+    std::vector<std::shared_ptr<Subscription>> chunk(
+        subscribers.begin() + static_cast<std::ptrdiff_t>(i),
+        subscribers.begin() + static_cast<std::ptrdiff_t>(std::min(i + kChunk, subscribers.size())));
+    pool_->Post([chunk = std::move(chunk)] {
+      for (const auto& s : chunk) s->OnAvailable();
+    });
+  }
 }
 
 void Mailbox::FinishSend(const std::vector<std::shared_ptr<State>>& states,
@@ -525,6 +569,7 @@ absl::StatusOr<uint64_t> Mailbox::Subscribe(const v1::Address& mailbox,
   std::shared_ptr<State> state = GetState(mailbox_key);
   std::shared_ptr<Subscription> previous;
   uint64_t deliverable = 0;
+  const Subscription* const added = subscription.get();
   {
     base::MutexLock lock(&state->mu);
     ALLIANCE_RETURN_IF_ERROR(EnsureLoaded(state.get(), mailbox_key));
@@ -534,11 +579,22 @@ absl::StatusOr<uint64_t> Mailbox::Subscribe(const v1::Address& mailbox,
     state->live_bytes = 0;
     deliverable = DeliverableLocked(*state);
   }
+  absl::Status read;
   if (db_->shared()) {
-    ALLIANCE_ASSIGN_OR_RETURN(MailboxCounter counter, ReadCounter(mailbox_key, nullptr));
-    deliverable = counter.max_sequence;
+    // Read after the new stream is in place: a send that commits meanwhile wakes it.
+    absl::StatusOr<MailboxCounter> counter = ReadCounter(mailbox_key, nullptr);
+    if (counter.ok()) {
+      deliverable = counter->max_sequence;
+    } else {
+      read = counter.status();
+      std::shared_ptr<Subscription> mine;  // released outside the lock
+      base::MutexLock lock(&state->mu);
+      if (state->subscriber.get() == added) mine = std::move(state->subscriber);
+    }
   }
+  // The previous stream ends either way: it was replaced, or the new one failed.
   if (previous != nullptr) previous->OnClosed(absl::AbortedError("replaced by a newer stream"));
+  if (!read.ok()) return read;
   return deliverable;
 }
 

@@ -31,6 +31,7 @@
 #define ALLIANCE_SERVER_STORE_MAILBOX_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -137,7 +138,9 @@ class Mailbox {
   void CloseAll(absl::Status why);
 
   // Wakes the stream of the mailbox `mailbox_key` (every stream when empty): something may
-  // have been committed there by another relay process (RelayDb::Listen).
+  // have been committed there by another relay process (RelayDb::Listen). "c" || mailbox key:
+  // another process erased that mailbox (CloseAndErase); its stream here ends and sends to it
+  // are refused.
   void Wake(std::string_view mailbox_key);
 
  private:
@@ -155,6 +158,7 @@ class Mailbox {
     // Shared databases: held by this process's send to the mailbox (SendShared), across its
     // database round trips. Never taken while holding `mu`.
     base::Mutex send_mu;
+    std::atomic<int> send_waiting{0};  // sends waiting for send_mu
     base::Mutex mu;
     bool loaded ABSL_GUARDED_BY(mu) = false;
     bool closed ABSL_GUARDED_BY(mu) = false;

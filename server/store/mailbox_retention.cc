@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_map.h"
+#include "base/bytes.h"
 #include "base/status_macros.h"
 #include "server/infra/crypto_util.h"
 #include "server/store/mailbox.h"
@@ -150,6 +151,9 @@ absl::Status Mailbox::CloseAndErase(std::string_view account_id,
     }
     ALLIANCE_RETURN_IF_ERROR(it->status());
     batch->DeleteRange(Cf::kMailbox, mailbox_key, end);
+    // Other relay processes on the same database end their streams of it too, and refuse
+    // sends to it, once this commits (Wake).
+    batch->Notify(base::Concat({"c", mailbox_key}));
   }
   return absl::OkStatus();
 }

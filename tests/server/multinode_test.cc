@@ -108,6 +108,22 @@ TEST_F(TwoNodesTest, WhatOneNodeStoresStreamsAtOnceFromTheOtherInOrder) {
   (void)reader->Finish();
 }
 
+TEST_F(TwoNodesTest, DeactivationThroughOneNodeEndsTheStreamOnTheOther) {
+  auto ctx = b_->Ctx(client_);
+  auto reader = b_->relay_stub().Receive(ctx.get(), v1::ReceiveRequest());
+  v1::ReceiveResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  ASSERT_TRUE(response.backlog_complete());
+  v1::DeactivateAccountRequest request;
+  request.set_account_id(client_.account_id);
+  v1::DeactivateAccountResponse deactivated;
+  ASSERT_TRUE(a_.clinic().DeactivateAccount(a_.Ctx(admin_).get(), request, &deactivated).ok());
+  EXPECT_FALSE(reader->Read(&response));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  // And node b refuses to store for it, whatever its own memory said before.
+  EXPECT_FALSE(b_->Send(therapist_, client_, "too late").ok());
+}
+
 TEST_F(TwoNodesTest, ARetriedSendThroughTheOtherNodeIsStoredOnce) {
   const std::string id = NewMessageId();
   v1::SendResponse first, second;
