@@ -277,6 +277,7 @@ absl::Status RocksRelayDb::Write(KvBatch* kv, bool sync) {
       case KvBatch::Op::kExpect:
       case KvBatch::Op::kExpectAbsent:
       case KvBatch::Op::kExpectPrefix:
+      case KvBatch::Op::kLock:
       case KvBatch::Op::kNotify: break;
     }
     if (!added.ok()) return FromRocks(added);

@@ -59,8 +59,12 @@ inline constexpr uint32_t kSchemaVersion = 3;
 // (i64), both big-endian. Merge operands have the same layout and combine as (max, sum), so
 // concurrent sends and acks can update it in any commit order without a read.
 struct MailboxCounter {
+  // The highest sequence of an erased mailbox (Mailbox::CloseAndErase): both merges, RocksDB's
+  // unsigned and PostgreSQL's signed, keep it, and nothing is stored there again.
+  static constexpr uint64_t kClosedSequence = uint64_t{INT64_MAX};
   uint64_t max_sequence = 0;
   int64_t depth = 0;
+  bool closed() const { return max_sequence >= kClosedSequence; }
   std::string Encode() const;
   // std::nullopt unless exactly 16 bytes.
   static std::optional<MailboxCounter> Decode(std::string_view bytes);

@@ -67,6 +67,11 @@ class KvBatch {
     // As kExpect, but the stored value need only begin with `value` (a mailbox counter's
     // sequence half, whatever its depth half).
     kExpectPrefix,
+    // Writes nothing and always holds, but serializes the batch as an expectation of `key`
+    // would: a batch that locks a key and one that expects it apply one after the other, the
+    // second seeing what the first committed (an erasure and the sends to the mailbox it
+    // erases).
+    kLock,
     // PostgreSQL: once the batch commits, every relay process on the database that listens
     // (RelayDb::Listen) is woken with `key` (a mailbox). RocksDB: nothing (one process).
     kNotify,
@@ -98,6 +103,9 @@ class KvBatch {
   void ExpectPrefix(Cf cf, std::string_view key, std::string_view prefix) {
     entries_.push_back({Op::kExpectPrefix, cf, std::string(key), std::string(prefix)});
   }
+  void Lock(Cf cf, std::string_view key) {
+    entries_.push_back({Op::kLock, cf, std::string(key), {}});
+  }
   void Notify(std::string_view key) { entries_.push_back({Op::kNotify, Cf::kDefault, std::string(key), {}}); }
   // Drops the entries after the first `n` (a write retried with a recomputed tail).
   void Truncate(size_t n) {
@@ -111,7 +119,8 @@ class KvBatch {
   }
 
   static bool IsExpectation(Op op) {
-    return op == Op::kExpect || op == Op::kExpectAbsent || op == Op::kExpectPrefix;
+    return op == Op::kExpect || op == Op::kExpectAbsent || op == Op::kExpectPrefix ||
+           op == Op::kLock;
   }
   // Whether `stored` (std::nullopt: absent) meets the expectation `e`.
   static bool Holds(const Entry& e, const std::optional<std::string_view>& stored) {

@@ -56,6 +56,7 @@ enum Stmt : int {
   kScanBounded,
   kFloor,
   kExpectKey,  // alliance_expect: lock key, table, key, value, mode
+  kLockKey,    // pg_advisory_xact_lock: lock key
   kNotify,     // pg_notify: channel, payload
   kStmtCount
 };
@@ -85,6 +86,7 @@ std::string StmtSql(Stmt s, Cf which) {
     case kFloor:
       return absl::StrCat("SELECT k, v FROM ", t, " WHERE k <= $1 ORDER BY k DESC LIMIT $2");
     case kExpectKey: return "SELECT alliance_expect($1, $2, $3, $4, $5)";
+    case kLockKey: return "SELECT pg_advisory_xact_lock($1)";
     case kNotify: return "SELECT pg_notify($1, $2)";
     case kStmtCount: break;
   }
@@ -190,6 +192,7 @@ struct Params {
     }
     if (stmt == kScan || stmt == kScanBounded || stmt == kFloor) formats[1] = 0;
     if (stmt == kExpectKey) formats[0] = formats[1] = formats[4] = 0;
+    if (stmt == kLockKey) formats[0] = 0;
     if (stmt == kNotify) formats[0] = formats[1] = 0;
   }
 };
@@ -261,6 +264,10 @@ class PgRelayDb::Connection {
       n = 5;
     }
     if (stmt == kNotify) types[0] = types[1] = 25;
+    if (stmt == kLockKey) {
+      types[0] = 20;  // int8 lock key
+      n = 1;
+    }
     PGresult* prepared =
         PQprepare(conn_, StmtName(stmt, cf).c_str(), StmtSql(stmt, cf).c_str(), n, types);
     if (PQresultStatus(prepared) != PGRES_COMMAND_OK) return prepared;  // the caller reports
@@ -528,6 +535,7 @@ Stmt StmtOf(KvBatch::Op op) {
     case KvBatch::Op::kExpect:
     case KvBatch::Op::kExpectAbsent:
     case KvBatch::Op::kExpectPrefix: return kExpectKey;
+    case KvBatch::Op::kLock: return kLockKey;
     case KvBatch::Op::kNotify: return kNotify;
   }
   return kStmtCount;
@@ -539,7 +547,7 @@ absl::Status PgRelayDb::WriteOnce(Connection* c, const KvBatch& batch, bool sync
   // Statements are prepared before the pipeline starts (preparing is a round trip of its own).
   for (const KvBatch::Entry& e : batch.entries()) {
     const Stmt stmt = StmtOf(e.op);
-    const Cf cf = stmt == kExpectKey || stmt == kNotify ? Cf::kDefault : e.cf;
+    const Cf cf = stmt == kExpectKey || stmt == kLockKey || stmt == kNotify ? Cf::kDefault : e.cf;
     Result failed(c->Prepare(stmt, cf));
     if (failed.res != nullptr) return FromResult(c->pg(), failed.res, "prepare");
   }
@@ -572,6 +580,11 @@ absl::Status PgRelayDb::WriteOnce(Connection* c, const KvBatch& batch, bool sync
   const std::string channel = absl::StrCat("alliance_", base::ToHex(relay_id_.substr(0, 8)));
   for (const KvBatch::Entry* e : expected) {
     const std::string lock = std::to_string(LockKey(absl::StrCat(CfName(e->cf), ":", e->key)));
+    if (e->op == KvBatch::Op::kLock) {
+      sent = sent && c->Send(kLockKey, Cf::kDefault, {lock});
+      ++queued;
+      continue;
+    }
     const std::string table = Table(e->cf);
     const std::string mode = e->op == KvBatch::Op::kExpect         ? "0"
                              : e->op == KvBatch::Op::kExpectAbsent ? "1"
@@ -589,7 +602,8 @@ absl::Status PgRelayDb::WriteOnce(Connection* c, const KvBatch& batch, bool sync
       case KvBatch::Op::kDelete: sent = sent && c->Send(kDelete, e.cf, {e.key}); break;
       case KvBatch::Op::kExpect:
       case KvBatch::Op::kExpectAbsent:
-      case KvBatch::Op::kExpectPrefix: continue;
+      case KvBatch::Op::kExpectPrefix:
+      case KvBatch::Op::kLock: continue;
       case KvBatch::Op::kNotify: continue;  // after COMMIT, below
     }
     ++queued;

@@ -73,12 +73,13 @@ grpc::ServerUnaryReactor* UnaryCall::Finish(const absl::Status& status) {
   return reactor;
 }
 
-absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& account,
-                          const std::string& read,
-                          const std::string& actor, bool deactivate) {
-  base::MutexLock lock(&deps.directory->mutex());
-  // Held until the batch is written: no upload of the account can land after its erasure.
-  base::MutexLock blobs_lock(&deps.blobs->mutex());
+namespace {
+
+// One try of EraseAccount: ABORTED (kWriteConflict) when the account or its uploads changed
+// since `read`.
+absl::Status EraseAccountOnce(const ServiceDeps& deps, const AccountRecord& account,
+                              const std::string& read, const std::string& actor,
+                              bool deactivate) ABSL_EXCLUSIVE_LOCKS_REQUIRED(deps.blobs->mutex()) {
   const std::string& id = account.account_id();
   KvBatch batch;
   ALLIANCE_RETURN_IF_ERROR(deps.directory->AddEraseAccount(account, read, deactivate, &batch));
@@ -98,6 +99,42 @@ absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& account,
   deps.logger->Info(deactivate ? "account_deactivated" : "account_deleted",
                     {{"account", base::ToHex(id)}});
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& first_read,
+                          const std::string& first_raw,
+                          const std::string& actor, bool deactivate) {
+  base::MutexLock lock(&deps.directory->mutex());
+  // Held until the batch is written: no upload of the account can land after its erasure.
+  base::MutexLock blobs_lock(&deps.blobs->mutex());
+  const std::string id = first_read.account_id();
+  AccountRecord account = first_read;
+  std::string read = first_raw;
+  // Through other relay processes the account may change its devices while this is built (a
+  // rate-limited change): read again and erase what is there now.
+  for (int attempt = 0;; ++attempt) {
+    absl::Status erased = EraseAccountOnce(deps, account, read, actor, deactivate);
+    if (erased.ok()) {
+      // Uploads declared through other relay processes while this was built (none can be
+      // declared now). Should this fail, the next sweep prunes them: nobody can fetch them.
+      absl::Status left = deps.blobs->EraseUploadsLeft(id);
+      if (!left.ok()) {
+        deps.logger->Warn("erase_uploads_left_failed", {{"error", left.ToString()}});
+      }
+      return absl::OkStatus();
+    }
+    if (!IsWriteConflict(erased)) return erased;
+    if (attempt == 15) {
+      return absl::AbortedError("the account changed while it was being closed; try again");
+    }
+    absl::StatusOr<AccountRecord> now = deps.directory->GetAccount(id, &read);
+    if (absl::IsNotFound(now.status())) return absl::OkStatus();  // deleted meanwhile
+    ALLIANCE_RETURN_IF_ERROR(now.status());
+    if (deactivate && now->state() == v1::ACCOUNT_STATE_DEACTIVATED) return absl::OkStatus();
+    account = *std::move(now);
+  }
 }
 
 bool IsAccountId(const std::string& bytes) { return bytes.size() == kAccountIdSize; }

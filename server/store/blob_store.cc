@@ -87,13 +87,14 @@ absl::StatusOr<BlobRecord> BlobStore::Get(std::string_view blob_id, std::string*
   return r;
 }
 
-absl::Status BlobStore::RequireActiveLocked(std::string_view account) {
+absl::Status BlobStore::RequireActiveLocked(std::string_view account, std::string* read) {
   ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> raw, db_->Get(Cf::kAccounts, account));
   AccountRecord record;
   if (!raw.has_value() || !record.ParseFromString(*raw) ||
       record.state() != v1::ACCOUNT_STATE_ACTIVE) {
     return absl::UnauthenticatedError("account closed");
   }
+  if (read != nullptr) *read = std::move(*raw);
   return absl::OkStatus();
 }
 
@@ -103,8 +104,18 @@ absl::StatusOr<BlobRecord> BlobStore::Begin(const Declaration& d) {
         "the attachment is over the relay's limit of ", limits_.max_attachment_bytes >> 20,
         " MiB"));
   }
+  // A conflict: another relay process changed the account or its quota since the read (or
+  // closed the account: the next try says so).
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<BlobRecord> begun = BeginOnce(d);
+    if (!IsWriteConflict(begun.status()) || attempt == 7) return begun;
+  }
+}
+
+absl::StatusOr<BlobRecord> BlobStore::BeginOnce(const Declaration& d) {
   base::MutexLock lock(&mu_);
-  ALLIANCE_RETURN_IF_ERROR(RequireActiveLocked(d.uploader_account));
+  std::string account_read;
+  ALLIANCE_RETURN_IF_ERROR(RequireActiveLocked(d.uploader_account, &account_read));
   ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> existing,
                             db_->Get(Cf::kBlobs, MetaKey(d.blob_id)));
   if (existing.has_value()) {
@@ -146,6 +157,9 @@ absl::StatusOr<BlobRecord> BlobStore::Begin(const Declaration& d) {
   // Read-modify-writes: checked against uploads through other relay processes meanwhile.
   batch.Expect(cf, MetaKey(d.blob_id), std::nullopt);
   batch.Expect(cf, UsageKey(d.uploader_account), usage_read);
+  // And the account still as read: an erasure through another relay process (which deletes
+  // the account's uploads and quota) is not followed by a new upload of the closed account.
+  batch.Expect(Cf::kAccounts, d.uploader_account, account_read);
   batch.Put(cf, MetaKey(d.blob_id), r.SerializeAsString());
   batch.Put(cf, UsageKey(d.uploader_account), EncodeU64(used + d.size));
   batch.Put(cf, OwnerKey(d.uploader_account, d.blob_id), "");
@@ -206,7 +220,7 @@ absl::StatusOr<std::string> BlobStore::Read(std::string_view blob_id, uint64_t o
   return out;
 }
 
-absl::Status BlobStore::AddDeleteLocked(std::string_view blob_id, const BlobRecord& record,
+void BlobStore::AddDropChunksAndRecords(std::string_view blob_id, const BlobRecord& record,
                                         KvBatch* batch) {
   constexpr Cf cf = Cf::kBlobs;
   batch->DeleteRange(cf, ChunkKey(blob_id, 0), ChunkKey(blob_id, ~uint64_t{0}));
@@ -214,6 +228,12 @@ absl::Status BlobStore::AddDeleteLocked(std::string_view blob_id, const BlobReco
   batch->Delete(cf, MetaKey(blob_id));
   batch->Delete(cf, OwnerKey(record.uploader_account(), blob_id));
   batch->Delete(cf, ExpiryKey(record.created_at_ms(), blob_id));
+}
+
+absl::Status BlobStore::AddDeleteLocked(std::string_view blob_id, const BlobRecord& record,
+                                        KvBatch* batch) {
+  constexpr Cf cf = Cf::kBlobs;
+  AddDropChunksAndRecords(blob_id, record, batch);
   std::optional<std::string> usage_read;
   ALLIANCE_ASSIGN_OR_RETURN(const uint64_t used,
                             UsageLocked(record.uploader_account(), &usage_read));
@@ -353,11 +373,22 @@ absl::Status BlobStore::AddEraseUploads(std::string_view account, KvBatch* batch
     absl::StatusOr<BlobRecord> r = Get(id);
     if (absl::IsNotFound(r.status())) continue;
     ALLIANCE_RETURN_IF_ERROR(r.status());
-    ALLIANCE_RETURN_IF_ERROR(AddDeleteLocked(id, *r, batch));
+    // No expectation (an account appending or declaring through other relay processes could
+    // keep an erasure that expects its records from ever landing): the lock orders this after
+    // an append in progress, and an append after it finds the record gone. The quota goes
+    // whole, below.
+    batch->Lock(Cf::kBlobs, MetaKey(id));
+    AddDropChunksAndRecords(id, *r, batch);
   }
   ALLIANCE_RETURN_IF_ERROR(it->status());
   batch->Delete(Cf::kBlobs, UsageKey(account));
   return absl::OkStatus();
+}
+
+absl::Status BlobStore::EraseUploadsLeft(std::string_view account) {
+  KvBatch batch;
+  ALLIANCE_RETURN_IF_ERROR(AddEraseUploads(account, &batch));
+  return db_->Write(&batch, /*sync=*/true);
 }
 
 }  // namespace alliance::server

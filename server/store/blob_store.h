@@ -97,8 +97,16 @@ class BlobStore {
 
   // Adds to `batch` the deletion of every blob `account` uploaded, and of its quota.
   // REQUIRES: mutex() held until `batch` is written, so that no append or declaration of the
-  // account lands after the erasure (Begin refuses an account that is no longer active).
+  // account lands after the erasure (Begin refuses an account that is no longer active, and
+  // its batch expects the account record as read: an erasure through another process wins).
   [[nodiscard]] absl::Status AddEraseUploads(std::string_view account, KvBatch* batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // After the erasure of `account` has committed: deletes the uploads declared through other
+  // relay processes between AddEraseUploads's read and that commit (none can be declared
+  // after it: Begin expects the account record as read). REQUIRES: mutex() held, as for
+  // AddEraseUploads.
+  [[nodiscard]] absl::Status EraseUploadsLeft(std::string_view account)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Orders erasure against uploads (see AddEraseUploads).
@@ -112,12 +120,18 @@ class BlobStore {
   absl::StatusOr<uint64_t> UsageLocked(std::string_view account,
                                        std::optional<std::string>* raw = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status RequireActiveLocked(std::string_view account) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK if `account` is active; `read` (optional) gets its record's bytes as read.
+  absl::Status RequireActiveLocked(std::string_view account, std::string* read = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<BlobRecord> BeginOnce(const Declaration& declaration);
   // Whether `device` (account || device u32) can still fetch `record`: an active device of an
   // active account that is the uploader's or linked to it.
   absl::StatusOr<bool> StillToFetch(const BlobRecord& record, std::string_view device)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<uint64_t> PruneUnreachable();
+  // Adds the deletion of `record`'s chunks, record and indexes to `batch`.
+  static void AddDropChunksAndRecords(std::string_view blob_id, const BlobRecord& record,
+                                      KvBatch* batch);
   // Adds the deletion of `record`'s blob (chunks, indexes) and its quota refund to `batch`.
   absl::Status AddDeleteLocked(std::string_view blob_id, const BlobRecord& record,
                                KvBatch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

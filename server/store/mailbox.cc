@@ -57,6 +57,7 @@ absl::Status Mailbox::EnsureLoaded(State* state, const std::string& mailbox_key)
   }
   state->next_sequence = counter.max_sequence + 1;
   state->depth = counter.depth < 0 ? 0 : counter.depth;
+  if (counter.closed()) state->closed = true;  // erased, by this process or another
   state->loaded = true;
   return absl::OkStatus();
 }
@@ -387,6 +388,12 @@ absl::StatusOr<v1::SendResponse> Mailbox::SendSharedOnce(const v1::Address& send
       if (!raw.has_value()) return absl::AbortedError(kWriteConflict);
     }
     ALLIANCE_ASSIGN_OR_RETURN(const MailboxCounter counter, decode(raw));
+    if (counter.closed()) {
+      // Erased through another process, whose notice has not arrived yet.
+      base::MutexLock lock(&d.state->mu);
+      d.state->closed = true;
+      return absl::NotFoundError("no such recipient");
+    }
     ALLIANCE_ASSIGN_OR_RETURN(const MailboxCounter mine, decode(read[2 + 2 * i]));
     if (counter.depth >= 0 &&
         static_cast<uint64_t>(counter.depth) >= limits_.max_mailbox_envelopes) {
@@ -478,11 +485,17 @@ void Mailbox::FinishSend(const std::vector<std::shared_ptr<State>>& states,
                          std::vector<v1::Envelope>* envelopes, const std::string& dedup_key,
                          absl::Status status, v1::SendResponse response, const SendDone& done) {
   std::vector<std::shared_ptr<Subscription>> subscribers;
+  std::vector<std::string> erased;  // envelopes committed after their mailbox's erasure
   for (size_t i = 0; i < states.size(); ++i) {
     State* state = states[i].get();
     v1::Envelope* envelope = &(*envelopes)[i];
     base::MutexLock lock(&state->mu);
     state->pending.erase(envelope->sequence());
+    if (status.ok() && state->closed) {
+      // Reserved before CloseAndErase, written after its batch: nobody will read it.
+      erased.push_back(EnvelopeKey(MailboxKey(envelope->recipient()), envelope->sequence()));
+      continue;
+    }
     if (!status.ok()) {
       --state->depth;
       ReleaseSenderLocked(state, envelope->sender().account_id(), 1);
@@ -494,6 +507,17 @@ void Mailbox::FinishSend(const std::vector<std::shared_ptr<State>>& states,
       state->live.emplace(envelope->sequence(), std::move(*envelope));
     }
     if (state->subscriber != nullptr) subscribers.push_back(state->subscriber);
+  }
+  if (!erased.empty()) {
+    KvBatch cleanup;
+    for (const std::string& key : erased) cleanup.Delete(Cf::kMailbox, key);
+    // Every destination gone: as if the recipient had been refused before the write.
+    const bool all = erased.size() == states.size();
+    if (all) cleanup.Delete(Cf::kDedup, dedup_key);
+    // Should this fail, the retention sweep removes what is left.
+    if (db_->Write(&cleanup, /*sync=*/false).ok() && all) {
+      status = absl::NotFoundError("no such recipient");
+    }
   }
   {
     base::MutexLock lock(&inflight_mu_);

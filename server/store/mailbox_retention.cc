@@ -150,7 +150,13 @@ absl::Status Mailbox::CloseAndErase(std::string_view account_id,
       }
     }
     ALLIANCE_RETURN_IF_ERROR(it->status());
+    // Serialized with every send to the mailbox, whatever process it goes through (each
+    // expects the counter): a send that committed first is deleted here, and one that comes
+    // after finds the closed counter and stores nothing.
+    batch->Lock(Cf::kMailbox, mailbox_key);
     batch->DeleteRange(Cf::kMailbox, mailbox_key, end);
+    batch->Put(Cf::kMailbox, mailbox_key,
+               MailboxCounter{.max_sequence = MailboxCounter::kClosedSequence}.Encode());
     // Other relay processes on the same database end their streams of it too, and refuse
     // sends to it, once this commits (Wake).
     batch->Notify(base::Concat({"c", mailbox_key}));

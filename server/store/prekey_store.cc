@@ -9,6 +9,7 @@
 #include "base/status_macros.h"
 #include "server/infra/crypto_util.h"
 #include "server/relay_records.pb.h"
+#include "server/store/devices.h"
 #include "wire/signed_strings.h"
 
 namespace alliance::server {
@@ -93,11 +94,20 @@ absl::StatusOr<v1::PublishPreKeysResponse> PreKeyStore::Publish(
 absl::StatusOr<v1::PublishPreKeysResponse> PreKeyStore::PublishOnce(
     const std::string& device, const v1::Address& owner,
     const v1::PublishPreKeysRequest& request) {
+  // The device's account as read, expected unchanged at the write: a device removed or an
+  // account closed meanwhile (through any relay process) gets no prekeys back.
+  ALLIANCE_ASSIGN_OR_RETURN(auto account_raw, db_->Get(Cf::kAccounts, owner.account_id()));
+  AccountRecord account;
+  if (!account_raw || !account.ParseFromString(*account_raw) ||
+      account.state() != v1::ACCOUNT_STATE_ACTIVE || !HasDevice(account, owner.device_id())) {
+    return absl::UnauthenticatedError("this device was removed or its account closed");
+  }
   ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kIdentity, KeysRecordKey(device)));
   DeviceKeysRecord record;
   if (raw && !record.ParseFromString(*raw)) return absl::InternalError("prekeys unreadable");
   uint32_t added = 0;
   KvBatch batch;
+  batch.Expect(Cf::kAccounts, owner.account_id(), account_raw);
   batch.Expect(Cf::kIdentity, KeysRecordKey(device), raw);
   for (const v1::OneTimePreKey& k : request.one_time_prekeys()) {
     std::string key = OneTimeKey(device, k.id());

@@ -37,7 +37,8 @@ class PreKeyStore {
   // Stores the caller device's prekeys. `identity_key` is the caller's (from its account);
   // `device_key` the device's own key, empty while it has none.
   // Errors: INVALID_ARGUMENT (nothing to publish, sizes, duplicate ids, bad signature),
-  // RESOURCE_EXHAUSTED (per-request or per-device cap).
+  // RESOURCE_EXHAUSTED (per-request or per-device cap), UNAUTHENTICATED (the device was removed
+  // or its account closed, through any relay process, before the write).
   [[nodiscard]] absl::StatusOr<v1::PublishPreKeysResponse> Publish(
       const v1::Address& owner, std::string_view identity_key, std::string_view device_key,
       const v1::PublishPreKeysRequest& request);

@@ -147,6 +147,39 @@ TEST_F(KvTest, MailboxCountersMergeAsMaxAndSumWithAnUnreadableValueCountingAsZer
   EXPECT_EQ(c->depth, 4);
 }
 
+TEST_F(KvTest, AClosedCounterStaysClosedWhateverIsMergedIntoIt) {
+  // An erased mailbox's counter (Mailbox::CloseAndErase) under both backends' merges: a late
+  // send's (max, +1) and an ack's (0, -1) leave it closed.
+  ASSERT_NE(db_, nullptr);
+  Put(Cf::kMailbox, "m", MailboxCounter{.max_sequence = MailboxCounter::kClosedSequence}.Encode());
+  KvBatch batch;
+  batch.Merge(Cf::kMailbox, "m", MailboxCounter{.max_sequence = 12, .depth = 1}.Encode());
+  batch.Merge(Cf::kMailbox, "m", MailboxCounter{.depth = -1}.Encode());
+  ASSERT_TRUE(db_->Write(&batch, /*sync=*/true).ok());
+  auto raw = db_->Get(Cf::kMailbox, "m");
+  ASSERT_TRUE(raw.ok() && raw->has_value());
+  std::optional<MailboxCounter> c = MailboxCounter::Decode(**raw);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_TRUE(c->closed());
+  EXPECT_EQ(c->max_sequence, MailboxCounter::kClosedSequence);
+  EXPECT_EQ(c->depth, 0);
+  EXPECT_FALSE(MailboxCounter{.max_sequence = MailboxCounter::kClosedSequence - 1}.closed());
+}
+
+TEST_F(KvTest, ALockWritesNothingAndHoldsWhateverTheKeyHolds) {
+  ASSERT_NE(db_, nullptr);
+  Put(Cf::kMailbox, "present", "x");
+  for (const char* key : {"present", "absent"}) {
+    KvBatch batch;
+    batch.Lock(Cf::kMailbox, key);
+    batch.Put(Cf::kMailbox, std::string("after-") + key, "y");
+    ASSERT_TRUE(db_->Write(&batch, /*sync=*/true).ok()) << key;
+    EXPECT_TRUE(db_->Get(Cf::kMailbox, std::string("after-") + key)->has_value()) << key;
+  }
+  EXPECT_EQ(db_->Get(Cf::kMailbox, "present")->value_or(""), "x");
+  EXPECT_FALSE(db_->Get(Cf::kMailbox, "absent")->has_value());
+}
+
 TEST_F(KvTest, ConcurrentMergesOnOneCounterLoseNothing) {
   ASSERT_NE(db_, nullptr);
   constexpr int kThreads = 8;

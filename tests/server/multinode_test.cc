@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
 #include <barrier>
 #include <chrono>
 #include <cstdio>
@@ -25,6 +26,14 @@
 #include <thread>
 
 #include "base/bytes.h"
+#include "base/status_macros.h"
+#include "server/infra/commit_pool.h"
+#include "server/infra/storage.h"
+#include "server/store/audit_log.h"
+#include "server/store/blob_store.h"
+#include "server/store/devices.h"
+#include "server/store/mailbox.h"
+#include "server/store/prekey_store.h"
 #include "gtest/gtest.h"
 #include "tests/server/relay_harness.h"
 
@@ -280,6 +289,229 @@ TEST_F(TwoNodesTest, TheSweepRunsOnOneNodeAtATime) {
   std::vector<v1::Envelope> backlog = a_.ReadBacklog(therapist_);
   ASSERT_EQ(backlog.size(), 1u);
   EXPECT_EQ(backlog[0].payload(), "new");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two processes' mailboxes on one database with no notification between them (as when the
+// erasure's notice is still on its way): what the database alone guarantees when one process
+// erases a mailbox (a device removed, an account closed) while the other sends to it.
+
+class ErasureRaceTest : public ::testing::Test {
+ protected:
+  ErasureRaceTest() : clock_(absl::Now()) {
+    EXPECT_GE(sodium_init(), 0);
+    options_.storage = "postgres";
+    options_.database_url = NewTestDatabaseUrl();
+    absl::StatusOr<std::unique_ptr<RelayDb>> a = OpenStorage(options_, StorageMode::kCreate);
+    absl::StatusOr<std::unique_ptr<RelayDb>> b = OpenStorage(options_, StorageMode::kServe);
+    EXPECT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+    if (!a.ok() || !b.ok()) return;
+    for (auto* db : {&*a, &*b}) {
+      Node& n = nodes_.emplace_back();
+      n.db = std::move(*db);
+      n.pool = std::make_unique<CommitPool>(n.db.get(), 4);
+      n.mailbox = std::make_unique<Mailbox>(n.db.get(), n.pool.get(), &clock_, Limits(), &metrics_);
+      absl::StatusOr<std::unique_ptr<AuditLog>> audit = AuditLog::Open(n.db.get(), &clock_);
+      EXPECT_TRUE(audit.ok()) << audit.status();
+      if (!audit.ok()) return;
+      n.audit = *std::move(audit);
+      n.prekeys = std::make_unique<PreKeyStore>(n.db.get(), n.audit.get(), Limits(), &metrics_);
+      n.blobs = std::make_unique<BlobStore>(n.db.get(), &clock_, Limits());
+    }
+  }
+  ~ErasureRaceTest() override {
+    for (Node& n : nodes_) {
+      n.mailbox.reset();
+      n.pool->Shutdown();
+      (void)n.db->Close();
+    }
+  }
+
+  static v1::Address Addr(char who) {
+    v1::Address a;
+    a.set_account_id(std::string(16, who));
+    a.set_device_id(1);
+    return a;
+  }
+  absl::StatusOr<v1::SendResponse> Send(int node, char from, char to) {
+    v1::SendRequest r;
+    r.set_version(1);
+    r.set_message_id(NewMessageId());
+    *r.mutable_recipient() = Addr(to);
+    r.set_type(v1::ENVELOPE_TYPE_MESSAGE);
+    r.set_payload("ciphertext");
+    std::promise<absl::StatusOr<v1::SendResponse>> sent;
+    nodes_[node].mailbox->Send(Addr(from), r, [&](absl::StatusOr<v1::SendResponse> got) {
+      sent.set_value(std::move(got));
+    });
+    return sent.get_future().get();
+  }
+  absl::Status Erase(int node, char who) {
+    KvBatch batch;
+    ALLIANCE_RETURN_IF_ERROR(nodes_[node].mailbox->CloseAndErase(
+        Addr(who).account_id(), {1}, absl::UnauthenticatedError("account closed"), &batch));
+    return nodes_[node].db->Write(&batch, /*sync=*/true);
+  }
+  // The envelopes stored in `who`'s mailbox, read straight from the database.
+  size_t StoredEnvelopes(char who) {
+    std::string mailbox = Addr(who).account_id();
+    base::AppendU32BE(&mailbox, 1);
+    std::unique_ptr<KvIterator> it = nodes_[0].db->NewIterator(Cf::kMailbox);
+    size_t n = 0;
+    for (it->Seek(mailbox); it->Valid() && it->key().starts_with(mailbox); it->Next()) {
+      if (it->key().size() == mailbox.size() + 8) ++n;  // mailbox || u64 sequence
+    }
+    EXPECT_TRUE(it->status().ok()) << it->status();
+    return n;
+  }
+
+  // An active account with device 1, written straight to the database; returns its bytes.
+  std::string PutAccount(char who) {
+    AccountRecord account;
+    account.set_account_id(std::string(16, who));
+    account.set_state(v1::ACCOUNT_STATE_ACTIVE);
+    AddFirstDevice(&account, 1'700'000'000);
+    KvBatch batch;
+    batch.Put(Cf::kAccounts, account.account_id(), account.SerializeAsString());
+    EXPECT_TRUE(nodes_[0].db->Write(&batch, /*sync=*/true).ok());
+    return account.SerializeAsString();
+  }
+  // Closes the account through node 0 as EraseAccount does: its record (expected as read),
+  // prekeys and uploads in one batch, then the uploads declared meanwhile.
+  absl::Status CloseAccount(char who, std::string read) {
+    Node& n = nodes_[0];
+    const std::string id(16, who);
+    base::MutexLock lock(&n.blobs->mutex());
+    for (int attempt = 0;; ++attempt) {
+      KvBatch batch;
+      batch.Expect(Cf::kAccounts, id, read);
+      batch.Delete(Cf::kAccounts, id);
+      const uint32_t device = 1;
+      n.prekeys->AddErase(id, {&device, 1}, &batch);
+      ALLIANCE_RETURN_IF_ERROR(n.blobs->AddEraseUploads(id, &batch));
+      absl::Status written = n.db->Write(&batch, /*sync=*/true);
+      if (written.ok()) return n.blobs->EraseUploadsLeft(id);
+      if (!IsWriteConflict(written) || attempt == 15) return written;
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> now, n.db->Get(Cf::kAccounts, id));
+      if (!now.has_value()) return absl::InternalError("the account went elsewhere");
+      read = *now;
+    }
+  }
+  size_t KeysWithPrefix(Cf cf, const std::string& prefix) {
+    std::unique_ptr<KvIterator> it = nodes_[0].db->NewIterator(cf);
+    size_t n = 0;
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) ++n;
+    EXPECT_TRUE(it->status().ok()) << it->status();
+    return n;
+  }
+
+  struct Node {
+    std::unique_ptr<RelayDb> db;
+    std::unique_ptr<CommitPool> pool;
+    std::unique_ptr<Mailbox> mailbox;
+    std::unique_ptr<AuditLog> audit;
+    std::unique_ptr<PreKeyStore> prekeys;
+    std::unique_ptr<BlobStore> blobs;
+  };
+  RelayOptions options_;
+  ManualClock clock_;
+  Metrics metrics_;
+  std::vector<Node> nodes_;
+};
+
+TEST_F(ErasureRaceTest, ASendThroughAProcessThatHasNotHeardOfTheErasureStoresNothing) {
+  ASSERT_EQ(nodes_.size(), 2u);
+  // Node 1 has sent to the mailbox before: in its memory the mailbox is open.
+  ASSERT_TRUE(Send(1, 's', 'r').ok());
+  ASSERT_TRUE(Erase(0, 'r').ok());
+  EXPECT_EQ(StoredEnvelopes('r'), 0u);
+  absl::StatusOr<v1::SendResponse> late = Send(1, 's', 'r');
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kNotFound) << late.status();
+  EXPECT_EQ(StoredEnvelopes('r'), 0u);
+  // Nor does a process that never saw the mailbox, and the refusal is remembered.
+  EXPECT_EQ(Send(0, 't', 'r').status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Send(1, 't', 'r').status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(StoredEnvelopes('r'), 0u);
+}
+
+TEST_F(ErasureRaceTest, NoSendRacingAnErasureOnAnotherProcessOutlivesIt) {
+  ASSERT_EQ(nodes_.size(), 2u);
+  for (int round = 0; round < 5; ++round) {
+    const char who = static_cast<char>('A' + round);
+    std::atomic<bool> stop{false};
+    std::atomic<int> stored{0};
+    std::vector<std::thread> senders;
+    for (int t = 0; t < 3; ++t) {
+      senders.emplace_back([&, t] {
+        while (!stop.load()) {
+          absl::StatusOr<v1::SendResponse> sent = Send(1, static_cast<char>('a' + t), who);
+          if (sent.ok()) {
+            ++stored;
+          } else if (sent.status().code() == absl::StatusCode::kNotFound) {
+            return;  // erased: refused from now on
+          }
+        }
+      });
+    }
+    while (stored.load() < 5) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_TRUE(Erase(0, who).ok());
+    stop = true;
+    for (auto& t : senders) t.join();
+    EXPECT_EQ(StoredEnvelopes(who), 0u) << "round " << round << ", " << stored.load() << " sent";
+  }
+}
+
+TEST_F(ErasureRaceTest, NoPreKeysOrUploadsOfAnAccountClosedOnAnotherProcessSurviveIt) {
+  // A device publishing prekeys and declaring uploads through node 1 while node 0 closes its
+  // account: whatever node 1 had committed is erased, and nothing comes back after.
+  ASSERT_EQ(nodes_.size(), 2u);
+  for (int round = 0; round < 4; ++round) {
+    const char who = static_cast<char>('P' + round);
+    const std::string read = PutAccount(who);
+    v1::Address owner;
+    owner.set_account_id(std::string(16, who));
+    owner.set_device_id(1);
+    std::atomic<int> published{0}, declared{0};
+    std::atomic<bool> stop{false};
+    std::thread publisher([&] {
+      for (uint32_t id = 1; !stop.load(); ++id) {
+        v1::PublishPreKeysRequest request;
+        v1::OneTimePreKey* k = request.add_one_time_prekeys();
+        k->set_id(id);
+        k->set_public_key(std::string(32, static_cast<char>(id)));
+        absl::StatusOr<v1::PublishPreKeysResponse> r =
+            nodes_[1].prekeys->Publish(owner, "", "", request);
+        if (r.ok()) ++published;
+        if (r.status().code() == absl::StatusCode::kUnauthenticated) return;
+      }
+    });
+    std::thread uploader([&] {
+      while (!stop.load()) {
+        BlobStore::Declaration d;
+        d.blob_id = NewMessageId();
+        d.uploader_account = owner.account_id();
+        d.uploader_device = 1;
+        d.size = 100;
+        absl::StatusOr<BlobRecord> r = nodes_[1].blobs->Begin(d);
+        if (r.ok()) ++declared;
+        if (r.status().code() == absl::StatusCode::kUnauthenticated) return;
+      }
+    });
+    while (published.load() < 3 || declared.load() < 3) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    const absl::Status closed = CloseAccount(who, read);
+    stop = true;
+    publisher.join();
+    uploader.join();
+    ASSERT_TRUE(closed.ok()) << closed;
+    std::string device = owner.account_id();
+    base::AppendU32BE(&device, 1);
+    EXPECT_EQ(KeysWithPrefix(Cf::kOneTime, device), 0u) << "round " << round;
+    EXPECT_EQ(KeysWithPrefix(Cf::kIdentity, "s" + device), 0u) << "round " << round;
+    EXPECT_EQ(KeysWithPrefix(Cf::kBlobs, "o" + owner.account_id()), 0u) << "round " << round;
+    EXPECT_EQ(KeysWithPrefix(Cf::kBlobs, "u" + owner.account_id()), 0u) << "round " << round;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

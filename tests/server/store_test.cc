@@ -233,6 +233,52 @@ TEST_F(MailboxTest, AResendOfAKnownIdStoresNothingEvenAfterTheAck) {
   EXPECT_TRUE(ReadAll('t').empty());
 }
 
+TEST_F(MailboxTest, NoSendRacingAnErasureOutlivesIt) {
+  // A send reserved before CloseAndErase may be written after the erasure's batch: it must not
+  // stay behind in the erased mailbox, nor be reported as stored.
+  for (int round = 0; round < 5; ++round) {
+    const char who = static_cast<char>('A' + round);
+    std::atomic<bool> stop{false};
+    std::atomic<int> stored{0};
+    std::vector<std::thread> senders;
+    for (int t = 0; t < 3; ++t) {
+      senders.emplace_back([&, t] {
+        for (int i = 0; !stop.load(); ++i) {
+          std::string id = std::to_string(round * 1'000'000 + t * 100'000 + i);
+          id.resize(16, '.');
+          absl::StatusOr<v1::SendResponse> sent = Send(static_cast<char>('a' + t), who, id);
+          if (sent.ok()) ++stored;
+          if (sent.status().code() == absl::StatusCode::kNotFound) return;  // refused from now on
+        }
+      });
+    }
+    while (stored.load() < 3) std::this_thread::yield();
+    KvBatch batch;
+    ASSERT_TRUE(mailbox_
+                    ->CloseAndErase(std::string(16, who), {1},
+                                    absl::UnauthenticatedError("account closed"), &batch)
+                    .ok());
+    ASSERT_TRUE(t_.db()->Write(&batch, /*sync=*/true).ok());
+    stop = true;
+    for (auto& t : senders) t.join();
+    EXPECT_TRUE(ReadAll(who).empty());
+    std::string mailbox(16, who);
+    mailbox.append("\0\0\0\1", 4);
+    size_t left = 0;
+    std::unique_ptr<KvIterator> it = t_.db()->NewIterator(Cf::kMailbox);
+    for (it->Seek(mailbox); it->Valid() && it->key().starts_with(mailbox); it->Next()) {
+      if (it->key().size() == mailbox.size() + 8) ++left;  // an envelope
+    }
+    EXPECT_EQ(left, 0u) << "round " << round;
+    EXPECT_EQ(Send('z', who).status().code(), absl::StatusCode::kNotFound);
+  }
+  // The erasure outlives a restart: the mailboxes stay closed.
+  Close();
+  t_.owned().reset();
+  Open();
+  EXPECT_EQ(Send('z', 'A').status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST(AccountDevicesTest, ANewAccountHasDeviceOneAndTheNextIdIsTwo) {
   AccountRecord account;
   AddFirstDevice(&account, 1'700'000'000);
