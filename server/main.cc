@@ -262,6 +262,9 @@ int main(int argc, char** argv) {
                     "Prometheus /metrics address, empty disables (config: metrics_listen)");
   serve->add_flag("--insecure", flags.insecure,
                   "Allow plaintext on a non-loopback address (config: insecure)");
+  serve->add_option("--trusted-proxy", flags.trusted_proxies,
+                    "IP address of a reverse proxy whose x-forwarded-for is believed for "
+                    "per-address limits; repeatable (config: trusted_proxies)");
   serve->add_option("--log-file", flags.log_file, "JSON-lines log file (config: log_file)");
   serve->add_option("--log-level", flags.log_level, "Log level (config: log_level)");
 
@@ -296,6 +299,7 @@ int main(int argc, char** argv) {
   if (given("--tls-key")) options.tls_key_file = flags.tls_key_file;
   if (given("--metrics-listen")) options.metrics_listen = flags.metrics_listen;
   if (given("--insecure")) options.insecure = true;
+  if (given("--trusted-proxy")) options.trusted_proxies = flags.trusted_proxies;
   if (given("--log-file")) options.log_file = flags.log_file;
   if (given("--log-level")) options.log_level = flags.log_level;
   return alliance::server::RunServe(options);

@@ -161,7 +161,8 @@ absl::Status RelayServer::Build(const RelayOptions& options, const Clock* clock,
                       .fetch_rate = fetch_rate_.get(),
                       .publish_rate = publish_rate_.get(),
                       .metrics = metrics_.get(),
-                      .logger = logger};
+                      .logger = logger,
+                      .trusted_proxies = &options_.trusted_proxies};
   RelayDb* db = db_.get();
   metrics_->AddGaugeCallback("alliance_mailbox_envelopes_estimate",
                              "Stored envelopes and mailbox counters (the database's estimate).",

@@ -1,5 +1,7 @@
 #include "server/infra/config.h"
 
+#include <arpa/inet.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <limits>
@@ -21,7 +23,7 @@ const std::set<std::string_view>& TopLevelKeys() {
                                      "tls_key",        "metrics_listen", "insecure",
                                      "log_file",       "log_level",      "sweep_interval_seconds",
                                      "commit_threads", "limits",         "storage",
-                                     "database_url",   "database_connections"};
+                                     "database_url",   "database_connections", "trusted_proxies"};
   return *keys;
 }
 
@@ -76,6 +78,25 @@ absl::Status ReadString(const toml::table& t, std::string_view key, T* out) {
     return absl::InvalidArgumentError(std::string("config key ") + std::string(key) +
                                       ": want a string");
   *out = *v;
+  return absl::OkStatus();
+}
+
+absl::Status ReadStrings(const toml::table& t, std::string_view key,
+                         std::vector<std::string>* out) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return absl::OkStatus();
+  const toml::array* a = n->as_array();
+  std::vector<std::string> values;
+  for (size_t i = 0; a != nullptr && i < a->size(); ++i) {
+    auto v = a->get(i)->value<std::string>();
+    if (!v) break;
+    values.push_back(*v);
+  }
+  if (a == nullptr || values.size() != a->size()) {
+    return absl::InvalidArgumentError(std::string("config key ") + std::string(key) +
+                                      ": want an array of strings");
+  }
+  *out = std::move(values);
   return absl::OkStatus();
 }
 
@@ -180,6 +201,7 @@ absl::Status Apply(const toml::table& t, RelayOptions* o) {
   if (s.ok()) s = ReadString(t, "tls_key", &o->tls_key_file);
   if (s.ok()) s = ReadString(t, "metrics_listen", &o->metrics_listen);
   if (s.ok()) s = ReadBool(t, "insecure", &o->insecure);
+  if (s.ok()) s = ReadStrings(t, "trusted_proxies", &o->trusted_proxies);
   if (s.ok()) s = ReadString(t, "log_file", &o->log_file);
   if (s.ok()) s = ReadString(t, "log_level", &o->log_level);
   if (s.ok()) s = ReadDuration(t, "sweep_interval_seconds", absl::Seconds(1), &o->sweep_interval);
@@ -222,6 +244,14 @@ absl::Status ValidateOptions(const RelayOptions& o) {
     if (o.data_dir.empty()) return absl::InvalidArgumentError("no data directory (--data)");
   } else {
     return absl::InvalidArgumentError("--storage must be rocksdb or postgres");
+  }
+  for (const std::string& proxy : o.trusted_proxies) {
+    in_addr v4;
+    in6_addr v6;
+    if (inet_pton(AF_INET, proxy.c_str(), &v4) != 1 && inet_pton(AF_INET6, proxy.c_str(), &v6) != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("trusted proxy ", proxy, " is not an IPv4 or IPv6 address"));
+    }
   }
   if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -113,6 +114,10 @@ struct RelayOptions {
   std::string metrics_listen = "127.0.0.1:0";
   // Allow plaintext on a non-loopback address. Default: false.
   bool insecure = false;
+  // IP addresses of reverse proxies in front of the relay (a gRPC-aware load balancer). A call
+  // from one of them is charged, for per-address budgets (challenges, failed logins, link
+  // codes), to the address that proxy appended last to x-forwarded-for. Default: none.
+  std::vector<std::string> trusted_proxies;
   // JSON-lines log file; empty means stderr. Default: stderr.
   std::string log_file;
   // trace, debug, info, warn, error, critical, off. Default: info.

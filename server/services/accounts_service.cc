@@ -21,7 +21,7 @@ grpc::ServerUnaryReactor* AccountsService::Challenge(grpc::CallbackServerContext
                                                      const v1::ChallengeRequest* /*request*/,
                                                      v1::ChallengeResponse* response) {
   UnaryCall call(deps_, ctx, "Challenge");
-  absl::StatusOr<v1::ChallengeResponse> result = deps_->auth->Challenge(CallerAddress(ctx));
+  absl::StatusOr<v1::ChallengeResponse> result = deps_->auth->Challenge(CallerAddress(*deps_, ctx));
   if (result.ok()) *response = std::move(*result);
   return call.Finish(result.status());
 }
@@ -30,7 +30,8 @@ grpc::ServerUnaryReactor* AccountsService::Login(grpc::CallbackServerContext* ct
                                                  const v1::LoginRequest* request,
                                                  v1::LoginResponse* response) {
   UnaryCall call(deps_, ctx, "Login");
-  absl::StatusOr<v1::LoginResponse> result = deps_->auth->Login(*request, CallerAddress(ctx));
+  absl::StatusOr<v1::LoginResponse> result =
+      deps_->auth->Login(*request, CallerAddress(*deps_, ctx));
   std::string account = request->address().account_id().size() == 16
                             ? base::ToHex(request->address().account_id())
                             : std::string("malformed");

@@ -152,7 +152,9 @@ grpc::ServerUnaryReactor* ClinicService::RemoveAccountDevice(
     e.actor = caller->account_id;
     e.subject = account.account_id();
     e.device_id = id;
-    return deps_->audit->Commit(&batch, e);
+    absl::Status committed = deps_->audit->Commit(&batch, e);
+    if (!committed.ok()) deps_->mailbox->Reopen(account.account_id(), {&id, 1});
+    return committed;
   }();
   return call.Finish(removed);
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "base/bytes.h"
 #include "base/status_macros.h"
@@ -118,6 +119,7 @@ absl::StatusOr<std::vector<uint32_t>> ApplyDeviceList(const ServiceDeps& deps,
   deps.prekeys->AddErase(caller.account_id, newly_keyed, &batch);
   ALLIANCE_RETURN_IF_ERROR(deps.mailbox->CloseAndErase(
       caller.account_id, removed, absl::UnauthenticatedError("device removed"), &batch));
+  absl::Cleanup reopen = [&] { deps.mailbox->Reopen(caller.account_id, removed); };
   std::vector<AuditLog::Event> events;
   AuditLog::Event published;
   published.event = v1::AUDIT_EVENT_DEVICE_LIST_PUBLISHED;
@@ -135,6 +137,7 @@ absl::StatusOr<std::vector<uint32_t>> ApplyDeviceList(const ServiceDeps& deps,
     events.push_back(e);
   }
   ALLIANCE_RETURN_IF_ERROR(deps.audit->Commit(&batch, events));
+  std::move(reopen).Cancel();
   deps.logger->Info("device_list_published", {{"account", base::ToHex(caller.account_id)},
                                               {"devices", list.devices_size()},
                                               {"removed", static_cast<int>(removed.size())}});
@@ -148,7 +151,8 @@ constexpr size_t kLinkIdSize = 32;
 std::string LinkSlotKey(const std::string& link_id) { return "k" + link_id; }
 
 // The open, unexpired slot `link_id`. NOT_FOUND otherwise (an expired one is the same as none).
-absl::StatusOr<LinkSlotRecord> GetLinkSlot(const ServiceDeps& deps, const std::string& link_id) {
+absl::StatusOr<LinkSlotRecord> GetLinkSlot(const ServiceDeps& deps, const std::string& link_id,
+                                           std::string* read = nullptr) {
   if (link_id.size() != kLinkIdSize) return absl::InvalidArgumentError("malformed link id");
   RelayDb* db = deps.directory->db();
   ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> raw,
@@ -158,6 +162,7 @@ absl::StatusOr<LinkSlotRecord> GetLinkSlot(const ServiceDeps& deps, const std::s
       slot.expires_at() <= static_cast<uint64_t>(deps.clock->NowUnixSeconds())) {
     return absl::NotFoundError("no such link code, or it expired (codes last 10 minutes)");
   }
+  if (read != nullptr) *read = std::move(*raw);
   return slot;
 }
 
@@ -171,7 +176,7 @@ grpc::ServerUnaryReactor* DevicesService::StartLink(grpc::CallbackServerContext*
     return call.Finish(absl::InvalidArgumentError("malformed link id"));
   }
   // No account yet: charged to the network address, like a login challenge.
-  if (!deps_->publish_rate->TryAcquire("link/" + CallerAddress(ctx))) {
+  if (!deps_->publish_rate->TryAcquire("link/" + CallerAddress(*deps_, ctx))) {
     return call.Finish(absl::ResourceExhaustedError("too many link codes; retry later"));
   }
   base::MutexLock lock(&deps_->directory->mutex());
@@ -213,12 +218,18 @@ grpc::ServerUnaryReactor* DevicesService::ApproveLink(grpc::CallbackServerContex
     return call.Finish(absl::ResourceExhaustedError("too many devices approved; retry later"));
   }
   base::MutexLock lock(&deps_->directory->mutex());
-  absl::StatusOr<LinkSlotRecord> slot = GetLinkSlot(*deps_, request->link_id());
+  std::string slot_read;
+  absl::StatusOr<LinkSlotRecord> slot = GetLinkSlot(*deps_, request->link_id(), &slot_read);
   if (!slot.ok()) return call.Finish(slot.status());
   if (slot->approved()) return call.Finish(absl::FailedPreconditionError("link code already used"));
   std::string read;
   absl::StatusOr<AccountRecord> account = deps_->directory->GetAccount(caller->account_id, &read);
   if (!account.ok()) return call.Finish(account.status());
+  // As read now, and expected so at the write (AddPutAccount): an approver removed or an
+  // account closed through another relay process meanwhile approves nothing.
+  if (account->state() != v1::ACCOUNT_STATE_ACTIVE || !HasDevice(*account, caller->device_id)) {
+    return call.Finish(absl::UnauthenticatedError("this device was removed or its account closed"));
+  }
   if (ActiveDeviceIds(*account).size() >= deps_->limits->max_devices_per_account) {
     return call.Finish(absl::FailedPreconditionError(absl::StrCat(
         "this account has its maximum of ", deps_->limits->max_devices_per_account,
@@ -236,6 +247,8 @@ grpc::ServerUnaryReactor* DevicesService::ApproveLink(grpc::CallbackServerContex
   RelayDb* db = deps_->directory->db();
   KvBatch batch;
   deps_->directory->AddPutAccount(*account, read, &batch);
+  // Approved once, even by two accounts through two relay processes at the same moment.
+  batch.Expect(Cf::kSessions, LinkSlotKey(request->link_id()), slot_read);
   batch.Put(Cf::kSessions, LinkSlotKey(request->link_id()), slot->SerializeAsString());
   absl::Status written = db->Write(&batch, /*sync=*/true);
   if (written.ok()) response->set_device_id(device_id);
@@ -253,6 +266,11 @@ grpc::ServerUnaryReactor* DevicesService::AwaitLink(grpc::CallbackServerContext*
   if (!account.ok()) return call.Finish(account.status());
   if (account->state() != v1::ACCOUNT_STATE_ACTIVE) {
     return call.Finish(absl::NotFoundError("no such account"));
+  }
+  // A device removed after approving takes its approvals with it (as CompleteLink refuses).
+  if (!HasDevice(*account, slot->approved_by())) {
+    return call.Finish(
+        absl::FailedPreconditionError("the device that approved this code was removed"));
   }
   response->set_approved(true);
   response->set_sealed(slot->sealed());

@@ -12,7 +12,11 @@ grpc::ServerUnaryReactor* KeysService::PublishPreKeys(grpc::CallbackServerContex
   UnaryCall call(deps_, ctx, "PublishPreKeys");
   absl::StatusOr<Caller> caller = call.Authenticate();
   if (!caller.ok()) return call.Finish(caller.status());
-  if (!deps_->publish_rate->TryAcquire(caller->account_id)) {
+  // Charged to the publishing device: one device (say, one about to be removed) cannot spend
+  // the budget of the account's others.
+  std::string budget = "prekeys/" + caller->account_id;
+  base::AppendU32BE(&budget, caller->device_id);
+  if (!deps_->publish_rate->TryAcquire(budget)) {
     return call.Finish(absl::ResourceExhaustedError("prekeys published too often; retry later"));
   }
   // Authenticate read the account just now (active, with this identity key).

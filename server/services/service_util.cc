@@ -2,6 +2,10 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <optional>
+
+#include "absl/cleanup/cleanup.h"
 #include "base/bytes.h"
 #include "base/status_macros.h"
 #include "server/infra/crypto_util.h"
@@ -34,31 +38,85 @@ absl::StatusOr<Caller> AuthenticateCall(const ServiceDeps& deps, grpc::CallbackS
   return deps.auth->Authenticate(std::string_view(it->second.data(), it->second.size()));
 }
 
-std::string CallerAddressFromPeer(std::string_view peer) {
-  if (peer.starts_with("ipv4:")) {
-    std::string_view host = peer.substr(5);
-    size_t colon = host.rfind(':');
-    if (colon != std::string_view::npos) host = host.substr(0, colon);
-    in_addr a;
-    if (inet_pton(AF_INET, std::string(host).c_str(), &a) == 1) return "4:" + std::string(host);
-  } else if (peer.starts_with("ipv6:[")) {
-    std::string_view host = peer.substr(6);
-    size_t close = host.find(']');
-    if (close != std::string_view::npos) {
-      host = host.substr(0, close);
-      size_t zone = host.find('%');
-      if (zone != std::string_view::npos) host = host.substr(0, zone);
-      in6_addr a;
-      if (inet_pton(AF_INET6, std::string(host).c_str(), &a) == 1) {
-        return "6:" + std::string(reinterpret_cast<const char*>(a.s6_addr), 8);  // the /64
-      }
-    }
+namespace {
+
+// The address in an IP literal ("192.0.2.1", "2001:db8::1", "[2001:db8::1]", with a port or an
+// IPv6 zone tolerated): "4" || 4 bytes or "6" || 16 bytes; std::nullopt if it is none.
+std::optional<std::string> IpBytes(std::string_view literal) {
+  while (!literal.empty() && literal.front() == ' ') literal.remove_prefix(1);
+  while (!literal.empty() && literal.back() == ' ') literal.remove_suffix(1);
+  if (literal.starts_with("[")) {
+    const size_t close = literal.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    literal = literal.substr(1, close - 1);
+  } else if (std::count(literal.begin(), literal.end(), ':') == 1) {
+    literal = literal.substr(0, literal.find(':'));  // IPv4 with a port
   }
-  return "other";
+  literal = literal.substr(0, literal.find('%'));
+  const std::string host(literal);
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    return "4" + std::string(reinterpret_cast<const char*>(&v4), 4);
+  }
+  in6_addr v6;
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+    return "6" + std::string(reinterpret_cast<const char*>(v6.s6_addr), 16);
+  }
+  return std::nullopt;
 }
 
-std::string CallerAddress(grpc::CallbackServerContext* ctx) {
-  return CallerAddressFromPeer(ctx->peer());
+// The budget key of an address from IpBytes: the IPv4 address, or the IPv6 /64 prefix (one host
+// commonly holds a whole /64).
+std::string BudgetKey(const std::string& ip) {
+  if (ip[0] == '4') {
+    char text[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, ip.data() + 1, text, sizeof(text));
+    return "4:" + std::string(text);
+  }
+  return "6:" + ip.substr(1, 8);
+}
+
+// The peer's address as IpBytes, from gRPC's "ipv4:HOST:PORT" / "ipv6:[HOST]:PORT".
+std::optional<std::string> PeerIp(std::string_view peer) {
+  if (peer.starts_with("ipv4:")) return IpBytes(peer.substr(5));
+  if (peer.starts_with("ipv6:")) return IpBytes(peer.substr(5));
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string CallerAddressFromPeer(std::string_view peer) {
+  std::optional<std::string> ip = PeerIp(peer);
+  return ip ? BudgetKey(*ip) : "other";
+}
+
+std::string CallerAddressBehindProxies(std::string_view peer, std::string_view forwarded_for,
+                                       const std::vector<std::string>& trusted_proxies) {
+  std::optional<std::string> ip = PeerIp(peer);
+  if (!ip) return "other";
+  const bool trusted = std::any_of(trusted_proxies.begin(), trusted_proxies.end(),
+                                   [&](const std::string& p) { return IpBytes(p) == ip; });
+  if (trusted && !forwarded_for.empty()) {
+    // The last entry is the one the proxy appended; the earlier ones came from the client.
+    const size_t comma = forwarded_for.rfind(',');
+    std::optional<std::string> client =
+        IpBytes(comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1));
+    if (client) return BudgetKey(*client);
+  }
+  return BudgetKey(*ip);
+}
+
+std::string CallerAddress(const ServiceDeps& deps, grpc::CallbackServerContext* ctx) {
+  if (deps.trusted_proxies == nullptr || deps.trusted_proxies->empty()) {
+    return CallerAddressFromPeer(ctx->peer());
+  }
+  std::string_view forwarded_for;
+  const auto& metadata = ctx->client_metadata();
+  auto [begin, end] = metadata.equal_range("x-forwarded-for");
+  for (auto it = begin; it != end; ++it) {
+    forwarded_for = std::string_view(it->second.data(), it->second.size());  // the last one
+  }
+  return CallerAddressBehindProxies(ctx->peer(), forwarded_for, *deps.trusted_proxies);
 }
 
 void RpcTimer::Record(Metrics* metrics) const {
@@ -88,6 +146,7 @@ absl::Status EraseAccountOnce(const ServiceDeps& deps, const AccountRecord& acco
   ALLIANCE_RETURN_IF_ERROR(deps.auth->AddEraseSessions(id, &batch));
   ALLIANCE_RETURN_IF_ERROR(deps.mailbox->CloseAndErase(
       id, devices, absl::UnauthenticatedError("account closed"), &batch));
+  absl::Cleanup reopen = [&] { deps.mailbox->Reopen(id, devices); };  // unless written
   ALLIANCE_RETURN_IF_ERROR(deps.mailbox->AddEraseSent(id, &batch));
   ALLIANCE_RETURN_IF_ERROR(deps.blobs->AddEraseUploads(id, &batch));
   AuditLog::Event e;
@@ -96,6 +155,7 @@ absl::Status EraseAccountOnce(const ServiceDeps& deps, const AccountRecord& acco
   e.subject = id;
   e.role = account.role();
   ALLIANCE_RETURN_IF_ERROR(deps.audit->Commit(&batch, e));
+  std::move(reopen).Cancel();
   deps.logger->Info(deactivate ? "account_deactivated" : "account_deleted",
                     {{"account", base::ToHex(id)}});
   return absl::OkStatus();
@@ -112,6 +172,14 @@ absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& first_re
   const std::string id = first_read.account_id();
   AccountRecord account = first_read;
   std::string read = first_raw;
+  // Deactivated or deleted meanwhile (another admin, the account itself, another relay
+  // process): a deactivation is done; a deletion must not replace a deactivation's record.
+  auto settled = [deactivate](const AccountRecord& a) -> std::optional<absl::Status> {
+    if (a.state() == v1::ACCOUNT_STATE_ACTIVE) return std::nullopt;
+    if (deactivate) return absl::OkStatus();
+    return absl::UnauthenticatedError("account closed");
+  };
+  if (auto done = settled(account)) return *done;
   // Through other relay processes the account may change its devices while this is built (a
   // rate-limited change): read again and erase what is there now.
   for (int attempt = 0;; ++attempt) {
@@ -132,7 +200,7 @@ absl::Status EraseAccount(const ServiceDeps& deps, const AccountRecord& first_re
     absl::StatusOr<AccountRecord> now = deps.directory->GetAccount(id, &read);
     if (absl::IsNotFound(now.status())) return absl::OkStatus();  // deleted meanwhile
     ALLIANCE_RETURN_IF_ERROR(now.status());
-    if (deactivate && now->state() == v1::ACCOUNT_STATE_DEACTIVATED) return absl::OkStatus();
+    if (auto done = settled(*now)) return *done;
     account = *std::move(now);
   }
 }

@@ -47,6 +47,8 @@ struct ServiceDeps {
   RateLimiter* publish_rate = nullptr;  // per publishing account
   Metrics* metrics = nullptr;
   Logger* logger = nullptr;
+  // Reverse proxies whose x-forwarded-for is believed (RelayOptions::trusted_proxies).
+  const std::vector<std::string>* trusted_proxies = nullptr;
 };
 
 // Converts at the service edge. Internal details (INTERNAL, UNKNOWN, DATA_LOSS) are logged and
@@ -58,12 +60,17 @@ grpc::Status ToGrpcStatus(const absl::Status& status, Logger* logger);
                                                       grpc::CallbackServerContext* ctx);
 
 // The network identity budgets are charged to for unauthenticated calls (challenges, failed
-// logins): the peer's IPv4 address, or its IPv6 /64 prefix (one host commonly holds a whole
-// /64); the port is dropped, so new connections do not buy a new budget. "other" for peers
-// of other kinds (unix sockets, in-process).
-std::string CallerAddress(grpc::CallbackServerContext* ctx);
+// logins, link codes): the peer's IPv4 address, or its IPv6 /64 prefix (one host commonly holds
+// a whole /64); the port is dropped, so new connections do not buy a new budget. "other" for
+// peers of other kinds (unix sockets, in-process). When the peer is one of
+// deps.trusted_proxies, the address that proxy appended last to the call's x-forwarded-for
+// instead (a client's own entries, earlier in the list, are never believed).
+std::string CallerAddress(const ServiceDeps& deps, grpc::CallbackServerContext* ctx);
 // The same for a peer string as gRPC formats it ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000").
 std::string CallerAddressFromPeer(std::string_view peer);
+// And with the x-forwarded-for value (empty: none) and the trusted proxies' addresses.
+std::string CallerAddressBehindProxies(std::string_view peer, std::string_view forwarded_for,
+                                       const std::vector<std::string>& trusted_proxies);
 
 // Monotonic start time of an RPC, for the latency histograms.
 class RpcTimer {

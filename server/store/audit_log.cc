@@ -108,9 +108,15 @@ absl::Status AuditLog::Commit(KvBatch* batch, const std::vector<Event>& events) 
     }
     if (!IsWriteConflict(written) || attempt == 63) return written;
     // Another process appended, or the caller's own expectation failed: only the first is
-    // retried here.
+    // retried here (the caller reads again for the second).
     ALLIANCE_ASSIGN_OR_RETURN(const bool moved, ReloadHeadLocked());
     if (!moved) return written;
+    for (size_t i = 0; i < own; ++i) {
+      const KvBatch::Entry& e = batch->entries()[i];
+      if (!KvBatch::IsExpectation(e.op)) continue;
+      ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> stored, db_->Get(e.cf, e.key));
+      if (!KvBatch::Holds(e, stored)) return written;
+    }
   }
 }
 

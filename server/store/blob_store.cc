@@ -87,12 +87,13 @@ absl::StatusOr<BlobRecord> BlobStore::Get(std::string_view blob_id, std::string*
   return r;
 }
 
-absl::Status BlobStore::RequireActiveLocked(std::string_view account, std::string* read) {
+absl::Status BlobStore::RequireActiveLocked(std::string_view account, uint32_t device,
+                                            std::string* read) {
   ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> raw, db_->Get(Cf::kAccounts, account));
   AccountRecord record;
   if (!raw.has_value() || !record.ParseFromString(*raw) ||
-      record.state() != v1::ACCOUNT_STATE_ACTIVE) {
-    return absl::UnauthenticatedError("account closed");
+      record.state() != v1::ACCOUNT_STATE_ACTIVE || !HasDevice(record, device)) {
+    return absl::UnauthenticatedError("this device was removed or its account closed");
   }
   if (read != nullptr) *read = std::move(*raw);
   return absl::OkStatus();
@@ -115,7 +116,8 @@ absl::StatusOr<BlobRecord> BlobStore::Begin(const Declaration& d) {
 absl::StatusOr<BlobRecord> BlobStore::BeginOnce(const Declaration& d) {
   base::MutexLock lock(&mu_);
   std::string account_read;
-  ALLIANCE_RETURN_IF_ERROR(RequireActiveLocked(d.uploader_account, &account_read));
+  ALLIANCE_RETURN_IF_ERROR(
+      RequireActiveLocked(d.uploader_account, d.uploader_device, &account_read));
   ALLIANCE_ASSIGN_OR_RETURN(std::optional<std::string> existing,
                             db_->Get(Cf::kBlobs, MetaKey(d.blob_id)));
   if (existing.has_value()) {

@@ -61,7 +61,7 @@ class BlobStore {
   // Declares a new blob (offset 0; its size is charged to the uploader's quota at once), or
   // resumes one the uploader's account declared with the same size and recipients. The
   // uploader's account must be active (read under the lock erasure holds).
-  // Errors: UNAUTHENTICATED (account closed), RESOURCE_EXHAUSTED (over the per-file limit or the account's quota: nothing is
+  // Errors: UNAUTHENTICATED (account closed or device removed), RESOURCE_EXHAUSTED (over the per-file limit or the account's quota: nothing is
   // stored), PERMISSION_DENIED (another account's blob), FAILED_PRECONDITION (the offset is not
   // the stored size, the declaration differs, or the blob is already complete), INTERNAL.
   [[nodiscard]] absl::StatusOr<BlobRecord> Begin(const Declaration& declaration);
@@ -120,10 +120,10 @@ class BlobStore {
   absl::StatusOr<uint64_t> UsageLocked(std::string_view account,
                                        std::optional<std::string>* raw = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // OK if `account` is active; `read` (optional) gets its record's bytes as read.
-  absl::Status RequireActiveLocked(std::string_view account, std::string* read = nullptr)
+  // OK if `account` is active and `device` one of its devices; `read` gets its record's bytes.
+  absl::Status RequireActiveLocked(std::string_view account, uint32_t device, std::string* read)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<BlobRecord> BeginOnce(const Declaration& declaration);
+  absl::StatusOr<BlobRecord> BeginOnce(const Declaration& declaration) ABSL_LOCKS_EXCLUDED(mu_);
   // Whether `device` (account || device u32) can still fetch `record`: an active device of an
   // active account that is the uploader's or linked to it.
   absl::StatusOr<bool> StillToFetch(const BlobRecord& record, std::string_view device)

@@ -486,14 +486,21 @@ void Mailbox::FinishSend(const std::vector<std::shared_ptr<State>>& states,
                          absl::Status status, v1::SendResponse response, const SendDone& done) {
   std::vector<std::shared_ptr<Subscription>> subscribers;
   std::vector<std::string> erased;  // envelopes committed after their mailbox's erasure
+  std::vector<std::string> erased_counts;  // and the counters they were counted in
   for (size_t i = 0; i < states.size(); ++i) {
     State* state = states[i].get();
     v1::Envelope* envelope = &(*envelopes)[i];
     base::MutexLock lock(&state->mu);
     state->pending.erase(envelope->sequence());
     if (status.ok() && state->closed) {
-      // Reserved before CloseAndErase, written after its batch: nobody will read it.
-      erased.push_back(EnvelopeKey(MailboxKey(envelope->recipient()), envelope->sequence()));
+      // Reserved before CloseAndErase, written after its batch: nobody will read it. Taken
+      // back whole (envelope and counts), also should the erasure not be written after all.
+      const std::string mailbox_key = MailboxKey(envelope->recipient());
+      erased.push_back(EnvelopeKey(mailbox_key, envelope->sequence()));
+      erased_counts.push_back(mailbox_key);
+      erased_counts.push_back(SenderCounterKey(mailbox_key, envelope->sender().account_id()));
+      --state->depth;
+      ReleaseSenderLocked(state, envelope->sender().account_id(), 1);
       continue;
     }
     if (!status.ok()) {
@@ -511,6 +518,9 @@ void Mailbox::FinishSend(const std::vector<std::shared_ptr<State>>& states,
   if (!erased.empty()) {
     KvBatch cleanup;
     for (const std::string& key : erased) cleanup.Delete(Cf::kMailbox, key);
+    for (const std::string& key : erased_counts) {
+      cleanup.Merge(Cf::kMailbox, key, MailboxCounter{.depth = -1}.Encode());
+    }
     // Every destination gone: as if the recipient had been refused before the write.
     const bool all = erased.size() == states.size();
     if (all) cleanup.Delete(Cf::kDedup, dedup_key);

@@ -129,10 +129,16 @@ class Mailbox {
   [[nodiscard]] absl::Status AddEraseSent(std::string_view account_id, KvBatch* batch);
 
   // Ends the streams of the devices `device_ids` of `account_id` with `why` and refuses further
-  // sends to them, then adds the deletion of their envelopes (and dedup records) to `batch`.
+  // sends to them, then adds the deletion of their envelopes (and dedup records) to `batch`,
+  // and a closed counter that refuses sends through every process once written. If the batch
+  // is not written, call Reopen.
   [[nodiscard]] absl::Status CloseAndErase(std::string_view account_id,
                                            absl::Span<const uint32_t> device_ids,
                                            absl::Status why, KvBatch* batch);
+
+  // After CloseAndErase's batch failed to be written: sends and subscriptions to those
+  // mailboxes are accepted again (their streams, ended, reconnect).
+  void Reopen(std::string_view account_id, absl::Span<const uint32_t> device_ids);
 
   // Ends every stream with `why` and refuses new subscriptions. For shutdown.
   void CloseAll(absl::Status why);

@@ -131,9 +131,8 @@ absl::Status Mailbox::CloseAndErase(std::string_view account_id,
     std::shared_ptr<Subscription> subscriber;
     {
       base::MutexLock lock(&state->mu);
+      // Only `closed` (and the stream): should the batch not be written, Reopen undoes it.
       state->closed = true;
-      state->depth = 0;
-      state->sender_depth.clear();
       state->live.clear();
       state->live_bytes = 0;
       subscriber = std::move(state->subscriber);
@@ -162,6 +161,17 @@ absl::Status Mailbox::CloseAndErase(std::string_view account_id,
     batch->Notify(base::Concat({"c", mailbox_key}));
   }
   return absl::OkStatus();
+}
+
+void Mailbox::Reopen(std::string_view account_id, absl::Span<const uint32_t> device_ids) {
+  for (uint32_t d : device_ids) {
+    v1::Address address;
+    address.set_account_id(std::string(account_id));
+    address.set_device_id(d);
+    std::shared_ptr<State> state = GetState(MailboxKey(address));
+    base::MutexLock lock(&state->mu);
+    state->closed = false;
+  }
 }
 
 }  // namespace alliance::server

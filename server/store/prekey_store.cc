@@ -86,13 +86,14 @@ absl::StatusOr<v1::PublishPreKeysResponse> PreKeyStore::Publish(
   // The count is read, then written: retried if a fetch through another relay process changed
   // it in between.
   for (int attempt = 0;; ++attempt) {
-    absl::StatusOr<v1::PublishPreKeysResponse> published = PublishOnce(device, owner, request);
+    absl::StatusOr<v1::PublishPreKeysResponse> published =
+        PublishOnce(device, owner, device_key, request);
     if (published.ok() || !IsWriteConflict(published.status()) || attempt == 31) return published;
   }
 }
 
 absl::StatusOr<v1::PublishPreKeysResponse> PreKeyStore::PublishOnce(
-    const std::string& device, const v1::Address& owner,
+    const std::string& device, const v1::Address& owner, std::string_view device_key,
     const v1::PublishPreKeysRequest& request) {
   // The device's account as read, expected unchanged at the write: a device removed or an
   // account closed meanwhile (through any relay process) gets no prekeys back.
@@ -101,6 +102,11 @@ absl::StatusOr<v1::PublishPreKeysResponse> PreKeyStore::PublishOnce(
   if (!account_raw || !account.ParseFromString(*account_raw) ||
       account.state() != v1::ACCOUNT_STATE_ACTIVE || !HasDevice(account, owner.device_id())) {
     return absl::UnauthenticatedError("this device was removed or its account closed");
+  }
+  // The key the signed prekey was checked against is still the device's: a device that got
+  // its own key meanwhile (its prekeys erased with that change) gets none signed by another.
+  if (DeviceKeyOf(account, owner.device_id()) != device_key) {
+    return absl::UnauthenticatedError("this device's key changed; log in again");
   }
   ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kIdentity, KeysRecordKey(device)));
   DeviceKeysRecord record;

@@ -59,6 +59,7 @@ class PreKeyStore {
   base::Mutex& DeviceMutex(std::string_view device_key);
   absl::StatusOr<v1::PublishPreKeysResponse> PublishOnce(const std::string& device,
                                                          const v1::Address& owner,
+                                                         std::string_view device_key,
                                                          const v1::PublishPreKeysRequest& request);
   absl::StatusOr<v1::PreKeyBundle> FetchOnce(const std::string& device, const v1::Address& address,
                                              std::string_view identity_key);

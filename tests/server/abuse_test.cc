@@ -220,6 +220,35 @@ TEST(FloodTest, PrekeyPublishingIsRateLimited) {
   EXPECT_EQ(PublishKeys(h, therapist, 20, 1).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
+grpc::Status ChallengeVia(RelayHarness& h, const std::string& forwarded_for) {
+  grpc::ClientContext ctx;
+  if (!forwarded_for.empty()) ctx.AddMetadata("x-forwarded-for", forwarded_for);
+  v1::ChallengeResponse response;
+  return h.accounts().Challenge(&ctx, {}, &response);
+}
+
+TEST(FloodTest, BehindATrustedProxyOneClientCannotUseUpEveryonesChallenges) {
+  // Every call comes from the proxy's address (here 127.0.0.1): without the setting they share
+  // one budget, so one client could keep everyone from logging in.
+  Limits limits;
+  limits.challenge_burst = 3;
+  RelayHarness h(limits);
+  h.options().trusted_proxies = {"127.0.0.1"};
+  h.Restart();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(ChallengeVia(h, "198.51.100.1").ok());
+  EXPECT_EQ(ChallengeVia(h, "198.51.100.1").error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // A client forging an earlier entry is still charged for the one the proxy appended.
+  EXPECT_EQ(ChallengeVia(h, "203.0.113.5, 198.51.100.1").error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(ChallengeVia(h, "198.51.100.2").ok()) << "another client keeps its budget";
+
+  // Without the setting the header is only a client's claim: one budget for the peer.
+  h.options().trusted_proxies.clear();
+  h.Restart();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(ChallengeVia(h, std::to_string(i) + ".0.0.1").ok());
+  EXPECT_EQ(ChallengeVia(h, "9.0.0.1").error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
 TEST(FloodTest, ADeactivationStaysFindableUnderAFloodOfRoutineEntries) {
   Limits limits;
   limits.invite_burst = 1000;

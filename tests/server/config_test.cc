@@ -9,6 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "server/relay_server.h"
+#include "server/services/service_util.h"
 #include "tests/server/relay_harness.h"
 
 namespace alliance::server {
@@ -45,6 +46,7 @@ log_file = "/var/log/alliance/relay.log"
 log_level = "warn"
 sweep_interval_seconds = 300
 commit_threads = 16
+trusted_proxies = ["10.0.0.2", "2001:db8::7"]
 
 [limits]
 max_envelope_bytes = 32768
@@ -72,6 +74,7 @@ max_pending_challenges = 1000
   EXPECT_EQ(o.log_level, "warn");
   EXPECT_EQ(o.sweep_interval, absl::Seconds(300));
   EXPECT_EQ(o.commit_threads, 16);
+  EXPECT_EQ(o.trusted_proxies, (std::vector<std::string>{"10.0.0.2", "2001:db8::7"}));
   EXPECT_EQ(o.limits.max_envelope_bytes, 32768u);
   EXPECT_EQ(o.limits.max_mailbox_envelopes, 500u);
   EXPECT_EQ(o.limits.retention, absl::Hours(24 * 14));
@@ -95,7 +98,8 @@ TEST(ConfigTest, RejectsUnknownKeysBadTypesAndSyntax) {
                            "[limits]\nsend_burst = -1\n", "listen = \n",
                            // A float, or one beyond the key's range, for an integer key.
                            "commit_threads = 1e77\n", "commit_threads = 2.5\n",
-                           "commit_threads = 99999999999\n"}) {
+                           "commit_threads = 99999999999\n", "trusted_proxies = \"10.0.0.2\"\n",
+                           "trusted_proxies = [1, 2]\n"}) {
     std::string path = WriteTemp(text);
     EXPECT_EQ(LoadConfigFile(path, &o).code(), absl::StatusCode::kInvalidArgument) << text;
     std::filesystem::remove(path);
@@ -110,6 +114,47 @@ TEST(ConfigTest, ValidationCatchesHalfTlsAndMissingData) {
   EXPECT_TRUE(ValidateOptions(o).ok());
   o.tls_cert_file = "cert.pem";
   EXPECT_EQ(ValidateOptions(o).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ConfigTest, ATrustedProxyMustBeAnIpAddress) {
+  RelayOptions o;
+  o.data_dir = "/tmp/x";
+  o.trusted_proxies = {"10.0.0.2", "::1"};
+  EXPECT_TRUE(ValidateOptions(o).ok());
+  o.trusted_proxies = {"proxy.example"};
+  EXPECT_EQ(ValidateOptions(o).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CallerAddressTest, APeerIsChargedForItselfWhateverItsHeadersSay) {
+  const std::vector<std::string> none;
+  EXPECT_EQ(CallerAddressBehindProxies("ipv4:203.0.113.9:5000", "198.51.100.1", none),
+            "4:203.0.113.9");
+  // Not a trusted proxy: its x-forwarded-for is the client's own claim.
+  EXPECT_EQ(CallerAddressBehindProxies("ipv4:203.0.113.9:5000", "198.51.100.1", {"10.0.0.2"}),
+            "4:203.0.113.9");
+  EXPECT_EQ(CallerAddressFromPeer("ipv4:203.0.113.9:5000"), "4:203.0.113.9");
+  EXPECT_EQ(CallerAddressFromPeer("unix:/run/x.sock"), "other");
+  // IPv6: the /64.
+  EXPECT_EQ(CallerAddressFromPeer("ipv6:[2001:db8:1:2::5]:443"),
+            CallerAddressFromPeer("ipv6:[2001:db8:1:2::6]:443"));
+  EXPECT_NE(CallerAddressFromPeer("ipv6:[2001:db8:1:2::5]:443"),
+            CallerAddressFromPeer("ipv6:[2001:db8:1:3::5]:443"));
+}
+
+TEST(CallerAddressTest, BehindATrustedProxyTheAddressItAppendedIsCharged) {
+  const std::vector<std::string> proxies = {"10.0.0.2", "fd00::2"};
+  // The proxy appends the address it saw; what the client sent before it is ignored.
+  EXPECT_EQ(CallerAddressBehindProxies("ipv4:10.0.0.2:40000", "198.51.100.1", proxies),
+            "4:198.51.100.1");
+  EXPECT_EQ(CallerAddressBehindProxies("ipv4:10.0.0.2:40000", "1.2.3.4, 198.51.100.1", proxies),
+            "4:198.51.100.1");
+  EXPECT_EQ(CallerAddressBehindProxies("ipv6:[fd00::2]:40000", " 2001:db8:5::1", proxies),
+            CallerAddressFromPeer("ipv6:[2001:db8:5::1]:1"));
+  EXPECT_EQ(CallerAddressBehindProxies("ipv4:10.0.0.2:40000", "[2001:db8:5::1]:443", proxies),
+            CallerAddressFromPeer("ipv6:[2001:db8:5::1]:1"));
+  // No header, or garbage: charged to the proxy, as without the setting.
+  EXPECT_EQ(CallerAddressBehindProxies("ipv4:10.0.0.2:40000", "", proxies), "4:10.0.0.2");
+  EXPECT_EQ(CallerAddressBehindProxies("ipv4:10.0.0.2:40000", "unknown", proxies), "4:10.0.0.2");
 }
 
 TEST(ConfigTest, PostgresStorageNeedsADatabaseUrlAndNoDataDirectory) {

@@ -591,6 +591,16 @@ TEST_F(DevicesTest, ALinkApprovedByADeviceRemovedSinceNeverCompletes) {
     ASSERT_TRUE(devices_->ApproveLink(h_.Ctx(laptop).get(), req, &resp).ok());
   }
   ASSERT_TRUE(Publish(therapist, SignedList(therapist, therapist, 1, {{1, key1.public_key}})).ok());
+  // The thief's new device is not even handed the sealed account.
+  {
+    v1::AwaitLinkRequest req;
+    req.set_link_id(link_id);
+    v1::AwaitLinkResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = devices_->AwaitLink(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_TRUE(resp.sealed().empty());
+  }
   v1::CompleteLinkRequest complete;
   complete.set_link_id(link_id);
   v1::DeviceEntry* e = complete.mutable_list()->add_devices();

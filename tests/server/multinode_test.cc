@@ -514,6 +514,33 @@ TEST_F(ErasureRaceTest, NoPreKeysOrUploadsOfAnAccountClosedOnAnotherProcessSurvi
   }
 }
 
+TEST_F(ErasureRaceTest, PreKeysSignedForAnotherKeyThanTheDevicesOwnAreRefused) {
+  // Checked against the key Authenticate saw; the device got its own key since (through
+  // another process): nothing is stored.
+  ASSERT_EQ(nodes_.size(), 2u);
+  AccountRecord account;
+  account.set_account_id(std::string(16, 'K'));
+  account.set_state(v1::ACCOUNT_STATE_ACTIVE);
+  AddFirstDevice(&account, 1'700'000'000);
+  account.mutable_devices(0)->set_device_key(std::string(32, 'k'));
+  KvBatch batch;
+  batch.Put(Cf::kAccounts, account.account_id(), account.SerializeAsString());
+  ASSERT_TRUE(nodes_[0].db->Write(&batch, /*sync=*/true).ok());
+  v1::Address owner;
+  owner.set_account_id(account.account_id());
+  owner.set_device_id(1);
+  v1::PublishPreKeysRequest request;
+  v1::OneTimePreKey* k = request.add_one_time_prekeys();
+  k->set_id(1);
+  k->set_public_key(std::string(32, 'p'));
+  EXPECT_EQ(nodes_[1].prekeys->Publish(owner, "", "", request).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  std::string device = owner.account_id();
+  base::AppendU32BE(&device, 1);
+  EXPECT_EQ(KeysWithPrefix(Cf::kOneTime, device), 0u);
+  EXPECT_TRUE(nodes_[1].prekeys->Publish(owner, "", std::string(32, 'k'), request).ok());
+}
+
 // ---------------------------------------------------------------------------------------------
 // The real binary: two relay processes on one database, one of them SIGKILLed at random moments
 // and restarted, clients failing over to whichever answers.

@@ -279,6 +279,24 @@ TEST_F(MailboxTest, NoSendRacingAnErasureOutlivesIt) {
   EXPECT_EQ(Send('z', 'A').status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(MailboxTest, AnErasureThatWasNotWrittenIsUndoneByReopen) {
+  ASSERT_TRUE(Send('a', 't').ok());
+  KvBatch batch;
+  ASSERT_TRUE(mailbox_
+                  ->CloseAndErase(std::string(16, 't'), {1},
+                                  absl::UnauthenticatedError("device removed"), &batch)
+                  .ok());
+  EXPECT_EQ(Send('a', 't').status().code(), absl::StatusCode::kNotFound);
+  // The batch is dropped (its write conflicted, say): the mailbox is as it was.
+  mailbox_->Reopen(std::string(16, 't'), {1});
+  EXPECT_TRUE(Send('a', 't').ok());
+  EXPECT_EQ(ReadAll('t').size(), 2u);
+  // Its counts too: the sender's share still counts both.
+  EXPECT_TRUE(Send('a', 't').ok());
+  EXPECT_TRUE(Send('a', 't').ok());
+  EXPECT_EQ(Send('a', 't').status().code(), absl::StatusCode::kResourceExhausted);
+}
+
 TEST(AccountDevicesTest, ANewAccountHasDeviceOneAndTheNextIdIsTwo) {
   AccountRecord account;
   AddFirstDevice(&account, 1'700'000'000);
