@@ -250,6 +250,15 @@ absl::Status BlobStore::AddDeleteLocked(std::string_view blob_id, const BlobReco
 }
 
 absl::Status BlobStore::Fetched(std::string_view blob_id, std::string_view device) {
+  // A conflict: another recipient finished through another relay process meanwhile; read
+  // again, so neither stays pending (which would keep the blob until retention).
+  for (int attempt = 0;; ++attempt) {
+    absl::Status done = FetchedOnce(blob_id, device);
+    if (!IsWriteConflict(done) || attempt == 7) return done;
+  }
+}
+
+absl::Status BlobStore::FetchedOnce(std::string_view blob_id, std::string_view device) {
   base::MutexLock lock(&mu_);
   std::string read;
   absl::StatusOr<BlobRecord> r = Get(blob_id, &read);

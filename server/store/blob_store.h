@@ -124,6 +124,8 @@ class BlobStore {
   absl::Status RequireActiveLocked(std::string_view account, uint32_t device, std::string* read)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<BlobRecord> BeginOnce(const Declaration& declaration) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status FetchedOnce(std::string_view blob_id, std::string_view device)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Whether `device` (account || device u32) can still fetch `record`: an active device of an
   // active account that is the uploader's or linked to it.
   absl::StatusOr<bool> StillToFetch(const BlobRecord& record, std::string_view device)

@@ -46,6 +46,13 @@ std::shared_ptr<Mailbox::State> Mailbox::GetState(const std::string& mailbox_key
   return state;
 }
 
+std::shared_ptr<Mailbox::State> Mailbox::FindState(const std::string& mailbox_key) {
+  Shard& shard = shards_[absl::HashOf(mailbox_key) % shards_.size()];
+  base::MutexLock lock(&shard.mu);
+  auto it = shard.states.find(mailbox_key);
+  return it != shard.states.end() ? it->second : nullptr;
+}
+
 absl::Status Mailbox::EnsureLoaded(State* state, const std::string& mailbox_key) {
   if (state->loaded) return absl::OkStatus();
   ALLIANCE_ASSIGN_OR_RETURN(auto raw, db_->Get(Cf::kMailbox, mailbox_key));
@@ -426,8 +433,11 @@ absl::StatusOr<v1::SendResponse> Mailbox::SendSharedOnce(const v1::Address& send
 
 void Mailbox::Wake(std::string_view mailbox_key) {
   if (mailbox_key.size() == kMailboxKeySize + 1 && mailbox_key[0] == 'c') {
-    // Another process erased this mailbox (a device removed, an account closed).
-    std::shared_ptr<State> state = GetState(std::string(mailbox_key.substr(1)));
+    // Another process erased this mailbox (a device removed, an account closed). Only a
+    // mailbox this process holds state for has anything to end; sends through it to the
+    // others find the closed counter in the database.
+    std::shared_ptr<State> state = FindState(std::string(mailbox_key.substr(1)));
+    if (state == nullptr) return;
     std::shared_ptr<Subscription> subscriber;
     {
       base::MutexLock lock(&state->mu);
@@ -458,14 +468,7 @@ void Mailbox::Wake(std::string_view mailbox_key) {
       for (auto& state : states) collect(state.get());
     }
   } else {
-    const std::string key(mailbox_key);
-    Shard& shard = shards_[absl::HashOf(key) % shards_.size()];
-    std::shared_ptr<State> state;
-    {
-      base::MutexLock lock(&shard.mu);
-      auto it = shard.states.find(key);
-      if (it != shard.states.end()) state = it->second;
-    }
+    std::shared_ptr<State> state = FindState(std::string(mailbox_key));
     if (state != nullptr) collect(state.get());
   }
   // A woken stream reads from the database: on pool threads, in chunks, not on the caller's

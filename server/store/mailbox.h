@@ -184,6 +184,8 @@ class Mailbox {
   };
 
   std::shared_ptr<State> GetState(const std::string& mailbox_key);
+  // The state if this process holds one, or nullptr (creates none).
+  std::shared_ptr<State> FindState(const std::string& mailbox_key);
   absl::Status EnsureLoaded(State* state, const std::string& mailbox_key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu);
   static uint64_t DeliverableLocked(const State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.mu);

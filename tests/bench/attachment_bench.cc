@@ -302,8 +302,13 @@ int Main(int argc, char** argv) {
     o.store.cost = crypto::PassphraseCost::Interactive();
     const std::string pass = "pw-" + name;
     auto c = client::Client::Init(o, crypto::AsBytes(pass));
-    if (!c.ok() || !(*c)->Register(invite, name).ok()) {
-      std::fprintf(stderr, "cannot register %s\n", name.c_str());
+    absl::Status registered = c.ok() ? (*c)->Register(invite, name) : c.status();
+    if (!registered.ok()) {
+      std::fprintf(stderr, "cannot register %s: %s\n", name.c_str(),
+                   registered.ToString().c_str());
+      // The relay child holds the test's output open: stop it, or CTest waits for its timeout.
+      ::kill(relay_pid, SIGTERM);
+      ::waitpid(relay_pid, nullptr, 0);
       std::exit(1);
     }
     return *std::move(c);
