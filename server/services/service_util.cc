@@ -133,8 +133,8 @@ grpc::ServerUnaryReactor* UnaryCall::Finish(const absl::Status& status) {
 
 namespace {
 
-// One try of EraseAccount: ABORTED (kWriteConflict) when the account or its uploads changed
-// since `read`.
+// One try of EraseAccount: ABORTED (kWriteConflict) when the account record changed since
+// `read`, or an invite it revokes was redeemed meanwhile.
 absl::Status EraseAccountOnce(const ServiceDeps& deps, const AccountRecord& account,
                               const std::string& read, const std::string& actor,
                               bool deactivate) ABSL_EXCLUSIVE_LOCKS_REQUIRED(deps.blobs->mutex()) {
